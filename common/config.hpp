@@ -1,0 +1,92 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace relay::common {
+
+// Everything relay-server can be told. Defaults are what a single relay on a
+// small machine should run with; every field has a JSON key of the same name
+// and a flag with dashes (history_max_messages -> --history-max-messages).
+struct RelayConfig {
+  std::string listen_address = "127.0.0.1:50051";
+
+  // Messages.
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_rooms_per_stream = 64;
+  // Publishes per second and burst allowed on one stream; 0 turns it off.
+  double publish_rate_per_second = 500;
+  std::size_t publish_burst = 1000;
+
+  // Rooms and history.
+  std::size_t history_max_messages = 1000;
+  std::size_t history_max_bytes = 8 * 1024 * 1024;
+  // An empty room is removed once its last message is older than this.
+  std::int64_t room_idle_ttl_ms = 5 * 60 * 1000;
+  // A repeated client message id from the same sender within this window is
+  // acknowledged with its first sequence and not delivered again.
+  std::int64_t duplicate_window_ms = 10 * 60 * 1000;
+  std::size_t duplicate_window_max_ids = 10000;
+  std::size_t history_query_max_messages = 100;
+
+  // Subscribers.
+  std::size_t subscriber_queue_max_frames = 4096;
+  std::size_t subscriber_queue_max_bytes = 8 * 1024 * 1024;
+
+  // Connections (gRPC's keepalive and connection management).
+  std::int64_t keepalive_time_ms = 30000;
+  std::int64_t keepalive_timeout_ms = 10000;
+  std::int64_t max_connection_idle_ms = 15000;
+  // 0 means connections may live for ever.
+  std::int64_t max_connection_age_ms = 0;
+  std::int64_t max_connection_age_grace_ms = 5000;
+  // The shortest ping interval without data the relay accepts from a client.
+  std::int64_t min_client_ping_interval_ms = 10000;
+
+  // Shutdown: how long open streams get to drain their queues.
+  std::int64_t shutdown_grace_ms = 5000;
+
+  // Logging: "text" or "json"; level: trace, debug, info, warn, error.
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+nlohmann::json to_json(const RelayConfig& config);
+
+// A configuration error names the key (or flag) at fault.
+struct ConfigError {
+  std::string key;
+  std::string message;
+};
+
+// Applies a JSON object on top of `config`. Unknown keys, wrong types and
+// out-of-range values are errors naming the key; `config` is unchanged then.
+std::optional<ConfigError> apply_json(RelayConfig& config, const nlohmann::json& json);
+
+// The result of reading the command line.
+struct StartupOptions {
+  RelayConfig config;
+  bool print_config = false;
+  // Write the bound port here once listening (for scripts and tests that
+  // listen on port 0).
+  std::string port_file;
+};
+
+// What main should do after parsing: run, or exit with this code (help and
+// --version exit 0 after printing; bad flags or config exit 2 after printing
+// a message naming the key).
+struct ParseOutcome {
+  std::optional<StartupOptions> options;
+  int exit_code = 0;
+};
+
+// Parses argv: defaults, then --config FILE (JSON), then flags, each
+// overriding the one before. Prints help or errors to stdout / stderr.
+ParseOutcome parse_relay_command_line(int argc, const char* const* argv);
+
+}  // namespace relay::common

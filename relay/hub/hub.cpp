@@ -1,0 +1,177 @@
+#include "relay/hub/hub.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace relay::hub {
+namespace {
+
+// Each publishing thread keeps its own list, so fan-out allocates nothing once
+// the list has grown to the room's size.
+FlushList& thread_flush_list() {
+  thread_local FlushList list;
+  return list;
+}
+
+void flush_all(FlushList& flush) {
+  for (const auto& subscriber : flush) {
+    subscriber->flush();
+  }
+  flush.clear();
+}
+
+}  // namespace
+
+std::int64_t system_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
+    : limits_(limits),
+      encoder_(encoder),
+      clock_(std::move(clock)),
+      epoch_base_(static_cast<std::uint64_t>(clock_())) {}
+
+SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink) {
+  return std::make_shared<Subscriber>(next_subscriber_id_.fetch_add(1), std::move(user), kind,
+                                      limits_.queue, sink);
+}
+
+JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
+                      std::optional<Position> resume) {
+  FlushList& flush = thread_flush_list();
+  // A sweep may remove the room between finding and joining it; the retry
+  // then finds (or creates) the room the map holds now.
+  for (;;) {
+    JoinOutcome outcome = find_or_create(room)->join(subscriber, resume, flush);
+    if (outcome.status != JoinStatus::room_removed) {
+      flush_all(flush);
+      return outcome;
+    }
+  }
+}
+
+bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
+  const auto found = find(room);
+  if (!found) {
+    return false;
+  }
+  FlushList& flush = thread_flush_list();
+  const bool left = found->leave(subscriber, clock_(), flush);
+  flush_all(flush);
+  return left;
+}
+
+PublishResult Hub::publish(const std::string& room, const PublishRequest& request) {
+  FlushList& flush = thread_flush_list();
+  for (;;) {
+    auto result = find_or_create(room)->publish(request, clock_(), flush);
+    if (result) {
+      flush_all(flush);
+      (result->duplicate ? duplicates_acknowledged_ : messages_published_)
+          .fetch_add(1, std::memory_order_relaxed);
+      return *result;
+    }
+  }
+}
+
+std::vector<RoomInfo> Hub::list_rooms() const {
+  std::vector<std::shared_ptr<Room>> rooms;
+  {
+    std::shared_lock lock(mutex_);
+    rooms.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_) {
+      rooms.push_back(room);
+    }
+  }
+  std::vector<RoomInfo> result;
+  result.reserve(rooms.size());
+  for (const auto& room : rooms) {
+    result.push_back(room->info());
+  }
+  std::sort(result.begin(), result.end(),
+            [](const RoomInfo& a, const RoomInfo& b) { return a.room < b.room; });
+  return result;
+}
+
+std::optional<HistoryPage> Hub::history(const std::string& room, std::uint64_t after,
+                                        std::size_t limit) const {
+  const auto found = find(room);
+  if (!found) {
+    return std::nullopt;
+  }
+  return found->history(after, limit);
+}
+
+std::optional<Members> Hub::members(const std::string& room) const {
+  const auto found = find(room);
+  if (!found) {
+    return std::nullopt;
+  }
+  return found->members();
+}
+
+std::size_t Hub::sweep() {
+  const std::int64_t now = clock_();
+  std::size_t removed = 0;
+  std::unique_lock lock(mutex_);
+  for (auto it = rooms_.begin(); it != rooms_.end();) {
+    if (it->second->remove_if_idle(now, limits_.room_idle_ttl_us)) {
+      spdlog::info("room {} removed after being idle and empty", it->first);
+      it = rooms_.erase(it);
+      ++removed;
+    } else {
+      ++it;
+    }
+  }
+  rooms_removed_.fetch_add(removed, std::memory_order_relaxed);
+  return removed;
+}
+
+void Hub::close_all(const CloseReason& reason, bool drain) {
+  std::vector<std::shared_ptr<Room>> rooms;
+  {
+    std::shared_lock lock(mutex_);
+    for (const auto& [name, room] : rooms_) {
+      rooms.push_back(room);
+    }
+  }
+  for (const auto& room : rooms) {
+    for (const auto& subscriber : room->subscribers()) {
+      subscriber->close(reason, drain);
+    }
+  }
+}
+
+HubStats Hub::stats() const {
+  return HubStats{rooms_created_.load(), rooms_removed_.load(), messages_published_.load(),
+                  duplicates_acknowledged_.load()};
+}
+
+std::shared_ptr<Room> Hub::find(const std::string& room) const {
+  std::shared_lock lock(mutex_);
+  const auto it = rooms_.find(room);
+  return it == rooms_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Room> Hub::find_or_create(const std::string& room) {
+  if (auto found = find(room)) {
+    return found;
+  }
+  std::unique_lock lock(mutex_);
+  auto& slot = rooms_[room];
+  if (!slot) {
+    const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
+    slot = std::make_shared<Room>(room, epoch, limits_.room, encoder_, clock_());
+    rooms_created_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return slot;
+}
+
+}  // namespace relay::hub

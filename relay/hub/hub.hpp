@@ -1,0 +1,89 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "relay/hub/room.hpp"
+
+namespace relay::hub {
+
+struct HubLimits {
+  RoomLimits room;
+  QueueLimits queue;
+  std::int64_t room_idle_ttl_us = 5LL * 60 * 1000 * 1000;
+};
+
+// Microseconds since the Unix epoch; injectable so tests control time.
+using Clock = std::function<std::int64_t()>;
+std::int64_t system_now_us();
+
+// Counters for the degraded modes and the traffic, read by tests and logs.
+struct HubStats {
+  std::uint64_t rooms_created = 0;
+  std::uint64_t rooms_removed = 0;
+  std::uint64_t messages_published = 0;
+  std::uint64_t duplicates_acknowledged = 0;
+};
+
+// The rooms of one relay. Rooms are created on first join or publish and
+// removed by sweep() once nobody is in them and they have been idle for
+// room_idle_ttl_us. The map's lock is held only to find or change the map, never
+// while a room works; a room's work is under that room's own lock.
+class Hub {
+ public:
+  Hub(HubLimits limits, FrameEncoder& encoder, Clock clock = system_now_us);
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  SubscriberPtr make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink);
+
+  JoinOutcome join(const std::string& room, const SubscriberPtr& subscriber,
+                   std::optional<Position> resume);
+  // Returns false when the subscriber was not in the room.
+  bool leave(const std::string& room, const SubscriberPtr& subscriber);
+  PublishResult publish(const std::string& room, const PublishRequest& request);
+
+  std::vector<RoomInfo> list_rooms() const;
+  std::optional<HistoryPage> history(const std::string& room, std::uint64_t after,
+                                     std::size_t limit) const;
+  std::optional<Members> members(const std::string& room) const;
+
+  // Removes idle empty rooms; returns how many. The relay calls it on a timer.
+  std::size_t sweep();
+
+  // Closes every subscriber of every room (graceful shutdown).
+  void close_all(const CloseReason& reason, bool drain);
+
+  HubStats stats() const;
+
+ private:
+  std::shared_ptr<Room> find(const std::string& room) const;
+  std::shared_ptr<Room> find_or_create(const std::string& room);
+
+  const HubLimits limits_;
+  FrameEncoder& encoder_;
+  const Clock clock_;
+  // Each room's epoch is unique across rooms and restarts: the start time plus
+  // a counter, so a recreated room never continues an old numbering.
+  const std::uint64_t epoch_base_;
+  std::atomic<std::uint64_t> next_epoch_offset_{0};
+  std::atomic<std::uint64_t> next_subscriber_id_{1};
+
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;  // guarded by mutex_
+
+  std::atomic<std::uint64_t> rooms_created_{0};
+  std::atomic<std::uint64_t> rooms_removed_{0};
+  std::atomic<std::uint64_t> messages_published_{0};
+  std::atomic<std::uint64_t> duplicates_acknowledged_{0};
+};
+
+}  // namespace relay::hub

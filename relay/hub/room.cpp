@@ -1,0 +1,189 @@
+#include "relay/hub/room.hpp"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+namespace relay::hub {
+namespace {
+
+void queue_to(const SubscriberPtr& subscriber, const FramePtr& frame, FlushList& flush,
+              bool bypass_limits = false) {
+  if (subscriber->enqueue(frame, bypass_limits)) {
+    flush.push_back(subscriber);
+  }
+}
+
+}  // namespace
+
+Room::Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
+           std::int64_t now_us)
+    : name_(std::move(name)),
+      epoch_(epoch),
+      encoder_(encoder),
+      history_(limits.history),
+      duplicates_(limits.duplicates),
+      last_activity_us_(now_us) {}
+
+JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> resume,
+                       FlushList& flush) {
+  JoinOutcome outcome;
+  std::lock_guard lock(mutex_);
+  if (removed_) {
+    outcome.status = JoinStatus::room_removed;
+    return outcome;
+  }
+  if (std::find(subscribers_.begin(), subscribers_.end(), subscriber) != subscribers_.end()) {
+    outcome.status = JoinStatus::already_joined;
+    return outcome;
+  }
+  JoinSummary& summary = outcome.summary;
+  summary.room = name_;
+  summary.epoch = epoch_;
+  summary.sequence = sequence_;
+
+  std::vector<StoredMessagePtr> replay;
+  if (resume) {
+    std::uint64_t after = resume->sequence;
+    if (resume->epoch != epoch_) {
+      summary.epoch_changed = true;
+      after = 0;
+    } else if (after > sequence_) {
+      outcome.status = JoinStatus::resume_ahead;
+      return outcome;
+    }
+    replay = history_.after(after, history_.size());
+    summary.replayed = replay.size();
+    summary.missed = (sequence_ - after) - replay.size();
+  }
+
+  queue_to(subscriber, encoder_.encode_joined(summary), flush, true);
+  for (const auto& message : replay) {
+    queue_to(subscriber, message->frame, flush, true);
+  }
+  if (subscriber->kind() == SubscriberKind::chat && chat_streams_of_locked(subscriber->user()) == 0) {
+    announce_locked(subscriber->user(), PresenceKind::joined, flush);
+  }
+  subscribers_.push_back(subscriber);
+  return outcome;
+}
+
+bool Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush) {
+  std::lock_guard lock(mutex_);
+  const auto it = std::find(subscribers_.begin(), subscribers_.end(), subscriber);
+  if (it == subscribers_.end()) {
+    return false;
+  }
+  subscribers_.erase(it);
+  last_activity_us_ = std::max(last_activity_us_, now_us);
+  if (subscriber->kind() == SubscriberKind::chat && chat_streams_of_locked(subscriber->user()) == 0) {
+    announce_locked(subscriber->user(), PresenceKind::left, flush);
+  }
+  return true;
+}
+
+std::optional<PublishResult> Room::publish(const PublishRequest& request, std::int64_t now_us,
+                                           FlushList& flush) {
+  std::lock_guard lock(mutex_);
+  if (removed_) {
+    return std::nullopt;
+  }
+  const bool has_id = !request.client_message_id.empty();
+  if (has_id) {
+    if (auto sequence = duplicates_.find(request.sender, request.client_message_id, now_us)) {
+      return PublishResult{epoch_, *sequence, true};
+    }
+  }
+  auto stored = std::make_shared<StoredMessage>();
+  Message& message = stored->message;
+  message.room = name_;
+  message.epoch = epoch_;
+  message.sequence = ++sequence_;
+  message.sender = request.sender;
+  message.client_message_id = request.client_message_id;
+  message.server_time_us = now_us;
+  message.body = request.body;
+  // Serialized once here; every subscriber's queue and the history share it.
+  stored->frame = encoder_.encode_message(message);
+
+  if (has_id) {
+    duplicates_.remember(request.sender, request.client_message_id, message.sequence, now_us);
+  }
+  last_activity_us_ = std::max(last_activity_us_, now_us);
+  for (const auto& subscriber : subscribers_) {
+    queue_to(subscriber, stored->frame, flush);
+  }
+  const PublishResult result{epoch_, message.sequence, false};
+  history_.append(std::move(stored));
+  return result;
+}
+
+RoomInfo Room::info() const {
+  std::lock_guard lock(mutex_);
+  return RoomInfo{name_, epoch_, sequence_, subscribers_.size(), history_.size()};
+}
+
+HistoryPage Room::history(std::uint64_t after, std::size_t limit) const {
+  std::lock_guard lock(mutex_);
+  HistoryPage page;
+  page.epoch = epoch_;
+  page.sequence = sequence_;
+  page.messages = history_.after(after, limit);
+  const std::uint64_t first_held = history_.empty() ? sequence_ + 1 : history_.first_sequence();
+  page.missed = first_held > after + 1 ? first_held - (after + 1) : 0;
+  return page;
+}
+
+Members Room::members() const {
+  std::map<std::string, std::size_t> streams;
+  Members result;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& subscriber : subscribers_) {
+      if (subscriber->kind() == SubscriberKind::chat) {
+        ++streams[subscriber->user()];
+      } else {
+        ++result.followers;
+      }
+    }
+  }
+  for (auto& [user, count] : streams) {
+    result.members.push_back({user, count});
+  }
+  return result;
+}
+
+std::vector<SubscriberPtr> Room::subscribers() const {
+  std::lock_guard lock(mutex_);
+  return subscribers_;
+}
+
+bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us) {
+  std::lock_guard lock(mutex_);
+  if (!removed_ && subscribers_.empty() && now_us - last_activity_us_ >= idle_ttl_us) {
+    removed_ = true;
+  }
+  return removed_;
+}
+
+std::size_t Room::chat_streams_of_locked(const std::string& user) const {
+  return static_cast<std::size_t>(
+      std::count_if(subscribers_.begin(), subscribers_.end(), [&](const SubscriberPtr& s) {
+        return s->kind() == SubscriberKind::chat && s->user() == user;
+      }));
+}
+
+void Room::announce_locked(const std::string& user, PresenceKind kind, FlushList& flush) {
+  FramePtr frame;
+  for (const auto& subscriber : subscribers_) {
+    if (subscriber->kind() != SubscriberKind::chat) {
+      continue;
+    }
+    if (!frame) {
+      frame = encoder_.encode_presence(name_, user, kind);
+    }
+    queue_to(subscriber, frame, flush);
+  }
+}
+
+}  // namespace relay::hub

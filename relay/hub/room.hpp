@@ -1,0 +1,124 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "relay/hub/duplicate_window.hpp"
+#include "relay/hub/frame.hpp"
+#include "relay/hub/history.hpp"
+#include "relay/hub/subscriber.hpp"
+
+namespace relay::hub {
+
+using SubscriberPtr = std::shared_ptr<Subscriber>;
+// Subscribers whose queue went from idle to busy while a room's lock was held:
+// the caller flushes them once it holds no lock, so no lock is ever held
+// across a call into gRPC.
+using FlushList = std::vector<SubscriberPtr>;
+
+struct RoomLimits {
+  HistoryLimits history;
+  DuplicateWindowLimits duplicates;
+};
+
+enum class JoinStatus { joined, room_removed, already_joined, resume_ahead };
+
+struct JoinOutcome {
+  JoinStatus status = JoinStatus::joined;
+  JoinSummary summary;
+};
+
+struct PublishRequest {
+  std::string sender;
+  std::string client_message_id;
+  std::string body;
+};
+
+struct PublishResult {
+  std::uint64_t epoch = 0;
+  std::uint64_t sequence = 0;
+  bool duplicate = false;
+};
+
+struct RoomInfo {
+  std::string room;
+  std::uint64_t epoch = 0;
+  std::uint64_t sequence = 0;
+  std::size_t subscribers = 0;
+  std::size_t history_messages = 0;
+};
+
+struct HistoryPage {
+  std::uint64_t epoch = 0;
+  std::uint64_t sequence = 0;
+  std::vector<StoredMessagePtr> messages;
+  std::uint64_t missed = 0;
+};
+
+struct MemberInfo {
+  std::string user;
+  std::size_t streams = 0;
+};
+
+struct Members {
+  std::vector<MemberInfo> members;  // sorted by user
+  std::size_t followers = 0;
+};
+
+// One room: its sequence counter, history, duplicate window and subscribers,
+// all under one lock. Sequence order is publish order, and each subscriber's
+// queue receives frames in that order because they are queued under the lock.
+// A room removed from the hub refuses joins and publishes (the caller retries
+// with the room the hub holds now).
+class Room {
+ public:
+  Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
+       std::int64_t now_us);
+  Room(const Room&) = delete;
+  Room& operator=(const Room&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // Registers the subscriber and queues the join answer, then the replay after
+  // `resume`, all under the lock so that live messages follow with no gap and
+  // no duplicate.
+  JoinOutcome join(const SubscriberPtr& subscriber, std::optional<Position> resume,
+                   FlushList& flush);
+  bool leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
+
+  // nullopt when the room was removed.
+  std::optional<PublishResult> publish(const PublishRequest& request, std::int64_t now_us,
+                                       FlushList& flush);
+
+  RoomInfo info() const;
+  HistoryPage history(std::uint64_t after, std::size_t limit) const;
+  Members members() const;
+  std::vector<SubscriberPtr> subscribers() const;
+
+  // Marks the room removed if nobody has been in it nor published to it for
+  // idle_ttl_us. Returns whether it did.
+  bool remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us);
+
+ private:
+  std::size_t chat_streams_of_locked(const std::string& user) const;
+  void announce_locked(const std::string& user, PresenceKind kind, FlushList& flush);
+
+  const std::string name_;
+  const std::uint64_t epoch_;
+  FrameEncoder& encoder_;
+
+  mutable std::mutex mutex_;
+  std::uint64_t sequence_ = 0;                // guarded by mutex_
+  History history_;                           // guarded by mutex_
+  DuplicateWindow duplicates_;                // guarded by mutex_
+  std::vector<SubscriberPtr> subscribers_;    // guarded by mutex_
+  std::int64_t last_activity_us_ = 0;         // guarded by mutex_
+  bool removed_ = false;                      // guarded by mutex_
+};
+
+}  // namespace relay::hub

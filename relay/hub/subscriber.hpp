@@ -1,0 +1,108 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "relay/hub/frame.hpp"
+
+namespace relay::hub {
+
+// Why a subscriber's stream ends. The service maps these to gRPC status codes.
+enum class CloseCode { ok, cancelled, invalid_argument, resource_exhausted, unavailable };
+
+struct CloseReason {
+  CloseCode code = CloseCode::ok;
+  std::string message;
+};
+
+// The transport end of a subscriber: a gRPC reactor in the relay, a recorder
+// in the tests. The Subscriber guarantees that at most one start_write is
+// outstanding, that finish is called exactly once, and that neither is called
+// after finish or while the Subscriber's own lock is held. Other threads may
+// hold the Subscriber after it left every room, so the sink must stay alive
+// until finish has been called (a gRPC reactor does: it dies in OnDone).
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  // The sink must call Subscriber::on_write_done when the write completes.
+  virtual void start_write(const FramePtr& frame) = 0;
+  virtual void finish(const CloseReason& reason) = 0;
+};
+
+struct QueueLimits {
+  std::size_t max_frames = 4096;
+  std::size_t max_bytes = 8 * 1024 * 1024;
+};
+
+enum class SubscriberKind { chat, follow };
+
+// One open stream as the hub sees it: a bounded outbound queue with exactly
+// one write in flight behind it.
+//
+// Rooms push frames from any publishing thread while holding their own lock,
+// so pushing must never call into gRPC: enqueue only queues, and returns
+// whether the caller must call flush() once it has released its locks. A
+// subscriber that overflows its queue is a slow consumer: its queue is dropped
+// and its stream finished with RESOURCE_EXHAUSTED, while everyone else goes on.
+class Subscriber {
+ public:
+  Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
+             FrameSink& sink);
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+
+  std::uint64_t id() const { return id_; }
+  const std::string& user() const { return user_; }
+  SubscriberKind kind() const { return kind_; }
+
+  // Queues a frame. `bypass_limits` is for a join's replay, which the room's
+  // history already bounds. Returns true when flush() is needed.
+  [[nodiscard]] bool enqueue(FramePtr frame, bool bypass_limits = false);
+
+  // Starts the next write if none is in flight, or finishes a closing stream.
+  void flush();
+
+  // Called by the sink when its write completed; ok=false means the stream is
+  // broken and the rest of the queue is dropped.
+  void on_write_done(bool ok);
+
+  // Ends the stream. With drain, what is queued is still written first;
+  // without, it is dropped. The first close wins.
+  void close(CloseReason reason, bool drain);
+
+  // True once close() was called or the queue overflowed.
+  bool closing() const;
+  // Frames and bytes queued, not counting the write in flight.
+  std::size_t queued_frames() const;
+  std::size_t queued_bytes() const;
+
+ private:
+  enum class State { open, closing, finished };
+  // Decides, under the lock, the one sink call to make after releasing it.
+  struct Action {
+    FramePtr write;
+    std::optional<CloseReason> finish;
+  };
+  Action next_action_locked();
+  void run(Action action);
+
+  const std::uint64_t id_;
+  const std::string user_;
+  const SubscriberKind kind_;
+  const QueueLimits limits_;
+  FrameSink& sink_;
+
+  mutable std::mutex mutex_;
+  std::deque<FramePtr> queue_;       // guarded by mutex_
+  std::size_t queued_bytes_ = 0;     // guarded by mutex_
+  bool write_in_flight_ = false;     // guarded by mutex_
+  bool drain_ = true;                // guarded by mutex_
+  State state_ = State::open;        // guarded by mutex_
+  CloseReason close_reason_;         // guarded by mutex_
+};
+
+}  // namespace relay::hub

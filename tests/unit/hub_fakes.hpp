@@ -1,0 +1,116 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "relay/hub/frame.hpp"
+#include "relay/hub/subscriber.hpp"
+
+namespace relay::hub::testing {
+
+// A frame that is just readable text, so tests compare what a subscriber got.
+class TextFrame : public Frame {
+ public:
+  explicit TextFrame(std::string text) : text_(std::move(text)) {}
+  std::size_t size_bytes() const override { return text_.size(); }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+inline const std::string& text_of(const FramePtr& frame) {
+  return static_cast<const TextFrame&>(*frame).text();
+}
+
+// Encodes "msg ROOM#SEQ SENDER BODY", "joined ROOM epoch_changed=.. replayed=.. missed=..",
+// "presence ROOM USER joined|left", and counts the messages it encoded.
+class TextEncoder : public FrameEncoder {
+ public:
+  FramePtr encode_message(const Message& m) override {
+    messages_encoded.fetch_add(1);
+    return std::make_shared<TextFrame>("msg " + m.room + "#" + std::to_string(m.sequence) + " " +
+                                       m.sender + " " + m.body);
+  }
+  FramePtr encode_joined(const JoinSummary& s) override {
+    return std::make_shared<TextFrame>(
+        "joined " + s.room + " seq=" + std::to_string(s.sequence) +
+        " replayed=" + std::to_string(s.replayed) + " missed=" + std::to_string(s.missed) +
+        " epoch_changed=" + (s.epoch_changed ? "1" : "0"));
+  }
+  FramePtr encode_presence(const std::string& room, const std::string& user,
+                           PresenceKind kind) override {
+    return std::make_shared<TextFrame>("presence " + room + " " + user +
+                                       (kind == PresenceKind::joined ? " joined" : " left"));
+  }
+  std::atomic<int> messages_encoded{0};
+};
+
+// A sink whose writes complete only when the test says so, like a network
+// that is as slow as the test wants. Thread-safe, so the stress test can
+// complete writes from its own threads.
+class ManualSink : public FrameSink {
+ public:
+  void bind(Subscriber* subscriber) { subscriber_ = subscriber; }
+
+  void start_write(const FramePtr& frame) override {
+    std::lock_guard lock(mutex_);
+    in_flight_ = frame;
+    ++writes_started_;
+  }
+  void finish(const CloseReason& reason) override {
+    std::lock_guard lock(mutex_);
+    finishes_.push_back(reason);
+  }
+
+  // Completes the write in flight, if any; returns whether there was one.
+  bool complete_one(bool ok = true) {
+    FramePtr frame;
+    {
+      std::lock_guard lock(mutex_);
+      if (!in_flight_) {
+        return false;
+      }
+      frame = std::move(in_flight_);
+      in_flight_.reset();
+      if (ok) {
+        written_.push_back(text_of(frame));
+      }
+    }
+    subscriber_->on_write_done(ok);
+    return true;
+  }
+  // Completes writes until none is in flight; bounded so a bug cannot hang.
+  void complete_all(int max_writes = 1000000) {
+    for (int i = 0; i < max_writes && complete_one(); ++i) {
+    }
+  }
+
+  std::vector<std::string> written() const {
+    std::lock_guard lock(mutex_);
+    return written_;
+  }
+  std::vector<CloseReason> finishes() const {
+    std::lock_guard lock(mutex_);
+    return finishes_;
+  }
+  bool write_in_flight() const {
+    std::lock_guard lock(mutex_);
+    return in_flight_ != nullptr;
+  }
+
+ private:
+  Subscriber* subscriber_ = nullptr;
+  mutable std::mutex mutex_;
+  FramePtr in_flight_;
+  int writes_started_ = 0;
+  std::vector<std::string> written_;
+  std::vector<CloseReason> finishes_;
+};
+
+}  // namespace relay::hub::testing

@@ -1,0 +1,284 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "relay/hub/hub.hpp"
+#include "tests/unit/hub_fakes.hpp"
+
+using namespace relay::hub;
+using relay::hub::testing::ManualSink;
+using relay::hub::testing::TextEncoder;
+
+namespace {
+
+struct FakeClock {
+  std::int64_t now_us = 1'000'000'000;
+  Clock clock() {
+    return [this] { return now_us; };
+  }
+};
+
+HubLimits small_limits() {
+  HubLimits limits;
+  limits.room.history = {.max_messages = 5, .max_bytes = 100000};
+  limits.room.duplicates = {.window_us = 60'000'000, .max_ids = 100};
+  limits.queue = {.max_frames = 50, .max_bytes = 100000};
+  limits.room_idle_ttl_us = 10'000'000;
+  return limits;
+}
+
+// One stream's worth of test plumbing: a subscriber and the sink it writes to.
+struct Client {
+  Client(Hub& hub, std::string user, SubscriberKind kind = SubscriberKind::chat)
+      : subscriber(hub.make_subscriber(std::move(user), kind, sink)) {
+    sink.bind(subscriber.get());
+  }
+  std::vector<std::string> received() {
+    sink.complete_all();
+    return sink.written();
+  }
+  // Received frames starting with `prefix`.
+  std::vector<std::string> received(const std::string& prefix) {
+    auto all = received();
+    std::vector<std::string> result;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(result),
+                 [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
+    return result;
+  }
+  ManualSink sink;
+  SubscriberPtr subscriber;
+};
+
+struct HubFixture {
+  TextEncoder encoder;
+  FakeClock time;
+  Hub hub{small_limits(), encoder, time.clock()};
+
+  PublishResult say(const std::string& room, const std::string& sender, const std::string& body,
+                    const std::string& id = "") {
+    return hub.publish(room, {sender, id, body});
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(HubFixture, "every subscriber of a room, the sender included, gets every message in order") {
+  Client ann(hub, "ann"), bob(hub, "bob"), other(hub, "cy");
+  REQUIRE(hub.join("lobby", ann.subscriber, std::nullopt).status == JoinStatus::joined);
+  REQUIRE(hub.join("lobby", bob.subscriber, std::nullopt).status == JoinStatus::joined);
+  REQUIRE(hub.join("elsewhere", other.subscriber, std::nullopt).status == JoinStatus::joined);
+
+  CHECK(say("lobby", "ann", "hello").sequence == 1);
+  CHECK(say("lobby", "bob", "hi").sequence == 2);
+  CHECK(say("lobby", "ann", "how are you").sequence == 3);
+
+  const std::vector<std::string> expected{"msg lobby#1 ann hello", "msg lobby#2 bob hi",
+                                          "msg lobby#3 ann how are you"};
+  CHECK(ann.received("msg") == expected);
+  CHECK(bob.received("msg") == expected);
+  CHECK(other.received("msg").empty());
+}
+
+TEST_CASE_FIXTURE(HubFixture, "each message is encoded once whatever the number of subscribers") {
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<Client>(hub, "u" + std::to_string(i)));
+    hub.join("big", clients.back()->subscriber, std::nullopt);
+  }
+  say("big", "u0", "one");
+  say("big", "u1", "two");
+  CHECK(encoder.messages_encoded == 2);
+  for (auto& client : clients) {
+    CHECK(client->received("msg").size() == 2);
+  }
+}
+
+TEST_CASE_FIXTURE(HubFixture, "presence is announced to the other chat members, once per user") {
+  Client ann(hub, "ann"), bob(hub, "bob"), bob_again(hub, "bob"), follower(hub, "", SubscriberKind::follow);
+  hub.join("r", ann.subscriber, std::nullopt);
+  hub.join("r", follower.subscriber, std::nullopt);
+  hub.join("r", bob.subscriber, std::nullopt);
+  hub.join("r", bob_again.subscriber, std::nullopt);
+  hub.leave("r", bob.subscriber);
+  CHECK(ann.received("presence") == std::vector<std::string>{"presence r bob joined"});
+  hub.leave("r", bob_again.subscriber);
+  CHECK(ann.received("presence") ==
+        std::vector<std::string>{"presence r bob joined", "presence r bob left"});
+  CHECK(follower.received("presence").empty());
+}
+
+TEST_CASE_FIXTURE(HubFixture, "leaving a room stops delivery") {
+  Client ann(hub, "ann");
+  hub.join("r", ann.subscriber, std::nullopt);
+  say("r", "bob", "before");
+  CHECK(hub.leave("r", ann.subscriber));
+  CHECK_FALSE(hub.leave("r", ann.subscriber));
+  say("r", "bob", "after");
+  CHECK(ann.received("msg") == std::vector<std::string>{"msg r#1 bob before"});
+}
+
+TEST_CASE_FIXTURE(HubFixture, "joining twice on one stream is refused") {
+  Client ann(hub, "ann");
+  hub.join("r", ann.subscriber, std::nullopt);
+  CHECK(hub.join("r", ann.subscriber, std::nullopt).status == JoinStatus::already_joined);
+}
+
+TEST_CASE_FIXTURE(HubFixture, "room replays history after the resume point, then goes live") {
+  for (int i = 1; i <= 4; ++i) {
+    say("r", "bob", "m" + std::to_string(i));
+  }
+  Client ann(hub, "ann");
+  const auto epoch = hub.list_rooms().at(0).epoch;
+
+  SUBCASE("resume within history: no gap, no duplicate") {
+    const auto outcome = hub.join("r", ann.subscriber, Position{epoch, 2});
+    CHECK(outcome.summary.replayed == 2);
+    CHECK(outcome.summary.missed == 0);
+    CHECK_FALSE(outcome.summary.epoch_changed);
+    say("r", "bob", "m5");
+    CHECK(ann.received("msg") == std::vector<std::string>{"msg r#3 bob m3", "msg r#4 bob m4",
+                                                          "msg r#5 bob m5"});
+    CHECK(ann.received().front() == "joined r seq=4 replayed=2 missed=0 epoch_changed=0");
+  }
+  SUBCASE("resume older than history: replay what is held, count the rest as missed") {
+    for (int i = 5; i <= 8; ++i) {
+      say("r", "bob", "m" + std::to_string(i));
+    }
+    const auto outcome = hub.join("r", ann.subscriber, Position{epoch, 1});
+    CHECK(outcome.summary.replayed == 5);  // 4..8
+    CHECK(outcome.summary.missed == 2);    // 2 and 3
+  }
+  SUBCASE("resume from another epoch replays the current epoch from its start") {
+    const auto outcome = hub.join("r", ann.subscriber, Position{epoch - 1, 3});
+    CHECK(outcome.summary.epoch_changed);
+    CHECK(outcome.summary.replayed == 4);
+    CHECK(ann.received("msg").front() == "msg r#1 bob m1");
+  }
+  SUBCASE("resume ahead of the room is refused") {
+    CHECK(hub.join("r", ann.subscriber, Position{epoch, 9}).status == JoinStatus::resume_ahead);
+  }
+  SUBCASE("no resume position: live only") {
+    const auto outcome = hub.join("r", ann.subscriber, std::nullopt);
+    CHECK(outcome.summary.replayed == 0);
+    CHECK(ann.received("msg").empty());
+  }
+}
+
+TEST_CASE_FIXTURE(HubFixture, "a publish racing a resuming join is seen exactly once") {
+  // Repeated so that the join lands before, between and after the publishes.
+  for (int round = 0; round < 200; ++round) {
+    const std::string room = "race" + std::to_string(round);
+    const auto epoch = say(room, "bob", "first").epoch;
+    Client ann(hub, "ann");
+    std::thread publisher([&] {
+      for (int i = 0; i < 3; ++i) {
+        say(room, "bob", "x");
+      }
+    });
+    hub.join(room, ann.subscriber, Position{epoch, 1});
+    publisher.join();
+    const auto got = ann.received("msg");
+    REQUIRE(got.size() == 3);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i] == "msg " + room + "#" + std::to_string(i + 2) + " bob x");
+    }
+    hub.leave(room, ann.subscriber);
+  }
+}
+
+TEST_CASE_FIXTURE(HubFixture, "a repeated client message id is acknowledged with its first sequence, not delivered") {
+  Client ann(hub, "ann");
+  hub.join("r", ann.subscriber, std::nullopt);
+  const auto first = say("r", "bob", "hello", "id-1");
+  const auto again = say("r", "bob", "hello", "id-1");
+  CHECK_FALSE(first.duplicate);
+  CHECK(again.duplicate);
+  CHECK(again.sequence == first.sequence);
+  CHECK(say("r", "cy", "same id, other sender", "id-1").sequence == 2);
+  CHECK(ann.received("msg").size() == 2);
+  CHECK(hub.stats().duplicates_acknowledged == 1);
+
+  SUBCASE("outside the window it is a new message") {
+    time.now_us += 61'000'000;
+    CHECK_FALSE(say("r", "bob", "hello", "id-1").duplicate);
+  }
+}
+
+TEST_CASE_FIXTURE(HubFixture, "a slow consumer is closed and the others never wait for it") {
+  Client slow(hub, "slow"), fast(hub, "fast");
+  hub.join("r", slow.subscriber, std::nullopt);
+  hub.join("r", fast.subscriber, std::nullopt);
+  for (int i = 0; i < 200; ++i) {
+    say("r", "bob", std::to_string(i));
+    fast.sink.complete_all();
+  }
+  CHECK(fast.received("msg").size() == 200);
+  CHECK(slow.subscriber->closing());
+  slow.sink.complete_all();
+  REQUIRE(slow.sink.finishes().size() == 1);
+  CHECK(slow.sink.finishes()[0].code == CloseCode::resource_exhausted);
+}
+
+TEST_CASE_FIXTURE(HubFixture, "an empty room is removed once idle, and recreated with a new epoch") {
+  Client ann(hub, "ann");
+  hub.join("r", ann.subscriber, std::nullopt);
+  say("r", "ann", "x");
+  const auto old_epoch = hub.list_rooms().at(0).epoch;
+  time.now_us += 60'000'000;
+  CHECK(hub.sweep() == 0);  // still has a member
+  hub.leave("r", ann.subscriber);
+  CHECK(hub.sweep() == 0);  // just became empty
+  time.now_us += 11'000'000;
+  CHECK(hub.sweep() == 1);
+  CHECK(hub.list_rooms().empty());
+  CHECK_FALSE(hub.history("r", 0, 10).has_value());
+
+  say("r", "ann", "y");
+  const auto room = hub.list_rooms().at(0);
+  CHECK(room.epoch != old_epoch);
+  CHECK(room.sequence == 1);
+}
+
+TEST_CASE_FIXTURE(HubFixture, "queries report rooms, history and members") {
+  Client ann(hub, "ann"), bob(hub, "bob"), follower(hub, "", SubscriberKind::follow);
+  hub.join("b-room", ann.subscriber, std::nullopt);
+  hub.join("a-room", bob.subscriber, std::nullopt);
+  hub.join("a-room", follower.subscriber, std::nullopt);
+  for (int i = 1; i <= 7; ++i) {
+    say("a-room", "bob", std::to_string(i));
+  }
+  const auto rooms = hub.list_rooms();
+  REQUIRE(rooms.size() == 2);
+  CHECK(rooms[0].room == "a-room");
+  CHECK(rooms[0].sequence == 7);
+  CHECK(rooms[0].subscribers == 2);
+  CHECK(rooms[0].history_messages == 5);
+
+  const auto page = hub.history("a-room", 0, 3);
+  REQUIRE(page.has_value());
+  CHECK(page->missed == 2);
+  REQUIRE(page->messages.size() == 3);
+  CHECK(page->messages[0]->message.body == "3");
+
+  const auto members = hub.members("a-room");
+  REQUIRE(members.has_value());
+  REQUIRE(members->members.size() == 1);
+  CHECK(members->members[0].user == "bob");
+  CHECK(members->followers == 1);
+  CHECK_FALSE(hub.members("nowhere").has_value());
+}
+
+TEST_CASE_FIXTURE(HubFixture, "close_all ends every stream after draining its queue") {
+  Client ann(hub, "ann"), bob(hub, "bob");
+  hub.join("r", ann.subscriber, std::nullopt);
+  hub.join("s", bob.subscriber, std::nullopt);
+  say("r", "x", "last words");
+  hub.close_all({CloseCode::unavailable, "relay shutting down"}, true);
+  CHECK(ann.received("msg").size() == 1);
+  bob.sink.complete_all();
+  for (Client* c : {&ann, &bob}) {
+    REQUIRE(c->sink.finishes().size() == 1);
+    CHECK(c->sink.finishes()[0].code == CloseCode::unavailable);
+  }
+}

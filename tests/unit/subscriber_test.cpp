@@ -1,0 +1,124 @@
+#include <doctest/doctest.h>
+
+#include "relay/hub/subscriber.hpp"
+#include "tests/unit/hub_fakes.hpp"
+
+using namespace relay::hub;
+using relay::hub::testing::ManualSink;
+using relay::hub::testing::TextFrame;
+
+namespace {
+
+FramePtr frame(std::string text) { return std::make_shared<TextFrame>(std::move(text)); }
+
+struct Fixture {
+  explicit Fixture(QueueLimits limits = {}) : subscriber(1, "ann", SubscriberKind::chat, limits, sink) {
+    sink.bind(&subscriber);
+  }
+  void push(const std::string& text) {
+    if (subscriber.enqueue(frame(text))) {
+      subscriber.flush();
+    }
+  }
+  ManualSink sink;
+  Subscriber subscriber;
+};
+
+}  // namespace
+
+TEST_CASE("a subscriber keeps exactly one write in flight and writes in queue order") {
+  Fixture f;
+  f.push("a");
+  CHECK(f.sink.write_in_flight());
+  f.push("b");
+  f.push("c");
+  CHECK(f.subscriber.queued_frames() == 2);
+  f.sink.complete_all();
+  CHECK(f.sink.written() == std::vector<std::string>{"a", "b", "c"});
+  CHECK(f.subscriber.queued_frames() == 0);
+  CHECK(f.subscriber.queued_bytes() == 0);
+}
+
+TEST_CASE("enqueue asks for a flush only when no write is in flight") {
+  Fixture f;
+  CHECK(f.subscriber.enqueue(frame("a")));
+  CHECK(f.subscriber.enqueue(frame("b")));  // still idle: nobody flushed yet
+  f.subscriber.flush();
+  CHECK_FALSE(f.subscriber.enqueue(frame("c")));
+}
+
+TEST_CASE("an overflowing queue closes the subscriber as a slow consumer") {
+  SUBCASE("by frame count") {
+    Fixture f({.max_frames = 3, .max_bytes = 1000});
+    for (int i = 0; i < 4; ++i) {
+      f.push("m" + std::to_string(i));  // m0 in flight, m1..m3 queued: the 4th queued frame overflows
+    }
+    CHECK_FALSE(f.subscriber.closing());
+    f.push("m4");
+    CHECK(f.subscriber.closing());
+    CHECK(f.sink.finishes().empty());  // the write in flight must complete first
+    f.sink.complete_all();
+    REQUIRE(f.sink.finishes().size() == 1);
+    CHECK(f.sink.finishes()[0].code == CloseCode::resource_exhausted);
+    CHECK(f.sink.finishes()[0].message.find("slow consumer") != std::string::npos);
+    CHECK(f.sink.written() == std::vector<std::string>{"m0"});
+  }
+  SUBCASE("by bytes") {
+    Fixture f({.max_frames = 100, .max_bytes = 10});
+    f.push("in-flight");
+    f.push("12345");
+    f.push("123456");
+    CHECK(f.subscriber.closing());
+  }
+}
+
+TEST_CASE("frames offered after close are not queued") {
+  Fixture f;
+  f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
+  CHECK_FALSE(f.subscriber.enqueue(frame("late")));
+  REQUIRE(f.sink.finishes().size() == 1);
+  CHECK(f.sink.finishes()[0].code == CloseCode::unavailable);
+}
+
+TEST_CASE("a draining close writes what is queued, then finishes once") {
+  Fixture f;
+  f.push("a");
+  f.push("b");
+  f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
+  f.subscriber.close({CloseCode::ok, "second close is ignored"}, true);
+  CHECK(f.sink.finishes().empty());
+  f.sink.complete_all();
+  CHECK(f.sink.written() == std::vector<std::string>{"a", "b"});
+  REQUIRE(f.sink.finishes().size() == 1);
+  CHECK(f.sink.finishes()[0].code == CloseCode::unavailable);
+}
+
+TEST_CASE("a close without drain drops the queue but waits for the write in flight") {
+  Fixture f;
+  f.push("a");
+  f.push("b");
+  f.subscriber.close({CloseCode::ok, ""}, false);
+  CHECK(f.sink.finishes().empty());
+  f.sink.complete_all();
+  CHECK(f.sink.written() == std::vector<std::string>{"a"});
+  CHECK(f.sink.finishes().size() == 1);
+}
+
+TEST_CASE("a failed write drops the queue and finishes the stream as cancelled") {
+  Fixture f;
+  f.push("a");
+  f.push("b");
+  f.sink.complete_one(false);
+  REQUIRE(f.sink.finishes().size() == 1);
+  CHECK(f.sink.finishes()[0].code == CloseCode::cancelled);
+  CHECK_FALSE(f.sink.write_in_flight());
+}
+
+TEST_CASE("replay frames bypass the queue limits") {
+  Fixture f({.max_frames = 2, .max_bytes = 1000});
+  for (int i = 0; i < 10; ++i) {
+    (void)f.subscriber.enqueue(frame("r" + std::to_string(i)), true);
+  }
+  CHECK_FALSE(f.subscriber.closing());
+  CHECK(f.subscriber.queued_frames() == 10);
+}
