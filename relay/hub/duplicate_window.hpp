@@ -25,8 +25,8 @@ class DuplicateWindow {
 
   std::optional<std::uint64_t> find(std::string_view sender, std::string_view client_message_id,
                                     std::int64_t now_us);
-  void remember(std::string_view sender, std::string_view client_message_id,
-                std::uint64_t sequence, std::int64_t now_us);
+  void remember(std::string_view sender, std::string_view client_message_id, std::uint64_t sequence,
+                std::int64_t now_us);
   std::size_t size() const { return sequences_.size(); }
 
  private:

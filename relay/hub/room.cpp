@@ -61,7 +61,8 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
   for (const auto& message : replay) {
     queue_to(subscriber, message->frame, flush, true);
   }
-  if (subscriber->kind() == SubscriberKind::chat && chat_streams_of_locked(subscriber->user()) == 0) {
+  if (subscriber->kind() == SubscriberKind::chat &&
+      chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::joined, flush);
   }
   subscribers_.push_back(subscriber);
@@ -76,7 +77,8 @@ bool Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList
   }
   subscribers_.erase(it);
   last_activity_us_ = std::max(last_activity_us_, now_us);
-  if (subscriber->kind() == SubscriberKind::chat && chat_streams_of_locked(subscriber->user()) == 0) {
+  if (subscriber->kind() == SubscriberKind::chat &&
+      chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::left, flush);
   }
   return true;

@@ -113,12 +113,12 @@ class Room {
   FrameEncoder& encoder_;
 
   mutable std::mutex mutex_;
-  std::uint64_t sequence_ = 0;                // guarded by mutex_
-  History history_;                           // guarded by mutex_
-  DuplicateWindow duplicates_;                // guarded by mutex_
-  std::vector<SubscriberPtr> subscribers_;    // guarded by mutex_
-  std::int64_t last_activity_us_ = 0;         // guarded by mutex_
-  bool removed_ = false;                      // guarded by mutex_
+  std::uint64_t sequence_ = 0;              // guarded by mutex_
+  History history_;                         // guarded by mutex_
+  DuplicateWindow duplicates_;              // guarded by mutex_
+  std::vector<SubscriberPtr> subscribers_;  // guarded by mutex_
+  std::int64_t last_activity_us_ = 0;       // guarded by mutex_
+  bool removed_ = false;                    // guarded by mutex_
 };
 
 }  // namespace relay::hub

@@ -6,8 +6,8 @@
 
 namespace relay::hub {
 
-Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind,
-                       QueueLimits limits, FrameSink& sink)
+Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
+                       FrameSink& sink)
     : id_(id), user_(std::move(user)), kind_(kind), limits_(limits), sink_(sink) {}
 
 bool Subscriber::enqueue(FramePtr frame, bool bypass_limits) {
@@ -16,8 +16,8 @@ bool Subscriber::enqueue(FramePtr frame, bool bypass_limits) {
     return false;
   }
   const std::size_t size = frame->size_bytes();
-  if (!bypass_limits && (queue_.size() + 1 > limits_.max_frames ||
-                         queued_bytes_ + size > limits_.max_bytes)) {
+  if (!bypass_limits &&
+      (queue_.size() + 1 > limits_.max_frames || queued_bytes_ + size > limits_.max_bytes)) {
     spdlog::warn("slow consumer: closing stream {} of {} with {} frames ({} bytes) queued", id_,
                  user_, queue_.size(), queued_bytes_);
     queue_.clear();

@@ -97,12 +97,12 @@ class Subscriber {
   FrameSink& sink_;
 
   mutable std::mutex mutex_;
-  std::deque<FramePtr> queue_;       // guarded by mutex_
-  std::size_t queued_bytes_ = 0;     // guarded by mutex_
-  bool write_in_flight_ = false;     // guarded by mutex_
-  bool drain_ = true;                // guarded by mutex_
-  State state_ = State::open;        // guarded by mutex_
-  CloseReason close_reason_;         // guarded by mutex_
+  std::deque<FramePtr> queue_;    // guarded by mutex_
+  std::size_t queued_bytes_ = 0;  // guarded by mutex_
+  bool write_in_flight_ = false;  // guarded by mutex_
+  bool drain_ = true;             // guarded by mutex_
+  State state_ = State::open;     // guarded by mutex_
+  CloseReason close_reason_;      // guarded by mutex_
 };
 
 }  // namespace relay::hub

@@ -38,10 +38,10 @@ class TextEncoder : public FrameEncoder {
                                        m.sender + " " + m.body);
   }
   FramePtr encode_joined(const JoinSummary& s) override {
-    return std::make_shared<TextFrame>(
-        "joined " + s.room + " seq=" + std::to_string(s.sequence) +
-        " replayed=" + std::to_string(s.replayed) + " missed=" + std::to_string(s.missed) +
-        " epoch_changed=" + (s.epoch_changed ? "1" : "0"));
+    return std::make_shared<TextFrame>("joined " + s.room + " seq=" + std::to_string(s.sequence) +
+                                       " replayed=" + std::to_string(s.replayed) +
+                                       " missed=" + std::to_string(s.missed) +
+                                       " epoch_changed=" + (s.epoch_changed ? "1" : "0"));
   }
   FramePtr encode_presence(const std::string& room, const std::string& user,
                            PresenceKind kind) override {

@@ -24,7 +24,8 @@ std::map<std::string, std::vector<std::uint64_t>> sequences_by_room(
     }
     const auto hash = frame.find('#');
     const auto space = frame.find(' ', hash);
-    result[frame.substr(4, hash - 4)].push_back(std::stoull(frame.substr(hash + 1, space - hash - 1)));
+    result[frame.substr(4, hash - 4)].push_back(
+        std::stoull(frame.substr(hash + 1, space - hash - 1)));
   }
   return result;
 }
@@ -41,8 +42,8 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
   Hub hub(limits, encoder, [&] { return now_us.load(); });
 
   const std::vector<std::string> rooms{"a", "b", "c", "d"};
-  constexpr int kSteady = 4;   // stay in every room for the whole test
-  constexpr int kChurners = 4; // join and leave all the time
+  constexpr int kSteady = 4;    // stay in every room for the whole test
+  constexpr int kChurners = 4;  // join and leave all the time
   constexpr int kPublishers = 4;
   constexpr int kPublishesEach = 2000;
 
@@ -53,7 +54,8 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
   std::vector<std::unique_ptr<Peer>> steady;
   for (int i = 0; i < kSteady; ++i) {
     auto peer = std::make_unique<Peer>();
-    peer->subscriber = hub.make_subscriber("steady" + std::to_string(i), SubscriberKind::chat, peer->sink);
+    peer->subscriber =
+        hub.make_subscriber("steady" + std::to_string(i), SubscriberKind::chat, peer->sink);
     peer->sink.bind(peer->subscriber.get());
     for (const auto& room : rooms) {
       REQUIRE(hub.join(room, peer->subscriber, std::nullopt).status == JoinStatus::joined);
@@ -81,7 +83,8 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
       std::mt19937 random(static_cast<unsigned>(c));
       for (int i = 0; i < 3000 && publishing.load(); ++i) {
         Peer peer;
-        peer.subscriber = hub.make_subscriber("churn" + std::to_string(c), SubscriberKind::chat, peer.sink);
+        peer.subscriber =
+            hub.make_subscriber("churn" + std::to_string(c), SubscriberKind::chat, peer.sink);
         peer.sink.bind(peer.subscriber.get());
         const auto& room = rooms[random() % rooms.size()];
         hub.join(room, peer.subscriber, Position{0, 0});

@@ -63,7 +63,8 @@ struct HubFixture {
 
 }  // namespace
 
-TEST_CASE_FIXTURE(HubFixture, "every subscriber of a room, the sender included, gets every message in order") {
+TEST_CASE_FIXTURE(HubFixture,
+                  "every subscriber of a room, the sender included, gets every message in order") {
   Client ann(hub, "ann"), bob(hub, "bob"), other(hub, "cy");
   REQUIRE(hub.join("lobby", ann.subscriber, std::nullopt).status == JoinStatus::joined);
   REQUIRE(hub.join("lobby", bob.subscriber, std::nullopt).status == JoinStatus::joined);
@@ -95,7 +96,8 @@ TEST_CASE_FIXTURE(HubFixture, "each message is encoded once whatever the number 
 }
 
 TEST_CASE_FIXTURE(HubFixture, "presence is announced to the other chat members, once per user") {
-  Client ann(hub, "ann"), bob(hub, "bob"), bob_again(hub, "bob"), follower(hub, "", SubscriberKind::follow);
+  Client ann(hub, "ann"), bob(hub, "bob"), bob_again(hub, "bob"),
+      follower(hub, "", SubscriberKind::follow);
   hub.join("r", ann.subscriber, std::nullopt);
   hub.join("r", follower.subscriber, std::nullopt);
   hub.join("r", bob.subscriber, std::nullopt);
@@ -137,8 +139,8 @@ TEST_CASE_FIXTURE(HubFixture, "room replays history after the resume point, then
     CHECK(outcome.summary.missed == 0);
     CHECK_FALSE(outcome.summary.epoch_changed);
     say("r", "bob", "m5");
-    CHECK(ann.received("msg") == std::vector<std::string>{"msg r#3 bob m3", "msg r#4 bob m4",
-                                                          "msg r#5 bob m5"});
+    CHECK(ann.received("msg") ==
+          std::vector<std::string>{"msg r#3 bob m3", "msg r#4 bob m4", "msg r#5 bob m5"});
     CHECK(ann.received().front() == "joined r seq=4 replayed=2 missed=0 epoch_changed=0");
   }
   SUBCASE("resume older than history: replay what is held, count the rest as missed") {
@@ -187,7 +189,9 @@ TEST_CASE_FIXTURE(HubFixture, "a publish racing a resuming join is seen exactly 
   }
 }
 
-TEST_CASE_FIXTURE(HubFixture, "a repeated client message id is acknowledged with its first sequence, not delivered") {
+TEST_CASE_FIXTURE(
+    HubFixture,
+    "a repeated client message id is acknowledged with its first sequence, not delivered") {
   Client ann(hub, "ann");
   hub.join("r", ann.subscriber, std::nullopt);
   const auto first = say("r", "bob", "hello", "id-1");
@@ -220,7 +224,8 @@ TEST_CASE_FIXTURE(HubFixture, "a slow consumer is closed and the others never wa
   CHECK(slow.sink.finishes()[0].code == CloseCode::resource_exhausted);
 }
 
-TEST_CASE_FIXTURE(HubFixture, "an empty room is removed once idle, and recreated with a new epoch") {
+TEST_CASE_FIXTURE(HubFixture,
+                  "an empty room is removed once idle, and recreated with a new epoch") {
   Client ann(hub, "ann");
   hub.join("r", ann.subscriber, std::nullopt);
   say("r", "ann", "x");

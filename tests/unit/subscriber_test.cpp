@@ -12,7 +12,8 @@ namespace {
 FramePtr frame(std::string text) { return std::make_shared<TextFrame>(std::move(text)); }
 
 struct Fixture {
-  explicit Fixture(QueueLimits limits = {}) : subscriber(1, "ann", SubscriberKind::chat, limits, sink) {
+  explicit Fixture(QueueLimits limits = {})
+      : subscriber(1, "ann", SubscriberKind::chat, limits, sink) {
     sink.bind(&subscriber);
   }
   void push(const std::string& text) {
@@ -51,7 +52,8 @@ TEST_CASE("an overflowing queue closes the subscriber as a slow consumer") {
   SUBCASE("by frame count") {
     Fixture f({.max_frames = 3, .max_bytes = 1000});
     for (int i = 0; i < 4; ++i) {
-      f.push("m" + std::to_string(i));  // m0 in flight, m1..m3 queued: the 4th queued frame overflows
+      f.push("m" +
+             std::to_string(i));  // m0 in flight, m1..m3 queued: the 4th queued frame overflows
     }
     CHECK_FALSE(f.subscriber.closing());
     f.push("m4");

@@ -1,0 +1,133 @@
+// relay-server: config -> hub -> gRPC server -> signals.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/config.hpp"
+#include "common/logging.hpp"
+#include "relay/service/relay_service.hpp"
+#include "relay/service/server_options.hpp"
+
+namespace {
+
+using relay::common::RelayConfig;
+
+constexpr const char* kServiceName = "relay.v1.Relay";
+
+// Written to a temporary name and renamed, so a reader never sees half a port.
+bool write_port_file(const std::string& path, int port) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary);
+    out << port << "\n";
+    if (!out) {
+      return false;
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  return !error;
+}
+
+// Rooms are swept often enough that an idle room goes within a few seconds of
+// its time-to-live, and never more often than every 100 ms.
+std::chrono::milliseconds sweep_interval(const RelayConfig& config) {
+  return std::chrono::milliseconds(
+      std::clamp<std::int64_t>(config.room_idle_ttl_ms / 4, 100, 10000));
+}
+
+void schedule_sweep(boost::asio::steady_timer& timer, relay::service::RelayService& service,
+                    std::chrono::milliseconds interval) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, &service, interval](const boost::system::error_code& error) {
+    if (!error) {
+      service.hub().sweep();
+      schedule_sweep(timer, service, interval);
+    }
+  });
+}
+
+int serve(const relay::common::StartupOptions& options) {
+  const RelayConfig& config = options.config;
+  relay::service::RelayService service(config);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen_address, grpc::InsecureServerCredentials(), &port);
+  relay::service::apply_server_options(builder, config);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    spdlog::error("cannot listen on {}", config.listen_address);
+    return 1;
+  }
+  auto* health = server->GetHealthCheckService();
+  health->SetServingStatus(true);
+  health->SetServingStatus(kServiceName, true);
+  spdlog::info("relay listening on {} (port {})", config.listen_address, port);
+  if (!options.port_file.empty() && !write_port_file(options.port_file, port)) {
+    spdlog::error("cannot write the port file {}", options.port_file);
+    server->Shutdown();
+    return 1;
+  }
+
+  boost::asio::io_context io;
+  boost::asio::steady_timer sweep_timer(io);
+  schedule_sweep(sweep_timer, service, sweep_interval(config));
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (error) {
+      return;
+    }
+    spdlog::info("signal {}: draining {} streams for up to {} ms", signal, service.open_streams(),
+                 config.shutdown_grace_ms);
+    // Health first, so balancers stop sending new calls here.
+    health->SetServingStatus(false);
+    health->SetServingStatus(kServiceName, false);
+    service.begin_shutdown();
+    // Calls still running at the deadline are cancelled.
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(config.shutdown_grace_ms));
+    sweep_timer.cancel();
+  });
+  io.run();
+  server->Wait();
+  spdlog::info("relay stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto outcome = relay::common::parse_relay_command_line(argc, argv);
+  if (!outcome.options) {
+    return outcome.exit_code;
+  }
+  const auto& options = *outcome.options;
+  if (options.print_config) {
+    std::cout << relay::common::to_json(options.config).dump(2) << "\n";
+    return 0;
+  }
+  if (auto error =
+          relay::common::setup_logging(options.config.log_format, options.config.log_level)) {
+    std::cerr << "relay-server: " << *error << "\n";
+    return 2;
+  }
+  return serve(options);
+}

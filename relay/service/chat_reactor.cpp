@@ -1,0 +1,187 @@
+#include "relay/service/chat_reactor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "common/validation.hpp"
+#include "relay/service/proto_frames.hpp"
+#include "relay/service/status.hpp"
+
+namespace relay::service {
+
+ChatReactor::ChatReactor(ServiceContext& context, std::string user, std::string peer)
+    : context_(context),
+      user_(std::move(user)),
+      peer_(std::move(peer)),
+      subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this)),
+      publish_rate_(context.config.publish_rate_per_second,
+                    static_cast<double>(context.config.publish_burst)) {
+  context_.streams.add(subscriber_);
+  spdlog::info("chat stream {} opened by {} from {}", subscriber_->id(), user_, peer_);
+  StartRead(&read_buffer_);
+}
+
+void ChatReactor::OnReadDone(bool ok) {
+  if (!ok) {
+    // The client half-closed or went away: deliver what is queued, then end.
+    leave_all_rooms();
+    subscriber_->close({hub::CloseCode::ok, ""}, true);
+    return;
+  }
+  const grpc::Status parsed =
+      grpc::SerializationTraits<v1::ClientFrame>::Deserialize(&read_buffer_, &frame_);
+  if (!parsed.ok()) {
+    spdlog::warn("chat stream {} of {}: malformed frame, ending the stream", subscriber_->id(),
+                 user_);
+    leave_all_rooms();
+    subscriber_->close({hub::CloseCode::invalid_argument,
+                        "malformed ClientFrame: the bytes are not a relay.v1.ClientFrame"},
+                       true);
+    return;
+  }
+  switch (frame_.kind_case()) {
+    case v1::ClientFrame::kJoin:
+      handle(frame_.join());
+      break;
+    case v1::ClientFrame::kLeave:
+      handle(frame_.leave());
+      break;
+    case v1::ClientFrame::kPublish:
+      handle(frame_.publish());
+      break;
+    case v1::ClientFrame::KIND_NOT_SET:
+      notice(grpc::StatusCode::INVALID_ARGUMENT,
+             "empty ClientFrame: set one of join, leave or publish");
+      break;
+  }
+  StartRead(&read_buffer_);
+}
+
+void ChatReactor::handle(const v1::Join& join) {
+  const std::string& room = join.room();
+  if (auto error = common::validate_room_name(room)) {
+    notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room);
+    return;
+  }
+  if (rooms_.size() >= context_.config.max_rooms_per_stream && !rooms_.contains(room)) {
+    notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
+           "too many rooms on one stream (at most " +
+               std::to_string(context_.config.max_rooms_per_stream) + "); leave one first",
+           room);
+    return;
+  }
+  std::optional<hub::Position> resume;
+  if (join.has_resume()) {
+    resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
+  }
+  const auto outcome = context_.hub.join(room, subscriber_, resume);
+  switch (outcome.status) {
+    case hub::JoinStatus::joined:
+      rooms_.insert(room);
+      spdlog::info("{} joined {} on stream {} (replayed {}, missed {})", user_, room,
+                   subscriber_->id(), outcome.summary.replayed, outcome.summary.missed);
+      return;
+    case hub::JoinStatus::already_joined:
+      notice(grpc::StatusCode::ALREADY_EXISTS, "this stream has already joined " + room, room);
+      return;
+    case hub::JoinStatus::resume_ahead:
+      notice(grpc::StatusCode::INVALID_ARGUMENT,
+             "resume position " + std::to_string(resume->sequence) +
+                 " is ahead of the room's last sequence",
+             room);
+      return;
+    case hub::JoinStatus::room_removed:
+      break;  // Hub::join retries until it gets a live room.
+  }
+}
+
+void ChatReactor::handle(const v1::Leave& leave) {
+  const std::string& room = leave.room();
+  if (rooms_.erase(room) == 0) {
+    notice(grpc::StatusCode::FAILED_PRECONDITION,
+           "cannot leave " + common::quote_for_humans(room) + ": this stream has not joined it",
+           room);
+    return;
+  }
+  context_.hub.leave(room, subscriber_);
+  spdlog::info("{} left {} on stream {}", user_, room, subscriber_->id());
+}
+
+void ChatReactor::handle(const v1::Publish& publish) {
+  const std::string& room = publish.room();
+  const std::string& id = publish.client_message_id();
+  if (auto error = common::validate_room_name(room)) {
+    notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
+    return;
+  }
+  if (!id.empty()) {
+    if (auto error = common::validate_client_message_id(id)) {
+      notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room);
+      return;
+    }
+  }
+  if (auto error = common::validate_body(publish.body(), context_.config.max_body_bytes)) {
+    notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
+    return;
+  }
+  if (!rooms_.contains(room)) {
+    notice(grpc::StatusCode::PERMISSION_DENIED, "join " + room + " before publishing to it", room,
+           id);
+    return;
+  }
+  if (!publish_rate_.try_take(hub::system_now_us())) {
+    notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
+           "rate limit: at most " + std::to_string(context_.config.publish_rate_per_second) +
+               " messages per second; this one was not published",
+           room, id);
+    return;
+  }
+  const auto result = context_.hub.publish(room, {user_, id, publish.body()});
+  send(encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
+}
+
+void ChatReactor::notice(grpc::StatusCode code, const std::string& message, const std::string& room,
+                         const std::string& client_message_id) {
+  spdlog::info("chat stream {} of {}: refused a frame: {}", subscriber_->id(), user_, message);
+  send(encode_error(static_cast<int>(code), message, room, client_message_id));
+}
+
+void ChatReactor::send(hub::FramePtr frame) {
+  if (subscriber_->enqueue(std::move(frame))) {
+    subscriber_->flush();
+  }
+}
+
+void ChatReactor::leave_all_rooms() {
+  for (const auto& room : rooms_) {
+    context_.hub.leave(room, subscriber_);
+  }
+  rooms_.clear();
+}
+
+void ChatReactor::OnWriteDone(bool ok) { subscriber_->on_write_done(ok); }
+
+void ChatReactor::OnCancel() {
+  subscriber_->close({hub::CloseCode::cancelled, "cancelled by the client"}, false);
+}
+
+void ChatReactor::OnDone() {
+  // Every callback has run: the read side is idle and safe to touch here.
+  leave_all_rooms();
+  context_.streams.remove(subscriber_);
+  spdlog::info("chat stream {} of {} closed", subscriber_->id(), user_);
+  delete this;
+}
+
+void ChatReactor::start_write(const hub::FramePtr& frame) {
+  write_buffer_ = slice_frame(frame).byte_buffer();
+  StartWrite(&write_buffer_);
+}
+
+void ChatReactor::finish(const hub::CloseReason& reason) {
+  if (reason.code != hub::CloseCode::ok && reason.code != hub::CloseCode::cancelled) {
+    spdlog::info("chat stream {} of {} ends: {}", subscriber_->id(), user_, reason.message);
+  }
+  Finish(to_status(reason));
+}
+
+}  // namespace relay::service

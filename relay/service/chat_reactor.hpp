@@ -1,0 +1,56 @@
+#pragma once
+
+#include <string>
+#include <unordered_set>
+
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "relay/hub/subscriber.hpp"
+#include "relay/service/service_context.hpp"
+#include "relay/service/token_bucket.hpp"
+#include "relay/v1/relay.pb.h"
+
+namespace relay::service {
+
+// One Chat stream. Frames are read one at a time (the next read starts when
+// the last is handled), so the read side's state needs no lock; the write
+// side is the hub Subscriber's queue, which any publishing thread feeds.
+// gRPC may run these callbacks on any of its threads, one after another for
+// reads but concurrently with writes, which is why the two sides share
+// nothing but the Subscriber. The reactor deletes itself in OnDone.
+class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+                          public hub::FrameSink {
+ public:
+  ChatReactor(ServiceContext& context, std::string user, std::string peer);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  void start_write(const hub::FramePtr& frame) override;
+  void finish(const hub::CloseReason& reason) override;
+
+ private:
+  void handle(const v1::Join& join);
+  void handle(const v1::Leave& leave);
+  void handle(const v1::Publish& publish);
+  void notice(grpc::StatusCode code, const std::string& message, const std::string& room = "",
+              const std::string& client_message_id = "");
+  void send(hub::FramePtr frame);
+  void leave_all_rooms();
+
+  ServiceContext& context_;
+  const std::string user_;
+  const std::string peer_;
+  const hub::SubscriberPtr subscriber_;
+  TokenBucket publish_rate_;
+  std::unordered_set<std::string> rooms_;  // read side only
+  grpc::ByteBuffer read_buffer_;           // read side only
+  grpc::ByteBuffer write_buffer_;          // write side only
+  v1::ClientFrame frame_;                  // read side only
+};
+
+}  // namespace relay::service

@@ -1,0 +1,86 @@
+#include "relay/service/follow_reactor.hpp"
+
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "common/validation.hpp"
+#include "relay/service/proto_frames.hpp"
+#include "relay/service/status.hpp"
+
+namespace relay::service {
+
+namespace {
+constexpr int kMaxFollowedRooms = 64;
+}  // namespace
+
+std::optional<std::string> FollowReactor::validate(const v1::FollowRequest& request) {
+  if (request.rooms_size() == 0 || request.rooms_size() > kMaxFollowedRooms) {
+    return "follow 1 to " + std::to_string(kMaxFollowedRooms) + " rooms, not " +
+           std::to_string(request.rooms_size());
+  }
+  std::set<std::string> seen;
+  for (const auto& room : request.rooms()) {
+    if (auto error = common::validate_room_name(room.room())) {
+      return error;
+    }
+    if (!seen.insert(room.room()).second) {
+      return "room " + room.room() + " is named twice";
+    }
+  }
+  return std::nullopt;
+}
+
+FollowReactor::FollowReactor(ServiceContext& context, const v1::FollowRequest& request,
+                             std::string peer)
+    : context_(context),
+      peer_(std::move(peer)),
+      subscriber_(context.hub.make_subscriber("", hub::SubscriberKind::follow, *this)) {
+  context_.streams.add(subscriber_);
+  spdlog::info("follow stream {} opened from {} for {} rooms", subscriber_->id(), peer_,
+               request.rooms_size());
+  for (const auto& room : request.rooms()) {
+    std::optional<hub::Position> resume;
+    if (room.has_resume()) {
+      resume = hub::Position{room.resume().epoch(), room.resume().sequence()};
+    }
+    const auto outcome = context_.hub.join(room.room(), subscriber_, resume);
+    if (outcome.status == hub::JoinStatus::resume_ahead) {
+      subscriber_->close({hub::CloseCode::invalid_argument,
+                          "resume position " + std::to_string(resume->sequence) +
+                              " is ahead of the last sequence of " + room.room()},
+                         false);
+      return;
+    }
+    rooms_.push_back(room.room());
+  }
+}
+
+void FollowReactor::leave_all_rooms() {
+  for (const auto& room : rooms_) {
+    context_.hub.leave(room, subscriber_);
+  }
+  rooms_.clear();
+}
+
+void FollowReactor::OnWriteDone(bool ok) { subscriber_->on_write_done(ok); }
+
+void FollowReactor::OnCancel() {
+  subscriber_->close({hub::CloseCode::cancelled, "cancelled by the client"}, false);
+}
+
+void FollowReactor::OnDone() {
+  leave_all_rooms();
+  context_.streams.remove(subscriber_);
+  spdlog::info("follow stream {} closed", subscriber_->id());
+  delete this;
+}
+
+void FollowReactor::start_write(const hub::FramePtr& frame) {
+  write_buffer_ = slice_frame(frame).byte_buffer();
+  StartWrite(&write_buffer_);
+}
+
+void FollowReactor::finish(const hub::CloseReason& reason) { Finish(to_status(reason)); }
+
+}  // namespace relay::service

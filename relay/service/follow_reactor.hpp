@@ -1,0 +1,43 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "relay/hub/subscriber.hpp"
+#include "relay/service/service_context.hpp"
+#include "relay/v1/relay.pb.h"
+
+namespace relay::service {
+
+// One Follow stream: a read-only subscriber of one or more rooms. It joins
+// them all when created and then only writes; it deletes itself in OnDone.
+class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+                            public hub::FrameSink {
+ public:
+  FollowReactor(ServiceContext& context, const v1::FollowRequest& request, std::string peer);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  void start_write(const hub::FramePtr& frame) override;
+  void finish(const hub::CloseReason& reason) override;
+
+  // Why a request cannot be followed, or nothing when it can.
+  static std::optional<std::string> validate(const v1::FollowRequest& request);
+
+ private:
+  void leave_all_rooms();
+
+  ServiceContext& context_;
+  const std::string peer_;
+  const hub::SubscriberPtr subscriber_;
+  // Written in the constructor, read again only in OnDone.
+  std::vector<std::string> rooms_;
+  grpc::ByteBuffer write_buffer_;
+};
+
+}  // namespace relay::service

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "common/config.hpp"
+#include "relay/hub/hub.hpp"
+
+namespace relay::service {
+
+// Every open Chat and Follow stream, so that shutdown can reach the ones that
+// have joined no room too.
+class StreamRegistry {
+ public:
+  // A stream added after close_all is closed at once with the same reason,
+  // so none slips through a shutdown that races its start.
+  void add(const hub::SubscriberPtr& subscriber);
+  void remove(const hub::SubscriberPtr& subscriber);
+  void close_all(const hub::CloseReason& reason, bool drain);
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::uint64_t, hub::SubscriberPtr> streams_;  // guarded by mutex_
+  std::optional<hub::CloseReason> closed_;                         // guarded by mutex_
+  bool drain_ = true;                                              // guarded by mutex_
+};
+
+// What the reactors share. Owned by RelayService, which outlives every reactor
+// (the server is shut down and waited for before the service dies).
+struct ServiceContext {
+  ServiceContext(const common::RelayConfig& config_, hub::Hub& hub_) : config(config_), hub(hub_) {}
+
+  const common::RelayConfig& config;
+  hub::Hub& hub;
+  StreamRegistry streams;
+  std::atomic<bool> draining{false};
+};
+
+}  // namespace relay::service

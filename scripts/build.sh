@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Configures and builds one kind of build with CMake and Ninja.
+#
+#   scripts/build.sh [normal|asan|tsan|release] [extra arguments for cmake --build]
+#
+#   normal   build/          RelWithDebInfo
+#   asan     build-asan/     RelWithDebInfo, AddressSanitizer + UndefinedBehaviorSanitizer
+#   tsan     build-tsan/     RelWithDebInfo, ThreadSanitizer; only the target hub_tests
+#   release  build-release/  Release
+#
+# Every kind builds with warnings as errors. Compiles go through ccache, whose
+# cache is ~/.cache/ccache unless CCACHE_DIR names another. Installs nothing:
+# scripts/deps.sh does that.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() {
+  sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+kind="${1:-normal}"
+if (($# > 0)); then
+  shift
+fi
+
+targets=()
+case "$kind" in
+  normal)
+    dir=build
+    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_SANITIZE=)
+    ;;
+  asan)
+    dir=build-asan
+    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DRELAY_SANITIZE=address,undefined")
+    ;;
+  tsan)
+    # Debian's gRPC is not built with TSan, so only the transport-free hub is
+    # worth racing; its tests carry the CTest label "hub".
+    dir=build-tsan
+    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_SANITIZE=thread)
+    targets=(--target hub_tests)
+    ;;
+  release)
+    dir=build-release
+    cache_args=(-DCMAKE_BUILD_TYPE=Release -DRELAY_SANITIZE=)
+    ;;
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  *)
+    echo "build.sh: unknown build kind '$kind'" >&2
+    usage >&2
+    exit 2
+    ;;
+esac
+
+# One cache for every clone on this machine (CI builds a fresh clone in another
+# folder): paths below the repository are hashed relative to it, and the
+# compile directory is left out of the hash so that a clone elsewhere hits.
+if [[ -z "${CCACHE_DIR:-}" ]]; then
+  if [[ -n "${HOME:-}" && -d "$HOME" && -w "$HOME" ]]; then
+    CCACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/ccache"
+  else
+    CCACHE_DIR="$root/.cache/ccache"
+  fi
+fi
+export CCACHE_DIR
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+
+build_dir="$root/$dir"
+
+# A tree configured by another generator or for another checkout cannot be
+# reconfigured in place; it holds nothing that a rebuild does not give back.
+cache_file="$build_dir/CMakeCache.txt"
+if [[ -f "$cache_file" ]]; then
+  if ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja' "$cache_file" ||
+    ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$root" "$cache_file"; then
+    echo "build.sh: $dir/ was configured differently; starting it afresh"
+    rm -rf "$build_dir"
+  fi
+fi
+
+start=$SECONDS
+cmake -S "$root" -B "$build_dir" -G Ninja -DRELAY_WERROR=ON "${cache_args[@]}"
+cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}" "$@"
+echo "build.sh: $kind build in $dir/ done in $((SECONDS - start))s"
