@@ -1,0 +1,155 @@
+#include "tests/integration/test_clients.hpp"
+
+#include <grpcpp/generic/generic_stub.h>
+
+namespace relay::testing {
+
+std::shared_ptr<grpc::Channel> connect(const std::string& target) {
+  grpc::ChannelArguments args;
+  // Each client its own connection, as separate processes would have.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<v1::Relay::Stub> stub(const std::string& target) {
+  return v1::Relay::NewStub(connect(target));
+}
+
+std::unique_ptr<grpc::ClientContext> context_for(const std::string& user,
+                                                 std::chrono::milliseconds deadline) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (!user.empty()) {
+    context->AddMetadata("x-relay-user", user);
+  }
+  context->set_deadline(std::chrono::system_clock::now() + deadline);
+  return context;
+}
+
+grpc::Status send_raw_chat_frame(const std::string& target, const std::string& user,
+                                 const std::string& bytes) {
+  grpc::GenericStub generic(connect(target));
+  grpc::CompletionQueue queue;
+  auto context = context_for(user);
+  auto call = generic.PrepareCall(context.get(), "/relay.v1.Relay/Chat", &queue);
+  // Each step waits for its own completion: the tag is the step's number.
+  auto wait = [&queue] {
+    void* tag = nullptr;
+    bool ok = false;
+    queue.Next(&tag, &ok);
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  wait();
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer buffer(&slice, 1);
+  call->Write(buffer, reinterpret_cast<void*>(2));
+  wait();
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(3));
+  wait();
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  wait();
+  queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+ChatClient::ChatClient(const std::string& target, const std::string& user)
+    : stub_(stub(target)), context_(context_for(user, std::chrono::minutes(5))) {
+  stream_ = stub_->Chat(context_.get());
+  reader_ = std::thread([this] {
+    v1::ServerFrame frame;
+    while (stream_->Read(&frame)) {
+      std::lock_guard lock(mutex_);
+      frames_.push_back(frame);
+      changed_.notify_all();
+    }
+    grpc::Status status = stream_->Finish();
+    std::lock_guard lock(mutex_);
+    status_ = status;
+    changed_.notify_all();
+  });
+}
+
+ChatClient::~ChatClient() {
+  context_->TryCancel();
+  reader_.join();
+}
+
+bool ChatClient::join(const std::string& room, std::optional<v1::Position> resume) {
+  v1::ClientFrame frame;
+  frame.mutable_join()->set_room(room);
+  if (resume) {
+    *frame.mutable_join()->mutable_resume() = *resume;
+  }
+  return write(frame);
+}
+
+bool ChatClient::leave(const std::string& room) {
+  v1::ClientFrame frame;
+  frame.mutable_leave()->set_room(room);
+  return write(frame);
+}
+
+bool ChatClient::publish(const std::string& room, const std::string& body, const std::string& id) {
+  v1::ClientFrame frame;
+  auto& publish = *frame.mutable_publish();
+  publish.set_room(room);
+  publish.set_body(body);
+  publish.set_client_message_id(id);
+  return write(frame);
+}
+
+bool ChatClient::write(const v1::ClientFrame& frame) { return stream_->Write(frame); }
+
+std::optional<v1::ServerFrame> ChatClient::next(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  if (!changed_.wait_for(lock, timeout, [this] { return !frames_.empty() || status_; })) {
+    return std::nullopt;
+  }
+  if (frames_.empty()) {
+    return std::nullopt;
+  }
+  auto frame = std::move(frames_.front());
+  frames_.pop_front();
+  return frame;
+}
+
+std::optional<v1::ServerFrame> ChatClient::next_matching(
+    const std::function<bool(const v1::ServerFrame&)>& match, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left <= std::chrono::milliseconds(0)) {
+      return std::nullopt;
+    }
+    auto frame = next(left);
+    if (!frame || match(*frame)) {
+      return frame;
+    }
+  }
+}
+
+std::optional<v1::ServerFrame> ChatClient::next_of(v1::ServerFrame::KindCase kind,
+                                                   std::chrono::milliseconds timeout) {
+  return next_matching([kind](const v1::ServerFrame& f) { return f.kind_case() == kind; }, timeout);
+}
+
+grpc::Status ChatClient::finish(std::chrono::milliseconds timeout) {
+  stream_->WritesDone();
+  auto status = wait_status(timeout);
+  return status ? *status : grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no status in time");
+}
+
+std::optional<grpc::Status> ChatClient::wait_status(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [this] { return status_.has_value(); });
+  return status_;
+}
+
+}  // namespace relay::testing

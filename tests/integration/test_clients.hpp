@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "relay/v1/relay.grpc.pb.h"
+
+namespace relay::testing {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<grpc::Channel> connect(const std::string& target);
+std::unique_ptr<v1::Relay::Stub> stub(const std::string& target);
+// A client context naming the user (none when user is empty), with a deadline.
+std::unique_ptr<grpc::ClientContext> context_for(const std::string& user,
+                                                 std::chrono::milliseconds deadline = 30s);
+
+// Opens a Chat stream, sends `bytes` as one frame as they are (malformed
+// input), and returns the status the relay ends the stream with.
+grpc::Status send_raw_chat_frame(const std::string& target, const std::string& user,
+                                 const std::string& bytes);
+
+// One Chat stream with a reader thread that queues every frame it receives,
+// so a test can wait for the frame it expects with a deadline.
+class ChatClient {
+ public:
+  ChatClient(const std::string& target, const std::string& user);
+  ~ChatClient();
+  ChatClient(const ChatClient&) = delete;
+  ChatClient& operator=(const ChatClient&) = delete;
+
+  bool join(const std::string& room, std::optional<v1::Position> resume = std::nullopt);
+  bool leave(const std::string& room);
+  bool publish(const std::string& room, const std::string& body, const std::string& id = "");
+  bool write(const v1::ClientFrame& frame);
+
+  // The next frame, or nullopt when none comes within timeout or the stream ended.
+  std::optional<v1::ServerFrame> next(std::chrono::milliseconds timeout = 10s);
+  // The first frame matching `match`, skipping others; nullopt on timeout or end.
+  std::optional<v1::ServerFrame> next_matching(
+      const std::function<bool(const v1::ServerFrame&)>& match,
+      std::chrono::milliseconds timeout = 10s);
+  std::optional<v1::ServerFrame> next_of(v1::ServerFrame::KindCase kind,
+                                         std::chrono::milliseconds timeout = 10s);
+
+  // Half-closes and waits for the relay's status.
+  grpc::Status finish(std::chrono::milliseconds timeout = 10s);
+  // The status once the relay ended the stream, without half-closing.
+  std::optional<grpc::Status> wait_status(std::chrono::milliseconds timeout = 10s);
+  void cancel() { context_->TryCancel(); }
+
+ private:
+  std::unique_ptr<v1::Relay::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ClientFrame, v1::ServerFrame>> stream_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<v1::ServerFrame> frames_;  // guarded by mutex_
+  std::optional<grpc::Status> status_;  // guarded by mutex_
+  std::thread reader_;
+};
+
+}  // namespace relay::testing
