@@ -7,6 +7,15 @@
 #include "relay/service/status.hpp"
 
 namespace relay::service {
+namespace {
+
+void send(hub::Subscriber& subscriber, hub::FramePtr frame) {
+  if (subscriber.enqueue(std::move(frame))) {
+    subscriber.flush();
+  }
+}
+
+}  // namespace
 
 ChatReactor::ChatReactor(ServiceContext& context, std::string user, std::string peer)
     : context_(context),
@@ -135,20 +144,19 @@ void ChatReactor::handle(const v1::Publish& publish) {
            room, id);
     return;
   }
-  const auto result = context_.hub.publish(room, {user_, id, publish.body()});
-  send(encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
+  // The subscriber, not the reactor, receives the ack: the backplane may
+  // answer after this stream has ended, and a finished subscriber drops it.
+  context_.backplane.publish(
+      room, {user_, id, publish.body()},
+      [subscriber = subscriber_, room, id](const hub::PublishResult& result) {
+        send(*subscriber, encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
+      });
 }
 
 void ChatReactor::notice(grpc::StatusCode code, const std::string& message, const std::string& room,
                          const std::string& client_message_id) {
   spdlog::info("chat stream {} of {}: refused a frame: {}", subscriber_->id(), user_, message);
-  send(encode_error(static_cast<int>(code), message, room, client_message_id));
-}
-
-void ChatReactor::send(hub::FramePtr frame) {
-  if (subscriber_->enqueue(std::move(frame))) {
-    subscriber_->flush();
-  }
+  send(*subscriber_, encode_error(static_cast<int>(code), message, room, client_message_id));
 }
 
 void ChatReactor::leave_all_rooms() {

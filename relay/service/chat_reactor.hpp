@@ -39,7 +39,6 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   void handle(const v1::Publish& publish);
   void notice(grpc::StatusCode code, const std::string& message, const std::string& room = "",
               const std::string& client_message_id = "");
-  void send(hub::FramePtr frame);
   void leave_all_rooms();
 
   ServiceContext& context_;

@@ -1,5 +1,7 @@
 #include "relay/service/publish_batch_reactor.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "common/validation.hpp"
@@ -14,9 +16,11 @@ PublishBatchReactor::PublishBatchReactor(ServiceContext& context, std::string us
 
 void PublishBatchReactor::OnReadDone(bool ok) {
   if (!ok) {
-    spdlog::info("batch from {}: {} accepted, {} rejected", user_, summary_.accepted(),
-                 summary_.rejected());
-    Finish(grpc::Status::OK);
+    {
+      std::lock_guard lock(mutex_);
+      reads_done_ = true;
+    }
+    finish_if_complete();
     return;
   }
   publish(request_);
@@ -39,20 +43,51 @@ void PublishBatchReactor::publish(const v1::PublishRequest& request) {
     reject(*error);
     return;
   }
-  const auto result = context_.hub.publish(request.room(), {user_, id, request.body()});
-  if (summary_.accepted() == 0) {
-    summary_.set_first_sequence(result.sequence);
+  {
+    std::lock_guard lock(mutex_);
+    ++pending_;
   }
+  // The call cannot end while a publish is pending (finish waits for it), so
+  // the callback may use `this`.
+  context_.backplane.publish(request.room(), {user_, id, request.body()},
+                             [this](const hub::PublishResult& result) {
+                               accepted(result.sequence);
+                               finish_if_complete();
+                             });
+}
+
+void PublishBatchReactor::accepted(std::uint64_t sequence) {
+  std::lock_guard lock(mutex_);
+  --pending_;
+  if (summary_.accepted() == 0) {
+    summary_.set_first_sequence(sequence);
+    summary_.set_last_sequence(sequence);
+  }
+  summary_.set_first_sequence(std::min(summary_.first_sequence(), sequence));
+  summary_.set_last_sequence(std::max(summary_.last_sequence(), sequence));
   summary_.set_accepted(summary_.accepted() + 1);
-  summary_.set_last_sequence(result.sequence);
 }
 
 void PublishBatchReactor::reject(const std::string& reason) {
+  std::lock_guard lock(mutex_);
   if (summary_.rejected() == 0) {
-    summary_.set_first_rejection(
-        "message " + std::to_string(summary_.accepted() + summary_.rejected() + 1) + ": " + reason);
+    const auto number = summary_.accepted() + pending_ + summary_.rejected() + 1;
+    summary_.set_first_rejection("message " + std::to_string(number) + ": " + reason);
   }
   summary_.set_rejected(summary_.rejected() + 1);
+}
+
+void PublishBatchReactor::finish_if_complete() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!reads_done_ || pending_ > 0 || finished_) {
+      return;
+    }
+    finished_ = true;
+    spdlog::info("batch from {}: {} accepted, {} rejected", user_, summary_.accepted(),
+                 summary_.rejected());
+  }
+  Finish(grpc::Status::OK);
 }
 
 void PublishBatchReactor::OnDone() { delete this; }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <mutex>
 #include <string>
 
 #include <grpcpp/support/server_callback.h>
@@ -10,8 +12,9 @@
 namespace relay::service {
 
 // One PublishBatch call: publishes each request as it is read, counting the
-// ones it refuses, and answers with the summary when the client half-closes.
-// A bad message is rejected, not fatal: the batch goes on.
+// ones it refuses, and answers with the summary once the client has
+// half-closed and the backplane has answered every publish. A bad message is
+// rejected, not fatal: the batch goes on.
 class PublishBatchReactor final : public grpc::ServerReadReactor<v1::PublishRequest> {
  public:
   PublishBatchReactor(ServiceContext& context, std::string user, v1::PublishBatchSummary* summary);
@@ -22,11 +25,20 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<v1::PublishRequ
  private:
   void publish(const v1::PublishRequest& request);
   void reject(const std::string& reason);
+  void accepted(std::uint64_t sequence);
+  // Finishes the call if the reads are over and no publish is pending.
+  void finish_if_complete();
 
   ServiceContext& context_;
   const std::string user_;
-  v1::PublishBatchSummary& summary_;
   v1::PublishRequest request_;
+
+  // Backplane answers arrive on any thread, concurrently with reads.
+  std::mutex mutex_;
+  v1::PublishBatchSummary& summary_;  // guarded by mutex_
+  std::uint64_t pending_ = 0;         // guarded by mutex_
+  bool reads_done_ = false;           // guarded by mutex_
+  bool finished_ = false;             // guarded by mutex_
 };
 
 }  // namespace relay::service

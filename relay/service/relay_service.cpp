@@ -45,7 +45,7 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
 }
 
 RelayService::RelayService(const common::RelayConfig& config)
-    : hub_(hub_limits(config), encoder_), context_{config, hub_} {}
+    : hub_(hub_limits(config), encoder_), backplane_(hub_), context_(config, hub_, backplane_) {}
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
     grpc::CallbackServerContext* context) {

@@ -51,6 +51,7 @@ class RelayService final : public RelayServiceBase {
  private:
   ProtoFrameEncoder encoder_;
   hub::Hub hub_;
+  backplane::LocalBackplane backplane_;
   ServiceContext context_;
 };
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common/config.hpp"
+#include "relay/backplane/backplane.hpp"
 #include "relay/hub/hub.hpp"
 
 namespace relay::service {
@@ -32,10 +33,13 @@ class StreamRegistry {
 // What the reactors share. Owned by RelayService, which outlives every reactor
 // (the server is shut down and waited for before the service dies).
 struct ServiceContext {
-  ServiceContext(const common::RelayConfig& config_, hub::Hub& hub_) : config(config_), hub(hub_) {}
+  ServiceContext(const common::RelayConfig& config_, hub::Hub& hub_,
+                 backplane::Backplane& backplane_)
+      : config(config_), hub(hub_), backplane(backplane_) {}
 
   const common::RelayConfig& config;
   hub::Hub& hub;
+  backplane::Backplane& backplane;
   StreamRegistry streams;
   std::atomic<bool> draining{false};
 };

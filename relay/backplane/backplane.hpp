@@ -1,0 +1,39 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "relay/hub/hub.hpp"
+
+namespace relay::backplane {
+
+// Called exactly once with the message's place in its room, on whatever
+// thread the backplane completes on.
+using PublishDone = std::function<void(const hub::PublishResult&)>;
+
+// Orders the messages of each room and gets them to every subscriber of the
+// room on every relay that shares it. The local backplane is one relay's own
+// hub; a broker-backed one (NATS JetStream) answers later, from its own
+// threads, which is why publish reports through a callback and never blocks.
+class Backplane {
+ public:
+  virtual ~Backplane() = default;
+  virtual void publish(const std::string& room, const hub::PublishRequest& request,
+                       PublishDone done) = 0;
+};
+
+// One relay on its own: the room's counter gives the sequence, its duplicate
+// window recognises resends, and delivery happens before `done` is called.
+class LocalBackplane final : public Backplane {
+ public:
+  explicit LocalBackplane(hub::Hub& hub) : hub_(hub) {}
+  void publish(const std::string& room, const hub::PublishRequest& request,
+               PublishDone done) override {
+    done(hub_.publish(room, request));
+  }
+
+ private:
+  hub::Hub& hub_;
+};
+
+}  // namespace relay::backplane
