@@ -38,7 +38,7 @@ using FieldRule = std::variant<NumberField<std::size_t>, NumberField<std::int64_
 struct ConfigField {
   std::string_view key;
   // A shorter flag accepted besides the one derived from the key; empty for most.
-  std::string_view flag_alias;
+  std::string_view flag_alias = {};
   // The placeholder --help shows after the flag, naming the unit.
   std::string_view value_name;
   std::string_view help;

@@ -9,7 +9,8 @@
 // same words through these, so a config that validates always sets up.
 namespace relay::common {
 
-inline constexpr std::string_view kLogLevelNames = "trace, debug, info, warn, error, critical or off";
+inline constexpr std::string_view kLogLevelNames =
+    "trace, debug, info, warn, error, critical or off";
 inline constexpr std::string_view kLogFormatNames = "text or json";
 
 std::optional<spdlog::level::level_enum> log_level_from_name(std::string_view name);

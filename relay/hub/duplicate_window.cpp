@@ -14,6 +14,9 @@ std::string DuplicateWindow::key(std::string_view sender, std::string_view clien
 std::optional<std::uint64_t> DuplicateWindow::find(std::string_view sender,
                                                    std::string_view client_message_id,
                                                    std::int64_t now_us) {
+  if (limits_.window_us == 0) {
+    return std::nullopt;
+  }
   expire(now_us);
   const auto it = sequences_.find(key(sender, client_message_id));
   if (it == sequences_.end()) {
@@ -24,6 +27,9 @@ std::optional<std::uint64_t> DuplicateWindow::find(std::string_view sender,
 
 void DuplicateWindow::remember(std::string_view sender, std::string_view client_message_id,
                                std::uint64_t sequence, std::int64_t now_us) {
+  if (limits_.window_us == 0) {
+    return;
+  }
   std::string k = key(sender, client_message_id);
   if (!sequences_.emplace(k, sequence).second) {
     return;

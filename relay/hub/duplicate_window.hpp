@@ -11,6 +11,7 @@
 namespace relay::hub {
 
 struct DuplicateWindowLimits {
+  // 0 turns duplicate detection off.
   std::int64_t window_us = 10LL * 60 * 1000 * 1000;
   std::size_t max_ids = 10000;
 };

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "relay/hub/frame.hpp"
@@ -89,6 +91,21 @@ class ManualSink : public FrameSink {
   void complete_all(int max_writes = 1000000) {
     for (int i = 0; i < max_writes && complete_one(); ++i) {
     }
+  }
+
+  // Completes writes until the stream is finished, also those that other
+  // threads start meanwhile; false if it does not finish within `timeout`.
+  bool complete_until_finished(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!complete_one()) {
+        if (!finishes().empty()) {
+          return true;
+        }
+        std::this_thread::yield();
+      }
+    }
+    return false;
   }
 
   std::vector<std::string> written() const {

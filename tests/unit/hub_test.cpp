@@ -287,3 +287,12 @@ TEST_CASE_FIXTURE(HubFixture, "close_all ends every stream after draining its qu
     CHECK(c->sink.finishes()[0].code == CloseCode::unavailable);
   }
 }
+
+TEST_CASE("a duplicate window of 0 turns duplicate detection off") {
+  TextEncoder encoder;
+  HubLimits limits = small_limits();
+  limits.room.duplicates.window_us = 0;
+  Hub hub(limits, encoder);
+  CHECK_FALSE(hub.publish("r", {"bob", "id-1", "a"}).duplicate);
+  CHECK_FALSE(hub.publish("r", {"bob", "id-1", "a"}).duplicate);
+}

@@ -1,0 +1,140 @@
+#include "common/config_fields.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include "common/log_names.hpp"
+
+namespace relay::common {
+namespace {
+
+using Count = NumberField<std::size_t>;
+using Millis = NumberField<std::int64_t>;
+using Rate = NumberField<double>;
+
+constexpr std::size_t kMiB = std::size_t{1024} * 1024;
+constexpr std::size_t kNoMaxCount = std::numeric_limits<std::size_t>::max();
+// gRPC takes its keepalive and connection durations as int channel args; one
+// cap for every duration also keeps deadline arithmetic far from overflow.
+constexpr std::int64_t kMaxMillis = std::numeric_limits<int>::max();
+
+bool is_host_and_port(std::string_view address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return false;
+  }
+  const std::string_view port = address.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+  return error == std::errc{} && end == port.data() + port.size() && value <= 65535;
+}
+
+bool is_log_level_name(std::string_view name) { return log_level_from_name(name).has_value(); }
+
+const ConfigField kFields[] = {
+    {.key = "listen_address",
+     .flag_alias = "--listen",
+     .value_name = "HOST:PORT",
+     .help = "Address to listen on; port 0 picks a free port (see --port-file).",
+     .rule = TextField{&RelayConfig::listen_address, is_host_and_port,
+                       "HOST:PORT with a port from 0 to 65535"}},
+    {.key = "max_body_bytes",
+     .value_name = "BYTES",
+     .help = "Largest message body accepted, in bytes (at most 16 MiB).",
+     .rule = Count{&RelayConfig::max_body_bytes, 1, 16 * kMiB}},
+    {.key = "max_rooms_per_stream",
+     .value_name = "COUNT",
+     .help = "Most rooms one stream may be joined to at once.",
+     .rule = Count{&RelayConfig::max_rooms_per_stream, 1, kNoMaxCount}},
+    {.key = "publish_rate_per_second",
+     .value_name = "PER_SECOND",
+     .help = "Publishes per second allowed on one stream; 0 turns the limit off.",
+     .rule = Rate{&RelayConfig::publish_rate_per_second, 0, std::numeric_limits<double>::max()}},
+    {.key = "publish_burst",
+     .value_name = "COUNT",
+     .help = "Publishes one stream may send at once before the rate applies.",
+     .rule = Count{&RelayConfig::publish_burst, 1, kNoMaxCount}},
+    {.key = "history_max_messages",
+     .value_name = "COUNT",
+     .help = "Messages each room keeps for replay to joining clients.",
+     .rule = Count{&RelayConfig::history_max_messages, 1, kNoMaxCount}},
+    {.key = "history_max_bytes",
+     .value_name = "BYTES",
+     .help = "Bytes of messages each room keeps for replay.",
+     .rule = Count{&RelayConfig::history_max_bytes, 1, kNoMaxCount}},
+    {.key = "room_idle_ttl_ms",
+     .value_name = "MS",
+     .help = "Milliseconds after its last message before an empty room is removed.",
+     .rule = Millis{&RelayConfig::room_idle_ttl_ms, 0, kMaxMillis}},
+    {.key = "duplicate_window_ms",
+     .value_name = "MS",
+     .help = "Milliseconds during which a resent client message id is acknowledged, not "
+             "delivered again; 0 turns duplicate detection off.",
+     .rule = Millis{&RelayConfig::duplicate_window_ms, 0, kMaxMillis}},
+    {.key = "duplicate_window_max_ids",
+     .value_name = "COUNT",
+     .help = "Most client message ids each room remembers for duplicate detection.",
+     .rule = Count{&RelayConfig::duplicate_window_max_ids, 1, kNoMaxCount}},
+    {.key = "history_query_max_messages",
+     .value_name = "COUNT",
+     .help = "Most messages one history query returns.",
+     .rule = Count{&RelayConfig::history_query_max_messages, 1, kNoMaxCount}},
+    {.key = "subscriber_queue_max_frames",
+     .value_name = "COUNT",
+     .help = "Most messages queued for one subscriber before it is closed as too slow.",
+     .rule = Count{&RelayConfig::subscriber_queue_max_frames, 1, kNoMaxCount}},
+    {.key = "subscriber_queue_max_bytes",
+     .value_name = "BYTES",
+     .help = "Most bytes queued for one subscriber before it is closed as too slow.",
+     .rule = Count{&RelayConfig::subscriber_queue_max_bytes, 1, kNoMaxCount}},
+    {.key = "keepalive_time_ms",
+     .value_name = "MS",
+     .help = "Milliseconds without traffic before the relay pings a client (at least 1000).",
+     .rule = Millis{&RelayConfig::keepalive_time_ms, 1000, kMaxMillis}},
+    {.key = "keepalive_timeout_ms",
+     .value_name = "MS",
+     .help = "Milliseconds the relay waits for a ping's answer before closing the connection.",
+     .rule = Millis{&RelayConfig::keepalive_timeout_ms, 1, kMaxMillis}},
+    {.key = "max_connection_idle_ms",
+     .value_name = "MS",
+     .help = "Milliseconds a connection with no open calls stays open.",
+     .rule = Millis{&RelayConfig::max_connection_idle_ms, 1, kMaxMillis}},
+    {.key = "max_connection_age_ms",
+     .value_name = "MS",
+     .help = "Milliseconds after which a connection is asked to close; 0 means never.",
+     .rule = Millis{&RelayConfig::max_connection_age_ms, 0, kMaxMillis}},
+    {.key = "max_connection_age_grace_ms",
+     .value_name = "MS",
+     .help = "Milliseconds open calls get to finish once their connection is too old.",
+     .rule = Millis{&RelayConfig::max_connection_age_grace_ms, 0, kMaxMillis}},
+    {.key = "min_client_ping_interval_ms",
+     .value_name = "MS",
+     .help = "Shortest interval between client pings without data that the relay accepts, "
+             "in milliseconds (at least 1000).",
+     .rule = Millis{&RelayConfig::min_client_ping_interval_ms, 1000, kMaxMillis}},
+    {.key = "shutdown_grace_ms",
+     .value_name = "MS",
+     .help = "Milliseconds open streams get to drain their queues when the relay stops.",
+     .rule = Millis{&RelayConfig::shutdown_grace_ms, 0, kMaxMillis}},
+    {.key = "log_format",
+     .value_name = "FORMAT",
+     .help = "Log line format on stderr: text for people, json for one object per line.",
+     .rule = TextField{&RelayConfig::log_format, is_log_format_name, kLogFormatNames}},
+    {.key = "log_level",
+     .value_name = "LEVEL",
+     .help = "Least severe level logged: trace, debug, info, warn, error, critical or off.",
+     .rule = TextField{&RelayConfig::log_level, is_log_level_name, kLogLevelNames}},
+};
+
+}  // namespace
+
+std::span<const ConfigField> config_fields() { return kFields; }
+
+const ConfigField* find_config_field(std::string_view key) {
+  const auto* found = std::find_if(std::begin(kFields), std::end(kFields),
+                                   [key](const ConfigField& field) { return field.key == key; });
+  return found == std::end(kFields) ? nullptr : found;
+}
+
+}  // namespace relay::common
