@@ -27,6 +27,7 @@ namespace {
 using relay::common::RelayConfig;
 
 constexpr const char* kServiceName = "relay.v1.Relay";
+constexpr auto kUnaryShutdownGrace = std::chrono::milliseconds(250);
 
 // Written to a temporary name and renamed, so a reader never sees half a port.
 bool write_port_file(const std::string& path, int port) {
@@ -101,9 +102,14 @@ int serve(const relay::common::StartupOptions& options) {
     health->SetServingStatus(false);
     health->SetServingStatus(kServiceName, false);
     service.begin_shutdown();
-    // Calls still running at the deadline are cancelled.
-    server->Shutdown(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(config.shutdown_grace_ms));
+    const auto grace = std::chrono::milliseconds(config.shutdown_grace_ms);
+    if (!service.wait_drained(std::chrono::steady_clock::now() + grace)) {
+      spdlog::warn("{} streams did not drain in time; cancelling them", service.open_streams());
+    }
+    // The streams are over. gRPC's own Shutdown would also wait for clients to
+    // close their connections, which they need not do; a short deadline lets
+    // unary calls in flight finish, then cancels and disconnects the rest.
+    server->Shutdown(std::chrono::system_clock::now() + kUnaryShutdownGrace);
     sweep_timer.cancel();
   });
   io.run();

@@ -44,6 +44,10 @@ class RelayService final : public RelayServiceBase {
   // Refuses new streams and ends the open ones with UNAVAILABLE once their
   // queues are written. The server's own Shutdown deadline bounds the drain.
   void begin_shutdown();
+  // Waits until every stream has ended; false if some remain at the deadline.
+  bool wait_drained(std::chrono::steady_clock::time_point deadline) const {
+    return context_.streams.wait_empty(deadline);
+  }
 
   hub::Hub& hub() { return hub_; }
   std::size_t open_streams() const { return context_.streams.size(); }

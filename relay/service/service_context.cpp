@@ -21,6 +21,14 @@ void StreamRegistry::add(const hub::SubscriberPtr& subscriber) {
 void StreamRegistry::remove(const hub::SubscriberPtr& subscriber) {
   std::lock_guard lock(mutex_);
   streams_.erase(subscriber->id());
+  if (streams_.empty()) {
+    emptied_.notify_all();
+  }
+}
+
+bool StreamRegistry::wait_empty(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(mutex_);
+  return emptied_.wait_until(lock, deadline, [this] { return streams_.empty(); });
 }
 
 void StreamRegistry::close_all(const hub::CloseReason& reason, bool drain) {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -22,9 +24,12 @@ class StreamRegistry {
   void remove(const hub::SubscriberPtr& subscriber);
   void close_all(const hub::CloseReason& reason, bool drain);
   std::size_t size() const;
+  // Waits until no stream is open; false if some still are at the deadline.
+  bool wait_empty(std::chrono::steady_clock::time_point deadline) const;
 
  private:
   mutable std::mutex mutex_;
+  mutable std::condition_variable emptied_;
   std::unordered_map<std::uint64_t, hub::SubscriberPtr> streams_;  // guarded by mutex_
   std::optional<hub::CloseReason> closed_;                         // guarded by mutex_
   bool drain_ = true;                                              // guarded by mutex_
