@@ -24,6 +24,8 @@ ChatReactor::ChatReactor(ServiceContext& context, std::string user, std::string 
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this)),
       publish_rate_(context.config.publish_rate_per_second,
                     static_cast<double>(context.config.publish_burst)) {
+  // Before anything can write or finish: initial metadata must go first.
+  StartSendInitialMetadata();
   context_.streams.add(subscriber_);
   spdlog::info("chat stream {} opened by {} from {}", subscriber_->id(), user_, peer_);
   StartRead(&read_buffer_);
@@ -130,6 +132,12 @@ void ChatReactor::handle(const v1::Publish& publish) {
   }
   if (auto error = common::validate_body(publish.body(), context_.config.max_body_bytes)) {
     notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
+    return;
+  }
+  if (context_.draining.load()) {
+    // Not accepted: the client keeps it and resends it to the next relay.
+    notice(grpc::StatusCode::UNAVAILABLE, "relay shutting down; resend after reconnecting", room,
+           id);
     return;
   }
   if (!rooms_.contains(room)) {

@@ -58,6 +58,9 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
     spdlog::info("chat from {} refused: {}", context->peer(), identity.error.error_message());
     return new Refused<Reactor>(identity.error);
   }
+  // A hello in the initial metadata tells the client its stream is up before
+  // any frame is due (ChatReactor sends it at once).
+  context->AddInitialMetadata("x-relay-stream", "v1");
   return new ChatReactor(context_, std::move(*identity.user), context->peer());
 }
 

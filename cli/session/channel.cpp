@@ -1,0 +1,30 @@
+#include "cli/session/channel.hpp"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+namespace relay::cli {
+
+std::string service_config_json() {
+  return R"({"loadBalancingConfig":[{"round_robin":{}}],)"
+         R"("healthCheckConfig":{"serviceName":"relay.v1.Relay"}})";
+}
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& target,
+                                            const ChannelOptions& options) {
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(service_config_json());
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options.keepalive_time.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options.keepalive_timeout.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // The session's supervisor paces reconnection with its own backoff; gRPC's
+  // reconnect backoff below it is kept short so it does not add to it.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace relay::cli

@@ -1,0 +1,397 @@
+#include "cli/session/chat_session.hpp"
+
+#include <random>
+
+#include <fmt/format.h>
+
+namespace relay::cli {
+namespace {
+
+constexpr auto kConnectPoll = std::chrono::milliseconds(100);
+// The relay says hello with this initial metadata as soon as a stream opens,
+// which tells the client the stream is up before any frame arrives.
+constexpr const char* kHelloMetadataKey = "x-relay-stream";
+
+std::string random_prefix() {
+  std::random_device random;
+  return fmt::format("{:08x}{:04x}", random(), random() & 0xffff);
+}
+
+std::string describe(const grpc::Status& status) {
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
+  const auto code = static_cast<std::size_t>(status.error_code());
+  const char* name = code < std::size(kNames) ? kNames[code] : "UNKNOWN";
+  return status.error_message().empty() ? name
+                                        : fmt::format("{}: {}", name, status.error_message());
+}
+
+// Reconnecting cannot mend these: the relay refuses who we are or what we send.
+bool is_fatal(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+         status.error_code() == grpc::StatusCode::INVALID_ARGUMENT;
+}
+
+}  // namespace
+
+ChatSession::ChatSession(SessionOptions options, SessionListener& listener)
+    : options_(std::move(options)),
+      listener_(listener),
+      channel_(make_channel(options_.target, options_.channel)),
+      stub_(v1::Relay::NewStub(channel_)),
+      id_prefix_(random_prefix()) {}
+
+ChatSession::~ChatSession() { stop(); }
+
+void ChatSession::start() {
+  supervisor_ = std::thread([this] { supervise(); });
+}
+
+void ChatSession::stop(std::chrono::milliseconds timeout) {
+  if (!supervisor_.joinable()) {
+    return;
+  }
+  {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    changed_.notify_all();
+    // The writer half-closes; the relay then ends the stream cleanly. A relay
+    // that does not answer in time has the stream cancelled under it.
+    if (!changed_.wait_for(lock, timeout, [this] { return supervisor_done_; }) && context_) {
+      context_->TryCancel();
+    }
+  }
+  supervisor_.join();
+}
+
+void ChatSession::join(const std::string& room) {
+  std::lock_guard lock(mutex_);
+  if (rooms_.try_emplace(room).second) {
+    outbound_.push_back(join_frame(room, rooms_[room]));
+    changed_.notify_all();
+  }
+}
+
+void ChatSession::leave(const std::string& room) {
+  std::lock_guard lock(mutex_);
+  if (rooms_.erase(room) > 0) {
+    v1::ClientFrame frame;
+    frame.mutable_leave()->set_room(room);
+    outbound_.push_back(std::move(frame));
+    changed_.notify_all();
+  }
+}
+
+std::optional<std::string> ChatSession::publish(const std::string& room, const std::string& body) {
+  std::lock_guard lock(mutex_);
+  if (unacked_.size() >= options_.max_unacked || body.size() > options_.max_body_bytes) {
+    return std::nullopt;
+  }
+  Pending pending{room, body, fmt::format("{}-{}", id_prefix_, next_id_++)};
+  outbound_.push_back(publish_frame(pending));
+  unacked_.push_back(std::move(pending));
+  changed_.notify_all();
+  return unacked_.back().client_message_id;
+}
+
+bool ChatSession::wait_all_acked(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] { return unacked_.empty(); });
+}
+
+bool ChatSession::wait_connected(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout,
+                           [this] { return status_.state == ConnectionState::connected; });
+}
+
+std::size_t ChatSession::unacked() const {
+  std::lock_guard lock(mutex_);
+  return unacked_.size();
+}
+
+std::vector<std::string> ChatSession::rooms() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> result;
+  for (const auto& [room, state] : rooms_) {
+    result.push_back(room);
+  }
+  return result;
+}
+
+ConnectionStatus ChatSession::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+void ChatSession::supervise() {
+  common::Backoff backoff(options_.backoff);
+  bool resumed = false;
+  std::string last_error;
+  for (;;) {
+    set_status({ConnectionState::connecting, backoff.attempts(), {}, last_error});
+    if (!wait_for_channel()) {
+      last_error = "cannot reach a relay at " + options_.target;
+    } else {
+      bool established = false;
+      const grpc::Status status = run_stream(resumed, established);
+      if (established) {
+        backoff.reset();
+        resumed = true;
+      }
+      last_error = describe(status);
+      if (is_fatal(status)) {
+        break;
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        break;
+      }
+    }
+    const auto wait = backoff.next();
+    set_status({ConnectionState::reconnecting, backoff.attempts(), wait, last_error});
+    if (!sleep_unless_stopping(wait)) {
+      break;
+    }
+  }
+  set_status({ConnectionState::closed, 0, {}, last_error});
+  std::lock_guard lock(mutex_);
+  supervisor_done_ = true;
+  changed_.notify_all();
+}
+
+bool ChatSession::wait_for_channel() {
+  // In short steps, so that stop() is never kept waiting for a whole attempt.
+  const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (channel_->WaitForConnected(std::chrono::system_clock::now() + kConnectPoll)) {
+      return true;
+    }
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return false;
+    }
+  }
+  return false;
+}
+
+bool ChatSession::sleep_unless_stopping(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_);
+  return !changed_.wait_for(lock, wait, [this] { return stopping_; });
+}
+
+grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
+  grpc::ClientContext context;
+  context.AddMetadata("x-relay-user", options_.user);
+  bool stream_over = false;  // guarded by mutex_
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return grpc::Status::CANCELLED;
+    }
+    context_ = &context;
+    // A new stream has joined nothing: rejoin every room from where we are,
+    // then resend every unacknowledged publish with its original id.
+    outbound_.clear();
+    for (const auto& [room, state] : rooms_) {
+      outbound_.push_back(join_frame(room, state));
+    }
+    for (const auto& pending : unacked_) {
+      outbound_.push_back(publish_frame(pending));
+    }
+  }
+  auto stream = stub_->Chat(&context);
+  std::thread writer([&] { write_loop(*stream, stream_over); });
+
+  stream->WaitForInitialMetadata();
+  if (context.GetServerInitialMetadata().count(kHelloMetadataKey) > 0) {
+    established = true;
+    set_status({ConnectionState::connected, 0, {}, ""});
+  }
+  v1::ServerFrame frame;
+  while (stream->Read(&frame)) {
+    handle(frame, resumed);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stream_over = true;
+    context_ = nullptr;
+    changed_.notify_all();
+  }
+  writer.join();
+  return stream->Finish();
+}
+
+void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
+  for (;;) {
+    v1::ClientFrame frame;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return stream_over || stopping_ || !outbound_.empty(); });
+      if (stream_over) {
+        return;
+      }
+      if (outbound_.empty()) {
+        break;  // stopping, and everything typed has been written
+      }
+      frame = std::move(outbound_.front());
+      outbound_.pop_front();
+    }
+    if (!stream.Write(frame)) {
+      return;  // the stream is broken; the reader sees it end
+    }
+  }
+  stream.WritesDone();
+}
+
+void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
+  switch (frame.kind_case()) {
+    case v1::ServerFrame::kMessage:
+      handle_message(frame.message());
+      return;
+    case v1::ServerFrame::kJoined: {
+      const auto& joined = frame.joined();
+      {
+        std::lock_guard lock(mutex_);
+        const auto it = rooms_.find(joined.room());
+        if (it == rooms_.end()) {
+          return;  // left meanwhile
+        }
+        RoomState& state = it->second;
+        if (joined.epoch_changed()) {
+          state.sequence = 0;  // the replay starts at the new epoch's beginning
+        } else if (!state.positioned) {
+          state.sequence = joined.sequence();  // live from here
+        }
+        state.epoch = joined.epoch();
+        state.positioned = true;
+      }
+      listener_.on_joined(joined, resumed);
+      return;
+    }
+    case v1::ServerFrame::kPresence:
+      listener_.on_presence(frame.presence());
+      return;
+    case v1::ServerFrame::kAck: {
+      {
+        std::lock_guard lock(mutex_);
+        settle_locked(frame.ack().client_message_id());
+        changed_.notify_all();
+      }
+      listener_.on_ack(frame.ack());
+      return;
+    }
+    case v1::ServerFrame::kError: {
+      {
+        // A refused publish is told to the user and not retried, but one
+        // refused by a relay that is shutting down goes to the next one.
+        std::lock_guard lock(mutex_);
+        if (!frame.error().client_message_id().empty() &&
+            frame.error().code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE)) {
+          settle_locked(frame.error().client_message_id());
+          changed_.notify_all();
+        }
+      }
+      listener_.on_error(frame.error());
+      return;
+    }
+    case v1::ServerFrame::KIND_NOT_SET:
+      return;
+  }
+}
+
+void ChatSession::handle_message(const v1::Message& message) {
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = rooms_.find(message.room());
+    if (it == rooms_.end()) {
+      return;
+    }
+    RoomState& state = it->second;
+    // Replay overlapping what this room already showed.
+    if (message.epoch() == state.epoch && message.sequence() <= state.sequence) {
+      return;
+    }
+    state.epoch = message.epoch();
+    state.sequence = message.sequence();
+  }
+  // A resend that a restarted relay could not recognise, already shown.
+  if (seen_before(message)) {
+    return;
+  }
+  listener_.on_message(message);
+}
+
+bool ChatSession::settle_locked(const std::string& client_message_id) {
+  for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
+    if (it->client_message_id == client_message_id) {
+      unacked_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ChatSession::seen_before(const v1::Message& message) {
+  if (message.client_message_id().empty()) {
+    return false;
+  }
+  std::string key = message.sender() + '\n' + message.client_message_id();
+  if (!seen_.insert(key).second) {
+    return true;
+  }
+  seen_order_.push_back(std::move(key));
+  if (seen_order_.size() > options_.seen_window) {
+    seen_.erase(seen_order_.front());
+    seen_order_.pop_front();
+  }
+  return false;
+}
+
+void ChatSession::set_status(ConnectionStatus status) {
+  {
+    std::lock_guard lock(mutex_);
+    status_ = status;
+    changed_.notify_all();
+  }
+  listener_.on_status(status);
+}
+
+v1::ClientFrame ChatSession::join_frame(const std::string& room, const RoomState& state) {
+  v1::ClientFrame frame;
+  frame.mutable_join()->set_room(room);
+  if (state.positioned) {
+    frame.mutable_join()->mutable_resume()->set_epoch(state.epoch);
+    frame.mutable_join()->mutable_resume()->set_sequence(state.sequence);
+  }
+  return frame;
+}
+
+v1::ClientFrame ChatSession::publish_frame(const Pending& pending) {
+  v1::ClientFrame frame;
+  auto& publish = *frame.mutable_publish();
+  publish.set_room(pending.room);
+  publish.set_body(pending.body);
+  publish.set_client_message_id(pending.client_message_id);
+  return frame;
+}
+
+}  // namespace relay::cli

@@ -1,0 +1,205 @@
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "cli/session/chat_session.hpp"
+#include "tests/integration/relay_process.hpp"
+#include "tests/integration/session_recorder.hpp"
+#include "tests/integration/tcp_proxy.hpp"
+#include "tests/integration/test_clients.hpp"
+
+using namespace relay::testing;
+using relay::cli::ChatSession;
+using relay::cli::SessionOptions;
+
+namespace {
+
+constexpr int kMessages = 1000;
+
+SessionOptions options_for(const std::string& target, const std::string& user) {
+  SessionOptions options;
+  options.target = target;
+  options.user = user;
+  // Quicker than the defaults, so tests spend their time on the traffic.
+  options.backoff.initial = 100ms;
+  options.backoff.max = 1000ms;
+  options.max_unacked = kMessages;
+  return options;
+}
+
+std::string body(int i) { return "m" + std::to_string(i); }
+
+// Publishes kMessages at a steady pace, calling `at(i)` before message i, so a
+// test can break things at chosen points while traffic flows.
+void publish_steadily(ChatSession& publisher, const std::function<void(int)>& at) {
+  for (int i = 0; i < kMessages; ++i) {
+    at(i);
+    REQUIRE(publisher.publish("r", body(i)));
+    std::this_thread::sleep_for(1ms);  // the pace of the traffic, not a wait for an event
+  }
+}
+
+void check_all_once_in_order(const std::vector<relay::v1::Message>& messages) {
+  std::vector<std::string> bodies;
+  for (const auto& m : messages) {
+    bodies.push_back(m.body());
+  }
+  REQUIRE(bodies.size() == kMessages);
+  for (int i = 0; i < kMessages; ++i) {
+    REQUIRE(bodies[static_cast<std::size_t>(i)] == body(i));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("sessions reconnect across a relay restart and lose nothing, show nothing twice") {
+  auto relay = std::make_unique<RelayProcess>();
+  const int port = relay->port();
+  SessionRecorder sub_events, pub_events;
+  ChatSession subscriber(options_for(relay->target(), "sub"), sub_events);
+  ChatSession publisher(options_for(relay->target(), "pub"), pub_events);
+  subscriber.start();
+  publisher.start();
+  subscriber.join("r");
+  publisher.join("r");
+  REQUIRE(sub_events.wait_joins(1, 10s));
+  REQUIRE(pub_events.wait_joins(1, 10s));
+
+  publish_steadily(publisher, [&](int i) {
+    if (i == kMessages / 3) {
+      relay->signal(SIGTERM);
+      REQUIRE(relay->wait_exit(10s) == 0);
+      relay = std::make_unique<RelayProcess>(
+          std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port)});
+    }
+  });
+  REQUIRE(publisher.wait_all_acked(30s));
+  REQUIRE(sub_events.wait_messages(kMessages, 30s));
+  check_all_once_in_order(sub_events.messages());
+  CHECK(sub_events.reconnects() >= 1);
+  CHECK(pub_events.reconnects() >= 1);
+  const auto joins = sub_events.joins();
+  REQUIRE(joins.size() >= 2);
+  CHECK(joins.back().epoch_changed());
+  subscriber.stop();
+  publisher.stop();
+}
+
+TEST_CASE("connections cut mid-stream lose nothing and show nothing twice") {
+  RelayProcess relay;
+  TcpProxy proxy(relay.port());
+  SessionRecorder sub_events, pub_events;
+  ChatSession subscriber(options_for(proxy.target(), "sub"), sub_events);
+  ChatSession publisher(options_for(proxy.target(), "pub"), pub_events);
+  subscriber.start();
+  publisher.start();
+  subscriber.join("r");
+  publisher.join("r");
+  REQUIRE(sub_events.wait_joins(1, 10s));
+  REQUIRE(pub_events.wait_joins(1, 10s));
+
+  int cuts = 0;
+  publish_steadily(publisher, [&](int i) {
+    if (i > 0 && i % 200 == 0) {
+      proxy.cut_all();
+      ++cuts;
+    }
+  });
+  REQUIRE(publisher.wait_all_acked(30s));
+  REQUIRE(sub_events.wait_messages(kMessages, 30s));
+  check_all_once_in_order(sub_events.messages());
+  CHECK(cuts == 4);
+  CHECK(sub_events.reconnects() >= 1);
+  CHECK(proxy.connections_accepted() >= 3);
+  subscriber.stop();
+  publisher.stop();
+}
+
+namespace {
+
+// Holds the session's reader in on_message until released, so the relay's
+// queue for it fills up as it would for a client on a slow link.
+class StalledRecorder : public SessionRecorder {
+ public:
+  void on_message(const relay::v1::Message& message) override {
+    {
+      std::unique_lock lock(gate_mutex_);
+      gate_.wait_for(lock, 30s, [this] { return released_; });
+    }
+    SessionRecorder::on_message(message);
+  }
+  void release() {
+    std::lock_guard lock(gate_mutex_);
+    released_ = true;
+    gate_.notify_all();
+  }
+
+ private:
+  std::mutex gate_mutex_;
+  std::condition_variable gate_;
+  bool released_ = false;
+};
+
+bool member_present(const std::string& target, const std::string& room, const std::string& user) {
+  auto context = context_for("probe");
+  relay::v1::WhoRequest request;
+  request.set_room(room);
+  relay::v1::WhoResponse response;
+  if (!stub(target)->Who(context.get(), request, &response).ok()) {
+    return false;
+  }
+  for (const auto& member : response.members()) {
+    if (member.user() == user) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a slow subscriber is closed as a slow consumer, resumes from history, misses nothing") {
+  // History big enough to hold everything, so the resume misses nothing.
+  RelayProcess relay({"--subscriber-queue-max-frames", "16", "--subscriber-queue-max-bytes",
+                      "65536", "--publish-rate-per-second", "0", "--history-max-bytes",
+                      "67108864"});
+  StalledRecorder sub_events;
+  SessionRecorder pub_events;
+  ChatSession subscriber(options_for(relay.target(), "slow"), sub_events);
+  ChatSession publisher(options_for(relay.target(), "pub"), pub_events);
+  subscriber.start();
+  publisher.start();
+  subscriber.join("r");
+  publisher.join("r");
+  REQUIRE(sub_events.wait_joins(1, 10s));
+  REQUIRE(pub_events.wait_joins(1, 10s));
+
+  // gRPC flow control and the socket buffers absorb some 4-6 MB for a stalled
+  // stream before the relay's queue grows, so send several times that.
+  const std::string padding(32 * 1024, 'x');
+  constexpr int kCount = 800;
+  for (int i = 0; i < kCount; ++i) {
+    REQUIRE(publisher.publish("r", body(i) + " " + padding));
+  }
+  REQUIRE(publisher.wait_all_acked(30s));
+  // The relay drops a slow consumer from the room when it closes the stream.
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (member_present(relay.target(), "r", "slow") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK_FALSE(member_present(relay.target(), "r", "slow"));
+  sub_events.release();
+
+  REQUIRE(sub_events.wait_messages(kCount, 30s));
+  const auto messages = sub_events.messages();
+  REQUIRE(messages.size() == kCount);
+  for (int i = 0; i < kCount; ++i) {
+    REQUIRE(messages[static_cast<std::size_t>(i)].body() == body(i) + " " + padding);
+  }
+  CHECK(sub_events.reconnects() >= 1);
+  CHECK(relay.log().find("slow consumer") != std::string::npos);
+  subscriber.stop();
+  publisher.stop();
+}
