@@ -37,6 +37,9 @@ struct RelayConfig {
   // Subscribers.
   std::size_t subscriber_queue_max_frames = 4096;
   std::size_t subscriber_queue_max_bytes = 8 * 1024 * 1024;
+  // A slow consumer whose last write is still stuck this long after it was
+  // closed is cancelled, so a client that stopped reading cannot hold a stream.
+  std::int64_t slow_consumer_grace_ms = 5000;
 
   // Connections (gRPC's keepalive and connection management).
   std::int64_t keepalive_time_ms = 30000;

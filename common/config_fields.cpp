@@ -113,6 +113,11 @@ const ConfigField kFields[] = {
      .help = "Shortest interval between client pings without data that the relay accepts, "
              "in milliseconds (at least 1000).",
      .rule = Millis{&RelayConfig::min_client_ping_interval_ms, 1000, kMaxMillis}},
+    {.key = "slow_consumer_grace_ms",
+     .value_name = "MS",
+     .help = "Milliseconds a closed slow consumer's stuck write may take before its stream is "
+             "cancelled.",
+     .rule = Millis{&RelayConfig::slow_consumer_grace_ms, 0, kMaxMillis}},
     {.key = "shutdown_grace_ms",
      .value_name = "MS",
      .help = "Milliseconds open streams get to drain their queues when the relay stops.",

@@ -135,6 +135,11 @@ std::vector<std::string> ChatSession::rooms() const {
   return result;
 }
 
+std::uint64_t ChatSession::refused() const {
+  std::lock_guard lock(mutex_);
+  return refused_;
+}
+
 ConnectionStatus ChatSession::status() const {
   std::lock_guard lock(mutex_);
   return status_;
@@ -155,7 +160,7 @@ void ChatSession::supervise() {
         backoff.reset();
         resumed = true;
       }
-      last_error = describe(status);
+      last_error = status.ok() ? "" : describe(status);
       if (is_fatal(status)) {
         break;
       }
@@ -305,8 +310,9 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
         // refused by a relay that is shutting down goes to the next one.
         std::lock_guard lock(mutex_);
         if (!frame.error().client_message_id().empty() &&
-            frame.error().code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE)) {
-          settle_locked(frame.error().client_message_id());
+            frame.error().code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE) &&
+            settle_locked(frame.error().client_message_id())) {
+          ++refused_;
           changed_.notify_all();
         }
       }

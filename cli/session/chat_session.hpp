@@ -98,6 +98,8 @@ class ChatSession {
   bool wait_connected(std::chrono::milliseconds timeout);
 
   std::size_t unacked() const;
+  // Publishes the relay refused with an error notice (each was reported).
+  std::uint64_t refused() const;
   std::vector<std::string> rooms() const;
   ConnectionStatus status() const;
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
@@ -148,6 +150,7 @@ class ChatSession {
   std::deque<v1::ClientFrame> outbound_;    // guarded by mutex_
   std::deque<Pending> unacked_;             // guarded by mutex_
   std::uint64_t next_id_ = 1;               // guarded by mutex_
+  std::uint64_t refused_ = 0;               // guarded by mutex_
   ConnectionStatus status_;                 // guarded by mutex_
   grpc::ClientContext* context_ = nullptr;  // the live stream's; guarded by mutex_
   bool supervisor_done_ = false;            // guarded by mutex_

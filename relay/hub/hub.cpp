@@ -17,13 +17,6 @@ FlushList& thread_flush_list() {
   return list;
 }
 
-void flush_all(FlushList& flush) {
-  for (const auto& subscriber : flush) {
-    subscriber->flush();
-  }
-  flush.clear();
-}
-
 }  // namespace
 
 std::int64_t system_now_us() {
@@ -51,20 +44,24 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
   for (;;) {
     JoinOutcome outcome = find_or_create(room)->join(subscriber, resume, flush);
     if (outcome.status != JoinStatus::room_removed) {
-      flush_all(flush);
+      if (outcome.status == JoinStatus::joined) {
+        subscriber->add_room(room);
+      }
+      settle(flush);
       return outcome;
     }
   }
 }
 
 bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
+  subscriber->remove_room(room);
   const auto found = find(room);
   if (!found) {
     return false;
   }
   FlushList& flush = thread_flush_list();
   const bool left = found->leave(subscriber, clock_(), flush);
-  flush_all(flush);
+  settle(flush);
   return left;
 }
 
@@ -73,7 +70,7 @@ PublishResult Hub::publish(const std::string& room, const PublishRequest& reques
   for (;;) {
     auto result = find_or_create(room)->publish(request, clock_(), flush);
     if (result) {
-      flush_all(flush);
+      settle(flush);
       (result->duplicate ? duplicates_acknowledged_ : messages_published_)
           .fetch_add(1, std::memory_order_relaxed);
       return *result;
@@ -152,6 +149,22 @@ void Hub::close_all(const CloseReason& reason, bool drain) {
 HubStats Hub::stats() const {
   return HubStats{rooms_created_.load(), rooms_removed_.load(), messages_published_.load(),
                   duplicates_acknowledged_.load()};
+}
+
+void Hub::settle(FlushList& flush) {
+  std::vector<SubscriberPtr> closed;
+  for (const auto& subscriber : flush) {
+    if (subscriber->flush()) {
+      closed.push_back(subscriber);
+    }
+  }
+  // Cleared first: leave() below uses this thread's list again.
+  flush.clear();
+  for (const auto& subscriber : closed) {
+    for (const auto& room : subscriber->rooms()) {
+      leave(room, subscriber);
+    }
+  }
 }
 
 std::shared_ptr<Room> Hub::find(const std::string& room) const {

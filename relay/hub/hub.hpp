@@ -65,6 +65,9 @@ class Hub {
   HubStats stats() const;
 
  private:
+  // Flushes the subscribers a room call left in `flush`, then takes the
+  // closed ones (slow consumers, mostly) out of every room they are in.
+  void settle(FlushList& flush);
   std::shared_ptr<Room> find(const std::string& room) const;
   std::shared_ptr<Room> find_or_create(const std::string& room);
 

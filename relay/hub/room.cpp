@@ -37,6 +37,10 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
     outcome.status = JoinStatus::already_joined;
     return outcome;
   }
+  if (subscriber->closing()) {
+    outcome.status = JoinStatus::subscriber_closed;
+    return outcome;
+  }
   JoinSummary& summary = outcome.summary;
   summary.room = name_;
   summary.epoch = epoch_;

@@ -26,7 +26,8 @@ struct RoomLimits {
   DuplicateWindowLimits duplicates;
 };
 
-enum class JoinStatus { joined, room_removed, already_joined, resume_ahead };
+// subscriber_closed: the stream is ending and joins nothing more.
+enum class JoinStatus { joined, room_removed, already_joined, resume_ahead, subscriber_closed };
 
 struct JoinOutcome {
   JoinStatus status = JoinStatus::joined;

@@ -27,20 +27,38 @@ bool Subscriber::enqueue(FramePtr frame, bool bypass_limits) {
     close_reason_ = {CloseCode::resource_exhausted,
                      "slow consumer: the relay's queue for this stream is full; reconnect and "
                      "resume from your last sequence"};
-    return !write_in_flight_;
+    return true;
   }
   queued_bytes_ += size;
   queue_.push_back(std::move(frame));
   return !write_in_flight_;
 }
 
-void Subscriber::flush() {
+bool Subscriber::flush() {
   Action action;
+  bool closing = false;
   {
     std::lock_guard lock(mutex_);
     action = next_action_locked();
+    closing = state_ != State::open;
   }
   run(std::move(action));
+  return closing;
+}
+
+void Subscriber::add_room(const std::string& room) {
+  std::lock_guard lock(mutex_);
+  rooms_.push_back(room);
+}
+
+void Subscriber::remove_room(const std::string& room) {
+  std::lock_guard lock(mutex_);
+  std::erase(rooms_, room);
+}
+
+std::vector<std::string> Subscriber::rooms() const {
+  std::lock_guard lock(mutex_);
+  return rooms_;
 }
 
 void Subscriber::on_write_done(bool ok) {
@@ -99,7 +117,14 @@ std::size_t Subscriber::queued_bytes() const {
 
 Subscriber::Action Subscriber::next_action_locked() {
   Action action;
-  if (state_ == State::finished || write_in_flight_) {
+  if (state_ == State::finished) {
+    return action;
+  }
+  if (write_in_flight_) {
+    if (state_ == State::closing && !drain_ && !told_write_stuck_) {
+      told_write_stuck_ = true;
+      action.write_stuck = true;
+    }
     return action;
   }
   if (!queue_.empty() && (state_ == State::open || drain_)) {
@@ -121,6 +146,8 @@ void Subscriber::run(Action action) {
     sink_.start_write(action.write);
   } else if (action.finish) {
     sink_.finish(*action.finish);
+  } else if (action.write_stuck) {
+    sink_.write_stuck_after_close();
   }
 }
 

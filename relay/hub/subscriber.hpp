@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "relay/hub/frame.hpp"
 
@@ -31,6 +32,10 @@ class FrameSink {
   // The sink must call Subscriber::on_write_done when the write completes.
   virtual void start_write(const FramePtr& frame) = 0;
   virtual void finish(const CloseReason& reason) = 0;
+  // The stream was closed without draining while a write is still in flight,
+  // so finish waits for that write; a peer that stopped reading never
+  // completes it, and the sink should cancel the stream if it stays stuck.
+  virtual void write_stuck_after_close() {}
 };
 
 struct QueueLimits {
@@ -60,11 +65,13 @@ class Subscriber {
   SubscriberKind kind() const { return kind_; }
 
   // Queues a frame. `bypass_limits` is for a join's replay, which the room's
-  // history already bounds. Returns true when flush() is needed.
+  // history already bounds. Returns true when flush() is needed, which is
+  // also the case when this frame made the subscriber a slow consumer.
   [[nodiscard]] bool enqueue(FramePtr frame, bool bypass_limits = false);
 
   // Starts the next write if none is in flight, or finishes a closing stream.
-  void flush();
+  // Returns whether the subscriber is closing (it then belongs in no room).
+  bool flush();
 
   // Called by the sink when its write completed; ok=false means the stream is
   // broken and the rest of the queue is dropped.
@@ -76,6 +83,12 @@ class Subscriber {
 
   // True once close() was called or the queue overflowed.
   bool closing() const;
+  // The rooms the hub has this subscriber in, so that a closed subscriber
+  // can leave all of them at once.
+  void add_room(const std::string& room);
+  void remove_room(const std::string& room);
+  std::vector<std::string> rooms() const;
+
   // Frames and bytes queued, not counting the write in flight.
   std::size_t queued_frames() const;
   std::size_t queued_bytes() const;
@@ -86,6 +99,7 @@ class Subscriber {
   struct Action {
     FramePtr write;
     std::optional<CloseReason> finish;
+    bool write_stuck = false;
   };
   Action next_action_locked();
   void run(Action action);
@@ -97,12 +111,14 @@ class Subscriber {
   FrameSink& sink_;
 
   mutable std::mutex mutex_;
-  std::deque<FramePtr> queue_;    // guarded by mutex_
-  std::size_t queued_bytes_ = 0;  // guarded by mutex_
-  bool write_in_flight_ = false;  // guarded by mutex_
-  bool drain_ = true;             // guarded by mutex_
-  State state_ = State::open;     // guarded by mutex_
-  CloseReason close_reason_;      // guarded by mutex_
+  std::deque<FramePtr> queue_;      // guarded by mutex_
+  std::size_t queued_bytes_ = 0;    // guarded by mutex_
+  bool write_in_flight_ = false;    // guarded by mutex_
+  bool drain_ = true;               // guarded by mutex_
+  State state_ = State::open;       // guarded by mutex_
+  CloseReason close_reason_;        // guarded by mutex_
+  bool told_write_stuck_ = false;   // guarded by mutex_
+  std::vector<std::string> rooms_;  // guarded by mutex_
 };
 
 }  // namespace relay::hub

@@ -17,11 +17,13 @@ void send(hub::Subscriber& subscriber, hub::FramePtr frame) {
 
 }  // namespace
 
-ChatReactor::ChatReactor(ServiceContext& context, std::string user, std::string peer)
+ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call,
+                         std::string user)
     : context_(context),
       user_(std::move(user)),
-      peer_(std::move(peer)),
+      peer_(call->peer()),
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this)),
+      stuck_write_(call),
       publish_rate_(context.config.publish_rate_per_second,
                     static_cast<double>(context.config.publish_burst)) {
   // Before anything can write or finish: initial metadata must go first.
@@ -100,8 +102,9 @@ void ChatReactor::handle(const v1::Join& join) {
                  " is ahead of the room's last sequence",
              room);
       return;
-    case hub::JoinStatus::room_removed:
-      break;  // Hub::join retries until it gets a live room.
+    case hub::JoinStatus::room_removed:       // Hub::join retries until it gets a live room
+    case hub::JoinStatus::subscriber_closed:  // the stream is ending
+      break;
   }
 }
 
@@ -181,11 +184,16 @@ void ChatReactor::OnCancel() {
 }
 
 void ChatReactor::OnDone() {
+  stuck_write_.disarm();
   // Every callback has run: the read side is idle and safe to touch here.
   leave_all_rooms();
   context_.streams.remove(subscriber_);
   spdlog::info("chat stream {} of {} closed", subscriber_->id(), user_);
   delete this;
+}
+
+void ChatReactor::write_stuck_after_close() {
+  stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
 }
 
 void ChatReactor::start_write(const hub::FramePtr& frame) {

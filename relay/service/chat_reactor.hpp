@@ -9,6 +9,7 @@
 
 #include "relay/hub/subscriber.hpp"
 #include "relay/service/service_context.hpp"
+#include "relay/service/stuck_write_canceller.hpp"
 #include "relay/service/token_bucket.hpp"
 #include "relay/v1/relay.pb.h"
 
@@ -23,7 +24,7 @@ namespace relay::service {
 class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                           public hub::FrameSink {
  public:
-  ChatReactor(ServiceContext& context, std::string user, std::string peer);
+  ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -32,6 +33,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
 
   void start_write(const hub::FramePtr& frame) override;
   void finish(const hub::CloseReason& reason) override;
+  void write_stuck_after_close() override;
 
  private:
   void handle(const v1::Join& join);
@@ -45,6 +47,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   const std::string user_;
   const std::string peer_;
   const hub::SubscriberPtr subscriber_;
+  StuckWriteCanceller stuck_write_;
   TokenBucket publish_rate_;
   std::unordered_set<std::string> rooms_;  // read side only
   grpc::ByteBuffer read_buffer_;           // read side only

@@ -31,11 +31,12 @@ std::optional<std::string> FollowReactor::validate(const v1::FollowRequest& requ
   return std::nullopt;
 }
 
-FollowReactor::FollowReactor(ServiceContext& context, const v1::FollowRequest& request,
-                             std::string peer)
+FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContext* call,
+                             const v1::FollowRequest& request)
     : context_(context),
-      peer_(std::move(peer)),
-      subscriber_(context.hub.make_subscriber("", hub::SubscriberKind::follow, *this)) {
+      peer_(call->peer()),
+      subscriber_(context.hub.make_subscriber("", hub::SubscriberKind::follow, *this)),
+      stuck_write_(call) {
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened from {} for {} rooms", subscriber_->id(), peer_,
                request.rooms_size());
@@ -70,10 +71,15 @@ void FollowReactor::OnCancel() {
 }
 
 void FollowReactor::OnDone() {
+  stuck_write_.disarm();
   leave_all_rooms();
   context_.streams.remove(subscriber_);
   spdlog::info("follow stream {} closed", subscriber_->id());
   delete this;
+}
+
+void FollowReactor::write_stuck_after_close() {
+  stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
 }
 
 void FollowReactor::start_write(const hub::FramePtr& frame) {

@@ -8,6 +8,7 @@
 
 #include "relay/hub/subscriber.hpp"
 #include "relay/service/service_context.hpp"
+#include "relay/service/stuck_write_canceller.hpp"
 #include "relay/v1/relay.pb.h"
 
 namespace relay::service {
@@ -17,7 +18,8 @@ namespace relay::service {
 class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                             public hub::FrameSink {
  public:
-  FollowReactor(ServiceContext& context, const v1::FollowRequest& request, std::string peer);
+  FollowReactor(ServiceContext& context, grpc::CallbackServerContext* call,
+                const v1::FollowRequest& request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -25,6 +27,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   void start_write(const hub::FramePtr& frame) override;
   void finish(const hub::CloseReason& reason) override;
+  void write_stuck_after_close() override;
 
   // Why a request cannot be followed, or nothing when it can.
   static std::optional<std::string> validate(const v1::FollowRequest& request);
@@ -35,6 +38,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   ServiceContext& context_;
   const std::string peer_;
   const hub::SubscriberPtr subscriber_;
+  StuckWriteCanceller stuck_write_;
   // Written in the constructor, read again only in OnDone.
   std::vector<std::string> rooms_;
   grpc::ByteBuffer write_buffer_;

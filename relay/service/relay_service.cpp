@@ -61,7 +61,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
   // A hello in the initial metadata tells the client its stream is up before
   // any frame is due (ChatReactor sends it at once).
   context->AddInitialMetadata("x-relay-stream", "v1");
-  return new ChatReactor(context_, std::move(*identity.user), context->peer());
+  return new ChatReactor(context_, context, std::move(*identity.user));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
@@ -78,7 +78,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
   if (auto error = FollowReactor::validate(parsed)) {
     return new Refused<Reactor>({grpc::StatusCode::INVALID_ARGUMENT, *error});
   }
-  return new FollowReactor(context_, parsed, context->peer());
+  return new FollowReactor(context_, context, parsed);
 }
 
 grpc::ServerReadReactor<v1::PublishRequest>* RelayService::PublishBatch(

@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 22;
+constexpr std::size_t kFieldCount = 23;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -51,6 +51,7 @@ RelayConfig changed_config() {
   config.max_connection_age_ms = 50000;
   config.max_connection_age_grace_ms = 6000;
   config.min_client_ping_interval_ms = 1500;
+  config.slow_consumer_grace_ms = 800;
   config.shutdown_grace_ms = 700;
   config.log_format = "json";
   config.log_level = "debug";

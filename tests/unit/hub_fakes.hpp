@@ -69,6 +69,14 @@ class ManualSink : public FrameSink {
     std::lock_guard lock(mutex_);
     finishes_.push_back(reason);
   }
+  void write_stuck_after_close() override {
+    std::lock_guard lock(mutex_);
+    ++stuck_notices_;
+  }
+  int stuck_notices() const {
+    std::lock_guard lock(mutex_);
+    return stuck_notices_;
+  }
 
   // Completes the write in flight, if any; returns whether there was one.
   bool complete_one(bool ok = true) {
@@ -126,6 +134,7 @@ class ManualSink : public FrameSink {
   mutable std::mutex mutex_;
   FramePtr in_flight_;
   int writes_started_ = 0;
+  int stuck_notices_ = 0;
   std::vector<std::string> written_;
   std::vector<CloseReason> finishes_;
 };

@@ -296,3 +296,29 @@ TEST_CASE("a duplicate window of 0 turns duplicate detection off") {
   CHECK_FALSE(hub.publish("r", {"bob", "id-1", "a"}).duplicate);
   CHECK_FALSE(hub.publish("r", {"bob", "id-1", "a"}).duplicate);
 }
+
+TEST_CASE_FIXTURE(HubFixture,
+                  "a slow consumer leaves every room at once, announced to the others") {
+  Client slow(hub, "slow"), fast(hub, "fast");
+  for (const char* room : {"r", "s"}) {
+    hub.join(room, fast.subscriber, std::nullopt);
+    hub.join(room, slow.subscriber, std::nullopt);
+  }
+  // slow's first write never completes, so its queue overflows in room r.
+  for (int i = 0; i < 60; ++i) {
+    say("r", "bob", std::to_string(i));
+    fast.sink.complete_all();
+  }
+  REQUIRE(slow.subscriber->closing());
+  for (const char* room : {"r", "s"}) {
+    const auto members = hub.members(room);
+    REQUIRE(members.has_value());
+    REQUIRE(members->members.size() == 1);
+    CHECK(members->members[0].user == "fast");
+  }
+  CHECK(fast.received("presence") ==
+        std::vector<std::string>{"presence r slow joined", "presence s slow joined",
+                                 "presence r slow left", "presence s slow left"});
+  CHECK(slow.subscriber->rooms().empty());
+  CHECK(hub.join("t", slow.subscriber, std::nullopt).status == JoinStatus::subscriber_closed);
+}

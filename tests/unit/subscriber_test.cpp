@@ -124,3 +124,26 @@ TEST_CASE("replay frames bypass the queue limits") {
   CHECK_FALSE(f.subscriber.closing());
   CHECK(f.subscriber.queued_frames() == 10);
 }
+
+TEST_CASE("a slow consumer whose write is stuck asks the sink, once, to cancel it") {
+  Fixture f({.max_frames = 1, .max_bytes = 1000});
+  f.push("in flight");
+  f.push("queued");
+  CHECK(f.sink.stuck_notices() == 0);
+  f.push("overflow");
+  f.push("offered after close");
+  f.subscriber.flush();
+  CHECK(f.sink.stuck_notices() == 1);
+  CHECK(f.sink.finishes().empty());
+  f.sink.complete_one(false);  // what the cancel makes of the stuck write
+  REQUIRE(f.sink.finishes().size() == 1);
+  CHECK(f.sink.finishes()[0].code == CloseCode::resource_exhausted);
+}
+
+TEST_CASE("a draining close never asks to cancel the write in flight") {
+  Fixture f;
+  f.push("a");
+  f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
+  f.subscriber.flush();
+  CHECK(f.sink.stuck_notices() == 0);
+}

@@ -1,0 +1,21 @@
+#include "cli/app/options.hpp"
+
+namespace relay::cli::app {
+
+SessionOptions session_options(const GlobalOptions& global) {
+  SessionOptions options;
+  options.target = global.target;
+  options.user = global.user;
+  options.backoff.max = global.backoff_max;
+  return options;
+}
+
+FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms) {
+  FollowOptions options;
+  options.target = global.target;
+  options.rooms = std::move(rooms);
+  options.backoff.max = global.backoff_max;
+  return options;
+}
+
+}  // namespace relay::cli::app

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "cli/session/chat_session.hpp"
+#include "cli/session/follower.hpp"
+
+namespace relay::cli::app {
+
+// What the command line asked for, shared by every subcommand.
+struct GlobalOptions {
+  std::string target = "127.0.0.1:50051";
+  std::string user;
+  std::chrono::milliseconds timeout{10000};
+  std::chrono::milliseconds backoff_max{30000};
+  bool json = false;
+};
+
+SessionOptions session_options(const GlobalOptions& global);
+FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms);
+
+}  // namespace relay::cli::app

@@ -1,0 +1,132 @@
+// relay-chat: the terminal client of the relay, and its scripting tool.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/app/chat_modes.hpp"
+#include "cli/app/options.hpp"
+#include "cli/app/queries.hpp"
+#include "cli/app/stop_signal.hpp"
+#include "common/validation.hpp"
+
+namespace {
+
+using relay::cli::app::GlobalOptions;
+
+constexpr const char* kExamples = R"(
+Examples:
+  relay-chat --room lobby                      chat in #lobby (interactive in a terminal)
+  relay-chat --user bob --room lobby           a second user, from another terminal
+  printf 'a\nb\n' | relay-chat --room build    publish two lines, exit once both are acknowledged
+  relay-chat --json --room ops < /dev/null     join, print nothing, exit (use follow to listen)
+  relay-chat follow lobby ops --json | jq .    tail rooms as JSON lines, surviving relay restarts
+  relay-chat send lobby < notes.txt            bulk publish a file, one message per line
+  relay-chat rooms | history lobby -n 50 | who lobby
+  relay-chat --relay ipv4:127.0.0.1:50051,127.0.0.1:50052 --room lobby
+                                               spread over two relays with round_robin
+
+In the chat, a line is sent to the current room; /help lists the commands
+(/join, /leave, /switch, /who, /rooms, /history, /quit).
+)";
+
+std::string default_user() {
+  const char* user = std::getenv("USER");
+  if (user != nullptr && !relay::common::validate_user_name(user)) {
+    return user;
+  }
+  return "guest";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread starts, so every thread has the signals blocked.
+  relay::cli::app::StopSignal signals;
+
+  GlobalOptions global;
+  global.user = default_user();
+  std::string room = "lobby";
+  bool plain = false;
+  double timeout_s = 10;
+  int backoff_max_ms = 30000;
+
+  CLI::App app("Chat through a relay: interactively in a terminal, or from scripts and pipes.",
+               "relay-chat");
+  app.footer(kExamples);
+  app.add_option("--relay", global.target,
+                 "gRPC target of the relay(s): HOST:PORT, ipv4:A:P,B:P or dns:///NAME:PORT")
+      ->capture_default_str();
+  app.add_option("--user", global.user, "Your name (1-32 of A-Z a-z 0-9 _ . -); default $USER")
+      ->capture_default_str()
+      ->check([](const std::string& user) {
+        return relay::common::validate_user_name(user).value_or("");
+      });
+  app.add_option("--room", room, "Room to join (the chat) and publish stdin lines to (--plain)")
+      ->capture_default_str()
+      ->check([](const std::string& name) {
+        return relay::common::validate_room_name(name).value_or("");
+      });
+  app.add_flag("--plain", plain,
+               "Line mode even in a terminal: stdin lines are published, messages printed as "
+               "\"[room] #seq sender: text\" (the default when stdin or stdout is not a terminal)");
+  app.add_flag("--json", global.json, "Print one JSON object per line (implies --plain)");
+  app.add_option("--timeout", timeout_s,
+                 "Seconds to wait for acknowledgements at end of input, and for one-shot queries")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--backoff-max-ms", backoff_max_ms, "Longest wait between reconnection attempts")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 3600000));
+
+  std::vector<std::string> follow_rooms;
+  auto* follow = app.add_subcommand("follow", "Tail rooms (read-only), resuming after reconnects");
+  follow->add_option("rooms", follow_rooms, "Rooms to follow")->required();
+  std::string send_room;
+  auto* send = app.add_subcommand("send", "Publish every stdin line to ROOM in one batch");
+  send->add_option("room", send_room, "Room to publish to")->required();
+  app.add_subcommand("rooms", "List the relay's rooms");
+  std::string history_room;
+  int history_count = 20;
+  auto* history = app.add_subcommand("history", "Print the last messages of ROOM");
+  history->add_option("room", history_room, "Room")->required();
+  history->add_option("-n,--count", history_count, "How many (1-1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  std::string who_room;
+  auto* who = app.add_subcommand("who", "List the members of ROOM");
+  who->add_option("room", who_room, "Room")->required();
+  app.require_subcommand(0, 1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  global.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  global.backoff_max = std::chrono::milliseconds(backoff_max_ms);
+
+  using namespace relay::cli::app;
+  if (*follow) {
+    return run_follow(global, follow_rooms, signals);
+  }
+  if (*send) {
+    return send_lines(global, send_room);
+  }
+  if (app.got_subcommand("rooms")) {
+    return list_rooms(global);
+  }
+  if (*history) {
+    return show_history(global, history_room, history_count);
+  }
+  if (*who) {
+    return show_members(global, who_room);
+  }
+  const bool terminal = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+  if (plain || global.json || !terminal) {
+    return run_plain(global, room, signals);
+  }
+  return run_interactive(global, room, signals);
+}

@@ -1,0 +1,131 @@
+#include "cli/session/follower.hpp"
+
+namespace relay::cli {
+namespace {
+
+bool is_fatal(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Follower::Follower(FollowOptions options, SessionListener& listener)
+    : options_(std::move(options)),
+      listener_(listener),
+      stub_(v1::Relay::NewStub(make_channel(options_.target, options_.channel))) {
+  for (const auto& room : options_.rooms) {
+    positions_[room];
+  }
+}
+
+grpc::Status Follower::run() {
+  common::Backoff backoff(options_.backoff);
+  bool resumed = false;
+  for (;;) {
+    listener_.on_status({ConnectionState::connecting, backoff.attempts(), {}, ""});
+    bool established = false;
+    const grpc::Status status = follow_once(resumed, established);
+    if (established) {
+      backoff.reset();
+      resumed = true;
+    }
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      return grpc::Status::OK;
+    }
+    if (is_fatal(status)) {
+      return status;
+    }
+    const auto wait = backoff.next();
+    lock.unlock();
+    listener_.on_status({ConnectionState::reconnecting, backoff.attempts(), wait,
+                         status.error_message().empty() ? "stream ended" : status.error_message()});
+    lock.lock();
+    if (stopped_.wait_for(lock, wait, [this] { return stopping_; })) {
+      return grpc::Status::OK;
+    }
+  }
+}
+
+void Follower::stop() {
+  std::lock_guard lock(mutex_);
+  stopping_ = true;
+  if (context_ != nullptr) {
+    context_->TryCancel();
+  }
+  stopped_.notify_all();
+}
+
+v1::FollowRequest Follower::request() const {
+  v1::FollowRequest request;
+  for (const auto& [room, position] : positions_) {
+    auto& entry = *request.add_rooms();
+    entry.set_room(room);
+    if (position.known) {
+      entry.mutable_resume()->set_epoch(position.epoch);
+      entry.mutable_resume()->set_sequence(position.sequence);
+    }
+  }
+  return request;
+}
+
+grpc::Status Follower::follow_once(bool resumed, bool& established) {
+  grpc::ClientContext context;
+  // A tail waits for its relay to come back rather than failing at once.
+  context.set_wait_for_ready(true);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      return grpc::Status::CANCELLED;
+    }
+    context_ = &context;
+  }
+  auto reader = stub_->Follow(&context, request());
+  v1::ServerFrame frame;
+  while (reader->Read(&frame)) {
+    if (!established) {
+      established = true;
+      listener_.on_status({ConnectionState::connected, 0, {}, ""});
+    }
+    handle(frame, resumed);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    context_ = nullptr;
+  }
+  return reader->Finish();
+}
+
+void Follower::handle(const v1::ServerFrame& frame, bool resumed) {
+  if (frame.has_joined()) {
+    const auto& joined = frame.joined();
+    Position& position = positions_[joined.room()];
+    if (joined.epoch_changed()) {
+      position.sequence = 0;
+    } else if (!position.known) {
+      position.sequence = joined.sequence();
+    }
+    position.epoch = joined.epoch();
+    position.known = true;
+    listener_.on_joined(joined, resumed);
+  } else if (frame.has_message()) {
+    const auto& message = frame.message();
+    Position& position = positions_[message.room()];
+    if (message.epoch() == position.epoch && message.sequence() <= position.sequence) {
+      return;
+    }
+    position.epoch = message.epoch();
+    position.sequence = message.sequence();
+    listener_.on_message(message);
+  }
+}
+
+}  // namespace relay::cli

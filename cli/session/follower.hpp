@@ -1,0 +1,63 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "cli/session/channel.hpp"
+#include "cli/session/chat_session.hpp"
+#include "common/backoff.hpp"
+
+namespace relay::cli {
+
+struct FollowOptions {
+  std::string target = "127.0.0.1:50051";
+  std::vector<std::string> rooms;
+  common::BackoffPolicy backoff;
+  ChannelOptions channel;
+};
+
+// A read-only tail of rooms over the server-streaming Follow call that, like
+// ChatSession, survives relay restarts: it reconnects with backoff and
+// resumes every room from the last message it showed, so nothing is shown
+// twice. It reports through the same SessionListener (messages, joins,
+// connection state).
+class Follower {
+ public:
+  Follower(FollowOptions options, SessionListener& listener);
+
+  // Follows until stop() or until the relay refuses the request for good
+  // (INVALID_ARGUMENT and the like); returns OK or that status.
+  grpc::Status run();
+  // From any thread: ends run() soon after.
+  void stop();
+
+ private:
+  struct Position {
+    std::uint64_t epoch = 0;
+    std::uint64_t sequence = 0;
+    bool known = false;
+  };
+
+  v1::FollowRequest request() const;
+  // Reads one stream to its end; sets `established` when a frame arrived.
+  grpc::Status follow_once(bool resumed, bool& established);
+  void handle(const v1::ServerFrame& frame, bool resumed);
+
+  const FollowOptions options_;
+  SessionListener& listener_;
+  std::unique_ptr<v1::Relay::Stub> stub_;
+  std::map<std::string, Position> positions_;  // run()'s thread only
+
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool stopping_ = false;                   // guarded by mutex_
+  grpc::ClientContext* context_ = nullptr;  // guarded by mutex_
+};
+
+}  // namespace relay::cli

@@ -1,0 +1,137 @@
+#include "cli/ui/notices.hpp"
+
+#include <array>
+
+#include "cli/ui/sanitize.hpp"
+
+namespace relay::cli::ui {
+namespace {
+
+constexpr std::string_view kSeparator = " \u00b7 ";
+
+std::string room_tag(const std::string& room) { return "#" + sanitize_for_terminal(room); }
+
+// "2.3 s": a tenth of a second is as precise as a person needs here.
+std::string seconds_text(std::chrono::milliseconds wait) {
+  const auto tenths = (wait.count() + 50) / 100;
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
+}
+
+std::string plural(std::uint64_t count, std::string_view noun) {
+  return std::to_string(count) + " " + std::string(noun) + (count == 1 ? "" : "s");
+}
+
+}  // namespace
+
+std::string describe_status(const ConnectionStatus& status, const std::string& target,
+                            const std::string& room) {
+  std::string text;
+  const auto add = [&text](std::string_view part) {
+    if (!text.empty()) {
+      text += kSeparator;
+    }
+    text += part;
+  };
+  if (!target.empty()) {
+    add(sanitize_for_terminal(target));
+  }
+  if (!room.empty()) {
+    add(room_tag(room));
+  }
+  switch (status.state) {
+    case ConnectionState::reconnecting:
+      add(status.retry_in.count() > 0 ? "reconnecting in " + seconds_text(status.retry_in)
+                                      : "reconnecting");
+      if (status.attempt > 0) {
+        text += ", attempt " + std::to_string(status.attempt);
+      }
+      break;
+    case ConnectionState::closed:
+      add("disconnected");
+      break;
+    default:
+      add(state_name(status.state));
+  }
+  return text;
+}
+
+std::string describe_resume(std::uint64_t replayed, std::uint64_t missed) {
+  std::string text = "resumed, " + std::to_string(replayed) + " replayed";
+  if (missed > 0) {
+    text += ", " + std::to_string(missed) + " missed";
+  }
+  return text;
+}
+
+std::string describe_joined(const v1::Joined& joined, bool resumed) {
+  std::string text = (resumed ? "rejoined " : "joined ") + room_tag(joined.room());
+  if (joined.replayed() > 0) {
+    text += ", " + std::to_string(joined.replayed()) + " replayed";
+  }
+  if (joined.missed() > 0) {
+    text += "; " + plural(joined.missed(), "message") +
+            " missed: the room's history no longer holds them";
+  }
+  if (joined.epoch_changed()) {
+    text += "; the room was restarted, messages from before the restart are gone";
+  }
+  return text;
+}
+
+bool joined_lost_messages(const v1::Joined& joined) {
+  return joined.missed() > 0 || joined.epoch_changed();
+}
+
+std::string describe_presence(const v1::Presence& presence) {
+  const std::string verb = presence.kind() == v1::Presence::KIND_LEFT ? " left " : " joined ";
+  return sanitize_for_terminal(presence.user()) + verb + room_tag(presence.room());
+}
+
+std::string describe_error(const v1::ErrorNotice& error) {
+  std::string text = "refused";
+  if (!error.room().empty()) {
+    text += " in " + room_tag(error.room());
+  }
+  return text + ": " + sanitize_for_terminal(error.message()) + " (" +
+         status_code_name(error.code()) + ")";
+}
+
+std::string status_code_name(int code) {
+  static constexpr std::array<std::string_view, 17> kNames{"OK",
+                                                           "CANCELLED",
+                                                           "UNKNOWN",
+                                                           "INVALID_ARGUMENT",
+                                                           "DEADLINE_EXCEEDED",
+                                                           "NOT_FOUND",
+                                                           "ALREADY_EXISTS",
+                                                           "PERMISSION_DENIED",
+                                                           "RESOURCE_EXHAUSTED",
+                                                           "FAILED_PRECONDITION",
+                                                           "ABORTED",
+                                                           "OUT_OF_RANGE",
+                                                           "UNIMPLEMENTED",
+                                                           "INTERNAL",
+                                                           "UNAVAILABLE",
+                                                           "DATA_LOSS",
+                                                           "UNAUTHENTICATED"};
+  if (code >= 0 && static_cast<std::size_t>(code) < kNames.size()) {
+    return std::string(kNames[static_cast<std::size_t>(code)]);
+  }
+  return "code " + std::to_string(code);
+}
+
+std::string_view state_name(ConnectionState state) {
+  switch (state) {
+    case ConnectionState::connecting:
+      return "connecting";
+    case ConnectionState::connected:
+      return "connected";
+    case ConnectionState::reconnecting:
+      return "reconnecting";
+    case ConnectionState::closed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+}  // namespace relay::cli::ui

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cli/session/chat_session.hpp"
+
+namespace relay::cli::ui {
+
+// Sentences for people about session events, shared by the plain renderer
+// and the terminal. Every string returned is safe to write to a terminal:
+// room names, user names and relay messages inside it are sanitized.
+
+// "127.0.0.1:50051 · #lobby · connected", "... · reconnecting in 2.3 s,
+// attempt 3"; an empty target or room is left out.
+std::string describe_status(const ConnectionStatus& status, const std::string& target,
+                            const std::string& room);
+// "resumed, 12 replayed" (", 3 missed" when the history had lost some).
+std::string describe_resume(std::uint64_t replayed, std::uint64_t missed);
+// "joined #lobby", "rejoined #lobby, 12 replayed; 3 messages missed, ...".
+std::string describe_joined(const v1::Joined& joined, bool resumed);
+// Whether a Joined says messages are gone for good (worth a warning).
+bool joined_lost_messages(const v1::Joined& joined);
+// "alice joined #lobby", "alice left #lobby".
+std::string describe_presence(const v1::Presence& presence);
+// "refused in #lobby: message body must be ... (INVALID_ARGUMENT)".
+std::string describe_error(const v1::ErrorNotice& error);
+
+// "INVALID_ARGUMENT" for 3, ..., "code 42" for a code gRPC does not define.
+std::string status_code_name(int code);
+// "connecting", "connected", "reconnecting", "closed".
+std::string_view state_name(ConnectionState state);
+
+}  // namespace relay::cli::ui

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+
+#include <grpcpp/alarm.h>
+#include <grpcpp/server_context.h>
+
+namespace relay::service {
+
+// Cancels a call whose last write is still stuck some time after its stream
+// was closed: a client that stopped reading never completes that write, and
+// the stream could only finish once it does. The alarm may fire while the
+// call ends, so it reaches the call through a guard that the reactor clears
+// in OnDone, not through the reactor itself.
+class StuckWriteCanceller {
+ public:
+  explicit StuckWriteCanceller(grpc::CallbackServerContext* call)
+      : guard_(std::make_shared<Guard>(call)) {}
+
+  void arm(std::chrono::milliseconds grace) {
+    alarm_.Set(std::chrono::system_clock::now() + grace, [guard = guard_](bool fired) {
+      std::lock_guard lock(guard->mutex);
+      if (fired && guard->call != nullptr) {
+        guard->call->TryCancel();
+      }
+    });
+  }
+
+  // From OnDone, before the reactor is deleted.
+  void disarm() {
+    {
+      std::lock_guard lock(guard_->mutex);
+      guard_->call = nullptr;
+    }
+    alarm_.Cancel();
+  }
+
+ private:
+  struct Guard {
+    explicit Guard(grpc::CallbackServerContext* c) : call(c) {}
+    std::mutex mutex;
+    grpc::CallbackServerContext* call;
+  };
+  std::shared_ptr<Guard> guard_;
+  grpc::Alarm alarm_;
+};
+
+}  // namespace relay::service

@@ -1,0 +1,76 @@
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "tests/integration/child_process.hpp"
+#include "tests/integration/relay_process.hpp"
+
+using namespace relay::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> chat(const RelayProcess& relay, std::vector<std::string> args) {
+  std::vector<std::string> all{RELAY_CHAT_PATH, "--relay", relay.target()};
+  all.insert(all.end(), args.begin(), args.end());
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("plain mode publishes stdin lines, exits 0 once acknowledged, and follow prints them") {
+  RelayProcess relay;
+  ChildProcess follower(chat(relay, {"follow", "r"}), "");
+  // The follower is live once it has joined; it says so on stderr.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (follower.err().find("joined #r") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(follower.err().find("joined #r") != std::string::npos);
+
+  ChildProcess sender(chat(relay, {"--plain", "--room", "r", "--user", "ann"}), "a\nb\n");
+  REQUIRE(sender.wait_exit(20s) == 0);
+  CHECK(sender.out().find("[r] #1 ann: a") != std::string::npos);
+  CHECK(sender.out().find("[r] #2 ann: b") != std::string::npos);
+
+  REQUIRE(follower.wait_for_output("[r] #2 ann: b", 10s));
+  CHECK(follower.out() == "[r] #1 ann: a\n[r] #2 ann: b\n");
+  follower.signal(SIGINT);
+  CHECK(follower.wait_exit(10s) == 0);
+}
+
+TEST_CASE("--json prints one JSON object per delivered message") {
+  RelayProcess relay;
+  ChildProcess sender(chat(relay, {"--json", "--room", "r", "--user", "ann"}), "hello\n");
+  REQUIRE(sender.wait_exit(20s) == 0);
+  CHECK(sender.out().find(R"("body":"hello")") != std::string::npos);
+  CHECK(sender.out().find(R"("type":"message")") != std::string::npos);
+}
+
+TEST_CASE("plain mode exits non-zero with the reason when the relay refuses a line") {
+  RelayProcess relay({"--max-body-bytes", "10"});
+  ChildProcess sender(chat(relay, {"--plain", "--room", "r"}), "this line is too long\n");
+  REQUIRE(sender.wait_exit(20s) == 1);
+  CHECK(sender.err().find("INVALID_ARGUMENT") != std::string::npos);
+}
+
+TEST_CASE("send publishes a file in one batch and prints the summary") {
+  RelayProcess relay;
+  ChildProcess sender(chat(relay, {"send", "r"}), "one\ntwo\n\nthree\n");
+  REQUIRE(sender.wait_exit(20s) == 0);
+  CHECK(sender.out() == "3 accepted, 0 rejected (#1..#3)\n");
+  ChildProcess history(chat(relay, {"history", "r", "-n", "2"}), "");
+  REQUIRE(history.wait_exit(20s) == 0);
+  CHECK(history.out().find("#2") != std::string::npos);
+  CHECK(history.out().find("three") != std::string::npos);
+  CHECK(history.out().find("one") == std::string::npos);
+}
+
+TEST_CASE("a bad flag exits 2 with a message") {
+  RelayProcess relay;
+  ChildProcess bad(chat(relay, {"--room", "bad room"}), "");
+  CHECK(bad.wait_exit(10s) == 2);
+  CHECK_FALSE(bad.err().empty());
+}
