@@ -1,28 +1,53 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds (build/, RelWithDebInfo) and runs the relay
-# in the foreground on 127.0.0.1:50051. Arguments go to relay-server:
+# Installs what is missing, builds (build/, RelWithDebInfo), starts a relay on
+# 127.0.0.1:50051 unless one already answers there, and opens relay-chat on
+# it. Arguments go to relay-chat:
 #
-#   scripts/run.sh --history-max-messages 5000
-#   scripts/run.sh --config relay.json
-#   scripts/run.sh --help
+#   scripts/run.sh                          chat in #lobby as $USER
+#   scripts/run.sh --user bob               a second user, from a second terminal
+#   scripts/run.sh --room ops --user alice
 #
-# Ctrl-C shuts the relay down gracefully.
+# The relay this script started stops (SIGTERM, graceful) when the chat ends;
+# its log is build/relay-server.log. RELAY_ARGS passes flags to relay-server.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+address=127.0.0.1:50051
 
 "$root/scripts/deps.sh"
-"$root/scripts/build.sh" normal
+"$root/scripts/build.sh" normal >&2
 
-# The default address is added only when the arguments name neither an address
-# nor a config file (which may name one): relay-server takes an option once.
-listen=(--listen 127.0.0.1:50051)
-for arg in "$@"; do
-  case "$arg" in
-    --listen | --listen=* | --listen-address | --listen-address=* | --config | --config=*)
-      listen=()
-      ;;
-  esac
-done
+server="$root/build/relay/relay-server"
+chat="$root/build/cli/relay-chat"
+relay_pid=""
 
-exec "$root/build/relay/relay-server" "${listen[@]}" "$@"
+stop_relay() {
+  if [[ -n "$relay_pid" ]]; then
+    kill -TERM "$relay_pid" 2>/dev/null || true
+    wait "$relay_pid" 2>/dev/null || true
+  fi
+}
+trap stop_relay EXIT
+
+if "$chat" --relay "$address" --timeout 1 rooms >/dev/null 2>&1; then
+  echo "using the relay already running at $address" >&2
+else
+  port_file=$(mktemp)
+  rm -f "$port_file"
+  # shellcheck disable=SC2086 # RELAY_ARGS is a list of flags
+  "$server" --listen "$address" --port-file "$port_file" ${RELAY_ARGS:-} \
+    2>>"$root/build/relay-server.log" &
+  relay_pid=$!
+  for _ in $(seq 1 200); do
+    [[ -s "$port_file" ]] && break
+    kill -0 "$relay_pid" 2>/dev/null || {
+      echo "relay-server did not start; see $root/build/relay-server.log" >&2
+      exit 1
+    }
+    sleep 0.05
+  done
+  rm -f "$port_file"
+  echo "relay-server is running at $address (log: build/relay-server.log)" >&2
+fi
+
+"$chat" --relay "$address" "$@"

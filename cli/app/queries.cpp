@@ -7,6 +7,7 @@
 
 #include "cli/app/stdin_lines.hpp"
 #include "cli/session/channel.hpp"
+#include "cli/session/status_text.hpp"
 #include "cli/ui/notices.hpp"
 #include "cli/ui/renderers.hpp"
 #include "cli/ui/sanitize.hpp"
@@ -39,9 +40,7 @@ void print_json(const nlohmann::json& value) {
 }  // namespace
 
 std::string describe_failure(const grpc::Status& status) {
-  return "relay-chat: " +
-         ui::sanitize_for_terminal(ui::status_code_name(static_cast<int>(status.error_code())) +
-                                   ": " + status.error_message());
+  return "relay-chat: " + ui::sanitize_for_terminal(describe_grpc_status(status));
 }
 
 grpc::Status fetch_rooms(v1::Relay::Stub& stub, const GlobalOptions& global,

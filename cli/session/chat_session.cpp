@@ -1,5 +1,7 @@
 #include "cli/session/chat_session.hpp"
 
+#include "cli/session/status_text.hpp"
+
 #include <random>
 
 #include <fmt/format.h>
@@ -15,30 +17,6 @@ constexpr const char* kHelloMetadataKey = "x-relay-stream";
 std::string random_prefix() {
   std::random_device random;
   return fmt::format("{:08x}{:04x}", random(), random() & 0xffff);
-}
-
-std::string describe(const grpc::Status& status) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  const auto code = static_cast<std::size_t>(status.error_code());
-  const char* name = code < std::size(kNames) ? kNames[code] : "UNKNOWN";
-  return status.error_message().empty() ? name
-                                        : fmt::format("{}: {}", name, status.error_message());
 }
 
 // Reconnecting cannot mend these: the relay refuses who we are or what we send.
@@ -160,7 +138,7 @@ void ChatSession::supervise() {
         backoff.reset();
         resumed = true;
       }
-      last_error = status.ok() ? "" : describe(status);
+      last_error = status.ok() ? "" : describe_grpc_status(status);
       if (is_fatal(status)) {
         break;
       }

@@ -96,30 +96,6 @@ std::string describe_error(const v1::ErrorNotice& error) {
          status_code_name(error.code()) + ")";
 }
 
-std::string status_code_name(int code) {
-  static constexpr std::array<std::string_view, 17> kNames{"OK",
-                                                           "CANCELLED",
-                                                           "UNKNOWN",
-                                                           "INVALID_ARGUMENT",
-                                                           "DEADLINE_EXCEEDED",
-                                                           "NOT_FOUND",
-                                                           "ALREADY_EXISTS",
-                                                           "PERMISSION_DENIED",
-                                                           "RESOURCE_EXHAUSTED",
-                                                           "FAILED_PRECONDITION",
-                                                           "ABORTED",
-                                                           "OUT_OF_RANGE",
-                                                           "UNIMPLEMENTED",
-                                                           "INTERNAL",
-                                                           "UNAVAILABLE",
-                                                           "DATA_LOSS",
-                                                           "UNAUTHENTICATED"};
-  if (code >= 0 && static_cast<std::size_t>(code) < kNames.size()) {
-    return std::string(kNames[static_cast<std::size_t>(code)]);
-  }
-  return "code " + std::to_string(code);
-}
-
 std::string_view state_name(ConnectionState state) {
   switch (state) {
     case ConnectionState::connecting:

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "cli/session/chat_session.hpp"
+#include "cli/session/status_text.hpp"
 
 namespace relay::cli::ui {
 
@@ -27,8 +28,7 @@ std::string describe_presence(const v1::Presence& presence);
 // "refused in #lobby: message body must be ... (INVALID_ARGUMENT)".
 std::string describe_error(const v1::ErrorNotice& error);
 
-// "INVALID_ARGUMENT" for 3, ..., "code 42" for a code gRPC does not define.
-std::string status_code_name(int code);
+using cli::status_code_name;
 // "connecting", "connected", "reconnecting", "closed".
 std::string_view state_name(ConnectionState state);
 

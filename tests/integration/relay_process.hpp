@@ -4,9 +4,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "tests/integration/child_process.hpp"
 
 namespace relay::testing {
 
@@ -22,20 +25,21 @@ class RelayProcess {
 
   int port() const { return port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return process_->pid(); }
 
-  void signal(int signal_number) const;
+  void signal(int signal_number) const { process_->signal(signal_number); }
   // The exit code once the process ends within `timeout`; nullopt if it did
   // not (it is still running then) or was killed by a signal.
-  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    return process_->wait_exit(timeout);
+  }
   // What the relay logged so far.
-  std::string log() const;
+  std::string log() const { return process_->err(); }
 
  private:
-  std::filesystem::path directory_;
-  pid_t pid_ = -1;
+  std::filesystem::path port_file_;
+  std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
-  bool exited_ = false;
 };
 
 }  // namespace relay::testing

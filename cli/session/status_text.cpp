@@ -1,0 +1,37 @@
+#include "cli/session/status_text.hpp"
+
+#include <array>
+#include <string_view>
+
+namespace relay::cli {
+
+std::string status_code_name(int code) {
+  static constexpr std::array<std::string_view, 17> kNames{"OK",
+                                                           "CANCELLED",
+                                                           "UNKNOWN",
+                                                           "INVALID_ARGUMENT",
+                                                           "DEADLINE_EXCEEDED",
+                                                           "NOT_FOUND",
+                                                           "ALREADY_EXISTS",
+                                                           "PERMISSION_DENIED",
+                                                           "RESOURCE_EXHAUSTED",
+                                                           "FAILED_PRECONDITION",
+                                                           "ABORTED",
+                                                           "OUT_OF_RANGE",
+                                                           "UNIMPLEMENTED",
+                                                           "INTERNAL",
+                                                           "UNAVAILABLE",
+                                                           "DATA_LOSS",
+                                                           "UNAUTHENTICATED"};
+  if (code >= 0 && static_cast<std::size_t>(code) < kNames.size()) {
+    return std::string(kNames[static_cast<std::size_t>(code)]);
+  }
+  return "code " + std::to_string(code);
+}
+
+std::string describe_grpc_status(const grpc::Status& status) {
+  const std::string name = status_code_name(static_cast<int>(status.error_code()));
+  return status.error_message().empty() ? name : name + ": " + status.error_message();
+}
+
+}  // namespace relay::cli
