@@ -91,7 +91,7 @@ ErrorNotice expect_notice(ChatClient& client, grpc::StatusCode code) {
   return notice;
 }
 
-void join_and_wait(ChatClient& client, const std::string& room) {
+void join_expecting_reply(ChatClient& client, const std::string& room) {
   REQUIRE(client.join(room));
   const ServerFrame reply = next_reply(client);
   REQUIRE_MESSAGE(reply.kind_case() == ServerFrame::kJoined, reply.DebugString());
@@ -136,7 +136,7 @@ TEST_CASE("a Chat frame that is not a ClientFrame ends the stream INVALID_ARGUME
 TEST_CASE("a body beyond the transport limit ends the stream RESOURCE_EXHAUSTED") {
   RelayWithGoodClient relay;
   ChatClient offender(relay.target(), "offender");
-  join_and_wait(offender, "own");
+  join_expecting_reply(offender, "own");
   // Above max_body_bytes plus the frame overhead gRPC allows, so gRPC itself
   // refuses the frame before the relay sees it.
   offender.publish("own", std::string(10 * kMaxBodyBytes, 'x'), "huge");
@@ -150,14 +150,14 @@ TEST_CASE("a body beyond the transport limit ends the stream RESOURCE_EXHAUSTED"
 TEST_CASE("a refused frame gets an ErrorNotice with its status code and the stream goes on") {
   RelayWithGoodClient relay;
   ChatClient offender(relay.target(), "offender");
-  join_and_wait(offender, "own");
+  join_expecting_reply(offender, "own");
 
   SUBCASE("an empty ClientFrame is INVALID_ARGUMENT") {
     REQUIRE(offender.write(ClientFrame{}));
     const auto notice = expect_notice(offender, grpc::StatusCode::INVALID_ARGUMENT);
     CHECK_MESSAGE(contains(notice.message(), "join"), notice.message());
     // A valid join right after works.
-    join_and_wait(offender, "second");
+    join_expecting_reply(offender, "second");
   }
 
   SUBCASE("joining a malformed room name is INVALID_ARGUMENT") {
@@ -239,14 +239,14 @@ TEST_CASE("a refused frame gets an ErrorNotice with its status code and the stre
   }
 
   SUBCASE("a join beyond --max-rooms-per-stream is RESOURCE_EXHAUSTED") {
-    join_and_wait(offender, "second");
+    join_expecting_reply(offender, "second");
     REQUIRE(offender.join("third"));
     const auto notice = expect_notice(offender, grpc::StatusCode::RESOURCE_EXHAUSTED);
     CHECK(notice.room() == "third");
     CHECK_MESSAGE(contains(notice.message(), "2"), notice.message());
     // Leaving one makes room for it.
     REQUIRE(offender.leave("second"));
-    join_and_wait(offender, "third");
+    join_expecting_reply(offender, "third");
   }
 
   // The offender's stream is still open and publishes normally.
@@ -257,7 +257,7 @@ TEST_CASE("a refused frame gets an ErrorNotice with its status code and the stre
 TEST_CASE("publishing faster than the rate limit gets RESOURCE_EXHAUSTED for the excess only") {
   RelayWithGoodClient relay;
   ChatClient hasty(relay.target(), "hasty");
-  join_and_wait(hasty, "own");
+  join_expecting_reply(hasty, "own");
   // Written back to back: well within the 200 ms a token takes to refill.
   for (int i = 1; i <= 6; ++i) {
     REQUIRE(hasty.publish("own", "quick " + std::to_string(i), "hasty-" + std::to_string(i)));
@@ -292,7 +292,7 @@ TEST_CASE("after SIGTERM a new Chat is refused and, once the relay stopped, UNAV
   // have closed their connections or this grace is over: keep it short.
   RelayWithGoodClient relay({"--shutdown-grace-ms", "1000"});
   ChatClient member(relay.target(), "member");
-  join_and_wait(member, "own");
+  join_expecting_reply(member, "own");
   relay.relay().signal(SIGTERM);
   // The open stream ending tells that the relay is draining.
   const auto drained = member.wait_status();

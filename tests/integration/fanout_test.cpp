@@ -29,32 +29,6 @@ namespace {
 // on, sequence by sequence.
 using Origin = std::pair<std::string, std::string>;
 
-Joined join_and_wait(ChatClient& client, const std::string& room,
-                     std::optional<Position> resume = std::nullopt) {
-  REQUIRE(client.join(room, resume));
-  const auto frame = client.next_of(ServerFrame::kJoined);
-  REQUIRE(frame);
-  REQUIRE(frame->joined().room() == room);
-  return frame->joined();
-}
-
-PublishAck publish_acked(ChatClient& client, const std::string& room, const std::string& body,
-                         const std::string& id) {
-  REQUIRE(client.publish(room, body, id));
-  const auto frame = client.next_matching([&id](const ServerFrame& f) {
-    return f.kind_case() == ServerFrame::kAck && f.ack().client_message_id() == id;
-  });
-  REQUIRE(frame);
-  return frame->ack();
-}
-
-Position position(std::uint64_t epoch, std::uint64_t sequence) {
-  Position result;
-  result.set_epoch(epoch);
-  result.set_sequence(sequence);
-  return result;
-}
-
 // Up to `count` messages, skipping other frames, all within `timeout`; fewer
 // when the rest does not come in time.
 std::vector<Message> next_messages(ChatClient& client, std::size_t count,

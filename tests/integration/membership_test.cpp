@@ -25,14 +25,6 @@ using relay::v1::ServerFrame;
 
 namespace {
 
-void join_and_wait(ChatClient& client, const std::string& room) {
-  REQUIRE(client.join(room));
-  const auto frame = client.next_matching([&room](const ServerFrame& f) {
-    return f.kind_case() == ServerFrame::kJoined && f.joined().room() == room;
-  });
-  REQUIRE(frame);
-}
-
 // The next presence frame, skipping other frames.
 std::optional<Presence> next_presence(ChatClient& client) {
   const auto frame = client.next_of(ServerFrame::kPresence);

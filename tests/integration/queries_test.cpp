@@ -87,25 +87,6 @@ class Follower {
   std::thread thread_;
 };
 
-Joined join_and_wait(ChatClient& client, const std::string& room) {
-  REQUIRE(client.join(room));
-  const auto frame = client.next_matching([&room](const ServerFrame& f) {
-    return f.kind_case() == ServerFrame::kJoined && f.joined().room() == room;
-  });
-  REQUIRE(frame);
-  return frame->joined();
-}
-
-PublishAck publish_acked(ChatClient& client, const std::string& room, const std::string& body,
-                         const std::string& id) {
-  REQUIRE(client.publish(room, body, id));
-  const auto frame = client.next_matching([&id](const ServerFrame& f) {
-    return f.kind_case() == ServerFrame::kAck && f.ack().client_message_id() == id;
-  });
-  REQUIRE(frame);
-  return frame->ack();
-}
-
 // Publishes body1, body2, ... bodyN to `room` and waits for each ack.
 void publish_numbered(ChatClient& client, const std::string& room, int count) {
   for (int i = 1; i <= count; ++i) {

@@ -1,5 +1,6 @@
 #include "tests/integration/test_clients.hpp"
 
+#include <doctest/doctest.h>
 #include <grpcpp/generic/generic_stub.h>
 
 namespace relay::testing {
@@ -150,6 +151,33 @@ std::optional<grpc::Status> ChatClient::wait_status(std::chrono::milliseconds ti
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout, [this] { return status_.has_value(); });
   return status_;
+}
+
+v1::Joined join_and_wait(ChatClient& client, const std::string& room,
+                         std::optional<v1::Position> resume) {
+  REQUIRE(client.join(room, resume));
+  const auto frame = client.next_matching([&room](const v1::ServerFrame& f) {
+    return f.kind_case() == v1::ServerFrame::kJoined && f.joined().room() == room;
+  });
+  REQUIRE(frame);
+  return frame->joined();
+}
+
+v1::PublishAck publish_acked(ChatClient& client, const std::string& room, const std::string& body,
+                             const std::string& id) {
+  REQUIRE(client.publish(room, body, id));
+  const auto frame = client.next_matching([&id](const v1::ServerFrame& f) {
+    return f.kind_case() == v1::ServerFrame::kAck && f.ack().client_message_id() == id;
+  });
+  REQUIRE(frame);
+  return frame->ack();
+}
+
+v1::Position position(std::uint64_t epoch, std::uint64_t sequence) {
+  v1::Position result;
+  result.set_epoch(epoch);
+  result.set_sequence(sequence);
+  return result;
 }
 
 }  // namespace relay::testing

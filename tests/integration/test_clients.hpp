@@ -69,4 +69,12 @@ class ChatClient {
   std::thread reader_;
 };
 
+// Joins and waits for the room's Joined answer (a failed REQUIRE otherwise).
+v1::Joined join_and_wait(ChatClient& client, const std::string& room,
+                         std::optional<v1::Position> resume = std::nullopt);
+// Publishes and waits for the acknowledgement of that client message id.
+v1::PublishAck publish_acked(ChatClient& client, const std::string& room, const std::string& body,
+                             const std::string& id);
+v1::Position position(std::uint64_t epoch, std::uint64_t sequence);
+
 }  // namespace relay::testing
