@@ -30,6 +30,16 @@ SessionOptions options_for(const std::string& target, const std::string& user) {
 
 std::string body(int i) { return "m" + std::to_string(i); }
 
+// A started session that has joined room "r" and seen the relay's answer.
+std::unique_ptr<ChatSession> joined_session(const std::string& target, const std::string& user,
+                                            SessionRecorder& events) {
+  auto session = std::make_unique<ChatSession>(options_for(target, user), events);
+  session->start();
+  session->join("r");
+  REQUIRE(events.wait_joins(1, 10s));
+  return session;
+}
+
 // Publishes kMessages at a steady pace, calling `at(i)` before message i, so a
 // test can break things at chosen points while traffic flows.
 void publish_steadily(ChatSession& publisher, const std::function<void(int)>& at) {
@@ -57,16 +67,10 @@ TEST_CASE("sessions reconnect across a relay restart and lose nothing, show noth
   auto relay = std::make_unique<RelayProcess>();
   const int port = relay->port();
   SessionRecorder sub_events, pub_events;
-  ChatSession subscriber(options_for(relay->target(), "sub"), sub_events);
-  ChatSession publisher(options_for(relay->target(), "pub"), pub_events);
-  subscriber.start();
-  publisher.start();
-  subscriber.join("r");
-  publisher.join("r");
-  REQUIRE(sub_events.wait_joins(1, 10s));
-  REQUIRE(pub_events.wait_joins(1, 10s));
+  auto subscriber = joined_session(relay->target(), "sub", sub_events);
+  auto publisher = joined_session(relay->target(), "pub", pub_events);
 
-  publish_steadily(publisher, [&](int i) {
+  publish_steadily(*publisher, [&](int i) {
     if (i == kMessages / 3) {
       relay->signal(SIGTERM);
       REQUIRE(relay->wait_exit(10s) == 0);
@@ -74,7 +78,7 @@ TEST_CASE("sessions reconnect across a relay restart and lose nothing, show noth
           std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port)});
     }
   });
-  REQUIRE(publisher.wait_all_acked(30s));
+  REQUIRE(publisher->wait_all_acked(30s));
   REQUIRE(sub_events.wait_messages(kMessages, 30s));
   check_all_once_in_order(sub_events.messages());
   CHECK(sub_events.reconnects() >= 1);
@@ -82,38 +86,28 @@ TEST_CASE("sessions reconnect across a relay restart and lose nothing, show noth
   const auto joins = sub_events.joins();
   REQUIRE(joins.size() >= 2);
   CHECK(joins.back().epoch_changed());
-  subscriber.stop();
-  publisher.stop();
 }
 
 TEST_CASE("connections cut mid-stream lose nothing and show nothing twice") {
   RelayProcess relay;
   TcpProxy proxy(relay.port());
   SessionRecorder sub_events, pub_events;
-  ChatSession subscriber(options_for(proxy.target(), "sub"), sub_events);
-  ChatSession publisher(options_for(proxy.target(), "pub"), pub_events);
-  subscriber.start();
-  publisher.start();
-  subscriber.join("r");
-  publisher.join("r");
-  REQUIRE(sub_events.wait_joins(1, 10s));
-  REQUIRE(pub_events.wait_joins(1, 10s));
+  auto subscriber = joined_session(proxy.target(), "sub", sub_events);
+  auto publisher = joined_session(proxy.target(), "pub", pub_events);
 
   int cuts = 0;
-  publish_steadily(publisher, [&](int i) {
+  publish_steadily(*publisher, [&](int i) {
     if (i > 0 && i % 200 == 0) {
       proxy.cut_all();
       ++cuts;
     }
   });
-  REQUIRE(publisher.wait_all_acked(30s));
+  REQUIRE(publisher->wait_all_acked(30s));
   REQUIRE(sub_events.wait_messages(kMessages, 30s));
   check_all_once_in_order(sub_events.messages());
   CHECK(cuts == 4);
   CHECK(sub_events.reconnects() >= 1);
   CHECK(proxy.connections_accepted() >= 3);
-  subscriber.stop();
-  publisher.stop();
 }
 
 namespace {
@@ -166,23 +160,17 @@ TEST_CASE("a slow subscriber is closed as a slow consumer, resumes from history,
                       "67108864"});
   StalledRecorder sub_events;
   SessionRecorder pub_events;
-  ChatSession subscriber(options_for(relay.target(), "slow"), sub_events);
-  ChatSession publisher(options_for(relay.target(), "pub"), pub_events);
-  subscriber.start();
-  publisher.start();
-  subscriber.join("r");
-  publisher.join("r");
-  REQUIRE(sub_events.wait_joins(1, 10s));
-  REQUIRE(pub_events.wait_joins(1, 10s));
+  auto subscriber = joined_session(relay.target(), "slow", sub_events);
+  auto publisher = joined_session(relay.target(), "pub", pub_events);
 
   // gRPC flow control and the socket buffers absorb some 4-6 MB for a stalled
   // stream before the relay's queue grows, so send several times that.
   const std::string padding(32 * 1024, 'x');
   constexpr int kCount = 800;
   for (int i = 0; i < kCount; ++i) {
-    REQUIRE(publisher.publish("r", body(i) + " " + padding));
+    REQUIRE(publisher->publish("r", body(i) + " " + padding));
   }
-  REQUIRE(publisher.wait_all_acked(30s));
+  REQUIRE(publisher->wait_all_acked(30s));
   // The relay drops a slow consumer from the room when it closes the stream.
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (member_present(relay.target(), "r", "slow") &&
@@ -200,6 +188,4 @@ TEST_CASE("a slow subscriber is closed as a slow consumer, resumes from history,
   }
   CHECK(sub_events.reconnects() >= 1);
   CHECK(relay.log().find("slow consumer") != std::string::npos);
-  subscriber.stop();
-  publisher.stop();
 }
