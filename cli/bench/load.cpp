@@ -1,0 +1,104 @@
+#include "cli/bench/load.hpp"
+
+#include <fmt/format.h>
+
+namespace relay::cli::bench {
+namespace {
+constexpr std::size_t kStampDigits = 16;
+}  // namespace
+
+std::string make_body(std::size_t size, std::chrono::steady_clock::time_point sent) {
+  std::string body =
+      fmt::format("{:016x}", static_cast<std::uint64_t>(sent.time_since_epoch().count()));
+  if (size > body.size()) {
+    body.resize(size, 'x');
+  }
+  return body;
+}
+
+std::optional<std::chrono::steady_clock::time_point> sent_time(const std::string& body) {
+  if (body.size() < kStampDigits) {
+    return std::nullopt;
+  }
+  std::uint64_t ticks = 0;
+  for (std::size_t i = 0; i < kStampDigits; ++i) {
+    const char c = body[i];
+    const int digit = c >= 'a' ? c - 'a' + 10 : c - '0';
+    ticks = ticks * 16 + static_cast<std::uint64_t>(digit);
+  }
+  return std::chrono::steady_clock::time_point(
+      std::chrono::steady_clock::duration(static_cast<std::int64_t>(ticks)));
+}
+
+SubscriberStream::SubscriberStream(v1::Relay::Stub& stub, const std::string& room,
+                                   const Phase& phase)
+    : phase_(phase) {
+  context_.AddMetadata("x-relay-user", "bench");
+  join_.mutable_join()->set_room(room);
+  stub.async()->Chat(&context_, this);
+  StartWrite(&join_);
+  StartRead(&in_);
+  StartCall();
+}
+
+void SubscriberStream::OnWriteDone(bool) {}
+
+void SubscriberStream::OnReadDone(bool ok) {
+  if (!ok) {
+    return;
+  }
+  if (in_.has_message()) {
+    handle(in_.message());
+  } else if (in_.has_joined()) {
+    std::lock_guard lock(mutex_);
+    joined_ = true;
+    changed_.notify_all();
+  }
+  StartRead(&in_);
+}
+
+void SubscriberStream::handle(const v1::Message& message) {
+  const std::uint64_t sequence = message.sequence();
+  if (last_sequence_ != 0) {
+    if (sequence <= last_sequence_) {
+      ++duplicated_;
+      return;
+    }
+    lost_ += sequence - last_sequence_ - 1;
+  }
+  last_sequence_ = sequence;
+  if (!phase_.measuring.load(std::memory_order_relaxed)) {
+    return;
+  }
+  delivered_.fetch_add(1, std::memory_order_relaxed);
+  if (const auto sent = sent_time(message.body())) {
+    if (!latencies_) {
+      latencies_ = std::make_unique<common::LatencyHistogram>();
+    }
+    const auto latency = std::chrono::steady_clock::now() - *sent;
+    latencies_->record(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
+  }
+}
+
+void SubscriberStream::OnDone(const grpc::Status& status) {
+  std::lock_guard lock(mutex_);
+  status_ = status;
+  done_ = true;
+  changed_.notify_all();
+}
+
+bool SubscriberStream::wait_joined(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] { return joined_ || done_; }) && joined_;
+}
+
+void SubscriberStream::stop() {
+  context_.TryCancel();
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return done_; });
+}
+
+StreamTally SubscriberStream::tally() const { return {delivered_.load(), lost_, duplicated_}; }
+
+}  // namespace relay::cli::bench

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/latency_histogram.hpp"
+#include "relay/v1/relay.grpc.pb.h"
+
+namespace relay::cli::bench {
+
+// Bodies carry their send time (steady clock, ns, 16 hex digits) so that a
+// subscriber on the same machine measures end-to-end latency; the rest is
+// padding up to the message size. Hex keeps the body valid UTF-8.
+std::string make_body(std::size_t size, std::chrono::steady_clock::time_point sent);
+std::optional<std::chrono::steady_clock::time_point> sent_time(const std::string& body);
+
+// Whether deliveries now count (after the warm-up, before the end).
+struct Phase {
+  std::atomic<bool> measuring{false};
+};
+
+// What one subscriber stream saw while measuring.
+struct StreamTally {
+  std::uint64_t delivered = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t duplicated = 0;
+};
+
+// One subscriber stream on the callback API: it joins a room and reads until
+// told to stop, checking that sequences are contiguous and recording the
+// latency of every delivery. Callbacks run on gRPC's threads, one read at a
+// time, so its counters need no lock until Finish, after which the main
+// thread reads them.
+class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::ServerFrame> {
+ public:
+  SubscriberStream(v1::Relay::Stub& stub, const std::string& room, const Phase& phase);
+
+  void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  // Blocks until the relay answered the join (false on timeout or failure).
+  bool wait_joined(std::chrono::milliseconds timeout);
+  // Cancels the stream and waits for OnDone.
+  void stop();
+  std::uint64_t delivered_so_far() const { return delivered_.load(std::memory_order_relaxed); }
+  StreamTally tally() const;
+  // Null when the stream never received a message while measuring.
+  const common::LatencyHistogram* latencies() const { return latencies_.get(); }
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  void handle(const v1::Message& message);
+
+  const Phase& phase_;
+  grpc::ClientContext context_;
+  v1::ClientFrame join_;
+  v1::ServerFrame in_;
+  std::atomic<std::uint64_t> delivered_{0};
+  std::uint64_t last_sequence_ = 0;
+  std::uint64_t lost_ = 0;
+  std::uint64_t duplicated_ = 0;
+  // Allocated at the first measured delivery: idle streams carry none.
+  std::unique_ptr<common::LatencyHistogram> latencies_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool joined_ = false;  // guarded by mutex_
+  bool done_ = false;    // guarded by mutex_
+  grpc::Status status_;  // written before done_
+};
+
+}  // namespace relay::cli::bench

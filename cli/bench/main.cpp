@@ -1,0 +1,149 @@
+// relay-bench: drives a relay with many streams and reports throughput,
+// latency, loss and the relay's CPU cost per delivered message.
+#include <iostream>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/bench/run.hpp"
+
+namespace {
+
+using relay::cli::bench::Report;
+
+// A side is saturated when it used nearly all of the one core it is pinned to.
+constexpr double kSaturated = 0.9;
+
+double per_second(std::uint64_t count, double seconds) {
+  return seconds > 0 ? static_cast<double>(count) / seconds : 0;
+}
+
+nlohmann::json to_json(const Report& r) {
+  nlohmann::json json{{"scenario", r.scenario},
+                      {"seconds", r.seconds},
+                      {"streams", r.streams},
+                      {"delivered_per_s", per_second(r.delivered, r.seconds)},
+                      {"published_per_s", per_second(r.published, r.seconds)},
+                      {"lost", r.lost},
+                      {"duplicated", r.duplicated},
+                      {"refused", r.refused},
+                      {"failed_streams", r.failed_streams},
+                      {"latency_us",
+                       {{"p50", r.p50_us},
+                        {"p90", r.p90_us},
+                        {"p99", r.p99_us},
+                        {"p99.9", r.p999_us},
+                        {"max", r.max_us}}},
+                      {"bench_cpu_share", r.bench_cpu_ns / (r.seconds * 1e9)}};
+  if (r.relay_cpu_ns) {
+    json["relay_cpu_share"] = static_cast<double>(*r.relay_cpu_ns) / (r.seconds * 1e9);
+    json["relay_cpu_ns_per_delivery"] =
+        r.delivered > 0 ? static_cast<double>(*r.relay_cpu_ns) / static_cast<double>(r.delivered)
+                        : 0;
+  }
+  if (r.relay_rss_before && r.relay_rss_after) {
+    json["relay_rss_before"] = *r.relay_rss_before;
+    json["relay_rss_after"] = *r.relay_rss_after;
+    if (r.streams > 0) {
+      json["relay_rss_per_stream"] =
+          (static_cast<double>(*r.relay_rss_after) - static_cast<double>(*r.relay_rss_before)) /
+          static_cast<double>(r.streams);
+    }
+  }
+  return json;
+}
+
+void print_table(const Report& r) {
+  const auto json = to_json(r);
+  std::cout << fmt::format("scenario            {}\n", r.scenario.empty() ? "custom" : r.scenario)
+            << fmt::format("streams             {} ({} failed to join)\n", r.streams,
+                           r.failed_streams)
+            << fmt::format("delivered           {:.0f} msgs/s\n",
+                           per_second(r.delivered, r.seconds))
+            << fmt::format("published           {:.0f} msgs/s ({} refused)\n",
+                           per_second(r.published, r.seconds), r.refused)
+            << fmt::format("latency (us)        p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
+                           r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us)
+            << fmt::format("lost / duplicated   {} / {}\n", r.lost, r.duplicated);
+  const double bench_share = json["bench_cpu_share"];
+  std::cout << fmt::format("bench CPU           {:.0f} % of a core\n", bench_share * 100);
+  if (json.contains("relay_cpu_share")) {
+    const double relay_share = json["relay_cpu_share"];
+    std::cout << fmt::format("relay CPU           {:.0f} % of a core, {:.0f} ns per delivery\n",
+                             relay_share * 100, json["relay_cpu_ns_per_delivery"].get<double>());
+    const char* verdict = relay_share >= kSaturated   ? "the relay was saturated"
+                          : bench_share >= kSaturated ? "the bench was saturated, not the relay"
+                                                      : "neither side was saturated";
+    std::cout << fmt::format("bottleneck          {}\n", verdict);
+  }
+  if (json.contains("relay_rss_per_stream")) {
+    std::cout << fmt::format(
+        "relay RSS           {:.1f} MiB -> {:.1f} MiB, {:.0f} bytes per stream\n",
+        static_cast<double>(*r.relay_rss_before) / (1 << 20),
+        static_cast<double>(*r.relay_rss_after) / (1 << 20),
+        json["relay_rss_per_stream"].get<double>());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  relay::cli::bench::RunOptions options;
+  options.target = "127.0.0.1:50051";
+  auto& load = options.workload;
+  bool json = false;
+  int relay_pid = 0;
+  double duration_s = 10, warmup_s = 1;
+
+  CLI::App app("Load generator for relay-server: fan-out throughput, latency, loss, CPU cost.",
+               "relay-bench");
+  app.footer(R"(
+Scenarios (fixed, so results compare over time):
+  fanout   1 publisher, 100 subscribers, one room, 64 B, max rate, 10 s
+  latency  1 publisher at 1,000 msgs/s, 100 subscribers, 256 B, 10 s
+  rooms    50 rooms with 1 publisher and 20 subscribers each, max rate, 10 s
+  idle     10,000 idle subscriber streams over 100 connections: RSS per stream
+
+Start the relay with --publish-rate-per-second 0, or its rate limit is measured.
+Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pidof relay-server))");
+  app.add_option("--relay", options.target, "gRPC target of the relay")->capture_default_str();
+  app.add_option("--scenario", options.scenario, "fanout, latency, rooms or idle")
+      ->check(CLI::IsMember({"fanout", "latency", "rooms", "idle"}));
+  app.add_option("--subscribers", load.subscribers, "Subscriber streams in all");
+  app.add_option("--publishers", load.publishers, "Publishers per room");
+  app.add_option("--rooms", load.rooms, "Rooms")->check(CLI::PositiveNumber);
+  app.add_option("--streams-per-connection", load.streams_per_connection,
+                 "Subscriber streams sharing one connection")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--size", load.message_bytes, "Message body bytes (at least 16: the timestamp)");
+  app.add_option("--rate", load.rate, "Messages per second per publisher; 0 = as fast as acked");
+  app.add_option("--window", load.window, "Unacknowledged publishes per publisher at rate 0");
+  app.add_option("--duration", duration_s, "Seconds measured");
+  app.add_option("--warmup", warmup_s, "Seconds of load before measuring");
+  app.add_option("--relay-pid", relay_pid, "The relay's PID, for its RSS and CPU time");
+  app.add_flag("--json", json, "One JSON object instead of the table (no progress line)");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!options.scenario.empty()) {
+    relay::cli::bench::apply_scenario(options.scenario, load);
+    // Explicit flags still win over the scenario's numbers for time.
+  }
+  if (app.count("--duration") > 0 || options.scenario.empty()) {
+    load.duration = std::chrono::milliseconds(static_cast<std::int64_t>(duration_s * 1000));
+  }
+  if (app.count("--warmup") > 0 || options.scenario.empty()) {
+    load.warmup = std::chrono::milliseconds(static_cast<std::int64_t>(warmup_s * 1000));
+  }
+  if (relay_pid > 0) {
+    options.relay_pid = relay_pid;
+  }
+  options.progress = !json;
+  const Report report = relay::cli::bench::run_workload(options);
+  if (json) {
+    std::cout << to_json(report).dump() << "\n";
+  } else {
+    print_table(report);
+  }
+  return report.lost == 0 && report.duplicated == 0 && report.failed_streams == 0 ? 0 : 1;
+}

@@ -1,0 +1,53 @@
+#include "cli/bench/process_stats.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace relay::cli::bench {
+
+std::optional<ProcessSample> sample_process(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::ifstream stat(dir + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) {
+    return std::nullopt;
+  }
+  // Field 2 (the command) may hold spaces; the fields after it follow its ')'.
+  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  std::string field;
+  std::uint64_t utime = 0, stime = 0;
+  for (int index = 3; index <= 15 && fields >> field; ++index) {
+    if (index == 14) {
+      utime = std::stoull(field);
+    } else if (index == 15) {
+      stime = std::stoull(field);
+    }
+  }
+  const auto ticks_per_second = static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK));
+  ProcessSample sample;
+  sample.cpu_ns = (utime + stime) * 1'000'000'000ULL / ticks_per_second;
+
+  std::ifstream status(dir + "/status");
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      sample.rss_bytes = std::stoull(line.substr(6)) * 1024;  // reported in kB
+    }
+  }
+  return sample;
+}
+
+std::uint64_t own_cpu_ns() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto ns = [](const timeval& t) {
+    return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ULL +
+           static_cast<std::uint64_t>(t.tv_usec) * 1000ULL;
+  };
+  return ns(usage.ru_utime) + ns(usage.ru_stime);
+}
+
+}  // namespace relay::cli::bench

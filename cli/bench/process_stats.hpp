@@ -1,0 +1,21 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+
+namespace relay::cli::bench {
+
+// What /proc says about a process: resident memory and CPU time (user and
+// system, all threads), read before and after a measured interval.
+struct ProcessSample {
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t cpu_ns = 0;
+};
+
+std::optional<ProcessSample> sample_process(pid_t pid);
+// This process's own CPU time (getrusage), for the bench's side of the load.
+std::uint64_t own_cpu_ns();
+
+}  // namespace relay::cli::bench

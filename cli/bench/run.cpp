@@ -1,0 +1,141 @@
+#include "cli/bench/run.hpp"
+
+#include <iostream>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/bench/load.hpp"
+#include "cli/bench/process_stats.hpp"
+#include "cli/bench/publisher.hpp"
+
+namespace relay::cli::bench {
+namespace {
+
+constexpr auto kJoinTimeout = std::chrono::seconds(30);
+constexpr auto kProgressInterval = std::chrono::seconds(1);
+
+std::shared_ptr<grpc::Channel> connection(const std::string& target) {
+  grpc::ChannelArguments args;
+  // One TCP connection per channel: streams share connections only as the
+  // workload says (streams_per_connection).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+std::string room_name(std::size_t index) { return fmt::format("bench-{}", index); }
+
+}  // namespace
+
+Report run_workload(const RunOptions& options) {
+  const Workload& load = options.workload;
+  Report report;
+  report.scenario = options.scenario;
+  Phase phase;
+
+  if (options.relay_pid) {
+    if (auto before = sample_process(*options.relay_pid)) {
+      report.relay_rss_before = before->rss_bytes;
+    }
+  }
+  std::vector<std::unique_ptr<v1::Relay::Stub>> stubs;
+  std::vector<std::unique_ptr<SubscriberStream>> subscribers;
+  for (std::size_t i = 0; i < load.subscribers; ++i) {
+    if (i % load.streams_per_connection == 0) {
+      stubs.push_back(v1::Relay::NewStub(connection(options.target)));
+    }
+    subscribers.push_back(
+        std::make_unique<SubscriberStream>(*stubs.back(), room_name(i % load.rooms), phase));
+  }
+  for (auto& subscriber : subscribers) {
+    if (!subscriber->wait_joined(kJoinTimeout)) {
+      ++report.failed_streams;
+    }
+  }
+  report.streams = subscribers.size();
+
+  auto publisher_stub = v1::Relay::NewStub(connection(options.target));
+  std::vector<std::unique_ptr<Publisher>> publishers;
+  for (std::size_t room = 0; room < load.rooms; ++room) {
+    for (std::size_t p = 0; p < load.publishers; ++p) {
+      publishers.push_back(std::make_unique<Publisher>(
+          *publisher_stub,
+          PublisherOptions{room_name(room), load.message_bytes, load.rate, load.window}));
+      publishers.back()->start();
+    }
+  }
+  std::this_thread::sleep_for(load.warmup);  // warm-up is a span of time, not an event
+
+  auto acknowledged = [&] {
+    std::uint64_t sum = 0;
+    for (auto& publisher : publishers) {
+      sum += publisher->acknowledged();
+    }
+    return sum;
+  };
+  const std::uint64_t acked_before = acknowledged();
+  std::optional<ProcessSample> relay_before;
+  if (options.relay_pid) {
+    relay_before = sample_process(*options.relay_pid);
+  }
+  const std::uint64_t bench_cpu_before = own_cpu_ns();
+  const auto started = std::chrono::steady_clock::now();
+  phase.measuring = true;
+  const auto end = started + load.duration;
+  while (std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        kProgressInterval, end - std::chrono::steady_clock::now()));
+    if (options.progress) {
+      std::uint64_t delivered = 0;
+      for (auto& subscriber : subscribers) {
+        delivered += subscriber->delivered_so_far();
+      }
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::cerr << fmt::format("\r{:>5.1f} s  {:>10.0f} delivered/s  {:>9.0f} published/s", elapsed,
+                               static_cast<double>(delivered) / elapsed,
+                               static_cast<double>(acknowledged() - acked_before) / elapsed)
+                << std::flush;
+    }
+  }
+  phase.measuring = false;
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  report.published = acknowledged() - acked_before;
+  report.bench_cpu_ns = own_cpu_ns() - bench_cpu_before;
+  if (relay_before) {
+    if (auto after = sample_process(*options.relay_pid)) {
+      report.relay_cpu_ns = after->cpu_ns - relay_before->cpu_ns;
+      report.relay_rss_after = after->rss_bytes;
+    }
+  }
+  if (options.progress) {
+    std::cerr << "\n";
+  }
+
+  for (auto& publisher : publishers) {
+    publisher->stop();
+    report.refused += publisher->refused();
+  }
+  common::LatencyHistogram latencies;
+  for (auto& subscriber : subscribers) {
+    subscriber->stop();
+    const StreamTally tally = subscriber->tally();
+    report.delivered += tally.delivered;
+    report.lost += tally.lost;
+    report.duplicated += tally.duplicated;
+    if (const auto* histogram = subscriber->latencies()) {
+      latencies.merge(*histogram);
+    }
+  }
+  report.p50_us = latencies.percentile(50);
+  report.p90_us = latencies.percentile(90);
+  report.p99_us = latencies.percentile(99);
+  report.p999_us = latencies.percentile(99.9);
+  report.max_us = latencies.max();
+  return report;
+}
+
+}  // namespace relay::cli::bench

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "cli/bench/scenario.hpp"
+
+namespace relay::cli::bench {
+
+struct Report {
+  std::string scenario;
+  double seconds = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t published = 0;
+  std::uint64_t refused = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t duplicated = 0;
+  std::uint64_t failed_streams = 0;
+  std::uint64_t p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  // Given --relay-pid: memory before and after, CPU over the measured interval.
+  std::optional<std::uint64_t> relay_rss_before, relay_rss_after, relay_cpu_ns;
+  std::uint64_t bench_cpu_ns = 0;
+  std::uint64_t streams = 0;
+};
+
+struct RunOptions {
+  std::string target;
+  Workload workload;
+  std::string scenario;
+  std::optional<pid_t> relay_pid;
+  bool progress = true;
+};
+
+// Opens the streams, warms up, measures, and closes everything it opened.
+Report run_workload(const RunOptions& options);
+
+}  // namespace relay::cli::bench

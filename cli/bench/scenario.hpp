@@ -1,0 +1,26 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace relay::cli::bench {
+
+// One load: who publishes and subscribes, how much and for how long.
+struct Workload {
+  std::size_t subscribers = 100;  // in total, spread evenly over the rooms
+  std::size_t publishers = 1;     // per room
+  std::size_t rooms = 1;
+  std::size_t streams_per_connection = 100;
+  std::size_t message_bytes = 64;
+  double rate = 0;  // per publisher; 0 = as fast as acknowledged
+  std::size_t window = 64;
+  std::chrono::milliseconds duration{10000};
+  std::chrono::milliseconds warmup{1000};
+};
+
+// The fixed scenarios (fanout, latency, rooms, idle), so that results compare
+// over time; false for an unknown name.
+bool apply_scenario(const std::string& name, Workload& workload);
+
+}  // namespace relay::cli::bench
