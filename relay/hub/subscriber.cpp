@@ -10,18 +10,22 @@ Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, 
                        FrameSink& sink)
     : id_(id), user_(std::move(user)), kind_(kind), limits_(limits), sink_(sink) {}
 
-bool Subscriber::enqueue(FramePtr frame, bool bypass_limits) {
+bool Subscriber::enqueue(FramePtr frame, bool replay) {
   std::lock_guard lock(mutex_);
   if (state_ != State::open) {
     return false;
   }
   const std::size_t size = frame->size_bytes();
-  if (!bypass_limits &&
-      (queue_.size() + 1 > limits_.max_frames || queued_bytes_ + size > limits_.max_bytes)) {
+  const std::size_t rooms = rooms_.size() + 1;
+  const bool overflow = replay
+                            ? replay_frames_ + 1 > limits_.max_replay_frames_per_room * rooms ||
+                                  replay_bytes_ + size > limits_.max_replay_bytes_per_room * rooms
+                            : queue_.size() - replay_frames_ + 1 > limits_.max_frames ||
+                                  queued_bytes_ - replay_bytes_ + size > limits_.max_bytes;
+  if (overflow) {
     spdlog::warn("slow consumer: closing stream {} of {} with {} frames ({} bytes) queued", id_,
                  user_, queue_.size(), queued_bytes_);
-    queue_.clear();
-    queued_bytes_ = 0;
+    clear_queue_locked();
     state_ = State::closing;
     drain_ = false;
     close_reason_ = {CloseCode::resource_exhausted,
@@ -30,8 +34,19 @@ bool Subscriber::enqueue(FramePtr frame, bool bypass_limits) {
     return true;
   }
   queued_bytes_ += size;
-  queue_.push_back(std::move(frame));
+  if (replay) {
+    ++replay_frames_;
+    replay_bytes_ += size;
+  }
+  queue_.push_back({std::move(frame), replay});
   return !write_in_flight_;
+}
+
+void Subscriber::clear_queue_locked() {
+  queue_.clear();
+  queued_bytes_ = 0;
+  replay_frames_ = 0;
+  replay_bytes_ = 0;
 }
 
 bool Subscriber::flush() {
@@ -68,8 +83,7 @@ void Subscriber::on_write_done(bool ok) {
     write_in_flight_ = false;
     if (!ok && state_ != State::finished) {
       // The peer is gone: nothing more can be written, only finished.
-      queue_.clear();
-      queued_bytes_ = 0;
+      clear_queue_locked();
       if (state_ == State::open) {
         close_reason_ = {CloseCode::cancelled, "stream broken"};
       }
@@ -92,8 +106,7 @@ void Subscriber::close(CloseReason reason, bool drain) {
     drain_ = drain;
     close_reason_ = std::move(reason);
     if (!drain) {
-      queue_.clear();
-      queued_bytes_ = 0;
+      clear_queue_locked();
     }
     action = next_action_locked();
   }
@@ -123,14 +136,20 @@ Subscriber::Action Subscriber::next_action_locked() {
   if (write_in_flight_) {
     if (state_ == State::closing && !drain_ && !told_write_stuck_) {
       told_write_stuck_ = true;
-      action.write_stuck = true;
+      sink_.write_stuck_after_close();
     }
     return action;
   }
   if (!queue_.empty() && (state_ == State::open || drain_)) {
-    action.write = std::move(queue_.front());
+    Queued next = std::move(queue_.front());
     queue_.pop_front();
-    queued_bytes_ -= action.write->size_bytes();
+    const std::size_t size = next.frame->size_bytes();
+    queued_bytes_ -= size;
+    if (next.replay) {
+      --replay_frames_;
+      replay_bytes_ -= size;
+    }
+    action.write = std::move(next.frame);
     write_in_flight_ = true;
     return action;
   }
@@ -146,8 +165,6 @@ void Subscriber::run(Action action) {
     sink_.start_write(action.write);
   } else if (action.finish) {
     sink_.finish(*action.finish);
-  } else if (action.write_stuck) {
-    sink_.write_stuck_after_close();
   }
 }
 

@@ -35,12 +35,22 @@ class FrameSink {
   // The stream was closed without draining while a write is still in flight,
   // so finish waits for that write; a peer that stopped reading never
   // completes it, and the sink should cancel the stream if it stays stuck.
+  // The one call made with the Subscriber's lock held: only that lock proves
+  // the sink alive here (no write of ours is pending to keep it so), so it
+  // must only arm a timer, never block or call back into the Subscriber.
   virtual void write_stuck_after_close() {}
 };
 
+// Live frames and the replay of joins are bounded apart: resuming a room
+// may queue its whole history without counting against the live limits,
+// but replay in all is bounded by one history per room the stream is in
+// (plus the one it is joining), so a client that joins again and again
+// without reading still meets a bound.
 struct QueueLimits {
   std::size_t max_frames = 4096;
   std::size_t max_bytes = 8 * 1024 * 1024;
+  std::size_t max_replay_frames_per_room = 1001;
+  std::size_t max_replay_bytes_per_room = 8 * 1024 * 1024 + 4096;
 };
 
 enum class SubscriberKind { chat, follow };
@@ -64,10 +74,10 @@ class Subscriber {
   const std::string& user() const { return user_; }
   SubscriberKind kind() const { return kind_; }
 
-  // Queues a frame. `bypass_limits` is for a join's replay, which the room's
-  // history already bounds. Returns true when flush() is needed, which is
-  // also the case when this frame made the subscriber a slow consumer.
-  [[nodiscard]] bool enqueue(FramePtr frame, bool bypass_limits = false);
+  // Queues a frame, live or part of a join's replay (see QueueLimits).
+  // Returns true when flush() is needed, which is also the case when this
+  // frame made the subscriber a slow consumer.
+  [[nodiscard]] bool enqueue(FramePtr frame, bool replay = false);
 
   // Starts the next write if none is in flight, or finishes a closing stream.
   // Returns whether the subscriber is closing (it then belongs in no room).
@@ -99,9 +109,9 @@ class Subscriber {
   struct Action {
     FramePtr write;
     std::optional<CloseReason> finish;
-    bool write_stuck = false;
   };
   Action next_action_locked();
+  void clear_queue_locked();
   void run(Action action);
 
   const std::uint64_t id_;
@@ -111,8 +121,14 @@ class Subscriber {
   FrameSink& sink_;
 
   mutable std::mutex mutex_;
-  std::deque<FramePtr> queue_;      // guarded by mutex_
-  std::size_t queued_bytes_ = 0;    // guarded by mutex_
+  struct Queued {
+    FramePtr frame;
+    bool replay;
+  };
+  std::deque<Queued> queue_;        // guarded by mutex_
+  std::size_t queued_bytes_ = 0;    // all of queue_; guarded by mutex_
+  std::size_t replay_frames_ = 0;   // the replay part; guarded by mutex_
+  std::size_t replay_bytes_ = 0;    // guarded by mutex_
   bool write_in_flight_ = false;    // guarded by mutex_
   bool drain_ = true;               // guarded by mutex_
   State state_ = State::open;       // guarded by mutex_

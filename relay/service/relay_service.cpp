@@ -39,7 +39,9 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
   hub::HubLimits limits;
   limits.room.history = {config.history_max_messages, config.history_max_bytes};
   limits.room.duplicates = {config.duplicate_window_ms * 1000, config.duplicate_window_max_ids};
-  limits.queue = {config.subscriber_queue_max_frames, config.subscriber_queue_max_bytes};
+  // A join's replay is one history and its Joined frame.
+  limits.queue = {config.subscriber_queue_max_frames, config.subscriber_queue_max_bytes,
+                  config.history_max_messages + 1, config.history_max_bytes + 4096};
   limits.room_idle_ttl_us = config.room_idle_ttl_ms * 1000;
   return limits;
 }

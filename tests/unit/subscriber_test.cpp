@@ -116,13 +116,35 @@ TEST_CASE("a failed write drops the queue and finishes the stream as cancelled")
   CHECK_FALSE(f.sink.write_in_flight());
 }
 
-TEST_CASE("replay frames bypass the queue limits") {
-  Fixture f({.max_frames = 2, .max_bytes = 1000});
+TEST_CASE("a join's replay is bounded apart from live frames") {
+  Fixture f({.max_frames = 2,
+             .max_bytes = 1000,
+             .max_replay_frames_per_room = 10,
+             .max_replay_bytes_per_room = 1000});
   for (int i = 0; i < 10; ++i) {
     (void)f.subscriber.enqueue(frame("r" + std::to_string(i)), true);
   }
-  CHECK_FALSE(f.subscriber.closing());
-  CHECK(f.subscriber.queued_frames() == 10);
+  SUBCASE("a full replay leaves the live limits whole") {
+    (void)f.subscriber.enqueue(frame("live1"));
+    (void)f.subscriber.enqueue(frame("live2"));
+    CHECK_FALSE(f.subscriber.closing());
+    CHECK(f.subscriber.queued_frames() == 12);
+    (void)f.subscriber.enqueue(frame("live3"));
+    CHECK(f.subscriber.closing());
+  }
+  SUBCASE("replay beyond one history per room closes the stream") {
+    (void)f.subscriber.enqueue(frame("r10"), true);
+    CHECK(f.subscriber.closing());
+  }
+  SUBCASE("each room the stream is in allows one more history") {
+    f.subscriber.add_room("a");
+    for (int i = 10; i < 20; ++i) {
+      (void)f.subscriber.enqueue(frame("r" + std::to_string(i)), true);
+    }
+    CHECK_FALSE(f.subscriber.closing());
+    (void)f.subscriber.enqueue(frame("r20"), true);
+    CHECK(f.subscriber.closing());
+  }
 }
 
 TEST_CASE("a slow consumer whose write is stuck asks the sink, once, to cancel it") {
