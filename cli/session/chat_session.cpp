@@ -1,6 +1,7 @@
 #include "cli/session/chat_session.hpp"
 
 #include "cli/session/status_text.hpp"
+#include "common/token_bucket.hpp"
 
 #include <random>
 
@@ -13,6 +14,12 @@ constexpr auto kConnectPoll = std::chrono::milliseconds(100);
 // The relay says hello with this initial metadata as soon as a stream opens,
 // which tells the client the stream is up before any frame arrives.
 constexpr const char* kHelloMetadataKey = "x-relay-stream";
+
+std::int64_t steady_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string random_prefix() {
   std::random_device random;
@@ -78,7 +85,7 @@ void ChatSession::leave(const std::string& room) {
 
 std::optional<std::string> ChatSession::publish(const std::string& room, const std::string& body) {
   std::lock_guard lock(mutex_);
-  if (unacked_.size() >= options_.max_unacked || body.size() > options_.max_body_bytes) {
+  if (unacked_.size() >= options_.max_unacked || body.size() > limits_.max_body_bytes) {
     return std::nullopt;
   }
   Pending pending{room, body, fmt::format("{}-{}", id_prefix_, next_id_++)};
@@ -191,6 +198,19 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
       return grpc::Status::CANCELLED;
     }
     context_ = &context;
+  }
+  auto stream = stub_->Chat(&context);
+  // The relay's hello says the stream is up and which limits hold on it.
+  stream->WaitForInitialMetadata();
+  const auto hello = read_hello(context);
+  established = hello.has_value();
+  std::vector<v1::ErrorNotice> oversized;
+  {
+    std::lock_guard lock(mutex_);
+    if (hello) {
+      limits_ = *hello;
+      oversized = drop_oversized_locked();
+    }
     // A new stream has joined nothing: rejoin every room from where we are,
     // then resend every unacknowledged publish with its original id.
     outbound_.clear();
@@ -201,14 +221,13 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
       outbound_.push_back(publish_frame(pending));
     }
   }
-  auto stream = stub_->Chat(&context);
-  std::thread writer([&] { write_loop(*stream, stream_over); });
-
-  stream->WaitForInitialMetadata();
-  if (context.GetServerInitialMetadata().count(kHelloMetadataKey) > 0) {
-    established = true;
+  for (const auto& notice : oversized) {
+    listener_.on_error(notice);
+  }
+  if (established) {
     set_status({ConnectionState::connected, 0, {}, ""});
   }
+  std::thread writer([&] { write_loop(*stream, stream_over); });
   v1::ServerFrame frame;
   while (stream->Read(&frame)) {
     handle(frame, resumed);
@@ -223,7 +242,61 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
   return stream->Finish();
 }
 
+std::optional<ChatSession::RelayLimits> ChatSession::read_hello(
+    const grpc::ClientContext& context) const {
+  const auto& metadata = context.GetServerInitialMetadata();
+  if (metadata.count(kHelloMetadataKey) == 0) {
+    return std::nullopt;
+  }
+  // Relays that do not announce a limit get the defaults'.
+  RelayLimits limits{options_.max_body_bytes, 0, 0};
+  auto number = [&metadata](const char* key) -> std::optional<double> {
+    const auto it = metadata.find(key);
+    if (it == metadata.end()) {
+      return std::nullopt;
+    }
+    try {
+      return std::stod(std::string(it->second.data(), it->second.size()));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  };
+  if (auto body = number("x-relay-max-body-bytes")) {
+    limits.max_body_bytes = static_cast<std::size_t>(*body);
+  }
+  limits.publish_rate = number("x-relay-publish-rate").value_or(0);
+  limits.publish_burst = number("x-relay-publish-burst").value_or(0);
+  return limits;
+}
+
+std::vector<v1::ErrorNotice> ChatSession::drop_oversized_locked() {
+  std::vector<v1::ErrorNotice> notices;
+  std::erase_if(unacked_, [&](const Pending& pending) {
+    if (pending.body.size() <= limits_.max_body_bytes) {
+      return false;
+    }
+    v1::ErrorNotice notice;
+    notice.set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    notice.set_message(fmt::format("not sent: {} bytes, and the relay takes at most {}",
+                                   pending.body.size(), limits_.max_body_bytes));
+    notice.set_room(pending.room);
+    notice.set_client_message_id(pending.client_message_id);
+    notices.push_back(std::move(notice));
+    ++refused_;
+    return true;
+  });
+  changed_.notify_all();
+  return notices;
+}
+
 void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
+  // Paced like the relay's limit for this stream, which starts full, so the
+  // relay never refuses a publish for its rate.
+  const RelayLimits limits = [this] {
+    std::lock_guard lock(mutex_);
+    return limits_;
+  }();
+  common::TokenBucket pace(limits.publish_rate, limits.publish_burst);
   for (;;) {
     v1::ClientFrame frame;
     {
@@ -234,6 +307,14 @@ void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
       }
       if (outbound_.empty()) {
         break;  // stopping, and everything typed has been written
+      }
+      if (outbound_.front().has_publish()) {
+        if (const auto wait = pace.wait_us(steady_now_us()); wait > 0) {
+          changed_.wait_for(lock, std::chrono::microseconds(wait),
+                            [&] { return stream_over || stopping_; });
+          continue;
+        }
+        pace.try_take(steady_now_us());
       }
       frame = std::move(outbound_.front());
       outbound_.pop_front();

@@ -119,6 +119,15 @@ class ChatSession {
   static v1::ClientFrame publish_frame(const Pending& pending);
 
   using Stream = grpc::ClientReaderWriter<v1::ClientFrame, v1::ServerFrame>;
+  // What the relay's hello announced for this stream.
+  struct RelayLimits {
+    std::size_t max_body_bytes;
+    double publish_rate;  // 0: no limit
+    double publish_burst;
+  };
+  std::optional<RelayLimits> read_hello(const grpc::ClientContext& context) const;
+  // Takes out the unacked publishes the relay would refuse as too large.
+  std::vector<v1::ErrorNotice> drop_oversized_locked();
 
   void supervise();
   // Runs one stream until it ends. Returns its status, and whether the relay
@@ -147,15 +156,16 @@ class ChatSession {
   std::map<std::string, RoomState> rooms_;  // guarded by mutex_
   // Frames for the writer, in the order the user gave them; rebuilt on each
   // new stream from rooms_ and unacked_.
-  std::deque<v1::ClientFrame> outbound_;    // guarded by mutex_
-  std::deque<Pending> unacked_;             // guarded by mutex_
-  std::uint64_t next_id_ = 1;               // guarded by mutex_
-  std::uint64_t refused_ = 0;               // guarded by mutex_
-  ConnectionStatus status_;                 // guarded by mutex_
-  grpc::ClientContext* context_ = nullptr;  // the live stream's; guarded by mutex_
-  bool supervisor_done_ = false;            // guarded by mutex_
-  std::unordered_set<std::string> seen_;    // reader only
-  std::deque<std::string> seen_order_;      // reader only
+  std::deque<v1::ClientFrame> outbound_;               // guarded by mutex_
+  std::deque<Pending> unacked_;                        // guarded by mutex_
+  std::uint64_t next_id_ = 1;                          // guarded by mutex_
+  std::uint64_t refused_ = 0;                          // guarded by mutex_
+  RelayLimits limits_{options_.max_body_bytes, 0, 0};  // guarded by mutex_
+  ConnectionStatus status_;                            // guarded by mutex_
+  grpc::ClientContext* context_ = nullptr;             // the live stream's; guarded by mutex_
+  bool supervisor_done_ = false;                       // guarded by mutex_
+  std::unordered_set<std::string> seen_;               // reader only
+  std::deque<std::string> seen_order_;                 // reader only
   std::thread supervisor_;
 };
 

@@ -1,5 +1,8 @@
 #include "relay/service/chat_reactor.hpp"
 
+#include <chrono>
+
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/validation.hpp"
@@ -8,6 +11,13 @@
 
 namespace relay::service {
 namespace {
+
+// A steady clock: a wall-clock step must not starve or flood the rate limit.
+std::int64_t steady_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 void send(hub::Subscriber& subscriber, hub::FramePtr frame) {
   if (subscriber.enqueue(std::move(frame))) {
@@ -129,7 +139,7 @@ void ChatReactor::handle(const v1::Publish& publish) {
   }
   if (!id.empty()) {
     if (auto error = common::validate_client_message_id(id)) {
-      notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room);
+      notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
       return;
     }
   }
@@ -148,10 +158,11 @@ void ChatReactor::handle(const v1::Publish& publish) {
            id);
     return;
   }
-  if (!publish_rate_.try_take(hub::system_now_us())) {
+  if (!publish_rate_.try_take(steady_now_us())) {
     notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
-           "rate limit: at most " + std::to_string(context_.config.publish_rate_per_second) +
-               " messages per second; this one was not published",
+           fmt::format("rate limit: at most {:g} messages per second (bursts of {}); this one was "
+                       "not published",
+                       context_.config.publish_rate_per_second, context_.config.publish_burst),
            room, id);
     return;
   }

@@ -7,10 +7,10 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include "common/token_bucket.hpp"
 #include "relay/hub/subscriber.hpp"
 #include "relay/service/service_context.hpp"
 #include "relay/service/stuck_write_canceller.hpp"
-#include "relay/service/token_bucket.hpp"
 #include "relay/v1/relay.pb.h"
 
 namespace relay::service {
@@ -48,7 +48,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   const std::string peer_;
   const hub::SubscriberPtr subscriber_;
   StuckWriteCanceller stuck_write_;
-  TokenBucket publish_rate_;
+  common::TokenBucket publish_rate_;
   std::unordered_set<std::string> rooms_;  // read side only
   grpc::ByteBuffer read_buffer_;           // read side only
   grpc::ByteBuffer write_buffer_;          // write side only

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/validation.hpp"
@@ -61,8 +62,14 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
     return new Refused<Reactor>(identity.error);
   }
   // A hello in the initial metadata tells the client its stream is up before
-  // any frame is due (ChatReactor sends it at once).
+  // any frame is due (ChatReactor sends it at once), and the limits it will
+  // be held to, so a well-behaved client paces itself and is never refused.
+  const auto& config = context_.config;
   context->AddInitialMetadata("x-relay-stream", "v1");
+  context->AddInitialMetadata("x-relay-max-body-bytes", std::to_string(config.max_body_bytes));
+  context->AddInitialMetadata("x-relay-publish-rate",
+                              fmt::format("{:g}", config.publish_rate_per_second));
+  context->AddInitialMetadata("x-relay-publish-burst", std::to_string(config.publish_burst));
   return new ChatReactor(context_, context, std::move(*identity.user));
 }
 

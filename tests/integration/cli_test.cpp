@@ -74,3 +74,24 @@ TEST_CASE("a bad flag exits 2 with a message") {
   CHECK(bad.wait_exit(10s) == 2);
   CHECK_FALSE(bad.err().empty());
 }
+
+TEST_CASE("plain mode paces itself to the relay's announced rate: every line is accepted") {
+  RelayProcess relay({"--publish-rate-per-second", "100", "--publish-burst", "10"});
+  std::string lines;
+  for (int i = 0; i < 150; ++i) {
+    lines += "line " + std::to_string(i) + "\n";
+  }
+  ChildProcess sender(chat(relay, {"--plain", "--room", "r"}), lines);
+  REQUIRE(sender.wait_exit(30s) == 0);
+  CHECK(sender.out().find("#150 ") != std::string::npos);
+  CHECK(sender.err().find("RESOURCE_EXHAUSTED") == std::string::npos);
+}
+
+TEST_CASE("a line over the relay's announced body limit is refused at once, and the rest go on") {
+  RelayProcess relay({"--max-body-bytes", "100"});
+  ChildProcess sender(chat(relay, {"--plain", "--room", "r"}),
+                      "short\n" + std::string(500, 'x') + "\nafter\n");
+  REQUIRE(sender.wait_exit(20s) == 1);
+  CHECK(sender.out().find("#2 ") != std::string::npos);
+  CHECK(sender.out().find("after") != std::string::npos);
+}

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace relay::common {
+
+// A publish rate limit: `rate_per_second` tokens refill continuously up to
+// `burst`; a rate of 0 turns the limit off. The relay enforces one per
+// stream; the client paces itself with the same numbers, which the relay
+// announces, so it is never refused. Not thread-safe: one owner.
+// Times are microseconds of a steady clock.
+class TokenBucket {
+ public:
+  TokenBucket(double rate_per_second, double burst)
+      : rate_per_us_(rate_per_second / 1e6), burst_(burst), tokens_(burst) {}
+
+  bool try_take(std::int64_t now_us) {
+    if (rate_per_us_ <= 0) {
+      return true;
+    }
+    refill(now_us);
+    if (tokens_ < 1) {
+      return false;
+    }
+    tokens_ -= 1;
+    return true;
+  }
+
+  // How long until try_take can succeed; 0 when it can now.
+  std::int64_t wait_us(std::int64_t now_us) {
+    if (rate_per_us_ <= 0) {
+      return 0;
+    }
+    refill(now_us);
+    return tokens_ >= 1 ? 0 : static_cast<std::int64_t>((1 - tokens_) / rate_per_us_) + 1;
+  }
+
+ private:
+  void refill(std::int64_t now_us) {
+    if (last_us_ != 0) {
+      tokens_ = std::min(burst_, tokens_ + static_cast<double>(now_us - last_us_) * rate_per_us_);
+    }
+    last_us_ = now_us;
+  }
+
+  const double rate_per_us_;
+  const double burst_;
+  double tokens_;
+  std::int64_t last_us_ = 0;
+};
+
+}  // namespace relay::common
