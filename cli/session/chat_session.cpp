@@ -40,7 +40,8 @@ ChatSession::ChatSession(SessionOptions options, SessionListener& listener)
       listener_(listener),
       channel_(make_channel(options_.target, options_.channel)),
       stub_(v1::Relay::NewStub(channel_)),
-      id_prefix_(random_prefix()) {}
+      id_prefix_(random_prefix()),
+      seen_(options_.seen_window) {}
 
 ChatSession::~ChatSession() { stop(); }
 
@@ -290,13 +291,14 @@ std::vector<v1::ErrorNotice> ChatSession::drop_oversized_locked() {
 }
 
 void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
-  // Paced like the relay's limit for this stream, which starts full, so the
-  // relay never refuses a publish for its rate.
+  // Paced below the relay's limit for this stream (arrivals jitter, and the
+  // relay's bucket must never run dry), so it never refuses a publish for its
+  // rate.
   const RelayLimits limits = [this] {
     std::lock_guard lock(mutex_);
     return limits_;
   }();
-  common::TokenBucket pace(limits.publish_rate, limits.publish_burst);
+  common::TokenBucket pace(limits.publish_rate * 0.9, std::max(1.0, limits.publish_burst / 2));
   for (;;) {
     v1::ClientFrame frame;
     {
@@ -399,7 +401,7 @@ void ChatSession::handle_message(const v1::Message& message) {
     state.sequence = message.sequence();
   }
   // A resend that a restarted relay could not recognise, already shown.
-  if (seen_before(message)) {
+  if (seen_.seen_before(message)) {
     return;
   }
   listener_.on_message(message);
@@ -411,22 +413,6 @@ bool ChatSession::settle_locked(const std::string& client_message_id) {
       unacked_.erase(it);
       return true;
     }
-  }
-  return false;
-}
-
-bool ChatSession::seen_before(const v1::Message& message) {
-  if (message.client_message_id().empty()) {
-    return false;
-  }
-  std::string key = message.sender() + '\n' + message.client_message_id();
-  if (!seen_.insert(key).second) {
-    return true;
-  }
-  seen_order_.push_back(std::move(key));
-  if (seen_order_.size() > options_.seen_window) {
-    seen_.erase(seen_order_.front());
-    seen_order_.pop_front();
   }
   return false;
 }

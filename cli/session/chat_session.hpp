@@ -17,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "cli/session/channel.hpp"
+#include "cli/session/seen_window.hpp"
 #include "common/backoff.hpp"
 #include "relay/v1/relay.grpc.pb.h"
 
@@ -54,7 +55,8 @@ struct ConnectionStatus {
 };
 
 // What the session tells its user interface. Called from the session's
-// reader and supervisor threads, one call at a time; keep them short.
+// supervisor thread (which reads the stream), one call at a time; keep them
+// short.
 class SessionListener {
  public:
   virtual ~SessionListener() = default;
@@ -70,8 +72,10 @@ class SessionListener {
 };
 
 // One persistent Chat stream that survives relay restarts and cut
-// connections. A reader thread reads server frames; a writer thread writes
-// joins, leaves and publishes; a supervisor thread reconnects with backoff,
+// connections. Two threads work each stream concurrently: the supervisor
+// thread, which opened it, reads server frames until it ends, while a writer
+// thread writes joins, leaves and publishes. Between streams the supervisor
+// reconnects with backoff,
 // rejoins every room from its last position and resends every unacknowledged
 // publish with its original id, so that nothing is lost or shown twice.
 class ChatSession {
@@ -139,7 +143,6 @@ class ChatSession {
   void handle_message(const v1::Message& message);
   // Drops the unacked publish with this id; returns whether there was one.
   bool settle_locked(const std::string& client_message_id);
-  bool seen_before(const v1::Message& message);
   void set_status(ConnectionStatus status);
   // Sleeps up to `wait`, or less if stop() is called.
   bool sleep_unless_stopping(std::chrono::milliseconds wait);
@@ -164,8 +167,7 @@ class ChatSession {
   ConnectionStatus status_;                            // guarded by mutex_
   grpc::ClientContext* context_ = nullptr;             // the live stream's; guarded by mutex_
   bool supervisor_done_ = false;                       // guarded by mutex_
-  std::unordered_set<std::string> seen_;               // reader only
-  std::deque<std::string> seen_order_;                 // reader only
+  SeenWindow seen_;                                    // reader only
   std::thread supervisor_;
 };
 

@@ -20,7 +20,8 @@ bool is_fatal(const grpc::Status& status) {
 Follower::Follower(FollowOptions options, SessionListener& listener)
     : options_(std::move(options)),
       listener_(listener),
-      stub_(v1::Relay::NewStub(make_channel(options_.target, options_.channel))) {
+      stub_(v1::Relay::NewStub(make_channel(options_.target, options_.channel))),
+      seen_(options_.seen_window) {
   for (const auto& room : options_.rooms) {
     positions_[room];
   }
@@ -124,7 +125,9 @@ void Follower::handle(const v1::ServerFrame& frame, bool resumed) {
     }
     position.epoch = message.epoch();
     position.sequence = message.sequence();
-    listener_.on_message(message);
+    if (!seen_.seen_before(message)) {
+      listener_.on_message(message);
+    }
   }
 }
 

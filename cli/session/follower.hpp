@@ -11,6 +11,7 @@
 
 #include "cli/session/channel.hpp"
 #include "cli/session/chat_session.hpp"
+#include "cli/session/seen_window.hpp"
 #include "common/backoff.hpp"
 
 namespace relay::cli {
@@ -20,6 +21,7 @@ struct FollowOptions {
   std::vector<std::string> rooms;
   common::BackoffPolicy backoff;
   ChannelOptions channel;
+  std::size_t seen_window = 10000;
 };
 
 // A read-only tail of rooms over the server-streaming Follow call that, like
@@ -53,6 +55,7 @@ class Follower {
   SessionListener& listener_;
   std::unique_ptr<v1::Relay::Stub> stub_;
   std::map<std::string, Position> positions_;  // run()'s thread only
+  SeenWindow seen_;                            // run()'s thread only
 
   std::mutex mutex_;
   std::condition_variable stopped_;

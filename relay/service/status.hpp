@@ -13,7 +13,7 @@ namespace relay::service {
 grpc::Status to_status(const hub::CloseReason& reason);
 
 // The caller's name from the `x-relay-user` metadata, or the status to end
-// the call with (UNAUTHENTICATED when missing, INVALID_ARGUMENT when malformed).
+// the call with (UNAUTHENTICATED, whether it is missing or malformed).
 struct Identity {
   std::optional<std::string> user;
   grpc::Status error;
