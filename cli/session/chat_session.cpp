@@ -370,11 +370,19 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
         // A refused publish is told to the user and not retried, but one
         // refused by a relay that is shutting down goes to the next one.
         std::lock_guard lock(mutex_);
-        if (!frame.error().client_message_id().empty() &&
-            frame.error().code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE) &&
-            settle_locked(frame.error().client_message_id())) {
+        const auto& error = frame.error();
+        if (!error.client_message_id().empty() &&
+            error.code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE) &&
+            settle_locked(error.client_message_id())) {
           ++refused_;
           changed_.notify_all();
+        }
+        // A refused join (bad name, too many rooms): not a room of ours, so
+        // not one to rejoin on every reconnect.
+        const auto room = rooms_.find(error.room());
+        if (error.client_message_id().empty() && room != rooms_.end() && !room->second.positioned &&
+            error.code() != static_cast<int>(grpc::StatusCode::ALREADY_EXISTS)) {
+          rooms_.erase(room);
         }
       }
       listener_.on_error(frame.error());

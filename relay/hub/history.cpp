@@ -40,8 +40,4 @@ std::uint64_t History::last_sequence() const {
   return messages_.empty() ? 0 : messages_.back()->message.sequence;
 }
 
-std::int64_t History::newest_time_us() const {
-  return messages_.empty() ? 0 : messages_.back()->message.server_time_us;
-}
-
 }  // namespace relay::hub

@@ -32,8 +32,6 @@ class History {
   std::size_t size() const { return messages_.size(); }
   std::size_t bytes() const { return bytes_; }
   bool empty() const { return messages_.empty(); }
-  // Server time of the newest message; 0 when empty.
-  std::int64_t newest_time_us() const;
 
  private:
   const HistoryLimits limits_;

@@ -131,21 +131,6 @@ std::size_t Hub::sweep() {
   return removed;
 }
 
-void Hub::close_all(const CloseReason& reason, bool drain) {
-  std::vector<std::shared_ptr<Room>> rooms;
-  {
-    std::shared_lock lock(mutex_);
-    for (const auto& [name, room] : rooms_) {
-      rooms.push_back(room);
-    }
-  }
-  for (const auto& room : rooms) {
-    for (const auto& subscriber : room->subscribers()) {
-      subscriber->close(reason, drain);
-    }
-  }
-}
-
 HubStats Hub::stats() const {
   return HubStats{rooms_created_.load(), rooms_removed_.load(), messages_published_.load(),
                   duplicates_acknowledged_.load()};

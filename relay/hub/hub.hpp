@@ -59,9 +59,6 @@ class Hub {
   // Removes idle empty rooms; returns how many. The relay calls it on a timer.
   std::size_t sweep();
 
-  // Closes every subscriber of every room (graceful shutdown).
-  void close_all(const CloseReason& reason, bool drain);
-
   HubStats stats() const;
 
  private:

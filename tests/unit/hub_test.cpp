@@ -274,20 +274,6 @@ TEST_CASE_FIXTURE(HubFixture, "queries report rooms, history and members") {
   CHECK_FALSE(hub.members("nowhere").has_value());
 }
 
-TEST_CASE_FIXTURE(HubFixture, "close_all ends every stream after draining its queue") {
-  Client ann(hub, "ann"), bob(hub, "bob");
-  hub.join("r", ann.subscriber, std::nullopt);
-  hub.join("s", bob.subscriber, std::nullopt);
-  say("r", "x", "last words");
-  hub.close_all({CloseCode::unavailable, "relay shutting down"}, true);
-  CHECK(ann.received("msg").size() == 1);
-  bob.sink.complete_all();
-  for (Client* c : {&ann, &bob}) {
-    REQUIRE(c->sink.finishes().size() == 1);
-    CHECK(c->sink.finishes()[0].code == CloseCode::unavailable);
-  }
-}
-
 TEST_CASE("a duplicate window of 0 turns duplicate detection off") {
   TextEncoder encoder;
   HubLimits limits = small_limits();
