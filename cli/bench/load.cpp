@@ -31,8 +31,8 @@ std::optional<std::chrono::steady_clock::time_point> sent_time(const std::string
 }
 
 SubscriberStream::SubscriberStream(v1::Relay::Stub& stub, const std::string& room,
-                                   const Phase& phase)
-    : phase_(phase) {
+                                   const Phase& phase, RoomProgress* progress)
+    : phase_(phase), progress_(progress) {
   context_.AddMetadata("x-relay-user", "bench");
   join_.mutable_join()->set_room(room);
   stub.async()->Chat(&context_, this);
@@ -67,6 +67,10 @@ void SubscriberStream::handle(const v1::Message& message) {
     lost_ += sequence - last_sequence_ - 1;
   }
   last_sequence_ = sequence;
+  if (progress_ != nullptr) {
+    progress_->delivered.fetch_add(1, std::memory_order_release);
+    progress_->delivered.notify_all();
+  }
   if (!phase_.measuring.load(std::memory_order_relaxed)) {
     return;
   }
@@ -81,9 +85,9 @@ void SubscriberStream::handle(const v1::Message& message) {
   }
 }
 
-void SubscriberStream::OnDone(const grpc::Status& status) {
+void SubscriberStream::OnDone(const grpc::Status&) {
   std::lock_guard lock(mutex_);
-  status_ = status;
+  ended_early_ = !stopping_;
   done_ = true;
   changed_.notify_all();
 }
@@ -94,9 +98,18 @@ bool SubscriberStream::wait_joined(std::chrono::milliseconds timeout) {
 }
 
 void SubscriberStream::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
   context_.TryCancel();
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return done_; });
+}
+
+bool SubscriberStream::ended_early() const {
+  std::lock_guard lock(mutex_);
+  return ended_early_;
 }
 
 StreamTally SubscriberStream::tally() const { return {delivered_.load(), lost_, duplicated_}; }

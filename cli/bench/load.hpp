@@ -27,6 +27,16 @@ struct Phase {
   std::atomic<bool> measuring{false};
 };
 
+// How far one room's fan-out has got: its publishers count what they sent,
+// its first subscriber what it received. Publishing at full speed stays a
+// window ahead of delivery, so the bench measures what the relay sustains,
+// not how fast its queues grow (acks alone would not do: the relay acks
+// before the fan-out is written).
+struct RoomProgress {
+  std::atomic<std::uint64_t> published{0};
+  std::atomic<std::uint64_t> delivered{0};
+};
+
 // What one subscriber stream saw while measuring.
 struct StreamTally {
   std::uint64_t delivered = 0;
@@ -41,7 +51,9 @@ struct StreamTally {
 // thread reads them.
 class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::ServerFrame> {
  public:
-  SubscriberStream(v1::Relay::Stub& stub, const std::string& room, const Phase& phase);
+  // `progress`, when given, counts every message this stream receives.
+  SubscriberStream(v1::Relay::Stub& stub, const std::string& room, const Phase& phase,
+                   RoomProgress* progress);
 
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
@@ -55,12 +67,14 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
   StreamTally tally() const;
   // Null when the stream never received a message while measuring.
   const common::LatencyHistogram* latencies() const { return latencies_.get(); }
-  const grpc::Status& status() const { return status_; }
+  // The relay ended the stream before stop() (a slow consumer, say).
+  bool ended_early() const;
 
  private:
   void handle(const v1::Message& message);
 
   const Phase& phase_;
+  RoomProgress* const progress_;
   grpc::ClientContext context_;
   v1::ClientFrame join_;
   v1::ServerFrame in_;
@@ -71,11 +85,12 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
   // Allocated at the first measured delivery: idle streams carry none.
   std::unique_ptr<common::LatencyHistogram> latencies_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
-  bool joined_ = false;  // guarded by mutex_
-  bool done_ = false;    // guarded by mutex_
-  grpc::Status status_;  // written before done_
+  bool joined_ = false;       // guarded by mutex_
+  bool done_ = false;         // guarded by mutex_
+  bool stopping_ = false;     // guarded by mutex_
+  bool ended_early_ = false;  // guarded by mutex_
 };
 
 }  // namespace relay::cli::bench

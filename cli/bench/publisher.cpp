@@ -1,5 +1,9 @@
 #include "cli/bench/publisher.hpp"
 
+#include <random>
+
+#include <fmt/format.h>
+
 #include "cli/bench/load.hpp"
 
 namespace relay::cli::bench {
@@ -23,6 +27,9 @@ void Publisher::stop() {
     stopping_ = true;
     changed_.notify_all();
   }
+  // A writer waiting for the window wakes on a delivery; give it one.
+  options_.progress->delivered.fetch_add(1, std::memory_order_release);
+  options_.progress->delivered.notify_all();
   if (writer_.joinable()) {
     writer_.join();
   }
@@ -41,6 +48,12 @@ void Publisher::write_loop() {
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [this] { return joined_ || stopping_ || stream_over_; });
   }
+  // Unique per run: the relay's duplicate window would take a second run's
+  // "1", "2", ... for resends of the first run's and not deliver them.
+  const std::string id_prefix = fmt::format(
+      "{:016x}-",
+      std::random_device{}() * 0x9E3779B97F4A7C15ULL ^
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
   const auto interval =
       options_.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / options_.rate))
                         : std::chrono::nanoseconds(0);
@@ -50,20 +63,20 @@ void Publisher::write_loop() {
       std::unique_lock lock(mutex_);
       if (options_.rate > 0) {
         changed_.wait_until(lock, next, [this] { return stopping_ || stream_over_; });
-      } else {
-        changed_.wait(lock,
-                      [this] { return stopping_ || stream_over_ || in_flight_ < options_.window; });
       }
       if (stopping_ || stream_over_) {
         break;
       }
-      ++in_flight_;
+    }
+    if (options_.rate <= 0 && !wait_for_window()) {
+      break;
     }
     next += interval;
     auto& publish = *frame.mutable_publish();
     publish.set_room(options_.room);
-    publish.set_client_message_id(std::to_string(id));
+    publish.set_client_message_id(id_prefix + std::to_string(id));
     publish.set_body(make_body(options_.message_bytes, std::chrono::steady_clock::now()));
+    options_.progress->published.fetch_add(1, std::memory_order_relaxed);
     if (!stream_->Write(frame)) {
       break;
     }
@@ -71,14 +84,28 @@ void Publisher::write_loop() {
   stream_->WritesDone();
 }
 
+bool Publisher::wait_for_window() {
+  auto& progress = *options_.progress;
+  for (;;) {
+    const std::uint64_t delivered = progress.delivered.load(std::memory_order_acquire);
+    if (progress.published.load(std::memory_order_relaxed) < delivered + options_.window) {
+      return true;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ || stream_over_) {
+        return false;
+      }
+    }
+    progress.delivered.wait(delivered, std::memory_order_acquire);
+  }
+}
+
 void Publisher::read_loop() {
   v1::ServerFrame frame;
   while (stream_->Read(&frame)) {
     if (frame.has_ack() || frame.has_error()) {
       (frame.has_ack() ? acknowledged_ : refused_).fetch_add(1, std::memory_order_relaxed);
-      std::lock_guard lock(mutex_);
-      --in_flight_;
-      changed_.notify_all();
     } else if (frame.has_joined()) {
       std::lock_guard lock(mutex_);
       joined_ = true;

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "cli/bench/load.hpp"
 #include "relay/v1/relay.grpc.pb.h"
 
 namespace relay::cli::bench {
@@ -15,11 +16,11 @@ namespace relay::cli::bench {
 struct PublisherOptions {
   std::string room;
   std::size_t message_bytes = 64;
-  // Messages per second; 0 means as fast as the relay acknowledges, with at
-  // most `window` unacknowledged, so the bench measures what the relay
-  // sustains rather than how fast a queue grows.
+  // Messages per second; 0 means as fast as the room's fan-out goes, at most
+  // `window` messages ahead of its first subscriber (see RoomProgress).
   double rate = 0;
   std::size_t window = 64;
+  RoomProgress* progress = nullptr;
 };
 
 // One publishing stream: a writer thread paces publishes, a reader thread
@@ -39,6 +40,9 @@ class Publisher {
 
  private:
   void write_loop();
+  // Waits until the room's fan-out is less than a window behind; false when
+  // stopping.
+  bool wait_for_window();
   void read_loop();
 
   const PublisherOptions options_;
@@ -49,10 +53,9 @@ class Publisher {
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  bool joined_ = false;          // guarded by mutex_
-  bool stopping_ = false;        // guarded by mutex_
-  bool stream_over_ = false;     // guarded by mutex_
-  std::uint64_t in_flight_ = 0;  // guarded by mutex_
+  bool joined_ = false;       // guarded by mutex_
+  bool stopping_ = false;     // guarded by mutex_
+  bool stream_over_ = false;  // guarded by mutex_
   std::thread writer_;
   std::thread reader_;
 };

@@ -40,14 +40,17 @@ Report run_workload(const RunOptions& options) {
       report.relay_rss_before = before->rss_bytes;
     }
   }
+  std::vector<RoomProgress> progress(load.rooms);
   std::vector<std::unique_ptr<v1::Relay::Stub>> stubs;
   std::vector<std::unique_ptr<SubscriberStream>> subscribers;
   for (std::size_t i = 0; i < load.subscribers; ++i) {
     if (i % load.streams_per_connection == 0) {
       stubs.push_back(v1::Relay::NewStub(connection(options.target)));
     }
-    subscribers.push_back(
-        std::make_unique<SubscriberStream>(*stubs.back(), room_name(i % load.rooms), phase));
+    const std::size_t room = i % load.rooms;
+    // The first subscriber of each room paces that room's publishers.
+    subscribers.push_back(std::make_unique<SubscriberStream>(
+        *stubs.back(), room_name(room), phase, i < load.rooms ? &progress[room] : nullptr));
   }
   for (auto& subscriber : subscribers) {
     if (!subscriber->wait_joined(kJoinTimeout)) {
@@ -61,8 +64,8 @@ Report run_workload(const RunOptions& options) {
   for (std::size_t room = 0; room < load.rooms; ++room) {
     for (std::size_t p = 0; p < load.publishers; ++p) {
       publishers.push_back(std::make_unique<Publisher>(
-          *publisher_stub,
-          PublisherOptions{room_name(room), load.message_bytes, load.rate, load.window}));
+          *publisher_stub, PublisherOptions{room_name(room), load.message_bytes, load.rate,
+                                            load.window, &progress[room]}));
       publishers.back()->start();
     }
   }
@@ -122,6 +125,9 @@ Report run_workload(const RunOptions& options) {
   common::LatencyHistogram latencies;
   for (auto& subscriber : subscribers) {
     subscriber->stop();
+    if (subscriber->ended_early()) {
+      ++report.failed_streams;
+    }
     const StreamTally tally = subscriber->tally();
     report.delivered += tally.delivered;
     report.lost += tally.lost;
