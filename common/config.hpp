@@ -28,6 +28,7 @@ struct RelayConfig {
   std::size_t history_max_bytes = 8 * 1024 * 1024;
   // An empty room is removed once its last message is older than this.
   std::int64_t room_idle_ttl_ms = 5 * 60 * 1000;
+  std::size_t max_rooms = 10000;
   // A repeated client message id from the same sender within this window is
   // acknowledged with its first sequence and not delivered again.
   std::int64_t duplicate_window_ms = 10 * 60 * 1000;

@@ -67,6 +67,11 @@ const ConfigField kFields[] = {
      .value_name = "MS",
      .help = "Milliseconds after its last message before an empty room is removed.",
      .rule = Millis{&RelayConfig::room_idle_ttl_ms, 0, kMaxMillis}},
+    {.key = "max_rooms",
+     .value_name = "COUNT",
+     .help = "Most rooms the relay holds at once; joining or publishing to a new room beyond "
+             "it is refused with RESOURCE_EXHAUSTED.",
+     .rule = Count{&RelayConfig::max_rooms, 1, kNoMaxCount}},
     {.key = "duplicate_window_ms",
      .value_name = "MS",
      .help = "Milliseconds during which a resent client message id is acknowledged, not "

@@ -42,7 +42,11 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
   // A sweep may remove the room between finding and joining it; the retry
   // then finds (or creates) the room the map holds now.
   for (;;) {
-    JoinOutcome outcome = find_or_create(room)->join(subscriber, resume, flush);
+    const auto target = find_or_create(room);
+    if (!target) {
+      return JoinOutcome{JoinStatus::too_many_rooms, {}};
+    }
+    JoinOutcome outcome = target->join(subscriber, resume, flush);
     if (outcome.status != JoinStatus::room_removed) {
       if (outcome.status == JoinStatus::joined) {
         subscriber->add_room(room);
@@ -68,7 +72,11 @@ bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
 PublishResult Hub::publish(const std::string& room, const PublishRequest& request) {
   FlushList& flush = thread_flush_list();
   for (;;) {
-    auto result = find_or_create(room)->publish(request, clock_(), flush);
+    const auto target = find_or_create(room);
+    if (!target) {
+      return PublishResult{.too_many_rooms = true};
+    }
+    auto result = target->publish(request, clock_(), flush);
     if (result) {
       settle(flush);
       (result->duplicate ? duplicates_acknowledged_ : messages_published_)
@@ -163,13 +171,17 @@ std::shared_ptr<Room> Hub::find_or_create(const std::string& room) {
     return found;
   }
   std::unique_lock lock(mutex_);
-  auto& slot = rooms_[room];
-  if (!slot) {
-    const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
-    slot = std::make_shared<Room>(room, epoch, limits_.room, encoder_, clock_());
-    rooms_created_.fetch_add(1, std::memory_order_relaxed);
+  if (const auto it = rooms_.find(room); it != rooms_.end()) {
+    return it->second;
   }
-  return slot;
+  if (rooms_.size() >= limits_.max_rooms) {
+    return nullptr;
+  }
+  const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
+  auto created = std::make_shared<Room>(room, epoch, limits_.room, encoder_, clock_());
+  rooms_.emplace(room, created);
+  rooms_created_.fetch_add(1, std::memory_order_relaxed);
+  return created;
 }
 
 }  // namespace relay::hub

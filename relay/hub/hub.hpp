@@ -19,6 +19,9 @@ struct HubLimits {
   RoomLimits room;
   QueueLimits queue;
   std::int64_t room_idle_ttl_us = 5LL * 60 * 1000 * 1000;
+  // Rooms the relay holds at most: each may keep a whole history, so a client
+  // naming new rooms without end must meet a bound.
+  std::size_t max_rooms = 10000;
 };
 
 // Microseconds since the Unix epoch; injectable so tests control time.
@@ -66,6 +69,7 @@ class Hub {
   // closed ones (slow consumers, mostly) out of every room they are in.
   void settle(FlushList& flush);
   std::shared_ptr<Room> find(const std::string& room) const;
+  // Null when the room is new and the hub is at max_rooms.
   std::shared_ptr<Room> find_or_create(const std::string& room);
 
   const HubLimits limits_;

@@ -27,7 +27,14 @@ struct RoomLimits {
 };
 
 // subscriber_closed: the stream is ending and joins nothing more.
-enum class JoinStatus { joined, room_removed, already_joined, resume_ahead, subscriber_closed };
+enum class JoinStatus {
+  joined,
+  room_removed,
+  already_joined,
+  resume_ahead,
+  subscriber_closed,
+  too_many_rooms
+};
 
 struct JoinOutcome {
   JoinStatus status = JoinStatus::joined;
@@ -44,6 +51,8 @@ struct PublishResult {
   std::uint64_t epoch = 0;
   std::uint64_t sequence = 0;
   bool duplicate = false;
+  // The room did not exist and the relay holds as many rooms as it may.
+  bool too_many_rooms = false;
 };
 
 struct RoomInfo {

@@ -112,6 +112,12 @@ void ChatReactor::handle(const v1::Join& join) {
                  " is ahead of the room's last sequence",
              room);
       return;
+    case hub::JoinStatus::too_many_rooms:
+      notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
+             fmt::format("the relay holds its maximum of {} rooms; join an existing one",
+                         context_.config.max_rooms),
+             room);
+      return;
     case hub::JoinStatus::room_removed:       // Hub::join retries until it gets a live room
     case hub::JoinStatus::subscriber_closed:  // the stream is ending
       break;
@@ -171,6 +177,11 @@ void ChatReactor::handle(const v1::Publish& publish) {
   context_.backplane.publish(
       room, {user_, id, publish.body()},
       [subscriber = subscriber_, room, id](const hub::PublishResult& result) {
+        if (result.too_many_rooms) {
+          send(*subscriber, encode_error(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED),
+                                         "the relay holds its maximum of rooms", room, id));
+          return;
+        }
         send(*subscriber, encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
       });
 }

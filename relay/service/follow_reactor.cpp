@@ -53,6 +53,13 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
                          false);
       return;
     }
+    if (outcome.status == hub::JoinStatus::too_many_rooms) {
+      subscriber_->close({hub::CloseCode::resource_exhausted,
+                          "the relay holds its maximum of " +
+                              std::to_string(context_.config.max_rooms) + " rooms"},
+                         false);
+      return;
+    }
     rooms_.push_back(room.room());
   }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/validation.hpp"
@@ -51,14 +52,25 @@ void PublishBatchReactor::publish(const v1::PublishRequest& request) {
   // the callback may use `this`.
   context_.backplane.publish(request.room(), {user_, id, request.body()},
                              [this](const hub::PublishResult& result) {
-                               accepted(result.sequence);
+                               settle(result);
                                finish_if_complete();
                              });
 }
 
+void PublishBatchReactor::settle(const hub::PublishResult& result) {
+  {
+    std::lock_guard lock(mutex_);
+    --pending_;
+  }
+  if (result.too_many_rooms) {
+    reject(fmt::format("the relay holds its maximum of {} rooms", context_.config.max_rooms));
+  } else {
+    accepted(result.sequence);
+  }
+}
+
 void PublishBatchReactor::accepted(std::uint64_t sequence) {
   std::lock_guard lock(mutex_);
-  --pending_;
   if (summary_.accepted() == 0) {
     summary_.set_first_sequence(sequence);
     summary_.set_last_sequence(sequence);

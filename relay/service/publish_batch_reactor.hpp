@@ -6,6 +6,7 @@
 
 #include <grpcpp/support/server_callback.h>
 
+#include "relay/hub/room.hpp"
 #include "relay/service/service_context.hpp"
 #include "relay/v1/relay.pb.h"
 
@@ -25,6 +26,8 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<v1::PublishRequ
  private:
   void publish(const v1::PublishRequest& request);
   void reject(const std::string& reason);
+  // Counts a publish the backplane answered, accepted or refused.
+  void settle(const hub::PublishResult& result);
   void accepted(std::uint64_t sequence);
   // Finishes the call if the reads are over and no publish is pending.
   void finish_if_complete();

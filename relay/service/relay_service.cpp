@@ -44,6 +44,7 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
   limits.queue = {config.subscriber_queue_max_frames, config.subscriber_queue_max_bytes,
                   config.history_max_messages + 1, config.history_max_bytes + 4096};
   limits.room_idle_ttl_us = config.room_idle_ttl_ms * 1000;
+  limits.max_rooms = config.max_rooms;
   return limits;
 }
 

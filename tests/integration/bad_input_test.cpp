@@ -320,3 +320,15 @@ TEST_CASE("after SIGTERM a new Chat is refused and, once the relay stopped, UNAV
   REQUIRE(status);
   CHECK_MESSAGE(status->error_code() == grpc::StatusCode::UNAVAILABLE, status->error_message());
 }
+
+TEST_CASE(
+    "a new room beyond --max-rooms is refused with RESOURCE_EXHAUSTED, existing rooms go on") {
+  RelayProcess relay({"--max-rooms", "1"});
+  ChatClient ann(relay.target(), "ann");
+  join_and_wait(ann, "lobby");
+  REQUIRE(ann.join("another"));
+  const ErrorNotice notice = expect_notice(ann, grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(notice.room() == "another");
+  CHECK(notice.message().find("rooms") != std::string::npos);
+  CHECK(publish_acked(ann, "lobby", "still here", "id-1").sequence() == 1);
+}

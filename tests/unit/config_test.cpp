@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 23;
+constexpr std::size_t kFieldCount = 24;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -40,6 +40,7 @@ RelayConfig changed_config() {
   config.history_max_messages = 11;
   config.history_max_bytes = 12345;
   config.room_idle_ttl_ms = 60000;
+  config.max_rooms = 77;
   config.duplicate_window_ms = 0;
   config.duplicate_window_max_ids = 99;
   config.history_query_max_messages = 13;

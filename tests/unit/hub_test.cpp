@@ -308,3 +308,17 @@ TEST_CASE_FIXTURE(HubFixture,
   CHECK(slow.subscriber->rooms().empty());
   CHECK(hub.join("t", slow.subscriber, std::nullopt).status == JoinStatus::subscriber_closed);
 }
+
+TEST_CASE("the hub holds at most max_rooms rooms; existing rooms go on") {
+  TextEncoder encoder;
+  HubLimits limits = small_limits();
+  limits.max_rooms = 2;
+  Hub hub(limits, encoder);
+  Client ann(hub, "ann");
+  CHECK(hub.join("a", ann.subscriber, std::nullopt).status == JoinStatus::joined);
+  CHECK_FALSE(hub.publish("b", {"bob", "", "x"}).too_many_rooms);
+  CHECK(hub.join("c", ann.subscriber, std::nullopt).status == JoinStatus::too_many_rooms);
+  CHECK(hub.publish("c", {"bob", "", "x"}).too_many_rooms);
+  CHECK(hub.publish("a", {"bob", "", "y"}).sequence == 1);
+  CHECK(hub.list_rooms().size() == 2);
+}
