@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -13,6 +14,7 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
@@ -92,27 +94,43 @@ int serve(const relay::common::StartupOptions& options) {
   boost::asio::steady_timer sweep_timer(io);
   schedule_sweep(sweep_timer, service, sweep_interval(config));
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::thread drainer;
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) {
       return;
     }
-    spdlog::info("signal {}: draining {} streams for up to {} ms", signal, service.open_streams(),
-                 config.shutdown_grace_ms);
+    spdlog::info("signal {}: draining {} streams for up to {} ms (again to stop at once)", signal,
+                 service.open_streams(), config.shutdown_grace_ms);
     // Health first, so balancers stop sending new calls here.
     health->SetServingStatus(false);
     health->SetServingStatus(kServiceName, false);
     service.begin_shutdown();
-    const auto grace = std::chrono::milliseconds(config.shutdown_grace_ms);
-    if (!service.wait_drained(std::chrono::steady_clock::now() + grace)) {
-      spdlog::warn("{} streams did not drain in time; cancelling them", service.open_streams());
-    }
-    // The streams are over. gRPC's own Shutdown would also wait for clients to
-    // close their connections, which they need not do; a short deadline lets
-    // unary calls in flight finish, then cancels and disconnects the rest.
-    server->Shutdown(std::chrono::system_clock::now() + kUnaryShutdownGrace);
     sweep_timer.cancel();
+    signals.async_wait([](const boost::system::error_code& again, int) {
+      if (!again) {
+        spdlog::warn("second signal: stopping without waiting for the drain");
+        spdlog::default_logger()->flush();
+        std::_Exit(1);
+      }
+    });
+    // The drain waits on its own thread, so this one stays free to hear a
+    // second signal.
+    drainer = std::thread([&] {
+      const auto grace = std::chrono::milliseconds(config.shutdown_grace_ms);
+      if (!service.wait_drained(std::chrono::steady_clock::now() + grace)) {
+        spdlog::warn("{} streams did not drain in time; cancelling them", service.open_streams());
+      }
+      // The streams are over. gRPC's own Shutdown would also wait for clients
+      // to close their connections, which they need not do; a short deadline
+      // lets unary calls in flight finish, then cancels and disconnects the rest.
+      server->Shutdown(std::chrono::system_clock::now() + kUnaryShutdownGrace);
+      boost::asio::post(io, [&signals] { signals.cancel(); });
+    });
   });
   io.run();
+  if (drainer.joinable()) {
+    drainer.join();
+  }
   server->Wait();
   spdlog::info("relay stopped");
   return 0;
