@@ -11,6 +11,7 @@
 #include "cli/ui/notices.hpp"
 #include "cli/ui/renderers.hpp"
 #include "cli/ui/sanitize.hpp"
+#include "common/metadata.hpp"
 
 namespace relay::cli::app {
 namespace {
@@ -24,7 +25,7 @@ std::unique_ptr<grpc::ClientContext> context_for(const GlobalOptions& global) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_wait_for_ready(true);
   context->set_deadline(std::chrono::system_clock::now() + global.timeout);
-  context->AddMetadata("x-relay-user", global.user);
+  context->AddMetadata(common::kUserKey, global.user);
   return context;
 }
 
@@ -158,7 +159,7 @@ int send_lines(const GlobalOptions& global, const std::string& room) {
   // A bulk send may take longer than a query: no deadline while lines flow.
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_wait_for_ready(true);
-  context->AddMetadata("x-relay-user", global.user);
+  context->AddMetadata(common::kUserKey, global.user);
   v1::PublishBatchSummary summary;
   auto stub = stub_for(global);
   auto writer = stub->PublishBatch(context.get(), &summary);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/metadata.hpp"
+
 namespace relay::cli::bench {
 namespace {
 constexpr std::size_t kStampDigits = 16;
@@ -33,7 +35,7 @@ std::optional<std::chrono::steady_clock::time_point> sent_time(const std::string
 SubscriberStream::SubscriberStream(v1::Relay::Stub& stub, const std::string& room,
                                    const Phase& phase, RoomProgress* progress)
     : phase_(phase), progress_(progress) {
-  context_.AddMetadata("x-relay-user", "bench");
+  context_.AddMetadata(common::kUserKey, "bench");
   join_.mutable_join()->set_room(room);
   stub.async()->Chat(&context_, this);
   StartWrite(&join_);

@@ -57,8 +57,8 @@ nlohmann::json to_json(const Report& r) {
 void print_table(const Report& r) {
   const auto json = to_json(r);
   std::cout << fmt::format("scenario            {}\n", r.scenario.empty() ? "custom" : r.scenario)
-            << fmt::format("streams             {} ({} failed to join or closed by the relay)\n", r.streams,
-                           r.failed_streams)
+            << fmt::format("streams             {} ({} failed to join or closed by the relay)\n",
+                           r.streams, r.failed_streams)
             << fmt::format("delivered           {:.0f} msgs/s\n",
                            per_second(r.delivered, r.seconds))
             << fmt::format("published           {:.0f} msgs/s ({} refused)\n",

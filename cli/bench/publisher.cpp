@@ -5,12 +5,13 @@
 #include <fmt/format.h>
 
 #include "cli/bench/load.hpp"
+#include "common/metadata.hpp"
 
 namespace relay::cli::bench {
 
 Publisher::Publisher(v1::Relay::Stub& stub, PublisherOptions options)
     : options_(std::move(options)) {
-  context_.AddMetadata("x-relay-user", "bench-publisher");
+  context_.AddMetadata(common::kUserKey, "bench-publisher");
   stream_ = stub.Chat(&context_);
 }
 

@@ -1,6 +1,7 @@
 #include "cli/session/chat_session.hpp"
 
 #include "cli/session/status_text.hpp"
+#include "common/metadata.hpp"
 #include "common/token_bucket.hpp"
 
 #include <random>
@@ -11,10 +12,6 @@ namespace relay::cli {
 namespace {
 
 constexpr auto kConnectPoll = std::chrono::milliseconds(100);
-// The relay says hello with this initial metadata as soon as a stream opens,
-// which tells the client the stream is up before any frame arrives.
-constexpr const char* kHelloMetadataKey = "x-relay-stream";
-
 std::int64_t steady_now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -191,7 +188,7 @@ bool ChatSession::sleep_unless_stopping(std::chrono::milliseconds wait) {
 
 grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
   grpc::ClientContext context;
-  context.AddMetadata("x-relay-user", options_.user);
+  context.AddMetadata(common::kUserKey, options_.user);
   bool stream_over = false;  // guarded by mutex_
   {
     std::lock_guard lock(mutex_);
@@ -246,7 +243,7 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
 std::optional<ChatSession::RelayLimits> ChatSession::read_hello(
     const grpc::ClientContext& context) const {
   const auto& metadata = context.GetServerInitialMetadata();
-  if (metadata.count(kHelloMetadataKey) == 0) {
+  if (metadata.count(common::kHelloKey) == 0) {
     return std::nullopt;
   }
   // Relays that do not announce a limit get the defaults'.
@@ -262,11 +259,11 @@ std::optional<ChatSession::RelayLimits> ChatSession::read_hello(
       return std::nullopt;
     }
   };
-  if (auto body = number("x-relay-max-body-bytes")) {
+  if (auto body = number(common::kMaxBodyBytesKey)) {
     limits.max_body_bytes = static_cast<std::size_t>(*body);
   }
-  limits.publish_rate = number("x-relay-publish-rate").value_or(0);
-  limits.publish_burst = number("x-relay-publish-burst").value_or(0);
+  limits.publish_rate = number(common::kPublishRateKey).value_or(0);
+  limits.publish_burst = number(common::kPublishBurstKey).value_or(0);
   return limits;
 }
 

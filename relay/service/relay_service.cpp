@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/metadata.hpp"
 #include "common/validation.hpp"
 #include "relay/service/chat_reactor.hpp"
 #include "relay/service/follow_reactor.hpp"
@@ -66,11 +67,11 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
   // any frame is due (ChatReactor sends it at once), and the limits it will
   // be held to, so a well-behaved client paces itself and is never refused.
   const auto& config = context_.config;
-  context->AddInitialMetadata("x-relay-stream", "v1");
-  context->AddInitialMetadata("x-relay-max-body-bytes", std::to_string(config.max_body_bytes));
-  context->AddInitialMetadata("x-relay-publish-rate",
+  context->AddInitialMetadata(common::kHelloKey, common::kHelloVersion);
+  context->AddInitialMetadata(common::kMaxBodyBytesKey, std::to_string(config.max_body_bytes));
+  context->AddInitialMetadata(common::kPublishRateKey,
                               fmt::format("{:g}", config.publish_rate_per_second));
-  context->AddInitialMetadata("x-relay-publish-burst", std::to_string(config.publish_burst));
+  context->AddInitialMetadata(common::kPublishBurstKey, std::to_string(config.publish_burst));
   return new ChatReactor(context_, context, std::move(*identity.user));
 }
 

@@ -1,5 +1,6 @@
 #include "relay/service/status.hpp"
 
+#include "common/metadata.hpp"
 #include "common/validation.hpp"
 
 namespace relay::service {
@@ -22,7 +23,7 @@ grpc::Status to_status(const hub::CloseReason& reason) {
 
 Identity identify(const grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
-  const auto found = metadata.find(kUserMetadataKey);
+  const auto found = metadata.find(common::kUserKey);
   if (found == metadata.end()) {
     return {std::nullopt,
             {grpc::StatusCode::UNAUTHENTICATED,

@@ -20,6 +20,4 @@ struct Identity {
 };
 Identity identify(const grpc::CallbackServerContext& context);
 
-inline constexpr const char* kUserMetadataKey = "x-relay-user";
-
 }  // namespace relay::service

@@ -1,0 +1,19 @@
+#pragma once
+
+namespace relay::common {
+
+// Call metadata of the relay's protocol, shared by the relay and its clients.
+
+// The caller's name, on every call that publishes (Chat, PublishBatch).
+inline constexpr const char* kUserKey = "x-relay-user";
+
+// The hello: initial metadata a relay sends as soon as a Chat stream opens,
+// telling the client the stream is up and which limits hold on it, so that a
+// well-behaved client paces and sizes its publishes and is never refused.
+inline constexpr const char* kHelloKey = "x-relay-stream";
+inline constexpr const char* kHelloVersion = "v1";
+inline constexpr const char* kMaxBodyBytesKey = "x-relay-max-body-bytes";
+inline constexpr const char* kPublishRateKey = "x-relay-publish-rate";
+inline constexpr const char* kPublishBurstKey = "x-relay-publish-burst";
+
+}  // namespace relay::common
