@@ -99,12 +99,15 @@ bool SubscriberStream::wait_joined(std::chrono::milliseconds timeout) {
   return changed_.wait_for(lock, timeout, [this] { return joined_ || done_; }) && joined_;
 }
 
-void SubscriberStream::stop() {
+void SubscriberStream::cancel() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   context_.TryCancel();
+}
+
+void SubscriberStream::wait_done() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return done_; });
 }

@@ -61,8 +61,10 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
 
   // Blocks until the relay answered the join (false on timeout or failure).
   bool wait_joined(std::chrono::milliseconds timeout);
-  // Cancels the stream and waits for OnDone.
-  void stop();
+  // Cancels the stream; wait_done() then waits for OnDone. Apart, so that
+  // thousands of streams are cancelled at once, not one after another.
+  void cancel();
+  void wait_done();
   std::uint64_t delivered_so_far() const { return delivered_.load(std::memory_order_relaxed); }
   StreamTally tally() const;
   // Null when the stream never received a message while measuring.

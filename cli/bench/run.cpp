@@ -124,7 +124,10 @@ Report run_workload(const RunOptions& options) {
   }
   common::LatencyHistogram latencies;
   for (auto& subscriber : subscribers) {
-    subscriber->stop();
+    subscriber->cancel();
+  }
+  for (auto& subscriber : subscribers) {
+    subscriber->wait_done();
     if (subscriber->ended_early()) {
       ++report.failed_streams;
     }
