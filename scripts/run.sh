@@ -6,6 +6,7 @@
 #   scripts/run.sh                          chat in #lobby as $USER
 #   scripts/run.sh --user bob               a second user, from a second terminal
 #   scripts/run.sh --room ops --user alice
+#   scripts/run.sh --relay 127.0.0.1:6000   another address (for the relay too)
 #
 # The relay this script started stops (SIGTERM, graceful) when the chat ends;
 # its log is build/relay-server.log. RELAY_ARGS passes flags to relay-server.
@@ -13,6 +14,14 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 address=127.0.0.1:50051
+relay_flag=(--relay "$address")
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --relay) address=${args[i + 1]:-$address} relay_flag=() ;;
+    --relay=*) address=${args[i]#--relay=} relay_flag=() ;;
+  esac
+done
 
 "$root/scripts/deps.sh"
 "$root/scripts/build.sh" normal >&2
@@ -50,4 +59,4 @@ else
   echo "relay-server is running at $address (log: build/relay-server.log)" >&2
 fi
 
-"$chat" --relay "$address" "$@"
+"$chat" "${relay_flag[@]}" "$@"
