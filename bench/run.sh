@@ -12,7 +12,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs=${RUNS:-3}
 duration=${DURATION:-10}
-scenarios=${SCENARIOS:-"fanout latency rooms idle"}
+scenarios=${SCENARIOS:-"fanout latency rooms idle churn"}
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out_dir="$root/bench/results"
 work=$(mktemp -d)

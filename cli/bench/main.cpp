@@ -23,6 +23,7 @@ nlohmann::json to_json(const Report& r) {
   nlohmann::json json{{"scenario", r.scenario},
                       {"seconds", r.seconds},
                       {"streams", r.streams},
+                      {"churned_streams", r.churned},
                       {"delivered_per_s", per_second(r.delivered, r.seconds)},
                       {"published_per_s", per_second(r.published, r.seconds)},
                       {"lost", r.lost},
@@ -77,6 +78,9 @@ void print_table(const Report& r) {
                                                       : "neither side was saturated";
     std::cout << fmt::format("bottleneck          {}\n", verdict);
   }
+  if (r.churned > 0) {
+    std::cout << fmt::format("churned streams     {}\n", r.churned);
+  }
   if (json.contains("relay_rss_per_stream")) {
     std::cout << fmt::format(
         "relay RSS           {:.1f} MiB -> {:.1f} MiB, {:.0f} bytes per stream\n",
@@ -104,12 +108,15 @@ Scenarios (fixed, so results compare over time):
   latency  1 publisher at 1,000 msgs/s, 100 subscribers, 256 B, 10 s
   rooms    50 rooms with 1 publisher and 20 subscribers each, max rate, 10 s
   idle     10,000 idle subscriber streams over 100 connections: RSS per stream
+  churn    1 publisher at 1,000 msgs/s, 20 steady subscribers, 4 streams joining
+           and leaving all the time: no loss for those present, RSS before and
+           after the churn (growth means a leak)
 
 Start the relay with --publish-rate-per-second 0, or its rate limit is measured.
 Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pidof relay-server))");
   app.add_option("--relay", options.target, "gRPC target of the relay")->capture_default_str();
-  app.add_option("--scenario", options.scenario, "fanout, latency, rooms or idle")
-      ->check(CLI::IsMember({"fanout", "latency", "rooms", "idle"}));
+  app.add_option("--scenario", options.scenario, "fanout, latency, rooms, idle or churn")
+      ->check(CLI::IsMember({"fanout", "latency", "rooms", "idle", "churn"}));
   app.add_option("--subscribers", load.subscribers, "Subscriber streams in all");
   app.add_option("--publishers", load.publishers, "Publishers per room");
   app.add_option("--rooms", load.rooms, "Rooms")->check(CLI::PositiveNumber);

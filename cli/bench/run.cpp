@@ -1,7 +1,9 @@
 #include "cli/bench/run.hpp"
 
+#include <atomic>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -26,6 +28,33 @@ std::shared_ptr<grpc::Channel> connection(const std::string& target) {
 }
 
 std::string room_name(std::size_t index) { return fmt::format("bench-{}", index); }
+
+struct ChurnTally {
+  std::mutex mutex;
+  std::uint64_t streams = 0;     // guarded by mutex
+  std::uint64_t lost = 0;        // guarded by mutex
+  std::uint64_t duplicated = 0;  // guarded by mutex
+  std::uint64_t failed = 0;      // guarded by mutex
+};
+
+// One stream that joins, stays a while, leaves, and checks that what it got
+// while present was contiguous.
+void churn_once(v1::Relay::Stub& stub, const std::string& room, const Phase& phase,
+                std::chrono::milliseconds stay, ChurnTally& churn) {
+  SubscriberStream stream(stub, room, phase, nullptr);
+  const bool joined = stream.wait_joined(kJoinTimeout);
+  if (joined) {
+    std::this_thread::sleep_for(stay);  // the time it is present, not a wait for an event
+  }
+  stream.cancel();
+  stream.wait_done();
+  const StreamTally tally = stream.tally();
+  std::lock_guard lock(churn.mutex);
+  ++churn.streams;
+  churn.lost += tally.lost;
+  churn.duplicated += tally.duplicated;
+  churn.failed += joined && !stream.ended_early() ? 0 : 1;
+}
 
 }  // namespace
 
@@ -86,6 +115,17 @@ Report run_workload(const RunOptions& options) {
   const std::uint64_t bench_cpu_before = own_cpu_ns();
   const auto started = std::chrono::steady_clock::now();
   phase.measuring = true;
+  ChurnTally churn;
+  std::atomic<bool> churning{true};
+  auto churn_stub = v1::Relay::NewStub(connection(options.target));
+  std::vector<std::thread> churners;
+  for (std::size_t i = 0; i < load.churners; ++i) {
+    churners.emplace_back([&] {
+      while (churning.load()) {
+        churn_once(*churn_stub, room_name(0), phase, load.churn_stay, churn);
+      }
+    });
+  }
   const auto end = started + load.duration;
   while (std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
@@ -103,11 +143,20 @@ Report run_workload(const RunOptions& options) {
                 << std::flush;
     }
   }
+  churning = false;
+  for (auto& churner : churners) {
+    churner.join();
+  }
   phase.measuring = false;
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   report.published = acknowledged() - acked_before;
   report.bench_cpu_ns = own_cpu_ns() - bench_cpu_before;
+  if (relay_before && load.churners > 0) {
+    // Churn is about what the joining and leaving leaves behind: memory
+    // from the start of the measurement to the end of the churn.
+    report.relay_rss_before = relay_before->rss_bytes;
+  }
   if (relay_before) {
     if (auto after = sample_process(*options.relay_pid)) {
       report.relay_cpu_ns = after->cpu_ns - relay_before->cpu_ns;
@@ -139,6 +188,10 @@ Report run_workload(const RunOptions& options) {
       latencies.merge(*histogram);
     }
   }
+  report.lost += churn.lost;
+  report.duplicated += churn.duplicated;
+  report.failed_streams += churn.failed;
+  report.churned = churn.streams;
   report.p50_us = latencies.percentile(50);
   report.p90_us = latencies.percentile(90);
   report.p99_us = latencies.percentile(99);

@@ -24,6 +24,7 @@ struct Report {
   std::optional<std::uint64_t> relay_rss_before, relay_rss_after, relay_cpu_ns;
   std::uint64_t bench_cpu_ns = 0;
   std::uint64_t streams = 0;
+  std::uint64_t churned = 0;
 };
 
 struct RunOptions {

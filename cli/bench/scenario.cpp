@@ -18,6 +18,13 @@ bool apply_scenario(const std::string& name, Workload& workload) {
                 .rooms = 1,
                 .streams_per_connection = 100,
                 .warmup = milliseconds(0)};
+  } else if (name == "churn") {
+    workload = {.subscribers = 20,
+                .publishers = 1,
+                .rooms = 1,
+                .message_bytes = 64,
+                .rate = 1000,
+                .churners = 4};
   } else {
     return false;
   }

@@ -17,9 +17,13 @@ struct Workload {
   std::size_t window = 64;
   std::chrono::milliseconds duration{10000};
   std::chrono::milliseconds warmup{1000};
+  // Streams that join room 0, stay a while and leave, one after another for
+  // the whole measurement, beside the steady subscribers.
+  std::size_t churners = 0;
+  std::chrono::milliseconds churn_stay{20};
 };
 
-// The fixed scenarios (fanout, latency, rooms, idle), so that results compare
+// The fixed scenarios (fanout, latency, rooms, idle, churn), so that results compare
 // over time; false for an unknown name.
 bool apply_scenario(const std::string& name, Workload& workload);
 

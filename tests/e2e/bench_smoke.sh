@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 status=0
-for scenario in fanout latency rooms idle; do
+for scenario in fanout latency rooms idle churn; do
   rm -f "$work/port"
   "$server" --listen 127.0.0.1:0 --port-file "$work/port" --publish-rate-per-second 0 \
     --log-level warn 2>>"$work/relay.log" &
