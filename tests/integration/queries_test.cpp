@@ -3,11 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/integration/relay_process.hpp"
@@ -31,62 +27,6 @@ using relay::v1::WhoResponse;
 
 namespace {
 
-// One Follow stream with a reader thread, like ChatClient, so a test waits for
-// each frame with a deadline instead of blocking in Read.
-class Follower {
- public:
-  Follower(const std::string& target, const FollowRequest& request)
-      : stub_(stub(target)), context_(context_for("", std::chrono::minutes(1))) {
-    reader_ = stub_->Follow(context_.get(), request);
-    thread_ = std::thread([this] {
-      ServerFrame frame;
-      while (reader_->Read(&frame)) {
-        std::lock_guard lock(mutex_);
-        frames_.push_back(frame);
-        changed_.notify_all();
-      }
-      grpc::Status status = reader_->Finish();
-      std::lock_guard lock(mutex_);
-      status_ = status;
-      changed_.notify_all();
-    });
-  }
-  ~Follower() {
-    context_->TryCancel();
-    thread_.join();
-  }
-  Follower(const Follower&) = delete;
-  Follower& operator=(const Follower&) = delete;
-
-  // The next frame, or nullopt when none comes within timeout or the stream ended.
-  std::optional<ServerFrame> next(std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, timeout, [this] { return !frames_.empty() || status_; });
-    if (frames_.empty()) {
-      return std::nullopt;
-    }
-    auto frame = std::move(frames_.front());
-    frames_.pop_front();
-    return frame;
-  }
-
-  std::optional<grpc::Status> wait_status(std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, timeout, [this] { return status_.has_value(); });
-    return status_;
-  }
-
- private:
-  std::unique_ptr<relay::v1::Relay::Stub> stub_;
-  std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<grpc::ClientReader<ServerFrame>> reader_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<ServerFrame> frames_;      // guarded by mutex_
-  std::optional<grpc::Status> status_;  // guarded by mutex_
-  std::thread thread_;
-};
-
 // Publishes body1, body2, ... bodyN to `room` and waits for each ack.
 void publish_numbered(ChatClient& client, const std::string& room, int count) {
   for (int i = 1; i <= count; ++i) {
@@ -96,7 +36,7 @@ void publish_numbered(ChatClient& client, const std::string& room, int count) {
 
 // The next frame must be this message: anything else in between (a presence,
 // an ack, another room's message) fails the check.
-void check_next_message(Follower& follower, const std::string& room, std::uint64_t sequence,
+void check_next_message(FollowClient& follower, const std::string& room, std::uint64_t sequence,
                         const std::string& body, const std::string& sender) {
   const auto frame = follower.next();
   REQUIRE(frame);
@@ -173,7 +113,7 @@ TEST_CASE(
   followed_alpha.mutable_resume()->set_epoch(alpha.epoch());
   followed_alpha.mutable_resume()->set_sequence(1);
   request.add_rooms()->set_room("beta");  // no resume: live from now
-  Follower follower(relay.target(), request);
+  FollowClient follower(relay.target(), request);
 
   const auto joined_alpha = follower.next();
   REQUIRE(joined_alpha);
@@ -252,7 +192,7 @@ TEST_CASE("Follow refuses a request it cannot serve with INVALID_ARGUMENT") {
     explanation = "ahead";
   }
 
-  Follower follower(relay.target(), request);
+  FollowClient follower(relay.target(), request);
   const auto status = follower.wait_status();
   REQUIRE(status);
   CHECK(status->error_code() == grpc::StatusCode::INVALID_ARGUMENT);

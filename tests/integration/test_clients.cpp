@@ -59,20 +59,44 @@ grpc::Status send_raw_chat_frame(const std::string& target, const std::string& u
   return status;
 }
 
+void FrameQueue::push(v1::ServerFrame frame) {
+  std::lock_guard lock(mutex_);
+  frames_.push_back(std::move(frame));
+  changed_.notify_all();
+}
+
+void FrameQueue::close(grpc::Status status) {
+  std::lock_guard lock(mutex_);
+  status_ = std::move(status);
+  changed_.notify_all();
+}
+
+std::optional<v1::ServerFrame> FrameQueue::next(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [this] { return !frames_.empty() || status_; });
+  if (frames_.empty()) {
+    return std::nullopt;
+  }
+  auto frame = std::move(frames_.front());
+  frames_.pop_front();
+  return frame;
+}
+
+std::optional<grpc::Status> FrameQueue::wait_status(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [this] { return status_.has_value(); });
+  return status_;
+}
+
 ChatClient::ChatClient(const std::string& target, const std::string& user)
     : stub_(stub(target)), context_(context_for(user, std::chrono::minutes(5))) {
   stream_ = stub_->Chat(context_.get());
   reader_ = std::thread([this] {
     v1::ServerFrame frame;
     while (stream_->Read(&frame)) {
-      std::lock_guard lock(mutex_);
-      frames_.push_back(frame);
-      changed_.notify_all();
+      received_.push(frame);
     }
-    grpc::Status status = stream_->Finish();
-    std::lock_guard lock(mutex_);
-    status_ = status;
-    changed_.notify_all();
+    received_.close(stream_->Finish());
   });
 }
 
@@ -108,16 +132,7 @@ bool ChatClient::publish(const std::string& room, const std::string& body, const
 bool ChatClient::write(const v1::ClientFrame& frame) { return stream_->Write(frame); }
 
 std::optional<v1::ServerFrame> ChatClient::next(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  if (!changed_.wait_for(lock, timeout, [this] { return !frames_.empty() || status_; })) {
-    return std::nullopt;
-  }
-  if (frames_.empty()) {
-    return std::nullopt;
-  }
-  auto frame = std::move(frames_.front());
-  frames_.pop_front();
-  return frame;
+  return received_.next(timeout);
 }
 
 std::optional<v1::ServerFrame> ChatClient::next_matching(
@@ -148,9 +163,24 @@ grpc::Status ChatClient::finish(std::chrono::milliseconds timeout) {
 }
 
 std::optional<grpc::Status> ChatClient::wait_status(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mutex_);
-  changed_.wait_for(lock, timeout, [this] { return status_.has_value(); });
-  return status_;
+  return received_.wait_status(timeout);
+}
+
+FollowClient::FollowClient(const std::string& target, const v1::FollowRequest& request)
+    : stub_(stub(target)), context_(context_for("", std::chrono::minutes(1))) {
+  reader_ = stub_->Follow(context_.get(), request);
+  thread_ = std::thread([this] {
+    v1::ServerFrame frame;
+    while (reader_->Read(&frame)) {
+      received_.push(frame);
+    }
+    received_.close(reader_->Finish());
+  });
+}
+
+FollowClient::~FollowClient() {
+  context_->TryCancel();
+  thread_.join();
 }
 
 v1::Joined join_and_wait(ChatClient& client, const std::string& room,

@@ -29,6 +29,23 @@ std::unique_ptr<grpc::ClientContext> context_for(const std::string& user,
 grpc::Status send_raw_chat_frame(const std::string& target, const std::string& user,
                                  const std::string& bytes);
 
+// What a stream's reader thread received: its frames in order, then the
+// status it ended with, for a test to wait on with a deadline.
+class FrameQueue {
+ public:
+  void push(v1::ServerFrame frame);
+  void close(grpc::Status status);
+  // The next frame, or nullopt when none comes within timeout or the stream ended.
+  std::optional<v1::ServerFrame> next(std::chrono::milliseconds timeout);
+  std::optional<grpc::Status> wait_status(std::chrono::milliseconds timeout);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<v1::ServerFrame> frames_;  // guarded by mutex_
+  std::optional<grpc::Status> status_;  // guarded by mutex_
+};
+
 // One Chat stream with a reader thread that queues every frame it receives,
 // so a test can wait for the frame it expects with a deadline.
 class ChatClient {
@@ -62,11 +79,31 @@ class ChatClient {
   std::unique_ptr<v1::Relay::Stub> stub_;
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::ClientFrame, v1::ServerFrame>> stream_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<v1::ServerFrame> frames_;  // guarded by mutex_
-  std::optional<grpc::Status> status_;  // guarded by mutex_
+  FrameQueue received_;
   std::thread reader_;
+};
+
+// One Follow stream (anonymous, read-only) with a reader thread, like ChatClient.
+class FollowClient {
+ public:
+  FollowClient(const std::string& target, const v1::FollowRequest& request);
+  ~FollowClient();
+  FollowClient(const FollowClient&) = delete;
+  FollowClient& operator=(const FollowClient&) = delete;
+
+  std::optional<v1::ServerFrame> next(std::chrono::milliseconds timeout = 10s) {
+    return received_.next(timeout);
+  }
+  std::optional<grpc::Status> wait_status(std::chrono::milliseconds timeout = 10s) {
+    return received_.wait_status(timeout);
+  }
+
+ private:
+  std::unique_ptr<v1::Relay::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReader<v1::ServerFrame>> reader_;
+  FrameQueue received_;
+  std::thread thread_;
 };
 
 // Joins and waits for the room's Joined answer (a failed REQUIRE otherwise).
