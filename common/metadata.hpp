@@ -16,4 +16,9 @@ inline constexpr const char* kMaxBodyBytesKey = "x-relay-max-body-bytes";
 inline constexpr const char* kPublishRateKey = "x-relay-publish-rate";
 inline constexpr const char* kPublishBurstKey = "x-relay-publish-burst";
 
+// Sent by a client on Chat and Follow calls that can unpack
+// ServerFrame.batch (see relay.proto); any other value, or none, means no.
+inline constexpr const char* kAcceptBatchKey = "x-relay-accept-batch";
+inline constexpr const char* kAcceptBatchYes = "1";
+
 }  // namespace relay::common

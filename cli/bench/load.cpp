@@ -33,9 +33,12 @@ std::optional<std::chrono::steady_clock::time_point> sent_time(const std::string
 }
 
 SubscriberStream::SubscriberStream(v1::Relay::Stub& stub, const std::string& room,
-                                   const Phase& phase, RoomProgress* progress)
+                                   const Phase& phase, bool accept_batch, RoomProgress* progress)
     : phase_(phase), progress_(progress) {
   context_.AddMetadata(common::kUserKey, "bench");
+  if (accept_batch) {
+    context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
+  }
   join_.mutable_join()->set_room(room);
   stub.async()->Chat(&context_, this);
   StartWrite(&join_);
@@ -49,14 +52,22 @@ void SubscriberStream::OnReadDone(bool ok) {
   if (!ok) {
     return;
   }
-  if (in_.has_message()) {
-    handle(in_.message());
-  } else if (in_.has_joined()) {
+  handle(in_);
+  StartRead(&in_);
+}
+
+void SubscriberStream::handle(const v1::ServerFrame& frame) {
+  if (frame.has_message()) {
+    handle(frame.message());
+  } else if (frame.has_batch()) {
+    for (const auto& inner : frame.batch().frames()) {
+      handle(inner);
+    }
+  } else if (frame.has_joined()) {
     std::lock_guard lock(mutex_);
     joined_ = true;
     changed_.notify_all();
   }
-  StartRead(&in_);
 }
 
 void SubscriberStream::handle(const v1::Message& message) {

@@ -53,7 +53,7 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
  public:
   // `progress`, when given, counts every message this stream receives.
   SubscriberStream(v1::Relay::Stub& stub, const std::string& room, const Phase& phase,
-                   RoomProgress* progress);
+                   bool accept_batch, RoomProgress* progress);
 
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
@@ -73,6 +73,7 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
   bool ended_early() const;
 
  private:
+  void handle(const v1::ServerFrame& frame);
   void handle(const v1::Message& message);
 
   const Phase& phase_;

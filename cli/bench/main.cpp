@@ -1,6 +1,9 @@
 // relay-bench: drives a relay with many streams and reports throughput,
 // latency, loss and the relay's CPU cost per delivered message.
+#include <functional>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -117,15 +120,35 @@ Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pid
   app.add_option("--relay", options.target, "gRPC target of the relay")->capture_default_str();
   app.add_option("--scenario", options.scenario, "fanout, latency, rooms, idle or churn")
       ->check(CLI::IsMember({"fanout", "latency", "rooms", "idle", "churn"}));
-  app.add_option("--subscribers", load.subscribers, "Subscriber streams in all");
-  app.add_option("--publishers", load.publishers, "Publishers per room");
-  app.add_option("--rooms", load.rooms, "Rooms")->check(CLI::PositiveNumber);
-  app.add_option("--streams-per-connection", load.streams_per_connection,
-                 "Subscriber streams sharing one connection")
+  // Flags are parsed into their own Workload and laid over the scenario's:
+  // an explicit flag always wins, whatever the order on the command line.
+  relay::cli::bench::Workload flags;
+  std::vector<std::function<void()>> overrides;
+  auto workload_option = [&](const std::string& name, auto field, const std::string& help) {
+    auto* option = app.add_option(name, flags.*field, help);
+    overrides.push_back([option, field, &flags, &load] {
+      if (option->count() > 0) {
+        load.*field = flags.*field;
+      }
+    });
+    return option;
+  };
+  using relay::cli::bench::Workload;
+  workload_option("--subscribers", &Workload::subscribers, "Subscriber streams in all");
+  workload_option("--publishers", &Workload::publishers, "Publishers per room");
+  workload_option("--rooms", &Workload::rooms, "Rooms")->check(CLI::PositiveNumber);
+  workload_option("--streams-per-connection", &Workload::streams_per_connection,
+                  "Subscriber streams sharing one connection")
       ->check(CLI::PositiveNumber);
-  app.add_option("--size", load.message_bytes, "Message body bytes (at least 16: the timestamp)");
-  app.add_option("--rate", load.rate, "Messages per second per publisher; 0 = as fast as acked");
-  app.add_option("--window", load.window, "Unacknowledged publishes per publisher at rate 0");
+  workload_option("--size", &Workload::message_bytes,
+                  "Message body bytes (at least 16: the timestamp)");
+  workload_option("--rate", &Workload::rate,
+                  "Messages per second per publisher; 0 = as fast as acked");
+  workload_option("--window", &Workload::window,
+                  "Unacknowledged publishes per publisher at rate 0");
+  bool no_batch = false;
+  app.add_flag("--no-batch", no_batch,
+               "Subscribers refuse batched frames (the relay then writes one frame per message)");
   app.add_option("--duration", duration_s, "Seconds measured");
   app.add_option("--warmup", warmup_s, "Seconds of load before measuring");
   app.add_option("--relay-pid", relay_pid, "The relay's PID, for its RSS and CPU time");
@@ -134,8 +157,11 @@ Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pid
 
   if (!options.scenario.empty()) {
     relay::cli::bench::apply_scenario(options.scenario, load);
-    // Explicit flags still win over the scenario's numbers for time.
   }
+  for (const auto& apply : overrides) {
+    apply();
+  }
+  load.accept_batch = !no_batch;
   if (app.count("--duration") > 0 || options.scenario.empty()) {
     load.duration = std::chrono::milliseconds(static_cast<std::int64_t>(duration_s * 1000));
   }

@@ -40,11 +40,12 @@ struct ChurnTally {
 // One stream that joins, stays a while, leaves, and checks that what it got
 // while present was contiguous.
 void churn_once(v1::Relay::Stub& stub, const std::string& room, const Phase& phase,
-                std::chrono::milliseconds stay, ChurnTally& churn) {
-  SubscriberStream stream(stub, room, phase, nullptr);
+                const Workload& load, ChurnTally& churn) {
+  SubscriberStream stream(stub, room, phase, load.accept_batch, nullptr);
   const bool joined = stream.wait_joined(kJoinTimeout);
   if (joined) {
-    std::this_thread::sleep_for(stay);  // the time it is present, not a wait for an event
+    std::this_thread::sleep_for(
+        load.churn_stay);  // the time it is present, not a wait for an event
   }
   stream.cancel();
   stream.wait_done();
@@ -78,8 +79,9 @@ Report run_workload(const RunOptions& options) {
     }
     const std::size_t room = i % load.rooms;
     // The first subscriber of each room paces that room's publishers.
-    subscribers.push_back(std::make_unique<SubscriberStream>(
-        *stubs.back(), room_name(room), phase, i < load.rooms ? &progress[room] : nullptr));
+    subscribers.push_back(
+        std::make_unique<SubscriberStream>(*stubs.back(), room_name(room), phase, load.accept_batch,
+                                           i < load.rooms ? &progress[room] : nullptr));
   }
   for (auto& subscriber : subscribers) {
     if (!subscriber->wait_joined(kJoinTimeout)) {
@@ -122,7 +124,7 @@ Report run_workload(const RunOptions& options) {
   for (std::size_t i = 0; i < load.churners; ++i) {
     churners.emplace_back([&] {
       while (churning.load()) {
-        churn_once(*churn_stub, room_name(0), phase, load.churn_stay, churn);
+        churn_once(*churn_stub, room_name(0), phase, load, churn);
       }
     });
   }

@@ -21,6 +21,9 @@ struct Workload {
   // the whole measurement, beside the steady subscribers.
   std::size_t churners = 0;
   std::chrono::milliseconds churn_stay{20};
+  // Whether subscribers accept ServerFrame.batch (relay.proto), as relay-chat
+  // does; off measures the relay writing one frame per message.
+  bool accept_batch = true;
 };
 
 // The fixed scenarios (fanout, latency, rooms, idle, churn), so that results compare

@@ -189,6 +189,7 @@ bool ChatSession::sleep_unless_stopping(std::chrono::milliseconds wait) {
 grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
   grpc::ClientContext context;
   context.AddMetadata(common::kUserKey, options_.user);
+  context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
   bool stream_over = false;  // guarded by mutex_
   {
     std::lock_guard lock(mutex_);
@@ -327,6 +328,11 @@ void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
 
 void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
   switch (frame.kind_case()) {
+    case v1::ServerFrame::kBatch:
+      for (const auto& inner : frame.batch().frames()) {
+        handle(inner, resumed);
+      }
+      return;
     case v1::ServerFrame::kMessage:
       handle_message(frame.message());
       return;

@@ -1,5 +1,7 @@
 #include "cli/session/follower.hpp"
 
+#include "common/metadata.hpp"
+
 namespace relay::cli {
 namespace {
 
@@ -82,6 +84,7 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
   grpc::ClientContext context;
   // A tail waits for its relay to come back rather than failing at once.
   context.set_wait_for_ready(true);
+  context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -106,7 +109,11 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
 }
 
 void Follower::handle(const v1::ServerFrame& frame, bool resumed) {
-  if (frame.has_joined()) {
+  if (frame.has_batch()) {
+    for (const auto& inner : frame.batch().frames()) {
+      handle(inner, resumed);
+    }
+  } else if (frame.has_joined()) {
     const auto& joined = frame.joined();
     Position& position = positions_[joined.room()];
     if (joined.epoch_changed()) {

@@ -31,9 +31,10 @@ Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
       clock_(std::move(clock)),
       epoch_base_(static_cast<std::uint64_t>(clock_())) {}
 
-SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink) {
+SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink,
+                                   WriteBatching batching) {
   return std::make_shared<Subscriber>(next_subscriber_id_.fetch_add(1), std::move(user), kind,
-                                      limits_.queue, sink);
+                                      limits_.queue, sink, batching);
 }
 
 JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,

@@ -46,7 +46,8 @@ class Hub {
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
-  SubscriberPtr make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink);
+  SubscriberPtr make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink,
+                                WriteBatching batching = {});
 
   JoinOutcome join(const std::string& room, const SubscriberPtr& subscriber,
                    std::optional<Position> resume);

@@ -7,8 +7,13 @@
 namespace relay::hub {
 
 Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
-                       FrameSink& sink)
-    : id_(id), user_(std::move(user)), kind_(kind), limits_(limits), sink_(sink) {}
+                       FrameSink& sink, WriteBatching batching)
+    : id_(id),
+      user_(std::move(user)),
+      kind_(kind),
+      limits_(limits),
+      batching_(batching),
+      sink_(sink) {}
 
 bool Subscriber::enqueue(FramePtr frame, bool replay) {
   std::lock_guard lock(mutex_);
@@ -81,6 +86,7 @@ void Subscriber::on_write_done(bool ok) {
   {
     std::lock_guard lock(mutex_);
     write_in_flight_ = false;
+    in_flight_.clear();
     if (!ok && state_ != State::finished) {
       // The peer is gone: nothing more can be written, only finished.
       clear_queue_locked();
@@ -141,15 +147,23 @@ Subscriber::Action Subscriber::next_action_locked() {
     return action;
   }
   if (!queue_.empty() && (state_ == State::open || drain_)) {
-    Queued next = std::move(queue_.front());
-    queue_.pop_front();
-    const std::size_t size = next.frame->size_bytes();
-    queued_bytes_ -= size;
-    if (next.replay) {
-      --replay_frames_;
-      replay_bytes_ -= size;
+    std::size_t batch_bytes = 0;
+    while (!queue_.empty() &&
+           (in_flight_.empty() ||
+            (in_flight_.size() < batching_.max_frames &&
+             batch_bytes + queue_.front().frame->size_bytes() <= batching_.max_bytes))) {
+      Queued next = std::move(queue_.front());
+      queue_.pop_front();
+      const std::size_t size = next.frame->size_bytes();
+      batch_bytes += size;
+      queued_bytes_ -= size;
+      if (next.replay) {
+        --replay_frames_;
+        replay_bytes_ -= size;
+      }
+      in_flight_.push_back(std::move(next.frame));
     }
-    action.write = std::move(next.frame);
+    action.write = true;
     write_in_flight_ = true;
     return action;
   }
@@ -162,7 +176,7 @@ Subscriber::Action Subscriber::next_action_locked() {
 
 void Subscriber::run(Action action) {
   if (action.write) {
-    sink_.start_write(action.write);
+    sink_.start_write(in_flight_);
   } else if (action.finish) {
     sink_.finish(*action.finish);
   }

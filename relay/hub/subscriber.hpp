@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,11 @@ struct CloseReason {
 class FrameSink {
  public:
   virtual ~FrameSink() = default;
-  // The sink must call Subscriber::on_write_done when the write completes.
-  virtual void start_write(const FramePtr& frame) = 0;
+  // Writes the frames, in order, as one write (one frame unless the
+  // Subscriber was made with WriteBatching). The span is only valid during the
+  // call: the sink must be done with it before the write can complete. The
+  // sink must call Subscriber::on_write_done when the write completes.
+  virtual void start_write(std::span<const FramePtr> frames) = 0;
   virtual void finish(const CloseReason& reason) = 0;
   // The stream was closed without draining while a write is still in flight,
   // so finish waits for that write; a peer that stopped reading never
@@ -53,6 +57,16 @@ struct QueueLimits {
   std::size_t max_replay_bytes_per_room = 8 * 1024 * 1024 + 4096;
 };
 
+// How many queued frames one write may carry. A subscriber that is keeping up
+// has at most one frame queued when its write completes, so batching only
+// ever joins frames that were already waiting: it saves writes under load
+// and adds no delay when idle. The byte bound keeps a batch within what a
+// client accepts as one message (a single larger frame still goes alone).
+struct WriteBatching {
+  std::size_t max_frames = 1;
+  std::size_t max_bytes = 0;
+};
+
 enum class SubscriberKind { chat, follow };
 
 // One open stream as the hub sees it: a bounded outbound queue with exactly
@@ -66,7 +80,7 @@ enum class SubscriberKind { chat, follow };
 class Subscriber {
  public:
   Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
-             FrameSink& sink);
+             FrameSink& sink, WriteBatching batching = {});
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
 
@@ -107,7 +121,7 @@ class Subscriber {
   enum class State { open, closing, finished };
   // Decides, under the lock, the one sink call to make after releasing it.
   struct Action {
-    FramePtr write;
+    bool write = false;  // of in_flight_
     std::optional<CloseReason> finish;
   };
   Action next_action_locked();
@@ -118,6 +132,7 @@ class Subscriber {
   const std::string user_;
   const SubscriberKind kind_;
   const QueueLimits limits_;
+  const WriteBatching batching_;
   FrameSink& sink_;
 
   mutable std::mutex mutex_;
@@ -125,11 +140,14 @@ class Subscriber {
     FramePtr frame;
     bool replay;
   };
-  std::deque<Queued> queue_;        // guarded by mutex_
-  std::size_t queued_bytes_ = 0;    // all of queue_; guarded by mutex_
-  std::size_t replay_frames_ = 0;   // the replay part; guarded by mutex_
-  std::size_t replay_bytes_ = 0;    // guarded by mutex_
-  bool write_in_flight_ = false;    // guarded by mutex_
+  std::deque<Queued> queue_;       // guarded by mutex_
+  std::size_t queued_bytes_ = 0;   // all of queue_; guarded by mutex_
+  std::size_t replay_frames_ = 0;  // the replay part; guarded by mutex_
+  std::size_t replay_bytes_ = 0;   // guarded by mutex_
+  bool write_in_flight_ = false;   // guarded by mutex_
+  // The frames of the write in flight. Filled under the lock, then read by
+  // the sink without it: no one else touches it until that write completes.
+  std::vector<FramePtr> in_flight_;
   bool drain_ = true;               // guarded by mutex_
   State state_ = State::open;       // guarded by mutex_
   CloseReason close_reason_;        // guarded by mutex_

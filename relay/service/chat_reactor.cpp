@@ -32,7 +32,8 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
     : context_(context),
       user_(std::move(user)),
       peer_(call->peer()),
-      subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this)),
+      subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
+                                              write_batching(*call))),
       stuck_write_(call),
       publish_rate_(context.config.publish_rate_per_second,
                     static_cast<double>(context.config.publish_burst)) {
@@ -218,8 +219,8 @@ void ChatReactor::write_stuck_after_close() {
   stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
 }
 
-void ChatReactor::start_write(const hub::FramePtr& frame) {
-  write_buffer_ = slice_frame(frame).byte_buffer();
+void ChatReactor::start_write(std::span<const hub::FramePtr> frames) {
+  write_buffer_ = wire_buffer(frames, write_slices_);
   StartWrite(&write_buffer_);
 }
 

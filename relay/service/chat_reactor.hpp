@@ -1,11 +1,14 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/slice.h>
 
 #include "common/token_bucket.hpp"
 #include "relay/hub/subscriber.hpp"
@@ -31,7 +34,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   void OnCancel() override;
   void OnDone() override;
 
-  void start_write(const hub::FramePtr& frame) override;
+  void start_write(std::span<const hub::FramePtr> frames) override;
   void finish(const hub::CloseReason& reason) override;
   void write_stuck_after_close() override;
 
@@ -52,6 +55,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   std::unordered_set<std::string> rooms_;  // read side only
   grpc::ByteBuffer read_buffer_;           // read side only
   grpc::ByteBuffer write_buffer_;          // write side only
+  std::vector<grpc::Slice> write_slices_;  // write side only
   v1::ClientFrame frame_;                  // read side only
 };
 

@@ -35,7 +35,8 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
                              const v1::FollowRequest& request)
     : context_(context),
       peer_(call->peer()),
-      subscriber_(context.hub.make_subscriber("", hub::SubscriberKind::follow, *this)),
+      subscriber_(context.hub.make_subscriber("", hub::SubscriberKind::follow, *this,
+                                              write_batching(*call))),
       stuck_write_(call) {
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened from {} for {} rooms", subscriber_->id(), peer_,
@@ -89,8 +90,8 @@ void FollowReactor::write_stuck_after_close() {
   stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
 }
 
-void FollowReactor::start_write(const hub::FramePtr& frame) {
-  write_buffer_ = slice_frame(frame).byte_buffer();
+void FollowReactor::start_write(std::span<const hub::FramePtr> frames) {
+  write_buffer_ = wire_buffer(frames, write_slices_);
   StartWrite(&write_buffer_);
 }
 

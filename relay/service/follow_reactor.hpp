@@ -1,10 +1,12 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/slice.h>
 
 #include "relay/hub/subscriber.hpp"
 #include "relay/service/service_context.hpp"
@@ -25,7 +27,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnCancel() override;
   void OnDone() override;
 
-  void start_write(const hub::FramePtr& frame) override;
+  void start_write(std::span<const hub::FramePtr> frames) override;
   void finish(const hub::CloseReason& reason) override;
   void write_stuck_after_close() override;
 
@@ -42,6 +44,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // Written in the constructor, read again only in OnDone.
   std::vector<std::string> rooms_;
   grpc::ByteBuffer write_buffer_;
+  std::vector<grpc::Slice> write_slices_;
 };
 
 }  // namespace relay::service

@@ -2,12 +2,16 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/slice.h>
 
 #include "relay/hub/frame.hpp"
+#include "relay/hub/subscriber.hpp"
 #include "relay/v1/relay.pb.h"
 
 namespace relay::service {
@@ -19,7 +23,7 @@ class SliceFrame final : public hub::Frame {
  public:
   explicit SliceFrame(const google::protobuf::MessageLite& message);
   std::size_t size_bytes() const override { return slice_.size(); }
-  grpc::ByteBuffer byte_buffer() const { return grpc::ByteBuffer(&slice_, 1); }
+  const grpc::Slice& slice() const { return slice_; }
 
  private:
   grpc::Slice slice_;
@@ -29,6 +33,17 @@ inline const SliceFrame& slice_frame(const hub::FramePtr& frame) {
   // The relay's hub is only ever given frames made by ProtoFrameEncoder.
   return static_cast<const SliceFrame&>(*frame);
 }
+
+// What one write carries on a stream whose client opted in to batches, or
+// one frame per write when it did not (see FrameBatch in relay.proto).
+hub::WriteBatching write_batching(const grpc::CallbackServerContext& call);
+
+// The bytes of one write: a lone frame as it is, several as one
+// ServerFrame.batch. A batch is built from a few bytes of field headers
+// between the frames' own shared slices, so no frame is copied or
+// re-serialized. `scratch` is the caller's, reused from write to write.
+grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
+                             std::vector<grpc::Slice>& scratch);
 
 void to_proto(const hub::Message& message, v1::Message& out);
 

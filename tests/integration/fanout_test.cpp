@@ -385,6 +385,41 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a client that accepts batches gets a replay as batches in order, and only such a client "
+    "does") {
+  // Bodies over 127 bytes and a replay over 16 KiB: the batch's field
+  // lengths need two- and three-byte varints.
+  constexpr std::uint64_t kMessages = 120;
+  auto body = [](std::uint64_t i) { return std::string(200, 'x') + std::to_string(i); };
+  RelayProcess relay({"--publish-rate-per-second", "0"});
+  ChatClient ann(relay.target(), "ann");
+  const Joined first = join_and_wait(ann, "log");
+  for (std::uint64_t i = 1; i <= kMessages; ++i) {
+    publish_acked(ann, "log", body(i), numbered("id", i));
+  }
+
+  // The join queues its Joined and the whole replay before the first write
+  // starts, so that write carries them all.
+  for (const bool accept : {true, false}) {
+    CAPTURE(accept);
+    ChatClient bob(relay.target(), "bob", accept);
+    REQUIRE(bob.join("log", position(first.epoch(), 0)));
+    const auto joined = bob.next();
+    REQUIRE(joined);
+    REQUIRE_MESSAGE(joined->kind_case() == ServerFrame::kJoined, joined->DebugString());
+    CHECK(joined->joined().replayed() == kMessages);
+    for (std::uint64_t sequence = 1; sequence <= kMessages; ++sequence) {
+      check_next_message(bob, sequence, body(sequence));
+    }
+    if (accept) {
+      CHECK(bob.batches_received() >= 1);
+    } else {
+      CHECK(bob.batches_received() == 0);
+    }
+  }
+}
+
+TEST_CASE(
     "a resume while messages keep arriving switches from replay to live without gap or "
     "duplicate") {
   constexpr std::uint64_t kMessages = 300;

@@ -61,8 +61,20 @@ grpc::Status send_raw_chat_frame(const std::string& target, const std::string& u
 
 void FrameQueue::push(v1::ServerFrame frame) {
   std::lock_guard lock(mutex_);
-  frames_.push_back(std::move(frame));
+  if (frame.has_batch()) {
+    ++batches_;
+    for (auto& inner : *frame.mutable_batch()->mutable_frames()) {
+      frames_.push_back(std::move(inner));
+    }
+  } else {
+    frames_.push_back(std::move(frame));
+  }
   changed_.notify_all();
+}
+
+std::size_t FrameQueue::batches() const {
+  std::lock_guard lock(mutex_);
+  return batches_;
 }
 
 void FrameQueue::close(grpc::Status status) {
@@ -88,8 +100,11 @@ std::optional<grpc::Status> FrameQueue::wait_status(std::chrono::milliseconds ti
   return status_;
 }
 
-ChatClient::ChatClient(const std::string& target, const std::string& user)
+ChatClient::ChatClient(const std::string& target, const std::string& user, bool accept_batch)
     : stub_(stub(target)), context_(context_for(user, std::chrono::minutes(5))) {
+  if (accept_batch) {
+    context_->AddMetadata("x-relay-accept-batch", "1");
+  }
   stream_ = stub_->Chat(context_.get());
   reader_ = std::thread([this] {
     v1::ServerFrame frame;

@@ -33,24 +33,28 @@ grpc::Status send_raw_chat_frame(const std::string& target, const std::string& u
 // status it ended with, for a test to wait on with a deadline.
 class FrameQueue {
  public:
+  // A batch is queued as the frames it holds, and counted.
   void push(v1::ServerFrame frame);
+  std::size_t batches() const;
   void close(grpc::Status status);
   // The next frame, or nullopt when none comes within timeout or the stream ended.
   std::optional<v1::ServerFrame> next(std::chrono::milliseconds timeout);
   std::optional<grpc::Status> wait_status(std::chrono::milliseconds timeout);
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<v1::ServerFrame> frames_;  // guarded by mutex_
+  std::size_t batches_ = 0;             // guarded by mutex_
   std::optional<grpc::Status> status_;  // guarded by mutex_
 };
 
 // One Chat stream with a reader thread that queues every frame it receives,
-// so a test can wait for the frame it expects with a deadline.
+// so a test can wait for the frame it expects with a deadline. It refuses
+// batched frames unless told to accept them.
 class ChatClient {
  public:
-  ChatClient(const std::string& target, const std::string& user);
+  ChatClient(const std::string& target, const std::string& user, bool accept_batch = false);
   ~ChatClient();
   ChatClient(const ChatClient&) = delete;
   ChatClient& operator=(const ChatClient&) = delete;
@@ -74,6 +78,8 @@ class ChatClient {
   // The status once the relay ended the stream, without half-closing.
   std::optional<grpc::Status> wait_status(std::chrono::milliseconds timeout = 10s);
   void cancel() { context_->TryCancel(); }
+  // How many ServerFrame.batch messages came (their frames come from next()).
+  std::size_t batches_received() const { return received_.batches(); }
 
  private:
   std::unique_ptr<v1::Relay::Stub> stub_;

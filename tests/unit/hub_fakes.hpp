@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,10 +61,10 @@ class ManualSink : public FrameSink {
  public:
   void bind(Subscriber* subscriber) { subscriber_ = subscriber; }
 
-  void start_write(const FramePtr& frame) override {
+  void start_write(std::span<const FramePtr> frames) override {
     std::lock_guard lock(mutex_);
-    in_flight_ = frame;
-    ++writes_started_;
+    in_flight_.assign(frames.begin(), frames.end());
+    write_sizes_.push_back(frames.size());
   }
   void finish(const CloseReason& reason) override {
     std::lock_guard lock(mutex_);
@@ -80,17 +81,17 @@ class ManualSink : public FrameSink {
 
   // Completes the write in flight, if any; returns whether there was one.
   bool complete_one(bool ok = true) {
-    FramePtr frame;
     {
       std::lock_guard lock(mutex_);
-      if (!in_flight_) {
+      if (in_flight_.empty()) {
         return false;
       }
-      frame = std::move(in_flight_);
-      in_flight_.reset();
       if (ok) {
-        written_.push_back(text_of(frame));
+        for (const auto& frame : in_flight_) {
+          written_.push_back(text_of(frame));
+        }
       }
+      in_flight_.clear();
     }
     subscriber_->on_write_done(ok);
     return true;
@@ -126,14 +127,19 @@ class ManualSink : public FrameSink {
   }
   bool write_in_flight() const {
     std::lock_guard lock(mutex_);
-    return in_flight_ != nullptr;
+    return !in_flight_.empty();
+  }
+  // How many frames each write started so far carried.
+  std::vector<std::size_t> write_sizes() const {
+    std::lock_guard lock(mutex_);
+    return write_sizes_;
   }
 
  private:
   Subscriber* subscriber_ = nullptr;
   mutable std::mutex mutex_;
-  FramePtr in_flight_;
-  int writes_started_ = 0;
+  std::vector<FramePtr> in_flight_;
+  std::vector<std::size_t> write_sizes_;
   int stuck_notices_ = 0;
   std::vector<std::string> written_;
   std::vector<CloseReason> finishes_;

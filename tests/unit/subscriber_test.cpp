@@ -12,8 +12,8 @@ namespace {
 FramePtr frame(std::string text) { return std::make_shared<TextFrame>(std::move(text)); }
 
 struct Fixture {
-  explicit Fixture(QueueLimits limits = {})
-      : subscriber(1, "ann", SubscriberKind::chat, limits, sink) {
+  explicit Fixture(QueueLimits limits = {}, WriteBatching batching = {})
+      : subscriber(1, "ann", SubscriberKind::chat, limits, sink, batching) {
     sink.bind(&subscriber);
   }
   void push(const std::string& text) {
@@ -38,6 +38,70 @@ TEST_CASE("a subscriber keeps exactly one write in flight and writes in queue or
   CHECK(f.sink.written() == std::vector<std::string>{"a", "b", "c"});
   CHECK(f.subscriber.queued_frames() == 0);
   CHECK(f.subscriber.queued_bytes() == 0);
+}
+
+TEST_CASE("without batching every write carries one frame") {
+  Fixture f;
+  for (const char* text : {"a", "b", "c"}) {
+    f.push(text);
+  }
+  f.sink.complete_all();
+  CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 1, 1});
+}
+
+TEST_CASE("with batching a write carries what queued behind the last one, within bounds") {
+  SUBCASE("a lone frame goes out at once, alone") {
+    Fixture f({}, {.max_frames = 10, .max_bytes = 100});
+    f.push("a");
+    CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1});
+  }
+  SUBCASE("frames queued meanwhile go out together, in order") {
+    Fixture f({}, {.max_frames = 10, .max_bytes = 100});
+    for (const char* text : {"a", "b", "c", "d"}) {
+      f.push(text);
+    }
+    f.sink.complete_all();
+    CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 3});
+    CHECK(f.sink.written() == std::vector<std::string>{"a", "b", "c", "d"});
+    CHECK(f.subscriber.queued_bytes() == 0);
+  }
+  SUBCASE("by frame count") {
+    Fixture f({}, {.max_frames = 2, .max_bytes = 100});
+    for (const char* text : {"a", "b", "c", "d", "e", "f"}) {
+      f.push(text);
+    }
+    f.sink.complete_all();
+    CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 2, 2, 1});
+  }
+  SUBCASE("by bytes, though a larger frame still goes alone") {
+    Fixture f({}, {.max_frames = 10, .max_bytes = 4});
+    for (const char* text : {"a", "bb", "cc", "d", "eeeeeeee", "f"}) {
+      f.push(text);
+    }
+    f.sink.complete_all();
+    CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 2, 1, 1, 1});
+    CHECK(f.sink.written() == std::vector<std::string>{"a", "bb", "cc", "d", "eeeeeeee", "f"});
+  }
+  SUBCASE("replayed and live frames share a batch and both bounds are released") {
+    Fixture f({.max_frames = 2,
+               .max_bytes = 100,
+               .max_replay_frames_per_room = 3,
+               .max_replay_bytes_per_room = 100},
+              {.max_frames = 10, .max_bytes = 100});
+    f.push("first");
+    for (const char* text : {"r1", "r2", "r3"}) {
+      (void)f.subscriber.enqueue(frame(text), true);
+    }
+    f.push("live");
+    f.sink.complete_one();
+    CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 4});
+    CHECK(f.subscriber.queued_frames() == 0);
+    f.sink.complete_one();
+    for (const char* text : {"r4", "r5", "r6"}) {
+      (void)f.subscriber.enqueue(frame(text), true);
+    }
+    CHECK_FALSE(f.subscriber.closing());
+  }
 }
 
 TEST_CASE("enqueue asks for a flush only when no write is in flight") {
