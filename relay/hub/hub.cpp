@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <utility>
 
@@ -89,10 +90,10 @@ PublishResult Hub::publish(const std::string& room, const PublishRequest& reques
 
 std::vector<RoomInfo> Hub::list_rooms() const {
   std::vector<std::shared_ptr<Room>> rooms;
-  {
-    std::shared_lock lock(mutex_);
-    rooms.reserve(rooms_.size());
-    for (const auto& [name, room] : rooms_) {
+  rooms.reserve(room_count_.load(std::memory_order_relaxed));
+  for (const Shard& shard : shards_) {
+    std::shared_lock lock(shard.mutex);
+    for (const auto& [name, room] : shard.rooms) {
       rooms.push_back(room);
     }
   }
@@ -126,14 +127,17 @@ std::optional<Members> Hub::members(const std::string& room) const {
 std::size_t Hub::sweep() {
   const std::int64_t now = clock_();
   std::size_t removed = 0;
-  std::unique_lock lock(mutex_);
-  for (auto it = rooms_.begin(); it != rooms_.end();) {
-    if (it->second->remove_if_idle(now, limits_.room_idle_ttl_us)) {
-      spdlog::info("room {} removed after being idle and empty", it->first);
-      it = rooms_.erase(it);
-      ++removed;
-    } else {
-      ++it;
+  for (Shard& shard : shards_) {
+    std::unique_lock lock(shard.mutex);
+    for (auto it = shard.rooms.begin(); it != shard.rooms.end();) {
+      if (it->second->remove_if_idle(now, limits_.room_idle_ttl_us)) {
+        spdlog::info("room {} removed after being idle and empty", it->first);
+        it = shard.rooms.erase(it);
+        room_count_.fetch_sub(1, std::memory_order_relaxed);
+        ++removed;
+      } else {
+        ++it;
+      }
     }
   }
   rooms_removed_.fetch_add(removed, std::memory_order_relaxed);
@@ -161,26 +165,42 @@ void Hub::settle(FlushList& flush) {
   }
 }
 
+Hub::Shard& Hub::shard_of(const std::string& room) const {
+  return shards_[std::hash<std::string>{}(room) % kShards];
+}
+
+bool Hub::reserve_room() {
+  std::size_t count = room_count_.load(std::memory_order_relaxed);
+  do {
+    if (count >= limits_.max_rooms) {
+      return false;
+    }
+  } while (!room_count_.compare_exchange_weak(count, count + 1, std::memory_order_relaxed));
+  return true;
+}
+
 std::shared_ptr<Room> Hub::find(const std::string& room) const {
-  std::shared_lock lock(mutex_);
-  const auto it = rooms_.find(room);
-  return it == rooms_.end() ? nullptr : it->second;
+  const Shard& shard = shard_of(room);
+  std::shared_lock lock(shard.mutex);
+  const auto it = shard.rooms.find(room);
+  return it == shard.rooms.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<Room> Hub::find_or_create(const std::string& room) {
   if (auto found = find(room)) {
     return found;
   }
-  std::unique_lock lock(mutex_);
-  if (const auto it = rooms_.find(room); it != rooms_.end()) {
+  Shard& shard = shard_of(room);
+  std::unique_lock lock(shard.mutex);
+  if (const auto it = shard.rooms.find(room); it != shard.rooms.end()) {
     return it->second;
   }
-  if (rooms_.size() >= limits_.max_rooms) {
+  if (!reserve_room()) {
     return nullptr;
   }
   const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
   auto created = std::make_shared<Room>(room, epoch, limits_.room, encoder_, clock_());
-  rooms_.emplace(room, created);
+  shard.rooms.emplace(room, created);
   rooms_created_.fetch_add(1, std::memory_order_relaxed);
   return created;
 }

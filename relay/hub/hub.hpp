@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -38,8 +39,10 @@ struct HubStats {
 
 // The rooms of one relay. Rooms are created on first join or publish and
 // removed by sweep() once nobody is in them and they have been idle for
-// room_idle_ttl_us. The map's lock is held only to find or change the map, never
-// while a room works; a room's work is under that room's own lock.
+// room_idle_ttl_us. The map is sharded by room name, each shard under its own
+// lock, so publishes to different rooms share no lock at all; a shard's lock
+// is held only to find or change the map, never while a room works, and a
+// room's work is under that room's own lock.
 class Hub {
  public:
   Hub(HubLimits limits, FrameEncoder& encoder, Clock clock = system_now_us);
@@ -82,8 +85,18 @@ class Hub {
   std::atomic<std::uint64_t> next_epoch_offset_{0};
   std::atomic<std::uint64_t> next_subscriber_id_{1};
 
-  mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Room>> rooms_;  // guarded by mutex_
+  struct Shard {
+    mutable std::shared_mutex mutex;
+    std::unordered_map<std::string, std::shared_ptr<Room>> rooms;  // guarded by mutex
+  };
+  static constexpr std::size_t kShards = 64;
+  Shard& shard_of(const std::string& room) const;
+  // Takes one of max_rooms' places; false when none is left.
+  bool reserve_room();
+
+  mutable std::array<Shard, kShards> shards_;
+  // Rooms in all shards, counted apart so that max_rooms holds exactly.
+  std::atomic<std::size_t> room_count_{0};
 
   std::atomic<std::uint64_t> rooms_created_{0};
   std::atomic<std::uint64_t> rooms_removed_{0};

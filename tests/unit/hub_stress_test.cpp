@@ -3,7 +3,9 @@
 #include <atomic>
 #include <map>
 #include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "relay/hub/hub.hpp"
 #include "tests/unit/hub_fakes.hpp"
@@ -139,4 +141,35 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
   now_us.fetch_add(1'000'000);
   CHECK(hub.sweep() == rooms.size());
   CHECK(hub.list_rooms().empty());
+}
+
+TEST_CASE("rooms created at once from many threads never exceed max_rooms") {
+  // Rooms land in different shards of the hub's map, so only the shared
+  // count can hold the limit exactly.
+  constexpr std::size_t kMaxRooms = 50;
+  constexpr int kThreads = 8;
+  constexpr int kRoomsPerThread = 40;
+  TextEncoder encoder;
+  HubLimits limits;
+  limits.max_rooms = kMaxRooms;
+  Hub hub(limits, encoder);
+  std::atomic<int> created{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRoomsPerThread; ++i) {
+        const auto result = hub.publish("room-" + std::to_string(t) + "-" + std::to_string(i),
+                                        {"ann", "", "hello"});
+        (result.too_many_rooms ? refused : created).fetch_add(1);
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  CHECK(created.load() == static_cast<int>(kMaxRooms));
+  CHECK(refused.load() == kThreads * kRoomsPerThread - static_cast<int>(kMaxRooms));
+  CHECK(hub.list_rooms().size() == kMaxRooms);
+  CHECK(hub.stats().rooms_created == kMaxRooms);
 }
