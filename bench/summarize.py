@@ -16,7 +16,79 @@ METRICS = [
     ("bench_cpu_share", "bench CPU", "{:.0%}"),
     ("lost", "lost", "{:.0f}"),
     ("duplicated", "dup", "{:.0f}"),
+    ("failed_streams", "failed", "{:.0f}"),
+    ("streams", "streams", "{:.0f}"),
+    ("churned_streams", "churned", "{:.0f}"),
+    ("relay_rss_growth", "RSS growth B", "{:.0f}"),
 ]
+
+# The bench counts as the bottleneck when it used nearly all of its core.
+BENCH_SATURATED = 0.9
+# A stream that leaked anything of itself would leave kilobytes behind
+# (gRPC's call arena alone is about 12 KiB); allocator noise is far less.
+CHURN_GROWTH_PER_STREAM = 1024
+
+
+def fmt_ratio(x):
+    return f"{x:.2f}"
+
+
+def targets(medians):
+    """Issue 4's targets, each with its figures and whether it holds."""
+    rows = []
+
+    def both(scenario):
+        relays = medians.get(scenario, {})
+        return relays.get("cpp"), relays.get("go")
+
+    for scenario in ("fanout", "rooms"):
+        cpp, go = both(scenario)
+        if not (cpp and go):
+            continue
+        cpu = cpp["relay_cpu_ns_per_delivery"] / go["relay_cpu_ns_per_delivery"]
+        rows.append((f"{scenario}: relay CPU per delivery at most half the reference's",
+                     f"cpp/go {fmt_ratio(cpu)}", cpu <= 0.5))
+        throughput = cpp["delivered_per_s"] / go["delivered_per_s"]
+        bench_bound = cpp.get("bench_cpu_share", 0) >= BENCH_SATURATED
+        need = 1.0 if bench_bound else 2.0
+        rows.append((f"{scenario}: delivered/s at least the reference's (2x unless the bench is "
+                     "the bottleneck)",
+                     f"cpp/go {fmt_ratio(throughput)}; bench CPU "
+                     f"{cpp.get('bench_cpu_share', 0):.0%}, so at least {need:g}x",
+                     throughput >= need))
+    cpp, go = both("latency")
+    if cpp and go:
+        p99 = cpp["latency_us.p99"] / go["latency_us.p99"]
+        rows.append(("latency: p99 at most half the reference's, and under 1 ms",
+                     f"cpp {cpp['latency_us.p99']:.0f} µs, go {go['latency_us.p99']:.0f} µs, "
+                     f"cpp/go {fmt_ratio(p99)}",
+                     p99 <= 0.5 and cpp["latency_us.p99"] < 1000))
+    cpp, go = both("idle")
+    if cpp and go:
+        rss = cpp["relay_rss_per_stream"] / go["relay_rss_per_stream"]
+        held = cpp.get("streams") == 10000 and cpp.get("failed_streams", 0) == 0
+        rows.append(("idle: memory per idle stream at most half the reference's, 10,000 held",
+                     f"cpp {cpp['relay_rss_per_stream']:.0f} B, go "
+                     f"{go['relay_rss_per_stream']:.0f} B, cpp/go {fmt_ratio(rss)}; "
+                     f"{cpp.get('streams', 0):.0f} streams, {cpp.get('failed_streams', 0):.0f} "
+                     "failed",
+                     rss <= 0.5 and held))
+    for scenario in ("rooms", "churn"):
+        cpp, _ = both(scenario)
+        if cpp:
+            clean = cpp.get("lost", 1) == 0 and cpp.get("duplicated", 1) == 0
+            rows.append((f"{scenario}: zero loss, zero duplicates",
+                         f"lost {cpp.get('lost', 0):.0f}, duplicated "
+                         f"{cpp.get('duplicated', 0):.0f}", clean))
+    cpp, _ = both("churn")
+    if cpp and cpp.get("churned_streams"):
+        per_stream = cpp.get("relay_rss_growth", 0) / cpp["churned_streams"]
+        rows.append(("churn: no growth of RSS after the churn",
+                     f"{cpp.get('relay_rss_growth', 0) / 2**20:.2f} MiB over "
+                     f"{cpp['churned_streams']:.0f} churned streams, {per_stream:.0f} B each "
+                     f"(a leak would be over {CHURN_GROWTH_PER_STREAM})",
+                     per_stream < CHURN_GROWTH_PER_STREAM))
+    return rows
 
 
 def value(record, path):
@@ -33,6 +105,8 @@ def main():
     with open(source) as lines:
         for line in lines:
             record = json.loads(line)
+            if "relay_rss_before" in record and "relay_rss_after" in record:
+                record["relay_rss_growth"] = record["relay_rss_after"] - record["relay_rss_before"]
             groups.setdefault((record["scenario"], record["relay"]), []).append(record)
     medians = {}
     for (scenario, relay), records in sorted(groups.items()):
@@ -42,8 +116,11 @@ def main():
             if values:
                 entry[path] = statistics.median(values)
         medians.setdefault(scenario, {})[relay] = entry
+    checks = targets(medians)
     with open(out_json, "w") as out:
-        json.dump({"made_by": made_by, "medians": medians}, out, indent=2)
+        json.dump({"made_by": made_by, "medians": medians,
+                   "targets": [{"target": t, "figures": f, "met": m} for t, f, m in checks]},
+                  out, indent=2)
     rows = ["| scenario | relay | " + " | ".join(name for _, name, _ in METRICS) + " |",
             "|" + " --- |" * (len(METRICS) + 2)]
     for scenario, relays in medians.items():
@@ -62,6 +139,8 @@ def main():
             if ratios:
                 rows.append(f"| {scenario} | ratio | " + "; ".join(ratios) + " |" +
                             " |" * (len(METRICS) - 1))
+    rows += ["", "| target (issue 4) | figures | met |", "| --- | --- | --- |"]
+    rows += [f"| {t} | {f} | {'yes' if m else '**no**'} |" for t, f, m in checks]
     with open(out_md, "w") as out:
         out.write(f"Medians of each scenario; made by `{made_by}`.\n\n" + "\n".join(rows) + "\n")
 
