@@ -41,6 +41,9 @@ struct RelayConfig {
   // A slow consumer whose last write is still stuck this long after it was
   // closed is cancelled, so a client that stopped reading cannot hold a stream.
   std::int64_t slow_consumer_grace_ms = 5000;
+  // A busy stream that takes batches starts at most one write per linger
+  // (microseconds; 0 = write whenever a frame is queued and none is in flight).
+  std::int64_t write_linger_us = 2000;
 
   // Connections (gRPC's keepalive and connection management).
   std::int64_t keepalive_time_ms = 30000;

@@ -11,6 +11,7 @@ namespace {
 
 using Count = NumberField<std::size_t>;
 using Millis = NumberField<std::int64_t>;
+using Micros = NumberField<std::int64_t>;
 using Rate = NumberField<double>;
 
 constexpr std::size_t kMiB = std::size_t{1024} * 1024;
@@ -123,6 +124,11 @@ const ConfigField kFields[] = {
      .help = "Milliseconds a closed slow consumer's stuck write may take before its stream is "
              "cancelled.",
      .rule = Millis{&RelayConfig::slow_consumer_grace_ms, 0, kMaxMillis}},
+    {.key = "write_linger_us",
+     .value_name = "US",
+     .help = "Microseconds a busy stream waits after starting a write before the next, so "
+             "that its frames go out together; 0 turns lingering off (at most 1 s).",
+     .rule = Micros{&RelayConfig::write_linger_us, 0, 1000 * 1000}},
     {.key = "shutdown_grace_ms",
      .value_name = "MS",
      .help = "Milliseconds open streams get to drain their queues when the relay stops.",

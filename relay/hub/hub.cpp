@@ -34,8 +34,9 @@ Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
 
 SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink,
                                    WriteBatching batching) {
+  batching.linger = limits_.write_linger;
   return std::make_shared<Subscriber>(next_subscriber_id_.fetch_add(1), std::move(user), kind,
-                                      limits_.queue, sink, batching);
+                                      limits_.queue, sink, batching, &flush_timer_);
 }
 
 JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,

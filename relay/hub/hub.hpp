@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,8 @@ struct HubLimits {
   // Rooms the relay holds at most: each may keep a whole history, so a client
   // naming new rooms without end must meet a bound.
   std::size_t max_rooms = 10000;
+  // For subscribers that take batches (see WriteBatching::linger).
+  std::chrono::microseconds write_linger{0};
 };
 
 // Microseconds since the Unix epoch; injectable so tests control time.
@@ -102,6 +105,10 @@ class Hub {
   std::atomic<std::uint64_t> rooms_removed_{0};
   std::atomic<std::uint64_t> messages_published_{0};
   std::atomic<std::uint64_t> duplicates_acknowledged_{0};
+
+  // Declared last, so destroyed first: its thread stops before the rooms and
+  // their subscribers go.
+  FlushTimer flush_timer_;
 };
 
 }  // namespace relay::hub

@@ -7,13 +7,14 @@
 namespace relay::hub {
 
 Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
-                       FrameSink& sink, WriteBatching batching)
+                       FrameSink& sink, WriteBatching batching, FlushTimer* timer)
     : id_(id),
       user_(std::move(user)),
       kind_(kind),
       limits_(limits),
       batching_(batching),
-      sink_(sink) {}
+      sink_(sink),
+      timer_(batching.max_frames > 1 ? timer : nullptr) {}
 
 bool Subscriber::enqueue(FramePtr frame, bool replay) {
   std::lock_guard lock(mutex_);
@@ -64,6 +65,16 @@ bool Subscriber::flush() {
   }
   run(std::move(action));
   return closing;
+}
+
+void Subscriber::flush_due() {
+  Action action;
+  {
+    std::lock_guard lock(mutex_);
+    flush_scheduled_ = false;
+    action = next_action_locked(true);
+  }
+  run(std::move(action));
 }
 
 void Subscriber::add_room(const std::string& room) {
@@ -134,7 +145,7 @@ std::size_t Subscriber::queued_bytes() const {
   return queued_bytes_;
 }
 
-Subscriber::Action Subscriber::next_action_locked() {
+Subscriber::Action Subscriber::next_action_locked(bool due) {
   Action action;
   if (state_ == State::finished) {
     return action;
@@ -147,6 +158,18 @@ Subscriber::Action Subscriber::next_action_locked() {
     return action;
   }
   if (!queue_.empty() && (state_ == State::open || drain_)) {
+    if (lingers() && state_ == State::open) {
+      const auto now = FlushTimer::Clock::now();
+      const auto ready = last_write_started_ + batching_.linger;
+      if (!due && now < ready && !worth_writing_now_locked()) {
+        if (!flush_scheduled_) {
+          flush_scheduled_ = true;
+          action.flush_at = ready;
+        }
+        return action;
+      }
+      last_write_started_ = now;
+    }
     std::size_t batch_bytes = 0;
     while (!queue_.empty() &&
            (in_flight_.empty() ||
@@ -174,8 +197,24 @@ Subscriber::Action Subscriber::next_action_locked() {
   return action;
 }
 
+bool Subscriber::worth_writing_now_locked() const {
+  // Waiting gains nothing once a whole batch is there, and must never be
+  // what makes a stream a slow consumer.
+  const std::size_t live_frames = queue_.size() - replay_frames_;
+  const std::size_t live_bytes = queued_bytes_ - replay_bytes_;
+  return queue_.size() >= batching_.max_frames || queued_bytes_ >= batching_.max_bytes ||
+         live_frames * 2 >= limits_.max_frames || live_bytes * 2 >= limits_.max_bytes;
+}
+
 void Subscriber::run(Action action) {
-  if (action.write) {
+  if (action.flush_at) {
+    auto self = weak_from_this();
+    if (self.expired()) {
+      flush_due();  // not owned by a shared_ptr: nothing could call it later
+      return;
+    }
+    timer_->schedule(std::move(self), *action.flush_at);
+  } else if (action.write) {
     sink_.start_write(in_flight_);
   } else if (action.finish) {
     sink_.finish(*action.finish);

@@ -1,14 +1,17 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "relay/hub/flush_timer.hpp"
 #include "relay/hub/frame.hpp"
 
 namespace relay::hub {
@@ -62,9 +65,18 @@ struct QueueLimits {
 // ever joins frames that were already waiting: it saves writes under load
 // and adds no delay when idle. The byte bound keeps a batch within what a
 // client accepts as one message (a single larger frame still goes alone).
+//
+// With a linger, a batching stream also starts at most one write per linger:
+// a frame that finds the stream's last write started less than a linger ago
+// waits out the rest of it, so that the frames of a busy stream go out
+// together. Each write costs gRPC several microseconds however small it is,
+// so under load this trades at most a linger of delay for far fewer writes,
+// while a stream that has been quiet for a linger writes at once. A stream
+// that has a whole batch queued, or half its queue limits, writes at once too.
 struct WriteBatching {
   std::size_t max_frames = 1;
   std::size_t max_bytes = 0;
+  std::chrono::microseconds linger{0};
 };
 
 enum class SubscriberKind { chat, follow };
@@ -77,10 +89,12 @@ enum class SubscriberKind { chat, follow };
 // whether the caller must call flush() once it has released its locks. A
 // subscriber that overflows its queue is a slow consumer: its queue is dropped
 // and its stream finished with RESOURCE_EXHAUSTED, while everyone else goes on.
-class Subscriber {
+class Subscriber : public std::enable_shared_from_this<Subscriber> {
  public:
+  // A linger needs the timer, and a Subscriber owned by a shared_ptr; the
+  // timer must outlive the Subscriber.
   Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
-             FrameSink& sink, WriteBatching batching = {});
+             FrameSink& sink, WriteBatching batching = {}, FlushTimer* timer = nullptr);
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
 
@@ -96,6 +110,9 @@ class Subscriber {
   // Starts the next write if none is in flight, or finishes a closing stream.
   // Returns whether the subscriber is closing (it then belongs in no room).
   bool flush();
+
+  // The flush a linger put off, run by the FlushTimer when it is due.
+  void flush_due();
 
   // Called by the sink when its write completed; ok=false means the stream is
   // broken and the rest of the queue is dropped.
@@ -123,8 +140,13 @@ class Subscriber {
   struct Action {
     bool write = false;  // of in_flight_
     std::optional<CloseReason> finish;
+    std::optional<FlushTimer::Clock::time_point> flush_at;
   };
-  Action next_action_locked();
+  // `due`: a lingering flush whose time has come.
+  Action next_action_locked(bool due = false);
+  bool lingers() const { return timer_ != nullptr && batching_.linger.count() > 0; }
+  // Whether the queue is too full for a linger to wait any longer.
+  bool worth_writing_now_locked() const;
   void clear_queue_locked();
   void run(Action action);
 
@@ -134,6 +156,7 @@ class Subscriber {
   const QueueLimits limits_;
   const WriteBatching batching_;
   FrameSink& sink_;
+  FlushTimer* const timer_;
 
   mutable std::mutex mutex_;
   struct Queued {
@@ -148,11 +171,13 @@ class Subscriber {
   // The frames of the write in flight. Filled under the lock, then read by
   // the sink without it: no one else touches it until that write completes.
   std::vector<FramePtr> in_flight_;
-  bool drain_ = true;               // guarded by mutex_
-  State state_ = State::open;       // guarded by mutex_
-  CloseReason close_reason_;        // guarded by mutex_
-  bool told_write_stuck_ = false;   // guarded by mutex_
-  std::vector<std::string> rooms_;  // guarded by mutex_
+  FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; with a linger
+  bool flush_scheduled_ = false;                      // guarded by mutex_
+  bool drain_ = true;                                 // guarded by mutex_
+  State state_ = State::open;                         // guarded by mutex_
+  CloseReason close_reason_;                          // guarded by mutex_
+  bool told_write_stuck_ = false;                     // guarded by mutex_
+  std::vector<std::string> rooms_;                    // guarded by mutex_
 };
 
 }  // namespace relay::hub

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <random>
 #include <string>
@@ -41,6 +42,14 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
   limits.room.history = {.max_messages = 50, .max_bytes = 1 << 20};
   limits.queue = {.max_frames = 1 << 16, .max_bytes = 1 << 26};
   limits.room_idle_ttl_us = 1000;
+  // Lingering writes add a thread of the hub's own (the FlushTimer) that
+  // flushes subscribers while publishers and write completions do too.
+  WriteBatching batching;
+  SUBCASE("one frame per write") {}
+  SUBCASE("batched writes that linger") {
+    limits.write_linger = std::chrono::microseconds(200);
+    batching = {.max_frames = 16, .max_bytes = 1 << 20};
+  }
   Hub hub(limits, encoder, [&] { return now_us.load(); });
 
   const std::vector<std::string> rooms{"a", "b", "c", "d"};
@@ -56,8 +65,8 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
   std::vector<std::unique_ptr<Peer>> steady;
   for (int i = 0; i < kSteady; ++i) {
     auto peer = std::make_unique<Peer>();
-    peer->subscriber =
-        hub.make_subscriber("steady" + std::to_string(i), SubscriberKind::chat, peer->sink);
+    peer->subscriber = hub.make_subscriber("steady" + std::to_string(i), SubscriberKind::chat,
+                                           peer->sink, batching);
     peer->sink.bind(peer->subscriber.get());
     for (const auto& room : rooms) {
       REQUIRE(hub.join(room, peer->subscriber, std::nullopt).status == JoinStatus::joined);
@@ -85,8 +94,8 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
       std::mt19937 random(static_cast<unsigned>(c));
       for (int i = 0; i < 3000 && publishing.load(); ++i) {
         Peer peer;
-        peer.subscriber =
-            hub.make_subscriber("churn" + std::to_string(c), SubscriberKind::chat, peer.sink);
+        peer.subscriber = hub.make_subscriber("churn" + std::to_string(c), SubscriberKind::chat,
+                                              peer.sink, batching);
         peer.sink.bind(peer.subscriber.get());
         const auto& room = rooms[random() % rooms.size()];
         hub.join(room, peer.subscriber, Position{0, 0});
@@ -123,8 +132,22 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
   }
   CHECK(total_sequence == kPublishers * kPublishesEach);
 
+  constexpr std::size_t kMessagesEach = kPublishers * kPublishesEach;
   for (auto& peer : steady) {
-    peer->sink.complete_all();
+    // A lingering flush may still be due: complete writes until every
+    // message is there, within a bound.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto messages = [&peer] {
+      std::size_t count = 0;
+      for (const auto& [room, seqs] : sequences_by_room(peer->sink.written())) {
+        count += seqs.size();
+      }
+      return count;
+    };
+    while (messages() < kMessagesEach && std::chrono::steady_clock::now() < deadline) {
+      peer->sink.complete_all();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     const auto by_room = sequences_by_room(peer->sink.written());
     REQUIRE(by_room.size() == rooms.size());
     for (const auto& [room, seqs] : by_room) {

@@ -1,5 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "relay/hub/flush_timer.hpp"
 #include "relay/hub/subscriber.hpp"
 #include "tests/unit/hub_fakes.hpp"
 
@@ -232,4 +237,106 @@ TEST_CASE("a draining close never asks to cancel the write in flight") {
   f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
   f.subscriber.flush();
   CHECK(f.sink.stuck_notices() == 0);
+}
+
+namespace {
+
+// A subscriber owned by a shared_ptr, as a linger needs, with its timer.
+struct LingerFixture {
+  explicit LingerFixture(std::chrono::milliseconds linger)
+      : subscriber(std::make_shared<Subscriber>(
+            1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
+            WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = linger}, &timer)) {
+    sink.bind(subscriber.get());
+  }
+  void push(const std::string& text) {
+    if (subscriber->enqueue(frame(text))) {
+      subscriber->flush();
+    }
+  }
+  // Waits, within a bound, for the timer to start the write put off.
+  bool wait_for_write(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!sink.write_in_flight() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return sink.write_in_flight();
+  }
+  FlushTimer timer;
+  ManualSink sink;
+  std::shared_ptr<Subscriber> subscriber;
+};
+
+}  // namespace
+
+TEST_CASE("a lingering stream writes a lone frame at once and holds those that follow closely") {
+  constexpr auto kLinger = std::chrono::milliseconds(50);
+  LingerFixture f(kLinger);
+  const auto started = std::chrono::steady_clock::now();
+  f.push("a");
+  CHECK(f.sink.write_in_flight());
+  f.sink.complete_one();
+  f.push("b");
+  f.push("c");
+  CHECK_FALSE(f.sink.write_in_flight());  // put off until a linger after "a"
+  REQUIRE(f.wait_for_write());
+  CHECK(std::chrono::steady_clock::now() - started >= kLinger);
+  f.sink.complete_one();
+  CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 2});
+  CHECK(f.sink.written() == std::vector<std::string>{"a", "b", "c"});
+}
+
+TEST_CASE("a stream quiet for a linger writes at once") {
+  LingerFixture f(std::chrono::milliseconds(5));
+  f.push("a");
+  f.sink.complete_one();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  f.push("b");
+  CHECK(f.sink.write_in_flight());
+}
+
+TEST_CASE("a draining close does not linger") {
+  LingerFixture f(std::chrono::seconds(60));
+  f.push("a");
+  f.sink.complete_one();
+  f.push("b");
+  CHECK_FALSE(f.sink.write_in_flight());
+  f.subscriber->close({CloseCode::unavailable, "relay shutting down"}, true);
+  CHECK(f.sink.write_in_flight());
+  f.sink.complete_all();
+  CHECK(f.sink.written() == std::vector<std::string>{"a", "b"});
+  CHECK(f.sink.finishes().size() == 1);
+}
+
+TEST_CASE("a lingering stream writes at once when a batch's worth or half its queue is waiting") {
+  SUBCASE("a whole batch by frames") {
+    LingerFixture f(std::chrono::seconds(60));
+    f.push("a");
+    f.sink.complete_one();
+    for (int i = 0; i < 10; ++i) {
+      f.push("m" + std::to_string(i));
+    }
+    CHECK(f.sink.write_in_flight());
+  }
+  SUBCASE("half the queue's frame limit") {
+    FlushTimer timer;
+    ManualSink sink;
+    auto subscriber = std::make_shared<Subscriber>(
+        1, "ann", SubscriberKind::chat, QueueLimits{.max_frames = 4, .max_bytes = 1000}, sink,
+        WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = std::chrono::seconds(60)},
+        &timer);
+    sink.bind(subscriber.get());
+    for (const char* text : {"a", "b"}) {
+      if (subscriber->enqueue(frame(text))) {
+        subscriber->flush();
+      }
+      sink.complete_one();
+    }
+    CHECK_FALSE(sink.write_in_flight());  // "b" waits: one frame of four
+    if (subscriber->enqueue(frame("c"))) {
+      subscriber->flush();
+    }
+    CHECK(sink.write_in_flight());  // two of four: written, not left to overflow
+    CHECK_FALSE(subscriber->closing());
+  }
 }
