@@ -4,7 +4,8 @@
 # bench to CPU 0, a fresh relay per run, the variants alternating run after
 # run so that the machine's drift hits them alike; prints medians and each
 # variant's ratio to the first. Uses the Release build as it is (build it
-# with `scripts/build.sh release` first).
+# with `scripts/build.sh release` first). relay-server runs as in run.sh,
+# without rate limit and duplicate window; flags given here come after.
 #
 #   bench/compare.sh SCENARIO 'NAME=RELAY_BINARY [RELAY FLAGS...] [-- BENCH FLAGS...]' ...
 #   RUNS=5 DURATION=3 bench/compare.sh fanout \
@@ -58,7 +59,8 @@ for run in $(seq 1 "$runs"); do
         2>>"$work/relay.log" &
     else
       taskset -c 1 "$binary" --listen 127.0.0.1:0 --port-file "$work/port" \
-        --publish-rate-per-second 0 --log-level warn "${relay_flags[@]}" 2>>"$work/relay.log" &
+        --publish-rate-per-second 0 --duplicate-window-ms 0 --log-level warn "${relay_flags[@]}" \
+        2>>"$work/relay.log" &
     fi
     relay_pid=$!
     for _ in $(seq 1 200); do

@@ -54,9 +54,13 @@ start_relay() { # name
   rm -f "$work/port"
   case "$1" in
     cpp)
+      # The reference has neither a publish rate limit nor a duplicate
+      # window; both are off so that the two relays do the same work. (The
+      # window would also fill up to its 10,000 ids during churn, growing
+      # RSS by a bounded amount that hides what the streams leave behind.)
       taskset -c "$relay_cpu" "$root/build-release/relay/relay-server" --listen 127.0.0.1:0 \
-        --port-file "$work/port" --publish-rate-per-second 0 --log-level warn \
-        2>>"$work/relay.log" &
+        --port-file "$work/port" --publish-rate-per-second 0 --duplicate-window-ms 0 \
+        --log-level warn 2>>"$work/relay.log" &
       relay_pid=$!
       ;;
     go)

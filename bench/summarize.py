@@ -19,6 +19,7 @@ METRICS = [
     ("failed_streams", "failed", "{:.0f}"),
     ("streams", "streams", "{:.0f}"),
     ("churned_streams", "churned", "{:.0f}"),
+    ("churned_between_rss_samples", "churned after RSS sample", "{:.0f}"),
     ("relay_rss_growth", "RSS growth B", "{:.0f}"),
 ]
 
@@ -81,11 +82,12 @@ def targets(medians):
                          f"lost {cpp.get('lost', 0):.0f}, duplicated "
                          f"{cpp.get('duplicated', 0):.0f}", clean))
     cpp, _ = both("churn")
-    if cpp and cpp.get("churned_streams"):
-        per_stream = cpp.get("relay_rss_growth", 0) / cpp["churned_streams"]
+    if cpp and cpp.get("churned_between_rss_samples"):
+        churned = cpp["churned_between_rss_samples"]
+        per_stream = cpp.get("relay_rss_growth", 0) / churned
         rows.append(("churn: no growth of RSS after the churn",
-                     f"{cpp.get('relay_rss_growth', 0) / 2**20:.2f} MiB over "
-                     f"{cpp['churned_streams']:.0f} churned streams, {per_stream:.0f} B each "
+                     f"{cpp.get('relay_rss_growth', 0) / 2**20:.2f} MiB over the "
+                     f"{churned:.0f} streams churned in the second half, {per_stream:.0f} B each "
                      f"(a leak would be over {CHURN_GROWTH_PER_STREAM})",
                      per_stream < CHURN_GROWTH_PER_STREAM))
     return rows

@@ -27,6 +27,7 @@ nlohmann::json to_json(const Report& r) {
                       {"seconds", r.seconds},
                       {"streams", r.streams},
                       {"churned_streams", r.churned},
+                      {"churned_between_rss_samples", r.churned_between_rss_samples},
                       {"delivered_per_s", per_second(r.delivered, r.seconds)},
                       {"published_per_s", per_second(r.published, r.seconds)},
                       {"lost", r.lost},
@@ -82,7 +83,9 @@ void print_table(const Report& r) {
     std::cout << fmt::format("bottleneck          {}\n", verdict);
   }
   if (r.churned > 0) {
-    std::cout << fmt::format("churned streams     {}\n", r.churned);
+    std::cout << fmt::format(
+        "churned streams     {} ({} in the second half, where RSS is measured)\n", r.churned,
+        r.churned_between_rss_samples);
   }
   if (json.contains("relay_rss_per_stream")) {
     std::cout << fmt::format(

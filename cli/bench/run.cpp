@@ -129,7 +129,16 @@ Report run_workload(const RunOptions& options) {
     });
   }
   const auto end = started + load.duration;
+  const auto halfway = started + load.duration / 2;
+  std::optional<ProcessSample> relay_halfway;
+  std::uint64_t churned_halfway = 0;
   while (std::chrono::steady_clock::now() < end) {
+    if (load.churners > 0 && options.relay_pid && !relay_halfway &&
+        std::chrono::steady_clock::now() >= halfway) {
+      relay_halfway = sample_process(*options.relay_pid);
+      std::lock_guard lock(churn.mutex);
+      churned_halfway = churn.streams;
+    }
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
         kProgressInterval, end - std::chrono::steady_clock::now()));
     if (options.progress) {
@@ -154,10 +163,14 @@ Report run_workload(const RunOptions& options) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   report.published = acknowledged() - acked_before;
   report.bench_cpu_ns = own_cpu_ns() - bench_cpu_before;
-  if (relay_before && load.churners > 0) {
+  if (relay_halfway) {
     // Churn is about what the joining and leaving leaves behind: memory
-    // from the start of the measurement to the end of the churn.
-    report.relay_rss_before = relay_before->rss_bytes;
+    // from halfway through the churn to its end. The first half lets what
+    // is bounded but fills up over time (a room's history and duplicate
+    // window, allocator arenas, gRPC's estimate of a call's size) reach its
+    // size, so that what grows after it is what streams leave behind.
+    report.relay_rss_before = relay_halfway->rss_bytes;
+    report.churned_between_rss_samples = churn.streams - churned_halfway;
   }
   if (relay_before) {
     if (auto after = sample_process(*options.relay_pid)) {

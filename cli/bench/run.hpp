@@ -25,6 +25,9 @@ struct Report {
   std::uint64_t bench_cpu_ns = 0;
   std::uint64_t streams = 0;
   std::uint64_t churned = 0;
+  // For churn, the RSS samples are taken halfway through and at the end;
+  // how many streams came and went between them.
+  std::uint64_t churned_between_rss_samples = 0;
 };
 
 struct RunOptions {
