@@ -6,6 +6,7 @@
 # variant's ratio to the first. Uses the Release build as it is (build it
 # with `scripts/build.sh release` first). relay-server runs as in run.sh,
 # without rate limit and duplicate window; flags given here come after.
+# BENCH=path uses another relay-bench binary.
 #
 #   bench/compare.sh SCENARIO 'NAME=RELAY_BINARY [RELAY FLAGS...] [-- BENCH FLAGS...]' ...
 #   RUNS=5 DURATION=3 bench/compare.sh fanout \
@@ -18,7 +19,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs=${RUNS:-3}
 duration=${DURATION:-3}
-bench="$root/build-release/cli/bench/relay-bench"
+bench=${BENCH:-$root/build-release/cli/bench/relay-bench}
 if (($# < 2)); then
   sed -n '2,17p' "${BASH_SOURCE[0]}" >&2
   exit 2
