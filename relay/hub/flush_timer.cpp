@@ -48,8 +48,11 @@ void FlushTimer::run() {
       changed_.wait(lock);
       continue;
     }
-    if (Clock::now() < pending_.top().at) {
-      changed_.wait_until(lock, pending_.top().at);
+    // A copy: while this thread waits, schedule() may push and so move the
+    // queue's entries.
+    const Clock::time_point next = pending_.top().at;
+    if (Clock::now() < next) {
+      changed_.wait_until(lock, next);
       continue;
     }
     const auto until = Clock::now() + kSlack;
