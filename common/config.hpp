@@ -43,7 +43,7 @@ struct RelayConfig {
   std::int64_t slow_consumer_grace_ms = 5000;
   // A busy stream that takes batches starts at most one write per linger
   // (microseconds; 0 = write whenever a frame is queued and none is in flight).
-  std::int64_t write_linger_us = 2000;
+  std::int64_t write_linger_us = 5000;
 
   // Connections (gRPC's keepalive and connection management).
   std::int64_t keepalive_time_ms = 30000;
