@@ -44,8 +44,8 @@ void churn_once(v1::Relay::Stub& stub, const std::string& room, const Phase& pha
   SubscriberStream stream(stub, room, phase, load.accept_batch, nullptr);
   const bool joined = stream.wait_joined(kJoinTimeout);
   if (joined) {
-    std::this_thread::sleep_for(
-        load.churn_stay);  // the time it is present, not a wait for an event
+    // The time it is present, not a wait for an event.
+    std::this_thread::sleep_for(load.churn_stay);
   }
   stream.cancel();
   stream.wait_done();
