@@ -1,7 +1,9 @@
 #include "relay/service/proto_frames.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <utility>
 
 #include "common/metadata.hpp"
 
@@ -19,31 +21,48 @@ constexpr std::size_t kMaxBatchFrames = 1024;
 constexpr std::uint8_t kBatchTag = (6 << 3) | 2;
 constexpr std::uint8_t kFramesTag = (1 << 3) | 2;
 
-// The tag and the length as a varint: at most 11 bytes, which gRPC keeps
-// inline in the slice itself, without an allocation.
-grpc::Slice field_header(std::uint8_t tag, std::size_t length) {
-  std::array<std::uint8_t, 11> bytes{};
+// A field header: the tag, then the length as a varint.
+std::size_t put_field_header(std::uint8_t tag, std::size_t length, std::uint8_t* out) {
   std::size_t n = 0;
-  bytes[n++] = tag;
+  out[n++] = tag;
   auto value = static_cast<std::uint64_t>(length);
   while (value >= 0x80) {
-    bytes[n++] = static_cast<std::uint8_t>(value | 0x80);
+    out[n++] = static_cast<std::uint8_t>(value | 0x80);
     value >>= 7;
   }
-  bytes[n++] = static_cast<std::uint8_t>(value);
+  out[n++] = static_cast<std::uint8_t>(value);
+  return n;
+}
+
+constexpr std::size_t kMaxFieldHeaderBytes = 11;
+
+// Small enough for gRPC to keep inline in the slice, without an allocation.
+grpc::Slice field_header(std::uint8_t tag, std::size_t length) {
+  std::array<std::uint8_t, kMaxFieldHeaderBytes> bytes{};
+  const std::size_t n = put_field_header(tag, length, bytes.data());
   return grpc::Slice(bytes.data(), n);
 }
 
-grpc::Slice serialize(const google::protobuf::MessageLite& message) {
+// The message behind its FrameBatch.frames header, in one slice, and the
+// header's size.
+std::pair<grpc::Slice, std::size_t> serialize_entry(const google::protobuf::MessageLite& message) {
   const std::size_t size = message.ByteSizeLong();
-  grpc_slice slice = grpc_slice_malloc(size);
-  message.SerializeWithCachedSizesToArray(GRPC_SLICE_START_PTR(slice));
-  return grpc::Slice(slice, grpc::Slice::STEAL_REF);
+  std::array<std::uint8_t, kMaxFieldHeaderBytes> header{};
+  const std::size_t header_bytes = put_field_header(kFramesTag, size, header.data());
+  grpc_slice slice = grpc_slice_malloc(header_bytes + size);
+  std::uint8_t* start = GRPC_SLICE_START_PTR(slice);
+  std::copy_n(header.data(), header_bytes, start);
+  message.SerializeWithCachedSizesToArray(start + header_bytes);
+  return {grpc::Slice(slice, grpc::Slice::STEAL_REF), header_bytes};
 }
 
 }  // namespace
 
-SliceFrame::SliceFrame(const google::protobuf::MessageLite& message) : slice_(serialize(message)) {}
+SliceFrame::SliceFrame(const google::protobuf::MessageLite& message)
+    : SliceFrame(serialize_entry(message)) {}
+
+SliceFrame::SliceFrame(std::pair<grpc::Slice, std::size_t> entry)
+    : entry_(std::move(entry.first)), frame_(entry_.sub(entry.second, entry_.size())) {}
 
 hub::WriteBatching write_batching(const grpc::CallbackServerContext& call) {
   const auto& metadata = call.client_metadata();
@@ -63,10 +82,9 @@ grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
   scratch.emplace_back();  // the batch header, once its length is known
   std::size_t length = 0;
   for (const auto& frame : frames) {
-    const grpc::Slice& slice = slice_frame(frame).slice();
-    scratch.push_back(field_header(kFramesTag, slice.size()));
-    length += scratch.back().size() + slice.size();
-    scratch.push_back(slice);
+    const grpc::Slice& entry = slice_frame(frame).batch_entry();
+    length += entry.size();
+    scratch.push_back(entry);
   }
   scratch.front() = field_header(kBatchTag, length);
   grpc::ByteBuffer buffer(scratch.data(), scratch.size());

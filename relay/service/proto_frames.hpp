@@ -4,6 +4,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/server_context.h>
@@ -19,14 +20,24 @@ namespace relay::service {
 // A server frame serialized into one gRPC slice. Slices are reference
 // counted, so every write of the frame shares the same bytes: a ByteBuffer
 // made from it takes a reference, not a copy.
+//
+// The bytes are preceded, in the same allocation, by the field header that
+// makes them one entry of FrameBatch.frames, so a batched write takes one
+// slice per frame rather than two.
 class SliceFrame final : public hub::Frame {
  public:
   explicit SliceFrame(const google::protobuf::MessageLite& message);
-  std::size_t size_bytes() const override { return slice_.size(); }
-  const grpc::Slice& slice() const { return slice_; }
+  std::size_t size_bytes() const override { return frame_.size(); }
+  // The serialized ServerFrame, as a lone write sends it.
+  const grpc::Slice& slice() const { return frame_; }
+  // The same bytes behind their FrameBatch.frames field header.
+  const grpc::Slice& batch_entry() const { return entry_; }
 
  private:
-  grpc::Slice slice_;
+  explicit SliceFrame(std::pair<grpc::Slice, std::size_t> entry);
+
+  grpc::Slice entry_;
+  grpc::Slice frame_;
 };
 
 inline const SliceFrame& slice_frame(const hub::FramePtr& frame) {
