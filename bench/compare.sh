@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Compares variants of the relay (or of the bench's flags) on one scenario,
-# the way a change is measured before it is committed: relay pinned to CPU 1,
-# bench to CPU 0, a fresh relay per run, the variants alternating run after
-# run so that the machine's drift hits them alike; prints medians and each
+# the way a change is measured before it is committed: relay and bench pinned
+# to a core each and a fresh relay per run, as in run.sh
+# (bench/relay_under_test.sh), the variants alternating run after run so
+# that the machine's drift hits them alike; prints medians and each
 # variant's ratio to the first. Uses the Release build as it is (build it
-# with `scripts/build.sh release` first). relay-server runs as in run.sh,
-# without rate limit and duplicate window; flags given here come after.
+# with `scripts/build.sh release` first). Relay flags given here come after
+# the ones run.sh uses.
 # BENCH=path uses another relay-bench binary.
 #
 #   bench/compare.sh SCENARIO 'NAME=RELAY_BINARY [RELAY FLAGS...] [-- BENCH FLAGS...]' ...
@@ -27,15 +28,8 @@ fi
 scenario=$1
 shift
 work=$(mktemp -d)
-relay_pid=""
-cleanup() {
-  if [[ -n "$relay_pid" ]]; then
-    kill -TERM "$relay_pid" 2>/dev/null || true
-    wait "$relay_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/relay_under_test.sh
+source "$root/bench/relay_under_test.sh"
 
 for run in $(seq 1 "$runs"); do
   for variant in "$@"; do
@@ -54,28 +48,13 @@ for run in $(seq 1 "$runs"); do
         bench_flags+=("$word")
       fi
     done
-    rm -f "$work/port"
-    if [[ $(basename "$binary") == relay-reference ]]; then
-      taskset -c 1 "$binary" -listen 127.0.0.1:0 -port-file "$work/port" "${relay_flags[@]}" \
-        2>>"$work/relay.log" &
-    else
-      taskset -c 1 "$binary" --listen 127.0.0.1:0 --port-file "$work/port" \
-        --publish-rate-per-second 0 --duplicate-window-ms 0 --log-level warn "${relay_flags[@]}" \
-        2>>"$work/relay.log" &
-    fi
-    relay_pid=$!
-    for _ in $(seq 1 200); do
-      [[ -s "$work/port" ]] && break
-      sleep 0.05
-    done
+    start_relay "$binary" "${relay_flags[@]}"
     echo "== $scenario, $name, run $run of $runs" >&2
-    taskset -c 0 "$bench" --relay "127.0.0.1:$(cat "$work/port")" --scenario "$scenario" \
+    taskset -c "$bench_cpu" "$bench" --relay "127.0.0.1:$(cat "$work/port")" --scenario "$scenario" \
       --duration "$duration" --relay-pid "$relay_pid" --json "${bench_flags[@]}" |
       python3 -c 'import json,sys; r=json.load(sys.stdin); r["variant"]=sys.argv[1]; print(json.dumps(r))' \
         "$name" >>"$work/all.jsonl" || echo "   (the bench reported loss or failed streams)" >&2
-    kill -TERM "$relay_pid"
-    wait "$relay_pid" || true
-    relay_pid=""
+    stop_relay
   done
 done
 

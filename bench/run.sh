@@ -16,16 +16,8 @@ scenarios=${SCENARIOS:-"fanout latency rooms idle churn"}
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out_dir="$root/bench/results"
 work=$(mktemp -d)
-relay_pid=""
-
-cleanup() {
-  if [[ -n "$relay_pid" ]]; then
-    kill -TERM "$relay_pid" 2>/dev/null || true
-    wait "$relay_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/relay_under_test.sh
+source "$root/bench/relay_under_test.sh"
 
 "$root/scripts/deps.sh"
 missing=()
@@ -42,54 +34,16 @@ fi
 reference=$("$root/bench/reference/build.sh" | tail -n 1)
 bench="$root/build-release/cli/bench/relay-bench"
 
-# Two cores: the relay gets one, the bench the other. A one-core machine
-# shares it and says so in the results.
-relay_cpu=1
-bench_cpu=0
-if (($(nproc) < 2)); then
-  relay_cpu=0
-fi
-
-start_relay() { # name
-  rm -f "$work/port"
-  case "$1" in
-    cpp)
-      # The reference has neither a publish rate limit nor a duplicate
-      # window; both are off so that the two relays do the same work. (The
-      # window would also fill up to its 10,000 ids during churn, growing
-      # RSS by a bounded amount that hides what the streams leave behind.)
-      taskset -c "$relay_cpu" "$root/build-release/relay/relay-server" --listen 127.0.0.1:0 \
-        --port-file "$work/port" --publish-rate-per-second 0 --duplicate-window-ms 0 \
-        --log-level warn 2>>"$work/relay.log" &
-      relay_pid=$!
-      ;;
-    go)
-      taskset -c "$relay_cpu" "$reference" -listen 127.0.0.1:0 -port-file "$work/port" \
-        2>>"$work/relay.log" &
-      relay_pid=$!
-      ;;
-  esac
-  for _ in $(seq 1 400); do
-    [[ -s "$work/port" ]] && return 0
-    sleep 0.05
-  done
-  echo "the $1 relay did not start" >&2
-  cat "$work/relay.log" >&2
-  exit 1
-}
-
-stop_relay() {
-  kill -TERM "$relay_pid"
-  wait "$relay_pid" || true
-  relay_pid=""
-}
-
 : >"$work/all.jsonl"
 for scenario in $scenarios; do
   for relay in cpp go; do
     for run in $(seq 1 "$runs"); do
       # A fresh relay per run: no state carries over between measurements.
-      start_relay "$relay"
+      if [[ $relay == cpp ]]; then
+        start_relay "$root/build-release/relay/relay-server"
+      else
+        start_relay "$reference"
+      fi
       echo "== $scenario, $relay relay, run $run of $runs" >&2
       taskset -c "$bench_cpu" "$bench" --relay "127.0.0.1:$(cat "$work/port")" \
         --scenario "$scenario" --duration "$duration" --relay-pid "$relay_pid" --json |
