@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "relay/hub/hub.hpp"
 
@@ -18,8 +19,7 @@ using PublishDone = std::function<void(const hub::PublishResult&)>;
 class Backplane {
  public:
   virtual ~Backplane() = default;
-  virtual void publish(const std::string& room, const hub::PublishRequest& request,
-                       PublishDone done) = 0;
+  virtual void publish(const std::string& room, hub::PublishRequest request, PublishDone done) = 0;
 };
 
 // One relay on its own: the room's counter gives the sequence, its duplicate
@@ -27,9 +27,8 @@ class Backplane {
 class LocalBackplane final : public Backplane {
  public:
   explicit LocalBackplane(hub::Hub& hub) : hub_(hub) {}
-  void publish(const std::string& room, const hub::PublishRequest& request,
-               PublishDone done) override {
-    done(hub_.publish(room, request));
+  void publish(const std::string& room, hub::PublishRequest request, PublishDone done) override {
+    done(hub_.publish(room, std::move(request)));
   }
 
  private:

@@ -72,14 +72,16 @@ bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
   return left;
 }
 
-PublishResult Hub::publish(const std::string& room, const PublishRequest& request) {
+PublishResult Hub::publish(const std::string& room, PublishRequest request) {
   FlushList& flush = thread_flush_list();
   for (;;) {
     const auto target = find_or_create(room);
     if (!target) {
       return PublishResult{.too_many_rooms = true};
     }
-    auto result = target->publish(request, clock_(), flush);
+    // Room::publish takes the request's strings only when it publishes, so
+    // a retry after room_removed still has them.
+    auto result = target->publish(std::move(request), clock_(), flush);
     if (result) {
       settle(flush);
       (result->duplicate ? duplicates_acknowledged_ : messages_published_)

@@ -59,7 +59,7 @@ class Hub {
                    std::optional<Position> resume);
   // Returns false when the subscriber was not in the room.
   bool leave(const std::string& room, const SubscriberPtr& subscriber);
-  PublishResult publish(const std::string& room, const PublishRequest& request);
+  PublishResult publish(const std::string& room, PublishRequest request);
 
   std::vector<RoomInfo> list_rooms() const;
   std::optional<HistoryPage> history(const std::string& room, std::uint64_t after,

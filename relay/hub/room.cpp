@@ -88,7 +88,7 @@ bool Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList
   return true;
 }
 
-std::optional<PublishResult> Room::publish(const PublishRequest& request, std::int64_t now_us,
+std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_t now_us,
                                            FlushList& flush) {
   std::lock_guard lock(mutex_);
   if (removed_) {
@@ -105,15 +105,15 @@ std::optional<PublishResult> Room::publish(const PublishRequest& request, std::i
   message.room = name_;
   message.epoch = epoch_;
   message.sequence = ++sequence_;
-  message.sender = request.sender;
-  message.client_message_id = request.client_message_id;
+  message.sender = std::move(request.sender);
+  message.client_message_id = std::move(request.client_message_id);
   message.server_time_us = now_us;
-  message.body = request.body;
+  message.body = std::move(request.body);
   // Serialized once here; every subscriber's queue and the history share it.
   stored->frame = encoder_.encode_message(message);
 
   if (has_id) {
-    duplicates_.remember(request.sender, request.client_message_id, message.sequence, now_us);
+    duplicates_.remember(message.sender, message.client_message_id, message.sequence, now_us);
   }
   last_activity_us_ = std::max(last_activity_us_, now_us);
   for (const auto& subscriber : subscribers_) {

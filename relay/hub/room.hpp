@@ -101,8 +101,9 @@ class Room {
                    FlushList& flush);
   bool leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
 
-  // nullopt when the room was removed.
-  std::optional<PublishResult> publish(const PublishRequest& request, std::int64_t now_us,
+  // nullopt when the room was removed, and then `request` is left as it was;
+  // the message takes its strings only when it is published.
+  std::optional<PublishResult> publish(PublishRequest&& request, std::int64_t now_us,
                                        FlushList& flush);
 
   RoomInfo info() const;
