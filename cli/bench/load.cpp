@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/bench/publisher.hpp"
 #include "common/metadata.hpp"
 
 namespace relay::cli::bench {
@@ -81,8 +82,10 @@ void SubscriberStream::handle(const v1::Message& message) {
   }
   last_sequence_ = sequence;
   if (progress_ != nullptr) {
-    progress_->delivered.fetch_add(1, std::memory_order_release);
-    progress_->delivered.notify_all();
+    progress_->delivered.fetch_add(1);
+    for (Publisher* publisher : progress_->publishers) {
+      publisher->window_moved();
+    }
   }
   if (!phase_.measuring.load(std::memory_order_relaxed)) {
     return;

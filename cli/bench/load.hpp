@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -15,6 +16,8 @@
 #include "relay/v1/relay.grpc.pb.h"
 
 namespace relay::cli::bench {
+
+class Publisher;
 
 // Bodies carry their send time (steady clock, ns, 16 hex digits) so that a
 // subscriber on the same machine measures end-to-end latency; the rest is
@@ -31,10 +34,13 @@ struct Phase {
 // its first subscriber what it received. Publishing at full speed stays a
 // window ahead of delivery, so the bench measures what the relay sustains,
 // not how fast its queues grow (acks alone would not do: the relay acks
-// before the fan-out is written).
+// before the fan-out is written). The first subscriber tells the room's
+// publishers of every delivery, so that a publisher waiting for the window
+// goes on; the list is complete before any publisher starts.
 struct RoomProgress {
   std::atomic<std::uint64_t> published{0};
   std::atomic<std::uint64_t> delivered{0};
+  std::vector<Publisher*> publishers;
 };
 
 // What one subscriber stream saw while measuring.

@@ -4,118 +4,193 @@
 
 #include <fmt/format.h>
 
-#include "cli/bench/load.hpp"
 #include "common/metadata.hpp"
 
 namespace relay::cli::bench {
+namespace {
+
+std::string unique_id_prefix() {
+  return fmt::format(
+      "{:016x}-",
+      std::random_device{}() * 0x9E3779B97F4A7C15ULL ^
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+}
+
+std::chrono::nanoseconds interval_of(double rate) {
+  return rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / rate))
+                  : std::chrono::nanoseconds(0);
+}
+
+}  // namespace
 
 Publisher::Publisher(v1::Relay::Stub& stub, PublisherOptions options)
-    : options_(std::move(options)) {
+    : options_(std::move(options)),
+      id_prefix_(unique_id_prefix()),
+      interval_(interval_of(options_.rate)) {
   context_.AddMetadata(common::kUserKey, "bench-publisher");
-  stream_ = stub.Chat(&context_);
+  context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
+  stub.async()->Chat(&context_, this);
+  // Ours until stop(), so that stop() may half-close whatever the stream's
+  // state, and OnDone cannot come before.
+  AddHold();
+  out_.mutable_join()->set_room(options_.room);
+  writing_ = true;
+  StartWrite(&out_);
+  StartRead(&in_);
+  StartCall();
 }
 
 Publisher::~Publisher() { stop(); }
 
 void Publisher::start() {
-  reader_ = std::thread([this] { read_loop(); });
-  writer_ = std::thread([this] { write_loop(); });
+  {
+    std::lock_guard lock(mutex_);
+    started_ = true;
+    next_ = std::chrono::steady_clock::now();
+  }
+  // Not from a reaction, but under the hold taken in the constructor.
+  advance();
 }
 
 void Publisher::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    changed_.notify_all();
-  }
-  // A writer waiting for the window wakes on a delivery; give it one.
-  options_.progress->delivered.fetch_add(1, std::memory_order_release);
-  options_.progress->delivered.notify_all();
-  if (writer_.joinable()) {
-    writer_.join();
-  }
-  if (reader_.joinable()) {
-    reader_.join();
-  }
-}
-
-void Publisher::write_loop() {
-  v1::ClientFrame frame;
-  frame.mutable_join()->set_room(options_.room);
-  if (!stream_->Write(frame)) {
-    return;
-  }
+  bool half_close = false;
   {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return joined_ || stopping_ || stream_over_; });
-  }
-  // Unique per run: the relay's duplicate window would take a second run's
-  // "1", "2", ... for resends of the first run's and not deliver them.
-  const std::string id_prefix = fmt::format(
-      "{:016x}-",
-      std::random_device{}() * 0x9E3779B97F4A7C15ULL ^
-          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
-  const auto interval =
-      options_.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / options_.rate))
-                        : std::chrono::nanoseconds(0);
-  auto next = std::chrono::steady_clock::now();
-  for (std::uint64_t id = 1;; ++id) {
-    {
-      std::unique_lock lock(mutex_);
-      if (options_.rate > 0) {
-        changed_.wait_until(lock, next, [this] { return stopping_ || stream_over_; });
-      }
-      if (stopping_ || stream_over_) {
-        break;
-      }
+    if (stopping_) {
+      changed_.wait(lock, [this] { return done_; });
+      return;
     }
-    if (options_.rate <= 0 && !wait_for_window()) {
-      break;
-    }
-    next += interval;
-    auto& publish = *frame.mutable_publish();
-    publish.set_room(options_.room);
-    publish.set_client_message_id(id_prefix + std::to_string(id));
-    publish.set_body(make_body(options_.message_bytes, std::chrono::steady_clock::now()));
-    options_.progress->published.fetch_add(1, std::memory_order_relaxed);
-    if (!stream_->Write(frame)) {
-      break;
+    stopping_ = true;
+    if (!writing_ && !half_closed_) {
+      half_closed_ = true;
+      half_close = true;
     }
   }
-  stream_->WritesDone();
+  if (half_close) {
+    StartWritesDone();
+  }
+  alarm_.Cancel();
+  if (parked_.exchange(false)) {
+    RemoveHold();
+  }
+  RemoveHold();
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return done_; });
 }
 
-bool Publisher::wait_for_window() {
-  auto& progress = *options_.progress;
-  for (;;) {
-    const std::uint64_t delivered = progress.delivered.load(std::memory_order_acquire);
-    if (progress.published.load(std::memory_order_relaxed) < delivered + options_.window) {
-      return true;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_ || stream_over_) {
-        return false;
-      }
-    }
-    progress.delivered.wait(delivered, std::memory_order_acquire);
+void Publisher::window_moved() {
+  if (parked_.load() && parked_.exchange(false)) {
+    advance();
+    RemoveHold();
   }
 }
 
-void Publisher::read_loop() {
-  v1::ServerFrame frame;
-  while (stream_->Read(&frame)) {
-    if (frame.has_ack() || frame.has_error()) {
-      (frame.has_ack() ? acknowledged_ : refused_).fetch_add(1, std::memory_order_relaxed);
-    } else if (frame.has_joined()) {
+bool Publisher::window_open() const {
+  const auto& progress = *options_.progress;
+  return progress.published.load() < progress.delivered.load() + options_.window;
+}
+
+void Publisher::advance() {
+  std::unique_lock lock(mutex_);
+  if (writing_ || stopping_ || broken_ || !started_ || !joined_) {
+    return;
+  }
+  if (options_.rate > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_) {
+      if (!alarm_armed_) {
+        alarm_armed_ = true;
+        AddHold();
+        const auto deadline = std::chrono::system_clock::now() + (next_ - now);
+        lock.unlock();
+        alarm_.Set(deadline, [this](bool fired) { on_alarm(fired); });
+      }
+      return;
+    }
+    // A publisher that fell behind catches up at once, so the rate holds
+    // over the run.
+    next_ += interval_;
+  } else if (!window_open()) {
+    // Parked first, then the window checked again: a subscriber counts its
+    // delivery first, then looks for a parked publisher, so one of the two
+    // sees the other (both sequentially consistent).
+    AddHold();
+    parked_.store(true);
+    if (!window_open() || !parked_.exchange(false)) {
+      return;
+    }
+    RemoveHold();
+  }
+  writing_ = true;
+  auto& publish = *out_.mutable_publish();
+  publish.set_room(options_.room);
+  publish.set_client_message_id(id_prefix_ + std::to_string(next_id_++));
+  publish.set_body(make_body(options_.message_bytes, std::chrono::steady_clock::now()));
+  options_.progress->published.fetch_add(1);
+  lock.unlock();
+  StartWrite(&out_);
+}
+
+void Publisher::on_alarm(bool fired) {
+  {
+    std::lock_guard lock(mutex_);
+    alarm_armed_ = false;
+  }
+  if (fired) {
+    advance();
+  }
+  RemoveHold();
+}
+
+void Publisher::OnWriteDone(bool ok) {
+  bool half_close = false;
+  {
+    std::lock_guard lock(mutex_);
+    writing_ = false;
+    broken_ = broken_ || !ok;
+    if (stopping_ && !broken_ && !half_closed_) {
+      half_closed_ = true;
+      half_close = true;
+    }
+  }
+  if (half_close) {
+    StartWritesDone();
+  } else {
+    advance();
+  }
+}
+
+void Publisher::OnWritesDoneDone(bool) {}
+
+void Publisher::OnReadDone(bool ok) {
+  if (!ok) {
+    return;
+  }
+  handle(in_);
+  StartRead(&in_);
+}
+
+void Publisher::handle(const v1::ServerFrame& frame) {
+  if (frame.has_ack()) {
+    acknowledged_.fetch_add(1, std::memory_order_relaxed);
+  } else if (frame.has_error()) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+  } else if (frame.has_batch()) {
+    for (const auto& inner : frame.batch().frames()) {
+      handle(inner);
+    }
+  } else if (frame.has_joined()) {
+    {
       std::lock_guard lock(mutex_);
       joined_ = true;
-      changed_.notify_all();
     }
+    advance();
   }
-  stream_->Finish();
+}
+
+void Publisher::OnDone(const grpc::Status&) {
   std::lock_guard lock(mutex_);
-  stream_over_ = true;
+  done_ = true;
   changed_.notify_all();
 }
 

@@ -97,8 +97,11 @@ Report run_workload(const RunOptions& options) {
       publishers.push_back(std::make_unique<Publisher>(
           *publisher_stub, PublisherOptions{room_name(room), load.message_bytes, load.rate,
                                             load.window, &progress[room]}));
-      publishers.back()->start();
+      progress[room].publishers.push_back(publishers.back().get());
     }
+  }
+  for (auto& publisher : publishers) {
+    publisher->start();
   }
   std::this_thread::sleep_for(load.warmup);  // warm-up is a span of time, not an event
 
