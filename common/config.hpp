@@ -44,6 +44,10 @@ struct RelayConfig {
   // A busy stream that takes batches starts at most one write per linger
   // (microseconds; 0 = write whenever a frame is queued and none is in flight).
   std::int64_t write_linger_us = 5000;
+  // While the relay is saturated the linger grows, up to this, so that busy
+  // streams join their frames again (microseconds; at most write_linger_us
+  // keeps it fixed).
+  std::int64_t max_write_linger_us = 100000;
 
   // Connections (gRPC's keepalive and connection management).
   std::int64_t keepalive_time_ms = 30000;

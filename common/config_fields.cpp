@@ -129,6 +129,12 @@ const ConfigField kFields[] = {
      .help = "Microseconds a busy stream waits after starting a write before the next, so "
              "that its frames go out together; 0 turns lingering off (at most 1 s).",
      .rule = Micros{&RelayConfig::write_linger_us, 0, 1000 * 1000}},
+    {.key = "max_write_linger_us",
+     .value_name = "US",
+     .help = "Microseconds the linger grows to at most while the relay is saturated, so that "
+             "busy streams send fewer, fuller writes; at most --write-linger-us keeps the "
+             "linger fixed (at most 1 s).",
+     .rule = Micros{&RelayConfig::max_write_linger_us, 0, 1000 * 1000}},
     {.key = "shutdown_grace_ms",
      .value_name = "MS",
      .help = "Milliseconds open streams get to drain their queues when the relay stops.",

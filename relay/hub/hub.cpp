@@ -30,11 +30,14 @@ Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
     : limits_(limits),
       encoder_(encoder),
       clock_(std::move(clock)),
-      epoch_base_(static_cast<std::uint64_t>(clock_())) {}
+      epoch_base_(static_cast<std::uint64_t>(clock_())),
+      linger_({.base = limits_.write_linger,
+               .max = std::max(limits_.write_linger, limits_.max_write_linger)}) {}
 
 SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink,
                                    WriteBatching batching) {
   batching.linger = limits_.write_linger;
+  batching.adaptive = &linger_;
   return std::make_shared<Subscriber>(next_subscriber_id_.fetch_add(1), std::move(user), kind,
                                       limits_.queue, sink, batching, &flush_timer_);
 }

@@ -24,8 +24,11 @@ struct HubLimits {
   // Rooms the relay holds at most: each may keep a whole history, so a client
   // naming new rooms without end must meet a bound.
   std::size_t max_rooms = 10000;
-  // For subscribers that take batches (see WriteBatching::linger).
+  // For subscribers that take batches (see WriteBatching::linger): the
+  // linger, and the most it stretches to while the relay is saturated
+  // (see AdaptiveLinger; no less than write_linger).
   std::chrono::microseconds write_linger{0};
+  std::chrono::microseconds max_write_linger{0};
 };
 
 // Microseconds since the Unix epoch; injectable so tests control time.
@@ -106,6 +109,7 @@ class Hub {
   std::atomic<std::uint64_t> messages_published_{0};
   std::atomic<std::uint64_t> duplicates_acknowledged_{0};
 
+  AdaptiveLinger linger_;
   // Declared last, so destroyed first: its thread stops before the rooms and
   // their subscribers go.
   FlushTimer flush_timer_;

@@ -98,6 +98,13 @@ void Subscriber::on_write_done(bool ok) {
     std::lock_guard lock(mutex_);
     write_in_flight_ = false;
     in_flight_.clear();
+    if (timing_write_) {
+      timing_write_ = false;
+      if (batching_.adaptive != nullptr) {
+        const auto now = FlushTimer::Clock::now();
+        batching_.adaptive->write_completed(now - last_write_started_, now);
+      }
+    }
     if (!ok && state_ != State::finished) {
       // The peer is gone: nothing more can be written, only finished.
       clear_queue_locked();
@@ -160,7 +167,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
   if (!queue_.empty() && (state_ == State::open || drain_)) {
     if (lingers() && state_ == State::open) {
       const auto now = FlushTimer::Clock::now();
-      const auto ready = last_write_started_ + batching_.linger;
+      const auto ready = last_write_started_ + linger();
       if (!due && now < ready && !worth_writing_now_locked()) {
         if (!flush_scheduled_) {
           flush_scheduled_ = true;
@@ -169,6 +176,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
         return action;
       }
       last_write_started_ = now;
+      timing_write_ = true;
     }
     std::size_t batch_bytes = 0;
     while (!queue_.empty() &&

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "relay/hub/adaptive_linger.hpp"
 #include "relay/hub/flush_timer.hpp"
 #include "relay/hub/frame.hpp"
 
@@ -73,10 +74,13 @@ struct QueueLimits {
 // so under load this trades at most a linger of delay for far fewer writes,
 // while a stream that has been quiet for a linger writes at once. A stream
 // that has a whole batch queued, or half its queue limits, writes at once too.
+// With an AdaptiveLinger, the linger is that one's, which grows while the
+// relay is saturated; the subscriber reports how long its writes take.
 struct WriteBatching {
   std::size_t max_frames = 1;
   std::size_t max_bytes = 0;
   std::chrono::microseconds linger{0};
+  AdaptiveLinger* adaptive = nullptr;
 };
 
 enum class SubscriberKind { chat, follow };
@@ -144,7 +148,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   };
   // `due`: a lingering flush whose time has come.
   Action next_action_locked(bool due = false);
-  bool lingers() const { return timer_ != nullptr && batching_.linger.count() > 0; }
+  std::chrono::microseconds linger() const {
+    return batching_.adaptive != nullptr ? batching_.adaptive->current() : batching_.linger;
+  }
+  bool lingers() const { return timer_ != nullptr && linger().count() > 0; }
   // Whether the queue is too full for a linger to wait any longer.
   bool worth_writing_now_locked() const;
   void clear_queue_locked();
@@ -172,12 +179,14 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // the sink without it: no one else touches it until that write completes.
   std::vector<FramePtr> in_flight_;
   FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; with a linger
-  bool flush_scheduled_ = false;                      // guarded by mutex_
-  bool drain_ = true;                                 // guarded by mutex_
-  State state_ = State::open;                         // guarded by mutex_
-  CloseReason close_reason_;                          // guarded by mutex_
-  bool told_write_stuck_ = false;                     // guarded by mutex_
-  std::vector<std::string> rooms_;                    // guarded by mutex_
+  // The write in flight started at last_write_started_.
+  bool timing_write_ = false;       // guarded by mutex_
+  bool flush_scheduled_ = false;    // guarded by mutex_
+  bool drain_ = true;               // guarded by mutex_
+  State state_ = State::open;       // guarded by mutex_
+  CloseReason close_reason_;        // guarded by mutex_
+  bool told_write_stuck_ = false;   // guarded by mutex_
+  std::vector<std::string> rooms_;  // guarded by mutex_
 };
 
 }  // namespace relay::hub

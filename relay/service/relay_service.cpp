@@ -47,6 +47,7 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
   limits.room_idle_ttl_us = config.room_idle_ttl_ms * 1000;
   limits.max_rooms = config.max_rooms;
   limits.write_linger = std::chrono::microseconds(config.write_linger_us);
+  limits.max_write_linger = std::chrono::microseconds(config.max_write_linger_us);
   return limits;
 }
 

@@ -1,0 +1,119 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "relay/hub/adaptive_linger.hpp"
+#include "relay/hub/flush_timer.hpp"
+#include "relay/hub/subscriber.hpp"
+#include "tests/unit/hub_fakes.hpp"
+
+using namespace relay::hub;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kWindow = 100ms;
+const AdaptiveLinger::Clock::time_point kStart{};
+
+AdaptiveLinger::Options options() {
+  return {.base = 5ms, .max = 100ms, .saturated_write = 250us, .window = kWindow};
+}
+
+// One window in which every write took `took`; returns the linger after it.
+std::chrono::microseconds window(AdaptiveLinger& linger, int index,
+                                 std::chrono::microseconds took) {
+  const auto start = kStart + kWindow * index;
+  for (int i = 0; i < 10; ++i) {
+    linger.write_completed(took, start + kWindow * i / 10);
+  }
+  linger.write_completed(took, start + kWindow);  // closes the window
+  return linger.current();
+}
+
+}  // namespace
+
+TEST_CASE("the linger stays at its base while writes complete quickly") {
+  AdaptiveLinger linger(options(), kStart);
+  CHECK(linger.current() == 5ms);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(window(linger, i, 30us) == 5ms);
+  }
+}
+
+TEST_CASE("the linger doubles each window in which even the fastest write was slow, up to max") {
+  AdaptiveLinger linger(options(), kStart);
+  CHECK(window(linger, 0, 2ms) == 10ms);
+  CHECK(window(linger, 1, 2ms) == 20ms);
+  CHECK(window(linger, 2, 2ms) == 40ms);
+  CHECK(window(linger, 3, 2ms) == 80ms);
+  CHECK(window(linger, 4, 2ms) == 100ms);
+  CHECK(window(linger, 5, 2ms) == 100ms);
+}
+
+TEST_CASE("one fast write in a window means the relay is not saturated") {
+  AdaptiveLinger linger(options(), kStart);
+  linger.write_completed(20ms, kStart + 10ms);  // a reader held up by flow control
+  linger.write_completed(30us, kStart + 20ms);
+  linger.write_completed(20ms, kStart + kWindow);
+  CHECK(linger.current() == 5ms);
+}
+
+TEST_CASE("the linger falls back by an eighth a window once writes are quick again") {
+  AdaptiveLinger linger(options(), kStart);
+  int index = 0;
+  while (window(linger, index, 2ms) < 100ms) {
+    ++index;
+  }
+  CHECK(window(linger, ++index, 30us) == 87500us);
+  CHECK(window(linger, ++index, 30us) == 76563us);
+  for (int i = 0; i < 100; ++i) {
+    window(linger, ++index, 30us);
+  }
+  CHECK(linger.current() == 5ms);
+}
+
+TEST_CASE("after a pause in writes the linger starts again from its base") {
+  AdaptiveLinger linger(options(), kStart);
+  window(linger, 0, 2ms);
+  window(linger, 1, 2ms);
+  REQUIRE(linger.current() == 20ms);
+  // Nothing completes for three windows; the next write closes a stale one.
+  linger.write_completed(2ms, kStart + kWindow * 5);
+  CHECK(linger.current() == 5ms);
+}
+
+TEST_CASE("a base of zero never lingers, saturated or not") {
+  AdaptiveLinger linger({.base = 0us, .max = 100ms, .window = kWindow}, kStart);
+  CHECK(window(linger, 0, 2ms) == 0us);
+  CHECK(window(linger, 1, 2ms) == 0us);
+}
+
+TEST_CASE("a lingering subscriber reports how long its writes took and lingers as long as told") {
+  AdaptiveLinger linger({.base = 1ms, .max = 60s, .saturated_write = 1ms, .window = 10ms});
+  FlushTimer timer;
+  testing::ManualSink sink;
+  auto subscriber = std::make_shared<Subscriber>(
+      1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
+      WriteBatching{.max_frames = 10, .max_bytes = 1000, .adaptive = &linger}, &timer);
+  sink.bind(subscriber.get());
+  auto push = [&](std::string text) {
+    if (subscriber->enqueue(std::make_shared<testing::TextFrame>(std::move(text)))) {
+      subscriber->flush();
+    }
+  };
+  push("a");
+  REQUIRE(sink.write_in_flight());
+  // A write that takes 12 ms, past the window's end: the window closes with
+  // its fastest write at 12 ms, so the linger doubles.
+  std::this_thread::sleep_for(12ms);
+  sink.complete_one();
+  CHECK(linger.current() == 2ms);
+  // Saturated for long enough that the linger is far longer than this test.
+  for (int i = 0; i < 20; ++i) {
+    linger.write_completed(10ms, AdaptiveLinger::Clock::now() + 10ms * (i + 1));
+  }
+  REQUIRE(linger.current() == 60s);
+  push("b");
+  CHECK_FALSE(sink.write_in_flight());  // held: its last write started just now
+}
