@@ -46,10 +46,26 @@ void Publisher::start() {
   {
     std::lock_guard lock(mutex_);
     started_ = true;
-    next_ = std::chrono::steady_clock::now();
   }
-  // Not from a reaction, but under the hold taken in the constructor.
-  advance();
+  if (options_.rate > 0) {
+    pacer_ = std::thread([this] { pace(); });
+  } else {
+    // Not from a reaction, but under the hold taken in the constructor.
+    advance();
+  }
+}
+
+void Publisher::pace() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return joined_ || stopping_; });
+  auto next = std::chrono::steady_clock::now();
+  while (!changed_.wait_until(lock, next, [this] { return stopping_; })) {
+    ++due_;
+    next += interval_;
+    lock.unlock();
+    advance();
+    lock.lock();
+  }
 }
 
 void Publisher::stop() {
@@ -66,10 +82,13 @@ void Publisher::stop() {
       half_close = true;
     }
   }
+  changed_.notify_all();
+  if (pacer_.joinable()) {
+    pacer_.join();
+  }
   if (half_close) {
     StartWritesDone();
   }
-  alarm_.Cancel();
   if (parked_.exchange(false)) {
     RemoveHold();
   }
@@ -96,20 +115,10 @@ void Publisher::advance() {
     return;
   }
   if (options_.rate > 0) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now < next_) {
-      if (!alarm_armed_) {
-        alarm_armed_ = true;
-        AddHold();
-        const auto deadline = std::chrono::system_clock::now() + (next_ - now);
-        lock.unlock();
-        alarm_.Set(deadline, [this](bool fired) { on_alarm(fired); });
-      }
+    if (due_ == 0) {
       return;
     }
-    // A publisher that fell behind catches up at once, so the rate holds
-    // over the run.
-    next_ += interval_;
+    --due_;
   } else if (!window_open()) {
     // Parked first, then the window checked again: a subscriber counts its
     // delivery first, then looks for a parked publisher, so one of the two
@@ -129,17 +138,6 @@ void Publisher::advance() {
   options_.progress->published.fetch_add(1);
   lock.unlock();
   StartWrite(&out_);
-}
-
-void Publisher::on_alarm(bool fired) {
-  {
-    std::lock_guard lock(mutex_);
-    alarm_armed_ = false;
-  }
-  if (fired) {
-    advance();
-  }
-  RemoveHold();
 }
 
 void Publisher::OnWriteDone(bool ok) {
@@ -184,6 +182,7 @@ void Publisher::handle(const v1::ServerFrame& frame) {
       std::lock_guard lock(mutex_);
       joined_ = true;
     }
+    changed_.notify_all();
     advance();
   }
 }

@@ -6,8 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
-
-#include <grpcpp/alarm.h>
+#include <thread>
 
 #include "cli/bench/load.hpp"
 #include "relay/v1/relay.grpc.pb.h"
@@ -25,9 +24,10 @@ struct PublisherOptions {
 };
 
 // One publishing stream on the callback API, like the subscribers, so that
-// fifty publishers cost the bench no threads of their own: each publish
-// starts from the completion of the one before, from an alarm when paced,
-// or from the room's first subscriber when it opens the window again. It
+// fifty publishers at full speed cost the bench no threads of their own:
+// each publish starts from the completion of the one before, or from the
+// room's first subscriber when it opens the window again. A paced publisher
+// has a thread of its own that marks each publish due at its time. It
 // accepts batches as relay-chat does, since it receives its room's messages
 // and its acks, which it counts and otherwise skips.
 class Publisher final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::ServerFrame> {
@@ -53,12 +53,14 @@ class Publisher final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::Serv
 
  private:
   void handle(const v1::ServerFrame& frame);
-  // Starts the next publish if one is due and none is in flight; else arms
-  // the alarm for the next one, or parks the publisher until the window
-  // opens. Only from a reaction or under a hold: it may start a write.
+  // Starts the next publish if one is due and none is in flight, or parks
+  // the publisher until the window opens. Only from a reaction or under a
+  // hold: it may start a write.
   void advance();
-  void on_alarm(bool fired);
   bool window_open() const;
+  // The paced publisher's thread: one publish falls due per interval, and
+  // one that fell behind catches up at once, so that the rate holds.
+  void pace();
 
   const PublisherOptions options_;
   // Unique per run: the relay's duplicate window would take a second run's
@@ -76,17 +78,18 @@ class Publisher final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::Serv
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  grpc::Alarm alarm_;
-  std::chrono::steady_clock::time_point next_;  // guarded by mutex_
-  std::uint64_t next_id_ = 1;                   // guarded by mutex_
-  bool joined_ = false;                         // guarded by mutex_
-  bool writing_ = false;                        // guarded by mutex_
-  bool started_ = false;                        // guarded by mutex_
-  bool alarm_armed_ = false;                    // guarded by mutex_
-  bool stopping_ = false;                       // guarded by mutex_
-  bool broken_ = false;                         // a write failed; guarded by mutex_
-  bool half_closed_ = false;                    // guarded by mutex_
-  bool done_ = false;                           // guarded by mutex_
+  std::uint64_t due_ = 0;      // paced publishes not yet started; guarded by mutex_
+  std::uint64_t next_id_ = 1;  // guarded by mutex_
+  bool joined_ = false;        // guarded by mutex_
+  bool writing_ = false;       // guarded by mutex_
+  bool started_ = false;       // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  bool broken_ = false;        // a write failed; guarded by mutex_
+  bool half_closed_ = false;   // guarded by mutex_
+  bool done_ = false;          // guarded by mutex_
+  // Joined by stop() before it gives up the constructor's hold, which is
+  // what lets it start writes.
+  std::thread pacer_;
 };
 
 }  // namespace relay::cli::bench
