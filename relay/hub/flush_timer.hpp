@@ -15,8 +15,8 @@ class Subscriber;
 
 // Runs the flushes that lingering streams put off (see WriteBatching::linger)
 // when they fall due, on a thread of its own that is started by the first
-// one and sleeps while none is pending. Flushes due within a short slack of
-// each other run in one wake-up.
+// one and sleeps while none is pending. Flushes due within a millisecond of
+// each other run in one wake-up, so the later ones up to that much early.
 class FlushTimer {
  public:
   using Clock = std::chrono::steady_clock;
@@ -26,7 +26,7 @@ class FlushTimer {
   FlushTimer(const FlushTimer&) = delete;
   FlushTimer& operator=(const FlushTimer&) = delete;
 
-  // The subscriber's flush_due() runs at `at` or a little later, unless the
+  // The subscriber's flush_due() runs about at `at` (see above), unless the
   // subscriber is gone by then.
   void schedule(std::weak_ptr<Subscriber> subscriber, Clock::time_point at);
 
