@@ -29,8 +29,7 @@ bool Subscriber::enqueue(FramePtr frame, bool replay) {
                             : queue_.size() - replay_frames_ + 1 > limits_.max_frames ||
                                   queued_bytes_ - replay_bytes_ + size > limits_.max_bytes;
   if (overflow) {
-    spdlog::warn("slow consumer: closing stream {} of {} with {} frames ({} bytes) queued", id_,
-                 user_, queue_.size(), queued_bytes_);
+    overflowed_ = Overflow{queue_.size(), queued_bytes_};
     clear_queue_locked();
     state_ = State::closing;
     drain_ = false;
@@ -58,10 +57,16 @@ void Subscriber::clear_queue_locked() {
 bool Subscriber::flush() {
   Action action;
   bool closing = false;
+  std::optional<Overflow> overflowed;
   {
     std::lock_guard lock(mutex_);
     action = next_action_locked();
     closing = state_ != State::open;
+    overflowed = std::exchange(overflowed_, std::nullopt);
+  }
+  if (overflowed) {
+    spdlog::warn("slow consumer: closing stream {} of {} with {} frames ({} bytes) queued", id_,
+                 user_, overflowed->frames, overflowed->bytes);
   }
   run(std::move(action));
   return closing;

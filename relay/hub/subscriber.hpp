@@ -146,6 +146,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
     std::optional<CloseReason> finish;
     std::optional<FlushTimer::Clock::time_point> flush_at;
   };
+  struct Overflow {
+    std::size_t frames;
+    std::size_t bytes;
+  };
   // `due`: a lingering flush whose time has come.
   Action next_action_locked(bool due = false);
   std::chrono::microseconds linger() const {
@@ -180,13 +184,16 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::vector<FramePtr> in_flight_;
   FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; with a linger
   // The write in flight started at last_write_started_.
-  bool timing_write_ = false;       // guarded by mutex_
-  bool flush_scheduled_ = false;    // guarded by mutex_
-  bool drain_ = true;               // guarded by mutex_
-  State state_ = State::open;       // guarded by mutex_
-  CloseReason close_reason_;        // guarded by mutex_
-  bool told_write_stuck_ = false;   // guarded by mutex_
-  std::vector<std::string> rooms_;  // guarded by mutex_
+  bool timing_write_ = false;      // guarded by mutex_
+  bool flush_scheduled_ = false;   // guarded by mutex_
+  bool drain_ = true;              // guarded by mutex_
+  State state_ = State::open;      // guarded by mutex_
+  CloseReason close_reason_;       // guarded by mutex_
+  bool told_write_stuck_ = false;  // guarded by mutex_
+  // What the queue held when it overflowed, for flush() to log once no lock
+  // is held: enqueue runs under the room's lock.
+  std::optional<Overflow> overflowed_;  // guarded by mutex_
+  std::vector<std::string> rooms_;      // guarded by mutex_
 };
 
 }  // namespace relay::hub
