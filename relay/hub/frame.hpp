@@ -35,10 +35,11 @@ struct Message {
   std::string body;
 };
 
-// A message as the room keeps it: its fields, for queries, and its frame, for
-// delivery and replay.
+// A message as a room's history keeps it: its frame, shared with every
+// delivery and replay, holds all of it, so the body is not kept twice. A
+// History query decodes the frames it returns.
 struct StoredMessage {
-  Message message;
+  std::uint64_t sequence = 0;
   FramePtr frame;
 };
 

@@ -33,11 +33,11 @@ std::vector<StoredMessagePtr> History::after(std::uint64_t after, std::size_t li
 }
 
 std::uint64_t History::first_sequence() const {
-  return messages_.empty() ? 0 : messages_.front()->message.sequence;
+  return messages_.empty() ? 0 : messages_.front()->sequence;
 }
 
 std::uint64_t History::last_sequence() const {
-  return messages_.empty() ? 0 : messages_.back()->message.sequence;
+  return messages_.empty() ? 0 : messages_.back()->sequence;
 }
 
 }  // namespace relay::hub

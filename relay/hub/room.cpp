@@ -100,8 +100,7 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
       return PublishResult{epoch_, *sequence, true};
     }
   }
-  auto stored = std::make_shared<StoredMessage>();
-  Message& message = stored->message;
+  Message message;
   message.room = name_;
   message.epoch = epoch_;
   message.sequence = ++sequence_;
@@ -110,7 +109,8 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
   message.server_time_us = now_us;
   message.body = std::move(request.body);
   // Serialized once here; every subscriber's queue and the history share it.
-  stored->frame = encoder_.encode_message(message);
+  auto stored = std::make_shared<const StoredMessage>(
+      StoredMessage{message.sequence, encoder_.encode_message(message)});
 
   if (has_id) {
     duplicates_.remember(message.sender, message.client_message_id, message.sequence, now_us);

@@ -92,6 +92,17 @@ grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
   return buffer;
 }
 
+bool decode_message(const hub::FramePtr& frame, v1::Message& out) {
+  const grpc::Slice& bytes = slice_frame(frame).slice();
+  v1::ServerFrame parsed;
+  if (!parsed.ParseFromArray(bytes.begin(), static_cast<int>(bytes.size())) ||
+      !parsed.has_message()) {
+    return false;
+  }
+  out.Swap(parsed.mutable_message());
+  return true;
+}
+
 void to_proto(const hub::Message& message, v1::Message& out) {
   out.set_room(message.room);
   out.set_sequence(message.sequence);

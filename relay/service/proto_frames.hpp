@@ -58,6 +58,10 @@ grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
 
 void to_proto(const hub::Message& message, v1::Message& out);
 
+// The message a stored message frame carries, for History queries: rooms
+// keep only the frame. False if the frame is not a message.
+bool decode_message(const hub::FramePtr& frame, v1::Message& out);
+
 // The relay's FrameEncoder: hub events become serialized ServerFrames.
 class ProtoFrameEncoder final : public hub::FrameEncoder {
  public:

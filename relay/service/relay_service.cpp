@@ -138,7 +138,12 @@ grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* con
   response->set_sequence(page->sequence);
   response->set_missed(page->missed);
   for (const auto& stored : page->messages) {
-    to_proto(stored->message, *response->add_messages());
+    if (!decode_message(stored->frame, *response->add_messages())) {
+      spdlog::error("room {}: the stored message {} does not decode", request->room(),
+                    stored->sequence);
+      return finish_unary(context, {grpc::StatusCode::INTERNAL,
+                                    "the relay could not read its own history; this is a bug"});
+    }
   }
   return finish_unary(context, grpc::Status::OK);
 }

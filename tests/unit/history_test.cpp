@@ -9,17 +9,14 @@ using relay::hub::testing::TextFrame;
 namespace {
 
 StoredMessagePtr stored(std::uint64_t sequence, std::size_t bytes = 10) {
-  auto message = std::make_shared<StoredMessage>();
-  message->message.sequence = sequence;
-  message->message.server_time_us = static_cast<std::int64_t>(sequence) * 1000;
-  message->frame = std::make_shared<TextFrame>(std::string(bytes, 'x'));
-  return message;
+  return std::make_shared<const StoredMessage>(
+      StoredMessage{sequence, std::make_shared<TextFrame>(std::string(bytes, 'x'))});
 }
 
 std::vector<std::uint64_t> sequences(const std::vector<StoredMessagePtr>& messages) {
   std::vector<std::uint64_t> result;
   for (const auto& m : messages) {
-    result.push_back(m->message.sequence);
+    result.push_back(m->sequence);
   }
   return result;
 }

@@ -264,7 +264,8 @@ TEST_CASE_FIXTURE(HubFixture, "queries report rooms, history and members") {
   REQUIRE(page.has_value());
   CHECK(page->missed == 2);
   REQUIRE(page->messages.size() == 3);
-  CHECK(page->messages[0]->message.body == "3");
+  CHECK(page->messages[0]->sequence == 3);
+  CHECK(testing::text_of(page->messages[0]->frame) == "msg a-room#3 bob 3");
 
   const auto members = hub.members("a-room");
   REQUIRE(members.has_value());
