@@ -146,9 +146,10 @@ Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pid
   workload_option("--size", &Workload::message_bytes,
                   "Message body bytes (at least 16: the timestamp)");
   workload_option("--rate", &Workload::rate,
-                  "Messages per second per publisher; 0 = as fast as acked");
-  workload_option("--window", &Workload::window,
-                  "Unacknowledged publishes per publisher at rate 0");
+                  "Messages per second per publisher; 0 = as fast as the room's fan-out goes");
+  workload_option(
+      "--window", &Workload::window,
+      "At rate 0, how many messages a room's publishers may be ahead of its first subscriber");
   bool no_batch = false;
   app.add_flag("--no-batch", no_batch,
                "Subscribers refuse batched frames (the relay then writes one frame per message)");
