@@ -36,8 +36,7 @@ Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
 
 SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink,
                                    WriteBatching batching) {
-  batching.linger = limits_.write_linger;
-  batching.adaptive = &linger_;
+  batching.linger = &linger_;
   return std::make_shared<Subscriber>(next_subscriber_id_.fetch_add(1), std::move(user), kind,
                                       limits_.queue, sink, batching, &flush_timer_);
 }

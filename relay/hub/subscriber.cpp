@@ -105,10 +105,8 @@ void Subscriber::on_write_done(bool ok) {
     in_flight_.clear();
     if (timing_write_) {
       timing_write_ = false;
-      if (batching_.adaptive != nullptr) {
-        const auto now = FlushTimer::Clock::now();
-        batching_.adaptive->write_completed(now - last_write_started_, now);
-      }
+      const auto now = FlushTimer::Clock::now();
+      batching_.linger->write_completed(now - last_write_started_, now);
     }
     if (!ok && state_ != State::finished) {
       // The peer is gone: nothing more can be written, only finished.

@@ -74,13 +74,12 @@ struct QueueLimits {
 // so under load this trades at most a linger of delay for far fewer writes,
 // while a stream that has been quiet for a linger writes at once. A stream
 // that has a whole batch queued, or half its queue limits, writes at once too.
-// With an AdaptiveLinger, the linger is that one's, which grows while the
-// relay is saturated; the subscriber reports how long its writes take.
+// The linger is the hub's AdaptiveLinger, which grows while the relay is
+// saturated; the subscriber reports how long its lingering writes take.
 struct WriteBatching {
   std::size_t max_frames = 1;
   std::size_t max_bytes = 0;
-  std::chrono::microseconds linger{0};
-  AdaptiveLinger* adaptive = nullptr;
+  AdaptiveLinger* linger = nullptr;  // none: no linger
 };
 
 enum class SubscriberKind { chat, follow };
@@ -153,7 +152,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // `due`: a lingering flush whose time has come.
   Action next_action_locked(bool due = false);
   std::chrono::microseconds linger() const {
-    return batching_.adaptive != nullptr ? batching_.adaptive->current() : batching_.linger;
+    return batching_.linger != nullptr ? batching_.linger->current() : std::chrono::microseconds(0);
   }
   bool lingers() const { return timer_ != nullptr && linger().count() > 0; }
   // Whether the queue is too full for a linger to wait any longer.

@@ -95,7 +95,7 @@ TEST_CASE("a lingering subscriber reports how long its writes took and lingers a
   testing::ManualSink sink;
   auto subscriber = std::make_shared<Subscriber>(
       1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
-      WriteBatching{.max_frames = 10, .max_bytes = 1000, .adaptive = &linger}, &timer);
+      WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = &linger}, &timer);
   sink.bind(subscriber.get());
   auto push = [&](std::string text) {
     if (subscriber->enqueue(std::make_shared<testing::TextFrame>(std::move(text)))) {

@@ -243,10 +243,11 @@ namespace {
 
 // A subscriber owned by a shared_ptr, as a linger needs, with its timer.
 struct LingerFixture {
-  explicit LingerFixture(std::chrono::milliseconds linger)
-      : subscriber(std::make_shared<Subscriber>(
+  explicit LingerFixture(std::chrono::milliseconds fixed)
+      : linger({.base = fixed, .max = fixed}),
+        subscriber(std::make_shared<Subscriber>(
             1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
-            WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = linger}, &timer)) {
+            WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = &linger}, &timer)) {
     sink.bind(subscriber.get());
   }
   void push(const std::string& text) {
@@ -262,6 +263,7 @@ struct LingerFixture {
     }
     return sink.write_in_flight();
   }
+  AdaptiveLinger linger;
   FlushTimer timer;
   ManualSink sink;
   std::shared_ptr<Subscriber> subscriber;
@@ -319,12 +321,12 @@ TEST_CASE("a lingering stream writes at once when a batch's worth or half its qu
     CHECK(f.sink.write_in_flight());
   }
   SUBCASE("half the queue's frame limit") {
+    AdaptiveLinger linger({.base = std::chrono::seconds(60), .max = std::chrono::seconds(60)});
     FlushTimer timer;
     ManualSink sink;
     auto subscriber = std::make_shared<Subscriber>(
         1, "ann", SubscriberKind::chat, QueueLimits{.max_frames = 4, .max_bytes = 1000}, sink,
-        WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = std::chrono::seconds(60)},
-        &timer);
+        WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = &linger}, &timer);
     sink.bind(subscriber.get());
     for (const char* text : {"a", "b"}) {
       if (subscriber->enqueue(frame(text))) {
