@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config.hpp"
+#include "common/grpc_runtime.hpp"
 #include "common/logging.hpp"
 #include "relay/service/relay_service.hpp"
 #include "relay/service/server_options.hpp"
@@ -139,6 +140,7 @@ int serve(const relay::common::StartupOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  relay::common::disable_abseil_deadlock_detection();
   auto outcome = relay::common::parse_relay_command_line(argc, argv);
   if (!outcome.options) {
     return outcome.exit_code;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench/run.hpp"
+#include "common/grpc_runtime.hpp"
 
 namespace {
 
@@ -99,6 +100,7 @@ void print_table(const Report& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  relay::common::disable_abseil_deadlock_detection();
   relay::cli::bench::RunOptions options;
   options.target = "127.0.0.1:50051";
   auto& load = options.workload;
