@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "common/latency_histogram.hpp"
@@ -43,6 +44,10 @@ struct RoomProgress {
   std::vector<Publisher*> publishers;
 };
 
+// Subscribers read the relay's frames as bytes and parse them themselves
+// (see SubscriberStream::OnReadDone).
+using SubscriberStub = grpc::TemplatedGenericStub<v1::ClientFrame, grpc::ByteBuffer>;
+
 // What one subscriber stream saw while measuring.
 struct StreamTally {
   std::uint64_t delivered = 0;
@@ -55,10 +60,10 @@ struct StreamTally {
 // latency of every delivery. Callbacks run on gRPC's threads, one read at a
 // time, so its counters need no lock until Finish, after which the main
 // thread reads them.
-class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::ServerFrame> {
+class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, grpc::ByteBuffer> {
  public:
   // `progress`, when given, counts every message this stream receives.
-  SubscriberStream(v1::Relay::Stub& stub, const std::string& room, const Phase& phase,
+  SubscriberStream(SubscriberStub& stub, const std::string& room, const Phase& phase,
                    bool accept_batch, RoomProgress* progress);
 
   void OnWriteDone(bool ok) override;
@@ -75,7 +80,8 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
   StreamTally tally() const;
   // Null when the stream never received a message while measuring.
   const common::LatencyHistogram* latencies() const { return latencies_.get(); }
-  // The relay ended the stream before stop() (a slow consumer, say).
+  // The relay ended the stream before stop() (a slow consumer, say), or
+  // sent a frame that does not parse.
   bool ended_early() const;
 
  private:
@@ -86,7 +92,7 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
   RoomProgress* const progress_;
   grpc::ClientContext context_;
   v1::ClientFrame join_;
-  v1::ServerFrame in_;
+  grpc::ByteBuffer in_;
   std::atomic<std::uint64_t> delivered_{0};
   std::uint64_t last_sequence_ = 0;
   std::uint64_t lost_ = 0;
@@ -100,6 +106,7 @@ class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, v
   bool done_ = false;         // guarded by mutex_
   bool stopping_ = false;     // guarded by mutex_
   bool ended_early_ = false;  // guarded by mutex_
+  bool malformed_ = false;    // guarded by mutex_
 };
 
 }  // namespace relay::cli::bench

@@ -39,7 +39,7 @@ struct ChurnTally {
 
 // One stream that joins, stays a while, leaves, and checks that what it got
 // while present was contiguous.
-void churn_once(v1::Relay::Stub& stub, const std::string& room, const Phase& phase,
+void churn_once(SubscriberStub& stub, const std::string& room, const Phase& phase,
                 const Workload& load, ChurnTally& churn) {
   SubscriberStream stream(stub, room, phase, load.accept_batch, nullptr);
   const bool joined = stream.wait_joined(kJoinTimeout);
@@ -71,11 +71,11 @@ Report run_workload(const RunOptions& options) {
     }
   }
   std::vector<RoomProgress> progress(load.rooms);
-  std::vector<std::unique_ptr<v1::Relay::Stub>> stubs;
+  std::vector<std::unique_ptr<SubscriberStub>> stubs;
   std::vector<std::unique_ptr<SubscriberStream>> subscribers;
   for (std::size_t i = 0; i < load.subscribers; ++i) {
     if (i % load.streams_per_connection == 0) {
-      stubs.push_back(v1::Relay::NewStub(connection(options.target)));
+      stubs.push_back(std::make_unique<SubscriberStub>(connection(options.target)));
     }
     const std::size_t room = i % load.rooms;
     // The first subscriber of each room paces that room's publishers.
@@ -122,12 +122,12 @@ Report run_workload(const RunOptions& options) {
   phase.measuring = true;
   ChurnTally churn;
   std::atomic<bool> churning{true};
-  auto churn_stub = v1::Relay::NewStub(connection(options.target));
+  SubscriberStub churn_stub(connection(options.target));
   std::vector<std::thread> churners;
   for (std::size_t i = 0; i < load.churners; ++i) {
     churners.emplace_back([&] {
       while (churning.load()) {
-        churn_once(*churn_stub, room_name(0), phase, load, churn);
+        churn_once(churn_stub, room_name(0), phase, load, churn);
       }
     });
   }
