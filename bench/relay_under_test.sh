@@ -3,7 +3,8 @@
 # flags, a fresh one per run, stopped by its PID on exit. Needs $work, a
 # scratch directory the caller owns; the relay's port is in $work/port.
 
-relay_pid=""
+# shellcheck source=scripts/relay_process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/relay_process.sh"
 
 # Two cores: the relay gets one, the bench the other. A one-core machine
 # shares it.
@@ -14,10 +15,7 @@ if (($(nproc) < 2)); then
 fi
 
 cleanup() {
-  if [[ -n "$relay_pid" ]]; then
-    kill -TERM "$relay_pid" 2>/dev/null || true
-    wait "$relay_pid" 2>/dev/null || true
-  fi
+  relay_stop || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -27,32 +25,25 @@ trap cleanup EXIT
 start_relay() {
   local binary=$1
   shift
-  rm -f "$work/port"
+  local command
   if [[ $(basename "$binary") == relay-reference ]]; then
-    taskset -c "$relay_cpu" "$binary" -listen 127.0.0.1:0 -port-file "$work/port" "$@" \
-      2>>"$work/relay.log" &
+    command=("$binary" -listen 127.0.0.1:0 -port-file "$work/port" "$@")
   else
     # The reference has neither a publish rate limit nor a duplicate window;
     # both are off so that the two relays do the same work. (The window
     # would also fill up to its 10,000 ids during churn, growing RSS by a
     # bounded amount that hides what the streams leave behind.) Flags given
     # come after these and win.
-    taskset -c "$relay_cpu" "$binary" --listen 127.0.0.1:0 --port-file "$work/port" \
-      --publish-rate-per-second 0 --duplicate-window-ms 0 --log-level warn "$@" \
-      2>>"$work/relay.log" &
+    command=("$binary" --listen 127.0.0.1:0 --port-file "$work/port"
+      --publish-rate-per-second 0 --duplicate-window-ms 0 --log-level warn "$@")
   fi
-  relay_pid=$!
-  for _ in $(seq 1 400); do
-    [[ -s "$work/port" ]] && return 0
-    sleep 0.05
-  done
-  echo "$(basename "$binary") did not start" >&2
-  cat "$work/relay.log" >&2
-  exit 1
+  if ! relay_start "$work/port" "$work/relay.log" taskset -c "$relay_cpu" "${command[@]}"; then
+    echo "$(basename "$binary") did not start" >&2
+    cat "$work/relay.log" >&2
+    exit 1
+  fi
 }
 
 stop_relay() {
-  kill -TERM "$relay_pid"
-  wait "$relay_pid" || true
-  relay_pid=""
+  relay_stop || true
 }

@@ -28,15 +28,9 @@ done
 
 server="$root/build/relay/relay-server"
 chat="$root/build/cli/relay-chat"
-relay_pid=""
-
-stop_relay() {
-  if [[ -n "$relay_pid" ]]; then
-    kill -TERM "$relay_pid" 2>/dev/null || true
-    wait "$relay_pid" 2>/dev/null || true
-  fi
-}
-trap stop_relay EXIT
+# shellcheck source=scripts/relay_process.sh
+source "$root/scripts/relay_process.sh"
+trap 'relay_stop || true' EXIT
 
 if "$chat" --relay "$address" --timeout 1 rooms >/dev/null 2>&1; then
   echo "using the relay already running at $address" >&2
@@ -44,17 +38,11 @@ else
   port_file=$(mktemp)
   rm -f "$port_file"
   # shellcheck disable=SC2086 # RELAY_ARGS is a list of flags
-  "$server" --listen "$address" --port-file "$port_file" ${RELAY_ARGS:-} \
-    2>>"$root/build/relay-server.log" &
-  relay_pid=$!
-  for _ in $(seq 1 200); do
-    [[ -s "$port_file" ]] && break
-    kill -0 "$relay_pid" 2>/dev/null || {
-      echo "relay-server did not start; see $root/build/relay-server.log" >&2
-      exit 1
-    }
-    sleep 0.05
-  done
+  if ! relay_start "$port_file" "$root/build/relay-server.log" \
+    "$server" --listen "$address" --port-file "$port_file" ${RELAY_ARGS:-}; then
+    echo "relay-server did not start; see $root/build/relay-server.log" >&2
+    exit 1
+  fi
   rm -f "$port_file"
   echo "relay-server is running at $address (log: build/relay-server.log)" >&2
 fi

@@ -9,35 +9,29 @@ set -euo pipefail
 server=$1
 bench=$2
 work=$(mktemp -d)
-relay_pid=""
+# shellcheck source=scripts/relay_process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/relay_process.sh"
 
 cleanup() {
-  if [[ -n "$relay_pid" ]]; then
-    kill -KILL "$relay_pid" 2>/dev/null || true
-    wait "$relay_pid" 2>/dev/null || true
-  fi
+  relay_kill
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 status=0
 for scenario in fanout latency rooms idle churn; do
-  rm -f "$work/port"
-  "$server" --listen 127.0.0.1:0 --port-file "$work/port" --publish-rate-per-second 0 \
-    --log-level warn 2>>"$work/relay.log" &
-  relay_pid=$!
-  for _ in $(seq 1 400); do
-    [[ -s "$work/port" ]] && break
-    sleep 0.05
-  done
   echo "== $scenario"
+  if ! relay_start "$work/port" "$work/relay.log" "$server" --listen 127.0.0.1:0 \
+    --port-file "$work/port" --publish-rate-per-second 0 --log-level warn; then
+    echo "FAIL: the relay did not start" >&2
+    cat "$work/relay.log" >&2
+    exit 1
+  fi
   if ! "$bench" --relay "127.0.0.1:$(cat "$work/port")" --scenario "$scenario" --duration 2 \
     --warmup 0.5 --relay-pid "$relay_pid" 2>/dev/null; then
     echo "FAIL: $scenario lost, duplicated or failed streams" >&2
     status=1
   fi
-  kill -TERM "$relay_pid"
-  wait "$relay_pid" || status=1
-  relay_pid=""
+  relay_stop || status=1
 done
 exit "$status"

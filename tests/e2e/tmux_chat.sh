@@ -10,14 +10,12 @@ server=$1
 chat=$2
 work=$(mktemp -d)
 session="relay-e2e-$$"
-relay_pid=""
+# shellcheck source=scripts/relay_process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/relay_process.sh"
 
 cleanup() {
   tmux kill-session -t "$session" 2>/dev/null || true
-  if [[ -n "$relay_pid" ]]; then
-    kill -KILL "$relay_pid" 2>/dev/null || true
-    wait "$relay_pid" 2>/dev/null || true
-  fi
+  relay_kill
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,14 +66,8 @@ wait_for() { # pane pattern what
 }
 
 start_relay() { # listen address
-  rm -f "$work/port"
-  "$server" --listen "$1" --port-file "$work/port" 2>>"$work/relay.log" &
-  relay_pid=$!
-  local deadline=$((SECONDS + 20))
-  until [[ -s "$work/port" ]]; do
-    ((SECONDS < deadline)) || fail "the relay did not start"
-    sleep 0.05
-  done
+  relay_start "$work/port" "$work/relay.log" "$server" --listen "$1" --port-file "$work/port" ||
+    fail "the relay did not start"
 }
 
 start_relay 127.0.0.1:0
@@ -99,9 +91,7 @@ last_line=$(screen bob | tail -n 1)
 [[ "$last_line" == *"half-typed"* ]] || fail "bob's input line is garbled: '$last_line'"
 
 # The relay goes away and comes back on the same port.
-kill -TERM "$relay_pid"
-wait "$relay_pid" || fail "the relay did not exit 0 on SIGTERM"
-relay_pid=""
+relay_stop || fail "the relay did not exit 0 on SIGTERM"
 wait_for_status bob "reconnecting|connecting" "bob's status line does not show the reconnect"
 start_relay "$target"
 wait_for_status bob "· connected|resumed" "bob did not reconnect"
