@@ -30,6 +30,23 @@ BENCH_SATURATED = 0.9
 CHURN_GROWTH_PER_STREAM = 1024
 
 
+# Targets that gRPC C++ 1.51 on one core does not let this relay reach, and
+# what bounds each; the measurements are in bench/PROFILE.md ("What is
+# left, and why"). Shown beside the target whenever a run misses it.
+BOUNDS = {
+    "latency: p99 under 1 ms":
+        "bounded: a write per message fills the relay's core, and a linger adds its length "
+        "to the p99",
+    "latency: p99 at most half the reference's":
+        "bounded: the p99 does not go below the linger plus the 2-3 ms that a round of "
+        "writes to 100 streams takes, so half holds only when the reference's p99 is about "
+        "twice that",
+    "idle: memory per idle stream at most half the reference's, 10,000 held":
+        "bounded: gRPC's per-call arena alone (about 12 KB) is more than half of the "
+        "reference's whole stream",
+}
+
+
 def fmt_ratio(x):
     return f"{x:.2f}"
 
@@ -60,10 +77,11 @@ def targets(medians):
     cpp, go = both("latency")
     if cpp and go:
         p99 = cpp["latency_us.p99"] / go["latency_us.p99"]
-        rows.append(("latency: p99 at most half the reference's, and under 1 ms",
+        rows.append(("latency: p99 at most half the reference's",
                      f"cpp {cpp['latency_us.p99']:.0f} µs, go {go['latency_us.p99']:.0f} µs, "
-                     f"cpp/go {fmt_ratio(p99)}",
-                     p99 <= 0.5 and cpp["latency_us.p99"] < 1000))
+                     f"cpp/go {fmt_ratio(p99)}", p99 <= 0.5))
+        rows.append(("latency: p99 under 1 ms", f"cpp {cpp['latency_us.p99']:.0f} µs",
+                     cpp["latency_us.p99"] < 1000))
     cpp, go = both("idle")
     if cpp and go:
         rss = cpp["relay_rss_per_stream"] / go["relay_rss_per_stream"]
@@ -91,6 +109,13 @@ def targets(medians):
                      f"(a leak would be over {CHURN_GROWTH_PER_STREAM})",
                      per_stream < CHURN_GROWTH_PER_STREAM))
     return rows
+
+
+def met_cell(target, met):
+    if met:
+        return "yes"
+    bound = BOUNDS.get(target)
+    return f"**no**; {bound} (bench/PROFILE.md)" if bound else "**no**"
 
 
 def value(record, path):
@@ -121,7 +146,8 @@ def main():
     checks = targets(medians)
     with open(out_json, "w") as out:
         json.dump({"made_by": made_by, "medians": medians,
-                   "targets": [{"target": t, "figures": f, "met": m} for t, f, m in checks]},
+                   "targets": [{"target": t, "figures": f, "met": m,
+                                "bound": None if m else BOUNDS.get(t)} for t, f, m in checks]},
                   out, indent=2)
     rows = ["| scenario | relay | " + " | ".join(name for _, name, _ in METRICS) + " |",
             "|" + " --- |" * (len(METRICS) + 2)]
@@ -142,7 +168,7 @@ def main():
                 rows.append(f"| {scenario} | ratio | " + "; ".join(ratios) + " |" +
                             " |" * (len(METRICS) - 1))
     rows += ["", "| target (issue 4) | figures | met |", "| --- | --- | --- |"]
-    rows += [f"| {t} | {f} | {'yes' if m else '**no**'} |" for t, f, m in checks]
+    rows += [f"| {t} | {f} | {met_cell(t, m)} |" for t, f, m in checks]
     with open(out_md, "w") as out:
         out.write(f"Medians of each scenario; made by `{made_by}`.\n\n" + "\n".join(rows) + "\n")
 
