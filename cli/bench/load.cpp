@@ -58,11 +58,12 @@ SubscriberStream::SubscriberStream(SubscriberStub& stub, const std::string& room
 
 void SubscriberStream::OnWriteDone(bool) {}
 
-// In rooms and fanout the bench's core is the limit, and parsing into a
-// ServerFrame of its own spent 40 % of it in malloc and free: a new frame's
-// oneof comes back empty, so every read built and freed a batch and each
-// message's strings. A frame on an arena whose first block is this
-// thread's allocates nothing, and dropping the arena frees nothing.
+// In rooms and fanout the bench's core is the limit, and reading into a
+// ServerFrame spent 40 % of it in malloc and free: parsing into the same
+// frame again first clears its oneof, which frees the batch and every
+// message's strings, so each read built them anew. A frame on an arena
+// whose first block is this thread's allocates nothing, and dropping the
+// arena frees nothing.
 void SubscriberStream::OnReadDone(bool ok) {
   if (!ok) {
     return;
