@@ -44,6 +44,13 @@ start_relay() {
   fi
 }
 
+# stop_relay: a relay that died during the run fails the whole run, so
+# that its figures never reach the medians.
 stop_relay() {
+  if ! kill -0 "$relay_pid" 2>/dev/null; then
+    echo "the relay (PID $relay_pid) died during the run" >&2
+    cat "$work/relay.log" >&2
+    exit 1
+  fi
   relay_stop || true
 }

@@ -1,6 +1,6 @@
 #include "cli/bench/load.hpp"
 
-#include <array>
+#include <memory>
 
 #include <fmt/format.h>
 #include <google/protobuf/arena.h>
@@ -14,7 +14,7 @@ namespace {
 constexpr std::size_t kStampDigits = 16;
 
 // Room for a whole parsed batch (the relay sends at most 64 KiB of frames
-// in one) on the arena's first block, so that parsing it allocates nothing.
+// in one) on the arena's first block.
 constexpr std::size_t kParseBlockBytes = 512 * 1024;
 }  // namespace
 
@@ -60,22 +60,29 @@ void SubscriberStream::OnWriteDone(bool) {}
 
 // In rooms and fanout the bench's core is the limit, and reading into a
 // ServerFrame spent 40 % of it in malloc and free: parsing into the same
-// frame again first clears its oneof, which frees the batch and every
-// message's strings, so each read built them anew. A frame on an arena
-// whose first block is this thread's allocates nothing, and dropping the
-// arena frees nothing.
+// frame again first clears its oneof, which frees the batch, its messages
+// and their strings, so each read built them all anew. On an arena whose
+// first block is this thread's, only the characters of strings too long to
+// be stored inline (a message's body) still come from malloc.
 void SubscriberStream::OnReadDone(bool ok) {
   if (!ok) {
     return;
   }
-  thread_local std::array<char, kParseBlockBytes> block;
+  // From the heap, so that it is suitably aligned for the arena and takes
+  // memory only on threads that parse.
+  thread_local const std::unique_ptr<char[]> block(new char[kParseBlockBytes]);
   google::protobuf::ArenaOptions options;
-  options.initial_block = block.data();
-  options.initial_block_size = block.size();
+  options.initial_block = block.get();
+  options.initial_block_size = kParseBlockBytes;
   google::protobuf::Arena arena(options);
   auto* frame = google::protobuf::Arena::CreateMessage<v1::ServerFrame>(&arena);
-  grpc::ProtoBufferReader reader(&in_);
-  if (!frame->ParseFromZeroCopyStream(&reader)) {
+  bool parsed = false;
+  {
+    grpc::ProtoBufferReader reader(&in_);
+    parsed = reader.status().ok() && frame->ParseFromZeroCopyStream(&reader);
+  }
+  in_.Clear();
+  if (!parsed) {
     {
       std::lock_guard lock(mutex_);
       malformed_ = true;
