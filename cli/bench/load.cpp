@@ -41,22 +41,10 @@ std::optional<std::chrono::steady_clock::time_point> sent_time(const std::string
       std::chrono::steady_clock::duration(static_cast<std::int64_t>(ticks)));
 }
 
-SubscriberStream::SubscriberStream(SubscriberStub& stub, const std::string& room,
-                                   const Phase& phase, bool accept_batch, RoomProgress* progress)
-    : phase_(phase), progress_(progress) {
-  context_.AddMetadata(common::kUserKey, "bench");
-  if (accept_batch) {
-    context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
-  }
-  join_.mutable_join()->set_room(room);
-  stub.PrepareBidiStreamingCall(&context_, fmt::format("/{}/Chat", v1::Relay::service_full_name()),
-                                grpc::StubOptions(), this);
-  StartWrite(&join_);
-  StartRead(&in_);
-  StartCall();
+void prepare_chat(ChatStub& stub, grpc::ClientContext* context, ChatReactor* reactor) {
+  stub.PrepareBidiStreamingCall(context, fmt::format("/{}/Chat", v1::Relay::service_full_name()),
+                                grpc::StubOptions(), reactor);
 }
-
-void SubscriberStream::OnWriteDone(bool) {}
 
 // In rooms and fanout the bench's core is the limit, and reading into a
 // ServerFrame spent 40 % of it in malloc and free: parsing into the same
@@ -64,10 +52,8 @@ void SubscriberStream::OnWriteDone(bool) {}
 // and their strings, so each read built them all anew. On an arena whose
 // first block is this thread's, only the characters of strings too long to
 // be stored inline (a message's body) still come from malloc.
-void SubscriberStream::OnReadDone(bool ok) {
-  if (!ok) {
-    return;
-  }
+bool parse_frame(grpc::ByteBuffer& bytes,
+                 const std::function<void(const v1::ServerFrame&)>& handle) {
   // From the heap, so that it is suitably aligned for the arena and takes
   // memory only on threads that parse.
   thread_local const std::unique_ptr<char[]> block(new char[kParseBlockBytes]);
@@ -78,11 +64,37 @@ void SubscriberStream::OnReadDone(bool ok) {
   auto* frame = google::protobuf::Arena::CreateMessage<v1::ServerFrame>(&arena);
   bool parsed = false;
   {
-    grpc::ProtoBufferReader reader(&in_);
+    grpc::ProtoBufferReader reader(&bytes);
     parsed = reader.status().ok() && frame->ParseFromZeroCopyStream(&reader);
   }
-  in_.Clear();
-  if (!parsed) {
+  bytes.Clear();
+  if (parsed) {
+    handle(*frame);
+  }
+  return parsed;
+}
+
+SubscriberStream::SubscriberStream(ChatStub& stub, const std::string& room, const Phase& phase,
+                                   bool accept_batch, RoomProgress* progress)
+    : phase_(phase), progress_(progress) {
+  context_.AddMetadata(common::kUserKey, "bench");
+  if (accept_batch) {
+    context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
+  }
+  join_.mutable_join()->set_room(room);
+  prepare_chat(stub, &context_, this);
+  StartWrite(&join_);
+  StartRead(&in_);
+  StartCall();
+}
+
+void SubscriberStream::OnWriteDone(bool) {}
+
+void SubscriberStream::OnReadDone(bool ok) {
+  if (!ok) {
+    return;
+  }
+  if (!parse_frame(in_, [this](const v1::ServerFrame& frame) { handle(frame); })) {
     {
       std::lock_guard lock(mutex_);
       malformed_ = true;
@@ -90,7 +102,6 @@ void SubscriberStream::OnReadDone(bool ok) {
     context_.TryCancel();
     return;
   }
-  handle(*frame);
   StartRead(&in_);
 }
 

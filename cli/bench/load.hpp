@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,9 +45,18 @@ struct RoomProgress {
   std::vector<Publisher*> publishers;
 };
 
-// Subscribers read the relay's frames as bytes and parse them themselves
-// (see SubscriberStream::OnReadDone).
-using SubscriberStub = grpc::TemplatedGenericStub<v1::ClientFrame, grpc::ByteBuffer>;
+// The bench's Chat streams read the relay's frames as bytes and parse them
+// with parse_frame.
+using ChatStub = grpc::TemplatedGenericStub<v1::ClientFrame, grpc::ByteBuffer>;
+using ChatReactor = grpc::ClientBidiReactor<v1::ClientFrame, grpc::ByteBuffer>;
+
+// Starts preparing a Chat call on `reactor`, which then calls StartCall.
+void prepare_chat(ChatStub& stub, grpc::ClientContext* context, ChatReactor* reactor);
+
+// Parses the frame in `bytes`, releases them, and hands the frame to
+// `handle`, which must not keep it. False if the bytes are not a frame.
+bool parse_frame(grpc::ByteBuffer& bytes,
+                 const std::function<void(const v1::ServerFrame&)>& handle);
 
 // What one subscriber stream saw while measuring.
 struct StreamTally {
@@ -60,11 +70,11 @@ struct StreamTally {
 // latency of every delivery. Callbacks run on gRPC's threads, one read at a
 // time, so its counters need no lock until Finish, after which the main
 // thread reads them.
-class SubscriberStream final : public grpc::ClientBidiReactor<v1::ClientFrame, grpc::ByteBuffer> {
+class SubscriberStream final : public ChatReactor {
  public:
   // `progress`, when given, counts every message this stream receives.
-  SubscriberStream(SubscriberStub& stub, const std::string& room, const Phase& phase,
-                   bool accept_batch, RoomProgress* progress);
+  SubscriberStream(ChatStub& stub, const std::string& room, const Phase& phase, bool accept_batch,
+                   RoomProgress* progress);
 
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;

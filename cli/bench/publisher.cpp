@@ -23,13 +23,13 @@ std::chrono::nanoseconds interval_of(double rate) {
 
 }  // namespace
 
-Publisher::Publisher(v1::Relay::Stub& stub, PublisherOptions options)
+Publisher::Publisher(ChatStub& stub, PublisherOptions options)
     : options_(std::move(options)),
       id_prefix_(unique_id_prefix()),
       interval_(interval_of(options_.rate)) {
   context_.AddMetadata(common::kUserKey, "bench-publisher");
   context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
-  stub.async()->Chat(&context_, this);
+  prepare_chat(stub, &context_, this);
   // Ours until stop(), so that stop() may half-close whatever the stream's
   // state, and OnDone cannot come before.
   AddHold();
@@ -164,7 +164,14 @@ void Publisher::OnReadDone(bool ok) {
   if (!ok) {
     return;
   }
-  handle(in_);
+  if (!parse_frame(in_, [this](const v1::ServerFrame& frame) { handle(frame); })) {
+    {
+      std::lock_guard lock(mutex_);
+      broken_ = true;
+    }
+    context_.TryCancel();
+    return;
+  }
   StartRead(&in_);
 }
 

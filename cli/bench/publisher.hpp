@@ -30,10 +30,10 @@ struct PublisherOptions {
 // has a thread of its own that marks each publish due at its time. It
 // accepts batches as relay-chat does, since it receives its room's messages
 // and its acks, which it counts and otherwise skips.
-class Publisher final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::ServerFrame> {
+class Publisher final : public ChatReactor {
  public:
   // Opens the stream and joins the room; start() starts publishing.
-  Publisher(v1::Relay::Stub& stub, PublisherOptions options);
+  Publisher(ChatStub& stub, PublisherOptions options);
   ~Publisher() override;
 
   void start();
@@ -69,7 +69,7 @@ class Publisher final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::Serv
   const std::chrono::nanoseconds interval_;
   grpc::ClientContext context_;
   v1::ClientFrame out_;
-  v1::ServerFrame in_;
+  grpc::ByteBuffer in_;
   std::atomic<std::uint64_t> acknowledged_{0};
   std::atomic<std::uint64_t> refused_{0};
   // A parked publisher owns a hold on the call, which whoever unparks it
@@ -84,7 +84,7 @@ class Publisher final : public grpc::ClientBidiReactor<v1::ClientFrame, v1::Serv
   bool writing_ = false;       // guarded by mutex_
   bool started_ = false;       // guarded by mutex_
   bool stopping_ = false;      // guarded by mutex_
-  bool broken_ = false;        // a write failed; guarded by mutex_
+  bool broken_ = false;        // a write failed or a frame did not parse; guarded by mutex_
   bool half_closed_ = false;   // guarded by mutex_
   bool done_ = false;          // guarded by mutex_
   // Joined by stop() before it gives up the constructor's hold, which is

@@ -39,8 +39,8 @@ struct ChurnTally {
 
 // One stream that joins, stays a while, leaves, and checks that what it got
 // while present was contiguous.
-void churn_once(SubscriberStub& stub, const std::string& room, const Phase& phase,
-                const Workload& load, ChurnTally& churn) {
+void churn_once(ChatStub& stub, const std::string& room, const Phase& phase, const Workload& load,
+                ChurnTally& churn) {
   SubscriberStream stream(stub, room, phase, load.accept_batch, nullptr);
   const bool joined = stream.wait_joined(kJoinTimeout);
   if (joined) {
@@ -71,11 +71,11 @@ Report run_workload(const RunOptions& options) {
     }
   }
   std::vector<RoomProgress> progress(load.rooms);
-  std::vector<std::unique_ptr<SubscriberStub>> stubs;
+  std::vector<std::unique_ptr<ChatStub>> stubs;
   std::vector<std::unique_ptr<SubscriberStream>> subscribers;
   for (std::size_t i = 0; i < load.subscribers; ++i) {
     if (i % load.streams_per_connection == 0) {
-      stubs.push_back(std::make_unique<SubscriberStub>(connection(options.target)));
+      stubs.push_back(std::make_unique<ChatStub>(connection(options.target)));
     }
     const std::size_t room = i % load.rooms;
     // The first subscriber of each room paces that room's publishers.
@@ -90,13 +90,13 @@ Report run_workload(const RunOptions& options) {
   }
   report.streams = subscribers.size();
 
-  auto publisher_stub = v1::Relay::NewStub(connection(options.target));
+  ChatStub publisher_stub(connection(options.target));
   std::vector<std::unique_ptr<Publisher>> publishers;
   for (std::size_t room = 0; room < load.rooms; ++room) {
     for (std::size_t p = 0; p < load.publishers; ++p) {
       publishers.push_back(std::make_unique<Publisher>(
-          *publisher_stub, PublisherOptions{room_name(room), load.message_bytes, load.rate,
-                                            load.window, &progress[room]}));
+          publisher_stub, PublisherOptions{room_name(room), load.message_bytes, load.rate,
+                                           load.window, &progress[room]}));
       progress[room].publishers.push_back(publishers.back().get());
     }
   }
@@ -122,7 +122,7 @@ Report run_workload(const RunOptions& options) {
   phase.measuring = true;
   ChurnTally churn;
   std::atomic<bool> churning{true};
-  SubscriberStub churn_stub(connection(options.target));
+  ChatStub churn_stub(connection(options.target));
   std::vector<std::thread> churners;
   for (std::size_t i = 0; i < load.churners; ++i) {
     churners.emplace_back([&] {
