@@ -29,13 +29,16 @@ start_relay() {
   if [[ $(basename "$binary") == relay-reference ]]; then
     command=("$binary" -listen 127.0.0.1:0 -port-file "$work/port" "$@")
   else
-    # The reference has neither a publish rate limit nor a duplicate window;
-    # both are off so that the two relays do the same work. (The window
-    # would also fill up to its 10,000 ids during churn, growing RSS by a
-    # bounded amount that hides what the streams leave behind.) Flags given
-    # come after these and win.
+    # The reference has neither a publish rate limit nor a duplicate window,
+    # nor limits on streams, joins and rooms per user; all are off so that
+    # the two relays do the same work (the bench is one user on one address).
+    # (The window would also fill up to its 10,000 ids during churn, growing
+    # RSS by a bounded amount that hides what the streams leave behind.)
+    # Flags given come after these and win.
     command=("$binary" --listen 127.0.0.1:0 --port-file "$work/port"
-      --publish-rate-per-second 0 --duplicate-window-ms 0 --log-level warn "$@")
+      --publish-rate-per-second 0 --duplicate-window-ms 0 --log-level warn
+      --max-streams 0 --max-streams-per-user 0 --max-streams-per-peer 0
+      --room-creations-per-user-per-minute 0 --join-rate-per-second 0 "$@")
   fi
   if ! relay_start "$work/port" "$work/relay.log" taskset -c "$relay_cpu" "${command[@]}"; then
     echo "$(basename "$binary") did not start" >&2

@@ -19,13 +19,28 @@ struct RelayConfig {
   // Messages.
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_rooms_per_stream = 64;
-  // Publishes per second and burst allowed on one stream; 0 turns it off.
+  // Publishes per second and burst allowed to one user, across all that
+  // user's Chat streams and PublishBatch calls; 0 turns it off.
   double publish_rate_per_second = 500;
   std::size_t publish_burst = 1000;
+
+  // Abuse limits; 0 turns each off. Streams count Chat, Follow and
+  // PublishBatch calls; a peer is a client's address without its port.
+  std::size_t max_streams = 20000;
+  std::size_t max_streams_per_user = 100;
+  std::size_t max_streams_per_peer = 1000;
+  // New rooms one user may create per minute (a burst of as many at once).
+  std::size_t room_creations_per_user_per_minute = 120;
+  // Joins one Chat stream may make per second, after a burst of twice
+  // max_rooms_per_stream (so rejoining every room after a reconnect is free).
+  double join_rate_per_second = 10;
 
   // Rooms and history.
   std::size_t history_max_messages = 1000;
   std::size_t history_max_bytes = 8 * 1024 * 1024;
+  // Bytes all rooms' histories hold together; past it the oldest messages
+  // of the relay go first. 0 turns the budget off.
+  std::size_t history_total_max_bytes = std::size_t{1024} * 1024 * 1024;
   // An empty room is removed once its last message is older than this.
   std::int64_t room_idle_ttl_ms = 5 * 60 * 1000;
   std::size_t max_rooms = 10000;

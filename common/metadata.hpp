@@ -4,7 +4,7 @@ namespace relay::common {
 
 // Call metadata of the relay's protocol, shared by the relay and its clients.
 
-// The caller's name, on every call that publishes (Chat, PublishBatch).
+// The caller's name, on every call.
 inline constexpr const char* kUserKey = "x-relay-user";
 
 // The hello: initial metadata a relay sends as soon as a Chat stream opens,
@@ -15,6 +15,10 @@ inline constexpr const char* kHelloVersion = "v1";
 inline constexpr const char* kMaxBodyBytesKey = "x-relay-max-body-bytes";
 inline constexpr const char* kPublishRateKey = "x-relay-publish-rate";
 inline constexpr const char* kPublishBurstKey = "x-relay-publish-burst";
+
+// Trailing metadata of a PublishBatch call that the relay ended early (it was
+// shutting down): how many of its messages were accepted before.
+inline constexpr const char* kAcceptedKey = "x-relay-accepted";
 
 // Sent by a client on Chat and Follow calls that can unpack
 // ServerFrame.batch (see relay.proto); any other value, or none, means no.

@@ -6,9 +6,10 @@
 namespace relay::common {
 
 // A publish rate limit: `rate_per_second` tokens refill continuously up to
-// `burst`; a rate of 0 turns the limit off. The relay enforces one per
-// stream; the client paces itself with the same numbers, which the relay
-// announces, so it is never refused. Not thread-safe: one owner.
+// `burst`; a rate of 0 turns the limit off. The relay enforces the publish
+// rate per user and the join rate per stream; the client paces itself with
+// the publish numbers, which the relay announces, so it is never refused.
+// Not thread-safe: one owner.
 // Times are microseconds of a steady clock.
 class TokenBucket {
  public:
@@ -25,6 +26,16 @@ class TokenBucket {
     }
     tokens_ -= 1;
     return true;
+  }
+
+  // Whether the bucket has refilled to its burst, so that forgetting it and
+  // starting a new one later changes nothing.
+  bool full(std::int64_t now_us) {
+    if (rate_per_us_ <= 0) {
+      return true;
+    }
+    refill(now_us);
+    return tokens_ >= burst_;
   }
 
   // How long until try_take can succeed; 0 when it can now.

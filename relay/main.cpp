@@ -59,7 +59,7 @@ void schedule_sweep(boost::asio::steady_timer& timer, relay::service::RelayServi
   timer.expires_after(interval);
   timer.async_wait([&timer, &service, interval](const boost::system::error_code& error) {
     if (!error) {
-      service.hub().sweep();
+      service.sweep();
       schedule_sweep(timer, service, interval);
     }
   });
@@ -67,6 +67,11 @@ void schedule_sweep(boost::asio::steady_timer& timer, relay::service::RelayServi
 
 int serve(const relay::common::StartupOptions& options) {
   const RelayConfig& config = options.config;
+  // The signals are caught from here on: one that comes before the handler
+  // below is installed waits for it, so a supervisor that stops the relay as
+  // soon as the port file appears gets a drain, not death by signal.
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   relay::service::RelayService service(config);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -85,16 +90,9 @@ int serve(const relay::common::StartupOptions& options) {
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
   spdlog::info("relay listening on {} (port {})", config.listen_address, port);
-  if (!options.port_file.empty() && !write_port_file(options.port_file, port)) {
-    spdlog::error("cannot write the port file {}", options.port_file);
-    server->Shutdown();
-    return 1;
-  }
 
-  boost::asio::io_context io;
   boost::asio::steady_timer sweep_timer(io);
   schedule_sweep(sweep_timer, service, sweep_interval(config));
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   std::thread drainer;
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) {
@@ -128,6 +126,11 @@ int serve(const relay::common::StartupOptions& options) {
       boost::asio::post(io, [&signals] { signals.cancel(); });
     });
   });
+  if (!options.port_file.empty() && !write_port_file(options.port_file, port)) {
+    spdlog::error("cannot write the port file {}", options.port_file);
+    server->Shutdown();
+    return 1;
+  }
   io.run();
   if (drainer.joinable()) {
     drainer.join();

@@ -13,6 +13,7 @@ SessionOptions session_options(const GlobalOptions& global) {
 FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms) {
   FollowOptions options;
   options.target = global.target;
+  options.user = global.user;
   options.rooms = std::move(rooms);
   options.backoff.max = global.backoff_max;
   return options;

@@ -1,6 +1,7 @@
 #include "cli/app/queries.hpp"
 
 #include <iostream>
+#include <random>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -155,6 +156,13 @@ int show_members(const GlobalOptions& global, const std::string& room) {
   return 0;
 }
 
+// Ids of one `send` run: a random prefix, so that no two runs of one user
+// share an id, and the line's number.
+std::string batch_id_prefix() {
+  std::random_device random;
+  return fmt::format("send-{:08x}{:08x}-", random(), random());
+}
+
 int send_lines(const GlobalOptions& global, const std::string& room) {
   // A bulk send may take longer than a query: no deadline while lines flow.
   auto context = std::make_unique<grpc::ClientContext>();
@@ -165,6 +173,7 @@ int send_lines(const GlobalOptions& global, const std::string& room) {
   auto writer = stub->PublishBatch(context.get(), &summary);
   StdinLines lines;
   std::uint64_t sent = 0;
+  const std::string id_prefix = batch_id_prefix();
   while (auto line = lines.next()) {
     if (line->empty()) {
       continue;  // as in the chat: an empty line is no message
@@ -172,6 +181,7 @@ int send_lines(const GlobalOptions& global, const std::string& room) {
     v1::PublishRequest request;
     request.set_room(room);
     request.set_body(*line);
+    request.set_client_message_id(id_prefix + std::to_string(sent + 1));
     if (!writer->Write(request)) {
       break;
     }
@@ -180,6 +190,12 @@ int send_lines(const GlobalOptions& global, const std::string& room) {
   writer->WritesDone();
   const auto status = writer->Finish();
   if (!status.ok()) {
+    const auto& trailers = context->GetServerTrailingMetadata();
+    if (const auto found = trailers.find(common::kAcceptedKey); found != trailers.end()) {
+      std::cerr << fmt::format(
+          "relay-chat: the relay accepted {} of the {} lines sent\n",
+          ui::sanitize_for_terminal(std::string(found->second.data(), found->second.size())), sent);
+    }
     return failed(status);
   }
   if (global.json) {

@@ -85,6 +85,7 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
   // A tail waits for its relay to come back rather than failing at once.
   context.set_wait_for_ready(true);
   context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
+  context.AddMetadata(common::kUserKey, options_.user);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {

@@ -18,6 +18,7 @@ namespace relay::cli {
 
 struct FollowOptions {
   std::string target = "127.0.0.1:50051";
+  std::string user;
   std::vector<std::string> rooms;
   common::BackoffPolicy backoff;
   ChannelOptions channel;

@@ -19,7 +19,10 @@ using PublishDone = std::function<void(const hub::PublishResult&)>;
 class Backplane {
  public:
   virtual ~Backplane() = default;
-  virtual void publish(const std::string& room, hub::PublishRequest request, PublishDone done) = 0;
+  // `may_create` is asked before the publish creates the room (see
+  // hub::CreateGate).
+  virtual void publish(const std::string& room, hub::PublishRequest request,
+                       hub::CreateGate may_create, PublishDone done) = 0;
 };
 
 // One relay on its own: the room's counter gives the sequence, its duplicate
@@ -27,8 +30,9 @@ class Backplane {
 class LocalBackplane final : public Backplane {
  public:
   explicit LocalBackplane(hub::Hub& hub) : hub_(hub) {}
-  void publish(const std::string& room, hub::PublishRequest request, PublishDone done) override {
-    done(hub_.publish(room, std::move(request)));
+  void publish(const std::string& room, hub::PublishRequest request, hub::CreateGate may_create,
+               PublishDone done) override {
+    done(hub_.publish(room, std::move(request), may_create));
   }
 
  private:

@@ -42,14 +42,15 @@ SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameS
 }
 
 JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
-                      std::optional<Position> resume) {
+                      std::optional<Position> resume, const CreateGate& may_create) {
   FlushList& flush = thread_flush_list();
   // A sweep may remove the room between finding and joining it; the retry
   // then finds (or creates) the room the map holds now.
   for (;;) {
-    const auto target = find_or_create(room);
+    const auto [target, creation_refused] = find_or_create(room, may_create);
     if (!target) {
-      return JoinOutcome{JoinStatus::too_many_rooms, {}};
+      return JoinOutcome{
+          creation_refused ? JoinStatus::creation_refused : JoinStatus::too_many_rooms, {}};
     }
     JoinOutcome outcome = target->join(subscriber, resume, flush);
     if (outcome.status != JoinStatus::room_removed) {
@@ -74,12 +75,14 @@ bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
   return left;
 }
 
-PublishResult Hub::publish(const std::string& room, PublishRequest request) {
+PublishResult Hub::publish(const std::string& room, PublishRequest request,
+                           const CreateGate& may_create) {
   FlushList& flush = thread_flush_list();
   for (;;) {
-    const auto target = find_or_create(room);
+    const auto [target, creation_refused] = find_or_create(room, may_create);
     if (!target) {
-      return PublishResult{.too_many_rooms = true};
+      return creation_refused ? PublishResult{.creation_refused = true}
+                              : PublishResult{.too_many_rooms = true};
     }
     // Room::publish takes the request's strings only when it publishes, so
     // a retry after room_removed still has them.
@@ -164,9 +167,13 @@ void Hub::settle(FlushList& flush) {
   // Cleared first: leave() below uses this thread's list again.
   flush.clear();
   for (const auto& subscriber : closed) {
-    for (const auto& room : subscriber->rooms()) {
-      leave(room, subscriber);
-    }
+    remove_from_rooms(subscriber);
+  }
+}
+
+void Hub::remove_from_rooms(const SubscriberPtr& subscriber) {
+  for (const auto& room : subscriber->rooms()) {
+    leave(room, subscriber);
   }
 }
 
@@ -191,23 +198,26 @@ std::shared_ptr<Room> Hub::find(const std::string& room) const {
   return it == shard.rooms.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<Room> Hub::find_or_create(const std::string& room) {
+Hub::Found Hub::find_or_create(const std::string& room, const CreateGate& may_create) {
   if (auto found = find(room)) {
-    return found;
+    return {std::move(found)};
   }
   Shard& shard = shard_of(room);
   std::unique_lock lock(shard.mutex);
   if (const auto it = shard.rooms.find(room); it != shard.rooms.end()) {
-    return it->second;
+    return {it->second};
+  }
+  if (may_create && !may_create()) {
+    return {nullptr, true};
   }
   if (!reserve_room()) {
-    return nullptr;
+    return {};
   }
   const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
   auto created = std::make_shared<Room>(room, epoch, limits_.room, encoder_, clock_());
   shard.rooms.emplace(room, created);
   rooms_created_.fetch_add(1, std::memory_order_relaxed);
-  return created;
+  return {std::move(created)};
 }
 
 }  // namespace relay::hub

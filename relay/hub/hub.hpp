@@ -31,6 +31,11 @@ struct HubLimits {
   std::chrono::microseconds max_write_linger{0};
 };
 
+// Asked, with a shard's lock held, before a join or publish creates a room:
+// false refuses the creation (a per-user limit). Must be quick and call
+// nothing that takes a hub lock. An empty gate allows every creation.
+using CreateGate = std::function<bool()>;
+
 // Microseconds since the Unix epoch; injectable so tests control time.
 using Clock = std::function<std::int64_t()>;
 std::int64_t system_now_us();
@@ -59,10 +64,14 @@ class Hub {
                                 WriteBatching batching = {});
 
   JoinOutcome join(const std::string& room, const SubscriberPtr& subscriber,
-                   std::optional<Position> resume);
+                   std::optional<Position> resume, const CreateGate& may_create = {});
   // Returns false when the subscriber was not in the room.
   bool leave(const std::string& room, const SubscriberPtr& subscriber);
-  PublishResult publish(const std::string& room, PublishRequest request);
+  PublishResult publish(const std::string& room, PublishRequest request,
+                        const CreateGate& may_create = {});
+  // Takes a closing subscriber (a slow consumer) out of every room it is in;
+  // for callers that queue to it outside a room, such as a stream's notices.
+  void remove_from_rooms(const SubscriberPtr& subscriber);
 
   std::vector<RoomInfo> list_rooms() const;
   std::optional<HistoryPage> history(const std::string& room, std::uint64_t after,
@@ -79,8 +88,13 @@ class Hub {
   // closed ones (slow consumers, mostly) out of every room they are in.
   void settle(FlushList& flush);
   std::shared_ptr<Room> find(const std::string& room) const;
-  // Null when the room is new and the hub is at max_rooms.
-  std::shared_ptr<Room> find_or_create(const std::string& room);
+  struct Found {
+    std::shared_ptr<Room> room;  // null when refused
+    bool creation_refused = false;
+  };
+  // The room, created if need be: refused when the hub is at max_rooms or
+  // the gate says no.
+  Found find_or_create(const std::string& room, const CreateGate& may_create);
 
   const HubLimits limits_;
   FrameEncoder& encoder_;

@@ -33,7 +33,9 @@ enum class JoinStatus {
   already_joined,
   resume_ahead,
   subscriber_closed,
-  too_many_rooms
+  too_many_rooms,
+  // The room did not exist and the caller may not create one now.
+  creation_refused
 };
 
 struct JoinOutcome {
@@ -53,6 +55,8 @@ struct PublishResult {
   bool duplicate = false;
   // The room did not exist and the relay holds as many rooms as it may.
   bool too_many_rooms = false;
+  // The room did not exist and the caller may not create one now.
+  bool creation_refused = false;
 };
 
 struct RoomInfo {

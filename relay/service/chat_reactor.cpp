@@ -1,6 +1,7 @@
 #include "relay/service/chat_reactor.hpp"
 
 #include <chrono>
+#include <memory>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -12,31 +13,30 @@
 namespace relay::service {
 namespace {
 
-// A steady clock: a wall-clock step must not starve or flood the rate limit.
-std::int64_t steady_now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void send(hub::Subscriber& subscriber, hub::FramePtr frame) {
-  if (subscriber.enqueue(std::move(frame))) {
-    subscriber.flush();
+// A notice or an ack can overflow the queue of a client that stopped reading:
+// it is then a slow consumer like any other and leaves its rooms at once.
+void send(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr frame) {
+  if (subscriber->enqueue(std::move(frame)) && subscriber->flush()) {
+    hub.remove_from_rooms(subscriber);
   }
 }
 
 }  // namespace
 
 ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call,
-                         std::string user)
+                         std::string user, std::unique_ptr<StreamSlot> slot)
     : context_(context),
       user_(std::move(user)),
       peer_(call->peer()),
+      slot_(std::move(slot)),
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
                                               write_batching(*call))),
       stuck_write_(call),
-      publish_rate_(context.config.publish_rate_per_second,
-                    static_cast<double>(context.config.publish_burst)) {
+      refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_)),
+      // A reconnecting client rejoins all its rooms at once, and may leave and
+      // join a few more: that much is never refused.
+      join_rate_(context.config.join_rate_per_second,
+                 2.0 * static_cast<double>(context.config.max_rooms_per_stream)) {
   // Before anything can write or finish: initial metadata must go first.
   StartSendInitialMetadata();
   context_.streams.add(subscriber_);
@@ -54,8 +54,7 @@ void ChatReactor::OnReadDone(bool ok) {
   const grpc::Status parsed =
       grpc::SerializationTraits<v1::ClientFrame>::Deserialize(&read_buffer_, &frame_);
   if (!parsed.ok()) {
-    spdlog::warn("chat stream {} of {}: malformed frame, ending the stream", subscriber_->id(),
-                 user_);
+    refusals_.refused("malformed frame, ending the stream");
     leave_all_rooms();
     subscriber_->close({hub::CloseCode::invalid_argument,
                         "malformed ClientFrame: the bytes are not a relay.v1.ClientFrame"},
@@ -93,11 +92,21 @@ void ChatReactor::handle(const v1::Join& join) {
            room);
     return;
   }
+  const std::int64_t now_us = steady_now_us();
+  if (!join_rate_.try_take(now_us)) {
+    notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
+           fmt::format("joining too fast: at most {:g} joins per second on one stream",
+                       context_.config.join_rate_per_second),
+           room, "", join_rate_.wait_us(now_us));
+    return;
+  }
   std::optional<hub::Position> resume;
   if (join.has_resume()) {
     resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
   }
-  const auto outcome = context_.hub.join(room, subscriber_, resume);
+  UserQuota& quota = slot_->quota();
+  const auto outcome = context_.hub.join(
+      room, subscriber_, resume, [&quota, now_us] { return quota.try_create_room(now_us); });
   switch (outcome.status) {
     case hub::JoinStatus::joined:
       rooms_.insert(room);
@@ -114,10 +123,10 @@ void ChatReactor::handle(const v1::Join& join) {
              room);
       return;
     case hub::JoinStatus::too_many_rooms:
-      notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
-             fmt::format("the relay holds its maximum of {} rooms; join an existing one",
-                         context_.config.max_rooms),
-             room);
+      notice(grpc::StatusCode::RESOURCE_EXHAUSTED, too_many_rooms(context_.config), room);
+      return;
+    case hub::JoinStatus::creation_refused:
+      notice(grpc::StatusCode::RESOURCE_EXHAUSTED, too_many_creations(context_.config), room);
       return;
     case hub::JoinStatus::room_removed:       // Hub::join retries until it gets a live room
     case hub::JoinStatus::subscriber_closed:  // the stream is ending
@@ -144,11 +153,9 @@ void ChatReactor::handle(const v1::Publish& publish) {
     notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
     return;
   }
-  if (!id.empty()) {
-    if (auto error = common::validate_client_message_id(id)) {
-      notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
-      return;
-    }
+  if (auto error = common::validate_client_message_id(id)) {
+    notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
+    return;
   }
   if (auto error = common::validate_body(publish.body(), context_.config.max_body_bytes)) {
     notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
@@ -165,32 +172,33 @@ void ChatReactor::handle(const v1::Publish& publish) {
            id);
     return;
   }
-  if (!publish_rate_.try_take(steady_now_us())) {
-    notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
-           fmt::format("rate limit: at most {:g} messages per second (bursts of {}); this one was "
-                       "not published",
-                       context_.config.publish_rate_per_second, context_.config.publish_burst),
-           room, id);
+  if (const auto wait_us = slot_->quota().try_publish(steady_now_us()); wait_us > 0) {
+    notice(grpc::StatusCode::RESOURCE_EXHAUSTED, rate_limited(context_.config), room, id, wait_us);
     return;
   }
   // The subscriber, not the reactor, receives the ack: the backplane may
   // answer after this stream has ended, and a finished subscriber drops it.
+  // The room is joined, so it exists and the publish never creates it.
   context_.backplane.publish(
-      room, {user_, id, publish.body()},
-      [subscriber = subscriber_, room, id](const hub::PublishResult& result) {
-        if (result.too_many_rooms) {
-          send(*subscriber, encode_error(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED),
-                                         "the relay holds its maximum of rooms", room, id));
+      room, {user_, id, publish.body()}, {},
+      [&hub = context_.hub, &config = context_.config, subscriber = subscriber_, room,
+       id](const hub::PublishResult& result) {
+        if (auto refusal = publish_refusal(result, config)) {
+          send(hub, subscriber,
+               encode_error(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED), *refusal, room,
+                            id));
           return;
         }
-        send(*subscriber, encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
+        send(hub, subscriber,
+             encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
       });
 }
 
 void ChatReactor::notice(grpc::StatusCode code, const std::string& message, const std::string& room,
-                         const std::string& client_message_id) {
-  spdlog::info("chat stream {} of {}: refused a frame: {}", subscriber_->id(), user_, message);
-  send(*subscriber_, encode_error(static_cast<int>(code), message, room, client_message_id));
+                         const std::string& client_message_id, std::int64_t retry_after_us) {
+  refusals_.refused(message);
+  send(context_.hub, subscriber_,
+       encode_error(static_cast<int>(code), message, room, client_message_id, retry_after_us));
 }
 
 void ChatReactor::leave_all_rooms() {
@@ -211,6 +219,7 @@ void ChatReactor::OnDone() {
   // Every callback has run: the read side is idle and safe to touch here.
   leave_all_rooms();
   context_.streams.remove(subscriber_);
+  refusals_.flush();
   spdlog::info("chat stream {} of {} closed", subscriber_->id(), user_);
   delete this;
 }

@@ -12,6 +12,7 @@
 
 #include "common/token_bucket.hpp"
 #include "relay/hub/subscriber.hpp"
+#include "relay/service/refusal_log.hpp"
 #include "relay/service/service_context.hpp"
 #include "relay/service/stuck_write_canceller.hpp"
 #include "relay/v1/relay.pb.h"
@@ -27,7 +28,8 @@ namespace relay::service {
 class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                           public hub::FrameSink {
  public:
-  ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user);
+  ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
+              std::unique_ptr<StreamSlot> slot);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -43,15 +45,17 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   void handle(const v1::Leave& leave);
   void handle(const v1::Publish& publish);
   void notice(grpc::StatusCode code, const std::string& message, const std::string& room = "",
-              const std::string& client_message_id = "");
+              const std::string& client_message_id = "", std::int64_t retry_after_us = 0);
   void leave_all_rooms();
 
   ServiceContext& context_;
   const std::string user_;
   const std::string peer_;
+  const std::unique_ptr<StreamSlot> slot_;
   const hub::SubscriberPtr subscriber_;
   StuckWriteCanceller stuck_write_;
-  common::TokenBucket publish_rate_;
+  RefusalLog refusals_;
+  common::TokenBucket join_rate_;          // read side only
   std::unordered_set<std::string> rooms_;  // read side only
   grpc::ByteBuffer read_buffer_;           // read side only
   grpc::ByteBuffer write_buffer_;          // write side only

@@ -32,21 +32,27 @@ std::optional<std::string> FollowReactor::validate(const v1::FollowRequest& requ
 }
 
 FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContext* call,
+                             std::string user, std::unique_ptr<StreamSlot> slot,
                              const v1::FollowRequest& request)
     : context_(context),
       peer_(call->peer()),
-      subscriber_(context.hub.make_subscriber("", hub::SubscriberKind::follow, *this,
+      slot_(std::move(slot)),
+      subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::follow, *this,
                                               write_batching(*call))),
       stuck_write_(call) {
   context_.streams.add(subscriber_);
-  spdlog::info("follow stream {} opened from {} for {} rooms", subscriber_->id(), peer_,
-               request.rooms_size());
+  spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),
+               subscriber_->user(), peer_, request.rooms_size());
+  UserQuota& quota = slot_->quota();
+  const std::int64_t now_us = steady_now_us();
   for (const auto& room : request.rooms()) {
     std::optional<hub::Position> resume;
     if (room.has_resume()) {
       resume = hub::Position{room.resume().epoch(), room.resume().sequence()};
     }
-    const auto outcome = context_.hub.join(room.room(), subscriber_, resume);
+    const auto outcome = context_.hub.join(room.room(), subscriber_, resume, [&quota, now_us] {
+      return quota.try_create_room(now_us);
+    });
     if (outcome.status == hub::JoinStatus::resume_ahead) {
       subscriber_->close({hub::CloseCode::invalid_argument,
                           "resume position " + std::to_string(resume->sequence) +
@@ -54,11 +60,14 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
                          false);
       return;
     }
-    if (outcome.status == hub::JoinStatus::too_many_rooms) {
-      subscriber_->close({hub::CloseCode::resource_exhausted,
-                          "the relay holds its maximum of " +
-                              std::to_string(context_.config.max_rooms) + " rooms"},
-                         false);
+    if (outcome.status == hub::JoinStatus::too_many_rooms ||
+        outcome.status == hub::JoinStatus::creation_refused) {
+      const bool relay_full = outcome.status == hub::JoinStatus::too_many_rooms;
+      subscriber_->close(
+          {hub::CloseCode::resource_exhausted,
+           (relay_full ? too_many_rooms(context_.config) : too_many_creations(context_.config)) +
+               " (" + room.room() + ")"},
+          false);
       return;
     }
     rooms_.push_back(room.room());
@@ -82,7 +91,7 @@ void FollowReactor::OnDone() {
   stuck_write_.disarm();
   leave_all_rooms();
   context_.streams.remove(subscriber_);
-  spdlog::info("follow stream {} closed", subscriber_->id());
+  spdlog::info("follow stream {} of {} closed", subscriber_->id(), subscriber_->user());
   delete this;
 }
 
@@ -95,6 +104,12 @@ void FollowReactor::start_write(std::span<const hub::FramePtr> frames) {
   StartWrite(&write_buffer_);
 }
 
-void FollowReactor::finish(const hub::CloseReason& reason) { Finish(to_status(reason)); }
+void FollowReactor::finish(const hub::CloseReason& reason) {
+  if (reason.code != hub::CloseCode::ok && reason.code != hub::CloseCode::cancelled) {
+    spdlog::info("follow stream {} of {} ends: {}", subscriber_->id(), subscriber_->user(),
+                 reason.message);
+  }
+  Finish(to_status(reason));
+}
 
 }  // namespace relay::service

@@ -20,8 +20,8 @@ namespace relay::service {
 class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                             public hub::FrameSink {
  public:
-  FollowReactor(ServiceContext& context, grpc::CallbackServerContext* call,
-                const v1::FollowRequest& request);
+  FollowReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
+                std::unique_ptr<StreamSlot> slot, const v1::FollowRequest& request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -39,6 +39,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   ServiceContext& context_;
   const std::string peer_;
+  const std::unique_ptr<StreamSlot> slot_;
   const hub::SubscriberPtr subscriber_;
   StuckWriteCanceller stuck_write_;
   // Written in the constructor, read again only in OnDone.

@@ -155,13 +155,15 @@ hub::FramePtr encode_ack(const std::string& room, const std::string& client_mess
 }
 
 hub::FramePtr encode_error(int code, const std::string& message, const std::string& room,
-                           const std::string& client_message_id) {
+                           const std::string& client_message_id, std::int64_t retry_after_us) {
   v1::ServerFrame frame;
   auto& error = *frame.mutable_error();
   error.set_code(code);
   error.set_message(message);
   error.set_room(room);
   error.set_client_message_id(client_message_id);
+  // Rounded up: a client that waits exactly this long is not refused again.
+  error.set_retry_after_ms(static_cast<std::uint32_t>((retry_after_us + 999) / 1000));
   return std::make_shared<SliceFrame>(frame);
 }
 

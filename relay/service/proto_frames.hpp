@@ -74,6 +74,6 @@ class ProtoFrameEncoder final : public hub::FrameEncoder {
 hub::FramePtr encode_ack(const std::string& room, const std::string& client_message_id,
                          std::uint64_t epoch, std::uint64_t sequence, bool duplicate);
 hub::FramePtr encode_error(int code, const std::string& message, const std::string& room,
-                           const std::string& client_message_id);
+                           const std::string& client_message_id, std::int64_t retry_after_us = 0);
 
 }  // namespace relay::service

@@ -1,12 +1,18 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 
+#include <grpcpp/alarm.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include "relay/hub/room.hpp"
+#include "relay/service/refusal_log.hpp"
 #include "relay/service/service_context.hpp"
 #include "relay/v1/relay.pb.h"
 
@@ -14,34 +20,59 @@ namespace relay::service {
 
 // One PublishBatch call: publishes each request as it is read, counting the
 // ones it refuses, and answers with the summary once the client has
-// half-closed and the backplane has answered every publish. A bad message is
-// rejected, not fatal: the batch goes on.
-class PublishBatchReactor final : public grpc::ServerReadReactor<v1::PublishRequest> {
+// half-closed and the backplane has answered every publish. A bad message,
+// bytes that do not parse among them, is rejected, not fatal: the batch goes
+// on, and accepted + rejected always counts every message read.
+//
+// The user's publish rate paces the call rather than cutting it: a message
+// that finds the rate spent waits on an alarm, and the next read starts only
+// once it is published, so HTTP/2 flow control holds the client back. The
+// request is read as raw bytes so that a message that does not parse is
+// counted here; gRPC would otherwise end the reads as if the client were done.
+class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  PublishBatchReactor(ServiceContext& context, std::string user, v1::PublishBatchSummary* summary);
+  PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
+                      std::unique_ptr<StreamSlot> slot, grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
+  void OnCancel() override;
   void OnDone() override;
 
  private:
-  void publish(const v1::PublishRequest& request);
-  void reject(const std::string& reason);
+  // Publishes request_ once the rate allows, then reads the next message.
+  void publish_when_allowed();
+  void reject(std::uint64_t index, const std::string& reason);
   // Counts a publish the backplane answered, accepted or refused.
-  void settle(const hub::PublishResult& result);
+  void settle(std::uint64_t index, const hub::PublishResult& result);
   void accepted(std::uint64_t sequence);
   // Finishes the call if the reads are over and no publish is pending.
   void finish_if_complete();
 
   ServiceContext& context_;
+  grpc::CallbackServerContext* const call_;
   const std::string user_;
+  const std::unique_ptr<StreamSlot> slot_;
+  grpc::ByteBuffer* const response_;
+  RefusalLog refusals_;
+  std::atomic<bool> cancelled_{false};
+
+  // Read side: one read or one paced publish at a time. An alarm is set once
+  // (setting it again from its own callback would replace the callback that
+  // is running), so each wait gets a new one.
+  std::unique_ptr<grpc::Alarm> pacing_;
+  grpc::ByteBuffer read_buffer_;
   v1::PublishRequest request_;
+  std::uint64_t read_count_ = 0;
 
   // Backplane answers arrive on any thread, concurrently with reads.
   std::mutex mutex_;
-  v1::PublishBatchSummary& summary_;  // guarded by mutex_
-  std::uint64_t pending_ = 0;         // guarded by mutex_
-  bool reads_done_ = false;           // guarded by mutex_
-  bool finished_ = false;             // guarded by mutex_
+  v1::PublishBatchSummary summary_;  // guarded by mutex_
+  std::uint64_t pending_ = 0;        // guarded by mutex_
+  bool reads_done_ = false;          // guarded by mutex_
+  // The relay is draining: what was accepted stays so, the rest is the
+  // client's to send again elsewhere.
+  bool shutting_down_ = false;  // guarded by mutex_
+  bool finished_ = false;       // guarded by mutex_
 };
 
 }  // namespace relay::service

@@ -1,8 +1,10 @@
 #include "relay/service/relay_service.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <spdlog/spdlog.h>
 
 #include "common/metadata.hpp"
@@ -35,6 +37,23 @@ grpc::Status not_found(const std::string& room) {
   return {grpc::StatusCode::NOT_FOUND, "no room named " + room};
 }
 
+// A request read as raw bytes, parsed here so that bytes which are not the
+// message get INVALID_ARGUMENT naming it; nothing when it parsed.
+template <typename Message>
+std::optional<grpc::Status> parse(const grpc::ByteBuffer& bytes, Message& out) {
+  grpc::ByteBuffer copy(bytes);  // shares the slices; Deserialize consumes its buffer
+  if (grpc::SerializationTraits<Message>::Deserialize(&copy, &out).ok()) {
+    return std::nullopt;
+  }
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "malformed request: the bytes are not a " + out.GetTypeName());
+}
+
+grpc::Status serialize(const google::protobuf::Message& message, grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  return grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, out, &own_buffer);
+}
+
 }  // namespace
 
 hub::HubLimits hub_limits(const common::RelayConfig& config) {
@@ -54,16 +73,43 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
 RelayService::RelayService(const common::RelayConfig& config)
     : hub_(hub_limits(config), encoder_), backplane_(hub_), context_(config, hub_, backplane_) {}
 
+RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerContext& context,
+                                                  const char* rpc) {
+  if (context_.draining.load()) {
+    return {"", nullptr, kShuttingDown};
+  }
+  auto identity = identify(context);
+  if (!identity.user) {
+    context_.refused_calls.refused(
+        fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));
+    return {"", nullptr, identity.error};
+  }
+  auto admission = context_.users.admit(*identity.user, context.peer());
+  if (!admission.slot) {
+    context_.refused_calls.refused(fmt::format("{} of {} from {}: {}", rpc, *identity.user,
+                                               context.peer(), admission.refusal.error_message()));
+    return {"", nullptr, admission.refusal};
+  }
+  return {std::move(*identity.user), std::move(admission.slot), grpc::Status::OK};
+}
+
+std::optional<grpc::Status> RelayService::refuse_unidentified(
+    const grpc::CallbackServerContext& context, const char* rpc) {
+  auto identity = identify(context);
+  if (identity.user) {
+    return std::nullopt;
+  }
+  context_.refused_calls.refused(
+      fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));
+  return identity.error;
+}
+
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
     grpc::CallbackServerContext* context) {
   using Reactor = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
-  if (context_.draining.load()) {
-    return new Refused<Reactor>(kShuttingDown);
-  }
-  auto identity = identify(*context);
-  if (!identity.user) {
-    spdlog::info("chat from {} refused: {}", context->peer(), identity.error.error_message());
-    return new Refused<Reactor>(identity.error);
+  auto admitted = admit_stream(*context, "chat");
+  if (!admitted.slot) {
+    return new Refused<Reactor>(admitted.refusal);
   }
   // A hello in the initial metadata tells the client its stream is up before
   // any frame is due (ChatReactor sends it at once), and the limits it will
@@ -74,97 +120,125 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
   context->AddInitialMetadata(common::kPublishRateKey,
                               fmt::format("{:g}", config.publish_rate_per_second));
   context->AddInitialMetadata(common::kPublishBurstKey, std::to_string(config.publish_burst));
-  return new ChatReactor(context_, context, std::move(*identity.user));
+  return new ChatReactor(context_, context, std::move(admitted.user), std::move(admitted.slot));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   using Reactor = grpc::ServerWriteReactor<grpc::ByteBuffer>;
-  if (context_.draining.load()) {
-    return new Refused<Reactor>(kShuttingDown);
-  }
-  grpc::ByteBuffer copy(*request);
   v1::FollowRequest parsed;
-  if (!grpc::SerializationTraits<v1::FollowRequest>::Deserialize(&copy, &parsed).ok()) {
-    return new Refused<Reactor>({grpc::StatusCode::INVALID_ARGUMENT, "malformed FollowRequest"});
+  if (auto refusal = parse(*request, parsed)) {
+    return new Refused<Reactor>(*refusal);
+  }
+  auto admitted = admit_stream(*context, "follow");
+  if (!admitted.slot) {
+    return new Refused<Reactor>(admitted.refusal);
   }
   if (auto error = FollowReactor::validate(parsed)) {
     return new Refused<Reactor>({grpc::StatusCode::INVALID_ARGUMENT, *error});
   }
-  return new FollowReactor(context_, context, parsed);
+  return new FollowReactor(context_, context, std::move(admitted.user), std::move(admitted.slot),
+                           parsed);
 }
 
-grpc::ServerReadReactor<v1::PublishRequest>* RelayService::PublishBatch(
-    grpc::CallbackServerContext* context, v1::PublishBatchSummary* response) {
-  using Reactor = grpc::ServerReadReactor<v1::PublishRequest>;
-  if (context_.draining.load()) {
-    return new Refused<Reactor>(kShuttingDown);
+grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  using Reactor = grpc::ServerReadReactor<grpc::ByteBuffer>;
+  auto admitted = admit_stream(*context, "batch");
+  if (!admitted.slot) {
+    return new Refused<Reactor>(admitted.refusal);
   }
-  auto identity = identify(*context);
-  if (!identity.user) {
-    return new Refused<Reactor>(identity.error);
-  }
-  return new PublishBatchReactor(context_, std::move(*identity.user), response);
+  return new PublishBatchReactor(context_, context, std::move(admitted.user),
+                                 std::move(admitted.slot), response);
 }
 
 grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* context,
-                                                  const v1::ListRoomsRequest* /*request*/,
-                                                  v1::ListRoomsResponse* response) {
+                                                  const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) {
+  v1::ListRoomsRequest parsed;
+  if (auto refusal = parse(*request, parsed)) {
+    return finish_unary(context, *refusal);
+  }
+  if (auto refusal = refuse_unidentified(*context, "list rooms")) {
+    return finish_unary(context, *refusal);
+  }
+  v1::ListRoomsResponse answer;
   for (const auto& info : hub_.list_rooms()) {
-    auto& room = *response->add_rooms();
+    auto& room = *answer.add_rooms();
     room.set_room(info.room);
     room.set_epoch(info.epoch);
     room.set_sequence(info.sequence);
     room.set_subscribers(static_cast<std::uint32_t>(info.subscribers));
     room.set_history_messages(info.history_messages);
   }
-  return finish_unary(context, grpc::Status::OK);
+  return finish_unary(context, serialize(answer, response));
 }
 
 grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* context,
-                                                const v1::HistoryRequest* request,
-                                                v1::HistoryResponse* response) {
-  if (auto error = common::validate_room_name(request->room())) {
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
+  v1::HistoryRequest parsed;
+  if (auto refusal = parse(*request, parsed)) {
+    return finish_unary(context, *refusal);
+  }
+  if (auto refusal = refuse_unidentified(*context, "history")) {
+    return finish_unary(context, *refusal);
+  }
+  if (auto error = common::validate_room_name(parsed.room())) {
     return finish_unary(context, {grpc::StatusCode::INVALID_ARGUMENT, *error});
   }
   const std::size_t most = context_.config.history_query_max_messages;
   const std::size_t limit =
-      request->limit() == 0 ? most : std::min<std::size_t>(request->limit(), most);
-  const auto page = hub_.history(request->room(), request->after_sequence(), limit);
+      parsed.limit() == 0 ? most : std::min<std::size_t>(parsed.limit(), most);
+  const auto page = hub_.history(parsed.room(), parsed.after_sequence(), limit);
   if (!page) {
-    return finish_unary(context, not_found(request->room()));
+    return finish_unary(context, not_found(parsed.room()));
   }
-  response->set_epoch(page->epoch);
-  response->set_sequence(page->sequence);
-  response->set_missed(page->missed);
+  v1::HistoryResponse answer;
+  answer.set_epoch(page->epoch);
+  answer.set_sequence(page->sequence);
+  answer.set_missed(page->missed);
   for (const auto& stored : page->messages) {
-    if (!decode_message(stored->frame, *response->add_messages())) {
-      spdlog::error("room {}: the stored message {} does not decode", request->room(),
+    if (!decode_message(stored->frame, *answer.add_messages())) {
+      spdlog::error("room {}: the stored message {} does not decode", parsed.room(),
                     stored->sequence);
       return finish_unary(context, {grpc::StatusCode::INTERNAL,
                                     "the relay could not read its own history; this is a bug"});
     }
   }
-  return finish_unary(context, grpc::Status::OK);
+  return finish_unary(context, serialize(answer, response));
 }
 
 grpc::ServerUnaryReactor* RelayService::Who(grpc::CallbackServerContext* context,
-                                            const v1::WhoRequest* request,
-                                            v1::WhoResponse* response) {
-  if (auto error = common::validate_room_name(request->room())) {
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) {
+  v1::WhoRequest parsed;
+  if (auto refusal = parse(*request, parsed)) {
+    return finish_unary(context, *refusal);
+  }
+  if (auto refusal = refuse_unidentified(*context, "who")) {
+    return finish_unary(context, *refusal);
+  }
+  if (auto error = common::validate_room_name(parsed.room())) {
     return finish_unary(context, {grpc::StatusCode::INVALID_ARGUMENT, *error});
   }
-  const auto members = hub_.members(request->room());
+  const auto members = hub_.members(parsed.room());
   if (!members) {
-    return finish_unary(context, not_found(request->room()));
+    return finish_unary(context, not_found(parsed.room()));
   }
+  v1::WhoResponse answer;
   for (const auto& member : members->members) {
-    auto& out = *response->add_members();
+    auto& out = *answer.add_members();
     out.set_user(member.user);
     out.set_streams(static_cast<std::uint32_t>(member.streams));
   }
-  response->set_followers(static_cast<std::uint32_t>(members->followers));
-  return finish_unary(context, grpc::Status::OK);
+  answer.set_followers(static_cast<std::uint32_t>(members->followers));
+  return finish_unary(context, serialize(answer, response));
+}
+
+void RelayService::sweep() {
+  hub_.sweep();
+  context_.users.sweep(steady_now_us());
 }
 
 void RelayService::begin_shutdown() {

@@ -10,13 +10,14 @@
 
 namespace relay::service {
 
-// Chat and Follow are raw (ByteBuffer) methods so that each delivered message
-// is written from the one buffer the hub serialized; the other methods use
-// the generated message types.
+// Every method is raw (ByteBuffer): Chat and Follow so that each delivered
+// message is written from the one buffer the hub serialized, and all of them
+// so that bytes which do not parse get INVALID_ARGUMENT with a message, where
+// gRPC's own parsing would answer UNIMPLEMENTED or end a batch's reads.
 using RelayServiceBase = v1::Relay::WithRawCallbackMethod_Chat<
-    v1::Relay::WithRawCallbackMethod_Follow<v1::Relay::WithCallbackMethod_PublishBatch<
-        v1::Relay::WithCallbackMethod_ListRooms<v1::Relay::WithCallbackMethod_History<
-            v1::Relay::WithCallbackMethod_Who<v1::Relay::Service>>>>>>;
+    v1::Relay::WithRawCallbackMethod_Follow<v1::Relay::WithRawCallbackMethod_PublishBatch<
+        v1::Relay::WithRawCallbackMethod_ListRooms<v1::Relay::WithRawCallbackMethod_History<
+            v1::Relay::WithRawCallbackMethod_Who<v1::Relay::Service>>>>>>;
 
 hub::HubLimits hub_limits(const common::RelayConfig& config);
 
@@ -30,16 +31,17 @@ class RelayService final : public RelayServiceBase {
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Follow(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request) override;
-  grpc::ServerReadReactor<v1::PublishRequest>* PublishBatch(
-      grpc::CallbackServerContext* context, v1::PublishBatchSummary* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* PublishBatch(grpc::CallbackServerContext* context,
+                                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListRooms(grpc::CallbackServerContext* context,
-                                      const v1::ListRoomsRequest* request,
-                                      v1::ListRoomsResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
-                                    const v1::HistoryRequest* request,
-                                    v1::HistoryResponse* response) override;
-  grpc::ServerUnaryReactor* Who(grpc::CallbackServerContext* context, const v1::WhoRequest* request,
-                                v1::WhoResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Who(grpc::CallbackServerContext* context,
+                                const grpc::ByteBuffer* request,
+                                grpc::ByteBuffer* response) override;
 
   // Refuses new streams and ends the open ones with UNAVAILABLE once their
   // queues are written. The server's own Shutdown deadline bounds the drain.
@@ -51,8 +53,22 @@ class RelayService final : public RelayServiceBase {
 
   hub::Hub& hub() { return hub_; }
   std::size_t open_streams() const { return context_.streams.size(); }
+  // Removes idle rooms and forgets users at rest; the relay calls it on a timer.
+  void sweep();
 
  private:
+  // The caller's identity and a stream slot for it, or the status to refuse
+  // the call with (logged, summarised, relay-wide).
+  struct Admitted {
+    std::string user;
+    std::unique_ptr<StreamSlot> slot;
+    grpc::Status refusal;
+  };
+  Admitted admit_stream(const grpc::CallbackServerContext& context, const char* rpc);
+  // The caller's identity for a unary call, or the status to refuse it with.
+  std::optional<grpc::Status> refuse_unidentified(const grpc::CallbackServerContext& context,
+                                                  const char* rpc);
+
   ProtoFrameEncoder encoder_;
   hub::Hub hub_;
   backplane::LocalBackplane backplane_;

@@ -11,6 +11,8 @@
 #include "common/config.hpp"
 #include "relay/backplane/backplane.hpp"
 #include "relay/hub/hub.hpp"
+#include "relay/service/refusal_log.hpp"
+#include "relay/service/user_limits.hpp"
 
 namespace relay::service {
 
@@ -40,12 +42,16 @@ class StreamRegistry {
 struct ServiceContext {
   ServiceContext(const common::RelayConfig& config_, hub::Hub& hub_,
                  backplane::Backplane& backplane_)
-      : config(config_), hub(hub_), backplane(backplane_) {}
+      : config(config_), hub(hub_), backplane(backplane_), users(config_) {}
 
   const common::RelayConfig& config;
   hub::Hub& hub;
   backplane::Backplane& backplane;
   StreamRegistry streams;
+  UserLimits users;
+  // Calls refused before a reactor exists (no identity, a limit reached),
+  // summarised relay-wide as a stream summarises its own refusals.
+  RefusalLog refused_calls{"relay"};
   std::atomic<bool> draining{false};
 };
 

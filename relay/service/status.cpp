@@ -1,5 +1,7 @@
 #include "relay/service/status.hpp"
 
+#include <fmt/format.h>
+
 #include "common/metadata.hpp"
 #include "common/validation.hpp"
 
@@ -35,6 +37,36 @@ Identity identify(const grpc::CallbackServerContext& context) {
             {grpc::StatusCode::UNAUTHENTICATED, "bad x-relay-user metadata: " + *error}};
   }
   return {user, grpc::Status::OK};
+}
+
+std::string rate_limited(const common::RelayConfig& config) {
+  return fmt::format(
+      "rate limit: at most {:g} messages per second per user (bursts of {}); this one was not "
+      "published",
+      config.publish_rate_per_second, config.publish_burst);
+}
+
+std::string too_many_creations(const common::RelayConfig& config) {
+  return fmt::format(
+      "room not created: one user may create at most {} rooms a minute; join an existing room or "
+      "try again later",
+      config.room_creations_per_user_per_minute);
+}
+
+std::string too_many_rooms(const common::RelayConfig& config) {
+  return fmt::format("the relay holds its maximum of {} rooms; use an existing one",
+                     config.max_rooms);
+}
+
+std::optional<std::string> publish_refusal(const hub::PublishResult& result,
+                                           const common::RelayConfig& config) {
+  if (result.too_many_rooms) {
+    return too_many_rooms(config);
+  }
+  if (result.creation_refused) {
+    return too_many_creations(config);
+  }
+  return std::nullopt;
 }
 
 }  // namespace relay::service

@@ -48,7 +48,7 @@ std::optional<std::map<std::string, std::uint32_t>> members_of(relay::v1::Relay:
   relay::v1::WhoRequest request;
   request.set_room(room);
   relay::v1::WhoResponse response;
-  if (!relay.Who(context_for("", 5s).get(), request, &response).ok()) {
+  if (!relay.Who(context_for("watcher", 5s).get(), request, &response).ok()) {
     return std::nullopt;
   }
   std::map<std::string, std::uint32_t> members;

@@ -61,19 +61,19 @@ grpc::Status history(const std::string& target, const std::string& room,
   request.set_room(room);
   request.set_after_sequence(after_sequence);
   request.set_limit(limit);
-  return stub(target)->History(context_for("", 10s).get(), request, &response);
+  return stub(target)->History(context_for("reader", 10s).get(), request, &response);
 }
 
 grpc::Status who(const std::string& target, const std::string& room, WhoResponse& response) {
   WhoRequest request;
   request.set_room(room);
-  return stub(target)->Who(context_for("", 10s).get(), request, &response);
+  return stub(target)->Who(context_for("reader", 10s).get(), request, &response);
 }
 
 ListRoomsResponse list_rooms(const std::string& target) {
   ListRoomsResponse response;
   const auto status =
-      stub(target)->ListRooms(context_for("", 10s).get(), ListRoomsRequest{}, &response);
+      stub(target)->ListRooms(context_for("reader", 10s).get(), ListRoomsRequest{}, &response);
   REQUIRE_MESSAGE(status.ok(), status.error_message());
   return response;
 }
@@ -217,10 +217,12 @@ TEST_CASE(
     auto writer = relay_stub->PublishBatch(context.get(), &summary);
     const std::vector<std::pair<std::string, std::string>> batch{
         {"batch", "one"}, {"batch", ""}, {"batch", "two"}, {"no room", "x"}, {"batch", "three"}};
+    int number = 0;
     for (const auto& [room, body] : batch) {
       PublishRequest request;
       request.set_room(room);
       request.set_body(body);
+      request.set_client_message_id("ann-" + std::to_string(++number));
       REQUIRE(writer->Write(request));
     }
     REQUIRE(writer->WritesDone());

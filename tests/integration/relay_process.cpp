@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -19,10 +20,17 @@ std::filesystem::path unique_port_file() {
          ("relay-port-" + std::to_string(::getpid()) + "-" + std::to_string(random()));
 }
 
+// RELAY_SERVER_UNDER_TEST runs the suite against another relay-server binary,
+// such as one built before a fix, to see a new test fail there.
+std::string relay_server_path() {
+  const char* other = std::getenv("RELAY_SERVER_UNDER_TEST");
+  return other != nullptr && *other != '\0' ? other : RELAY_SERVER_PATH;
+}
+
 }  // namespace
 
 RelayProcess::RelayProcess(std::vector<std::string> extra_args) : port_file_(unique_port_file()) {
-  std::vector<std::string> args{RELAY_SERVER_PATH, "--listen", "127.0.0.1:0", "--port-file",
+  std::vector<std::string> args{relay_server_path(), "--listen", "127.0.0.1:0", "--port-file",
                                 port_file_.string()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<ChildProcess>(std::move(args), "");

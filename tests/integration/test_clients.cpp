@@ -59,6 +59,56 @@ grpc::Status send_raw_chat_frame(const std::string& target, const std::string& u
   return status;
 }
 
+RawAnswer raw_call(const std::string& target, const std::string& user, const std::string& method,
+                   const std::vector<std::string>& messages) {
+  grpc::GenericStub generic(connect(target));
+  grpc::CompletionQueue queue;
+  auto context = context_for(user);
+  auto call = generic.PrepareCall(context.get(), "/relay.v1.Relay/" + method, &queue);
+  // One operation at a time, each awaited; all bounded by the call's deadline.
+  auto step = [&queue] {
+    void* tag = nullptr;
+    bool ok = false;
+    return queue.Next(&tag, &ok) && ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  bool open = step();
+  for (const auto& bytes : messages) {
+    if (!open) {
+      break;
+    }
+    grpc::Slice slice(bytes);
+    call->Write(grpc::ByteBuffer(&slice, 1), reinterpret_cast<void*>(2));
+    open = step();
+  }
+  call->WritesDone(reinterpret_cast<void*>(3));
+  step();
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(4));
+  const bool replied = step();
+  RawAnswer answer;
+  call->Finish(&answer.status, reinterpret_cast<void*>(5));
+  step();
+  queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {
+  }
+  if (replied) {
+    std::vector<grpc::Slice> slices;
+    if (reply.Dump(&slices).ok()) {
+      for (const auto& slice : slices) {
+        answer.reply.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      }
+    }
+  }
+  for (const auto& [key, value] : context->GetServerTrailingMetadata()) {
+    answer.trailers.emplace(std::string(key.data(), key.size()),
+                            std::string(value.data(), value.size()));
+  }
+  return answer;
+}
+
 void FrameQueue::push(v1::ServerFrame frame) {
   std::lock_guard lock(mutex_);
   if (frame.has_batch()) {
@@ -181,8 +231,9 @@ std::optional<grpc::Status> ChatClient::wait_status(std::chrono::milliseconds ti
   return received_.wait_status(timeout);
 }
 
-FollowClient::FollowClient(const std::string& target, const v1::FollowRequest& request)
-    : stub_(stub(target)), context_(context_for("", std::chrono::minutes(1))) {
+FollowClient::FollowClient(const std::string& target, const v1::FollowRequest& request,
+                           const std::string& user)
+    : stub_(stub(target)), context_(context_for(user, std::chrono::minutes(1))) {
   reader_ = stub_->Follow(context_.get(), request);
   thread_ = std::thread([this] {
     v1::ServerFrame frame;

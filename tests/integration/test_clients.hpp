@@ -4,11 +4,13 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -28,6 +30,17 @@ std::unique_ptr<grpc::ClientContext> context_for(const std::string& user,
 // input), and returns the status the relay ends the stream with.
 grpc::Status send_raw_chat_frame(const std::string& target, const std::string& user,
                                  const std::string& bytes);
+
+// A call of any method of relay.v1.Relay ("History", "PublishBatch", ...) with
+// each of `messages` written as the bytes it is, then a half-close: for
+// unary and client-streaming methods fed bytes that may not parse.
+struct RawAnswer {
+  grpc::Status status;
+  std::string reply;  // the response's bytes when the call succeeded
+  std::multimap<std::string, std::string> trailers;
+};
+RawAnswer raw_call(const std::string& target, const std::string& user, const std::string& method,
+                   const std::vector<std::string>& messages);
 
 // What a stream's reader thread received: its frames in order, then the
 // status it ended with, for a test to wait on with a deadline.
@@ -89,10 +102,11 @@ class ChatClient {
   std::thread reader_;
 };
 
-// One Follow stream (anonymous, read-only) with a reader thread, like ChatClient.
+// One Follow stream (read-only) with a reader thread, like ChatClient.
 class FollowClient {
  public:
-  FollowClient(const std::string& target, const v1::FollowRequest& request);
+  FollowClient(const std::string& target, const v1::FollowRequest& request,
+               const std::string& user = "follower");
   ~FollowClient();
   FollowClient(const FollowClient&) = delete;
   FollowClient& operator=(const FollowClient&) = delete;

@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 26;
+constexpr std::size_t kFieldCount = 32;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -39,6 +39,12 @@ RelayConfig changed_config() {
   config.publish_burst = 7;
   config.history_max_messages = 11;
   config.history_max_bytes = 12345;
+  config.history_total_max_bytes = 123456;
+  config.max_streams = 21;
+  config.max_streams_per_user = 22;
+  config.max_streams_per_peer = 23;
+  config.room_creations_per_user_per_minute = 24;
+  config.join_rate_per_second = 2.5;
   config.room_idle_ttl_ms = 60000;
   config.max_rooms = 77;
   config.duplicate_window_ms = 0;

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace relay::service {
+
+// Log lines about refusals, summarised so that a client sending bad input as
+// fast as it can cannot fill the disk: the first refusal is logged at once,
+// later ones at most once per interval as a count with the latest reason, and
+// whatever is left unlogged when the owner goes (a stream that ends) in one
+// last line. Each owner names itself in every line ("chat stream 7 of ann").
+class RefusalLog {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::duration kInterval = std::chrono::seconds(10);
+
+  explicit RefusalLog(std::string owner) : owner_(std::move(owner)) {}
+  ~RefusalLog() { flush(); }
+  RefusalLog(const RefusalLog&) = delete;
+  RefusalLog& operator=(const RefusalLog&) = delete;
+
+  void refused(const std::string& reason, Clock::time_point now = Clock::now());
+  // Logs the refusals not yet logged, if any.
+  void flush();
+
+  std::uint64_t total() const;
+
+ private:
+  void log_locked(std::uint64_t count, const std::string& reason);
+
+  const std::string owner_;
+  mutable std::mutex mutex_;
+  std::uint64_t total_ = 0;          // guarded by mutex_
+  std::uint64_t unlogged_ = 0;       // guarded by mutex_
+  std::string latest_reason_;        // guarded by mutex_
+  Clock::time_point last_logged_{};  // guarded by mutex_
+  bool logged_any_ = false;          // guarded by mutex_
+};
+
+}  // namespace relay::service

@@ -1,0 +1,428 @@
+// Hostile input and abuse, from the outside: what an independent client broke
+// (issue 10), and the limits that keep one user from locking others out. In
+// every case a well-behaved client of the same relay goes on unharmed.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/relay_process.hpp"
+#include "tests/integration/test_clients.hpp"
+
+using namespace relay::testing;
+using relay::v1::ClientFrame;
+using relay::v1::ErrorNotice;
+using relay::v1::FollowRequest;
+using relay::v1::PublishBatchSummary;
+using relay::v1::PublishRequest;
+using relay::v1::ServerFrame;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+PublishRequest batch_message(const std::string& room, const std::string& body,
+                             const std::string& id) {
+  PublishRequest request;
+  request.set_room(room);
+  request.set_body(body);
+  request.set_client_message_id(id);
+  return request;
+}
+
+// A refusal notice, skipping presences and the acks of earlier publishes.
+ErrorNotice next_notice(ChatClient& client) {
+  const auto frame = client.next_of(ServerFrame::kError);
+  REQUIRE(frame);
+  return frame->error();
+}
+
+// The bodies a member receives, until `count` came or none comes for a while.
+std::vector<std::string> received_bodies(ChatClient& member, std::size_t count) {
+  std::vector<std::string> bodies;
+  while (bodies.size() < count) {
+    const auto frame = member.next_of(ServerFrame::kMessage, 5s);
+    if (!frame) {
+      break;
+    }
+    bodies.push_back(frame->message().body());
+  }
+  return bodies;
+}
+
+// Waits until `client` has its Joined answer for `room` or a refusal.
+ServerFrame join_reply(ChatClient& client, const std::string& room) {
+  REQUIRE(client.join(room));
+  const auto frame = client.next_matching([](const ServerFrame& f) {
+    return f.kind_case() == ServerFrame::kJoined || f.kind_case() == ServerFrame::kError;
+  });
+  REQUIRE(frame);
+  return *frame;
+}
+
+std::size_t count_lines_with(const std::string& text, const std::string& part) {
+  std::istringstream lines(text);
+  std::size_t count = 0;
+  for (std::string line; std::getline(lines, line);) {
+    count += line.find(part) != std::string::npos ? 1 : 0;
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("a PublishBatch message that does not parse is rejected and the batch goes on") {
+  RelayProcess relay;
+  ChatClient bob(relay.target(), "bob");
+  join_and_wait(bob, "batch");
+
+  std::vector<std::string> messages;
+  for (int i = 1; i <= 11; ++i) {
+    PublishRequest request =
+        batch_message("batch", "line " + std::to_string(i), "ann-" + std::to_string(i));
+    std::string bytes = request.SerializeAsString();
+    if (i == 6) {
+      // A proto3 string must be UTF-8: the relay cannot parse this message.
+      request.set_client_message_id("ann-\xff");
+      bytes = request.SerializePartialAsString();
+    }
+    messages.push_back(bytes);
+  }
+  const RawAnswer answer = raw_call(relay.target(), "ann", "PublishBatch", messages);
+  REQUIRE_MESSAGE(answer.status.ok(), answer.status.error_message());
+  PublishBatchSummary summary;
+  REQUIRE(summary.ParseFromString(answer.reply));
+  CHECK(summary.accepted() == 10);
+  CHECK(summary.rejected() == 1);
+  CHECK_MESSAGE(summary.first_rejection().rfind("message 6: ", 0) == 0, summary.first_rejection());
+  const auto bodies = received_bodies(bob, 10);
+  REQUIRE(bodies.size() == 10);
+  CHECK(bodies.front() == "line 1");
+  CHECK(bodies.back() == "line 11");
+}
+
+TEST_CASE("every read RPC names its user: without a valid x-relay-user it is UNAUTHENTICATED") {
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");
+  join_and_wait(ann, "lobby");
+  std::string user;
+  SUBCASE("no x-relay-user") {}
+  SUBCASE("a malformed name") { user = "not a name"; }
+
+  relay::v1::WhoRequest who;
+  who.set_room("lobby");
+  relay::v1::HistoryRequest history;
+  history.set_room("lobby");
+  FollowRequest follow;
+  follow.add_rooms()->set_room("lobby");
+  const std::vector<std::pair<std::string, std::string>> calls{
+      {"ListRooms", ""},
+      {"Who", who.SerializeAsString()},
+      {"History", history.SerializeAsString()},
+      {"Follow", follow.SerializeAsString()}};
+  for (const auto& [method, request] : calls) {
+    CAPTURE(method);
+    const RawAnswer answer = raw_call(relay.target(), user, method, {request});
+    CHECK(answer.status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK_MESSAGE(contains(answer.status.error_message(), "x-relay-user"),
+                  answer.status.error_message());
+  }
+  // With a name, the same calls answer.
+  CHECK(raw_call(relay.target(), "reader", "Who", {who.SerializeAsString()}).status.ok());
+  CHECK(publish_acked(ann, "lobby", "still here", "ann-1").sequence() == 1);
+}
+
+TEST_CASE("bytes that do not parse get INVALID_ARGUMENT with a message from every RPC") {
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");
+  join_and_wait(ann, "lobby");
+  const std::string garbage = "\xff\xff\xff";
+  for (const std::string method : {"ListRooms", "Who", "History", "Follow"}) {
+    CAPTURE(method);
+    const RawAnswer answer = raw_call(relay.target(), "mallory", method, {garbage});
+    CHECK(answer.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_MESSAGE(contains(answer.status.error_message(), "relay.v1."),
+                  answer.status.error_message());
+  }
+  const auto chat = send_raw_chat_frame(relay.target(), "mallory", garbage);
+  CHECK(chat.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(publish_acked(ann, "lobby", "still here", "ann-1").sequence() == 1);
+}
+
+TEST_CASE("a publish without a client message id is refused, in Chat and in PublishBatch") {
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");
+  join_and_wait(ann, "lobby");
+  REQUIRE(ann.publish("lobby", "no id", ""));
+  const ErrorNotice notice = next_notice(ann);
+  CHECK(notice.code() == static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  CHECK_MESSAGE(contains(notice.message(), "client message id"), notice.message());
+
+  const RawAnswer answer =
+      raw_call(relay.target(), "ann", "PublishBatch",
+               {batch_message("lobby", "no id", "").SerializeAsString(),
+                batch_message("lobby", "with id", "batch-1").SerializeAsString()});
+  REQUIRE(answer.status.ok());
+  PublishBatchSummary summary;
+  REQUIRE(summary.ParseFromString(answer.reply));
+  CHECK(summary.accepted() == 1);
+  CHECK(summary.rejected() == 1);
+  CHECK_MESSAGE(summary.first_rejection().rfind("message 1: ", 0) == 0, summary.first_rejection());
+  // Only the batch's good message was delivered.
+  const auto bodies = received_bodies(ann, 1);
+  CHECK(bodies == std::vector<std::string>{"with id"});
+}
+
+TEST_CASE("the publish rate holds per user across streams and batches") {
+  RelayProcess relay({"--publish-rate-per-second", "10", "--publish-burst", "10"});
+  ChatClient first(relay.target(), "ann");
+  ChatClient second(relay.target(), "ann");
+  join_and_wait(first, "lobby");
+  join_and_wait(second, "lobby");
+
+  SUBCASE("a second stream buys no more rate") {
+    for (int i = 0; i < 10; ++i) {
+      REQUIRE(first.publish("lobby", "a", "first-" + std::to_string(i)));
+      REQUIRE(second.publish("lobby", "b", "second-" + std::to_string(i)));
+    }
+    int acked = 0;
+    int refused = 0;
+    for (ChatClient* client : {&first, &second}) {
+      for (int i = 0; i < 10; ++i) {
+        const auto reply = client->next_matching([](const ServerFrame& f) {
+          return f.kind_case() == ServerFrame::kAck || f.kind_case() == ServerFrame::kError;
+        });
+        REQUIRE(reply);
+        if (reply->kind_case() == ServerFrame::kAck) {
+          ++acked;
+        } else {
+          ++refused;
+          CHECK(reply->error().code() == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+          CHECK(reply->error().retry_after_ms() > 0);
+        }
+      }
+    }
+    // The burst, and at most a token or two more that refilled meanwhile.
+    CHECK(acked >= 10);
+    CHECK(acked <= 12);
+    CHECK(acked + refused == 20);
+  }
+
+  SUBCASE("a batch is paced by the rate, never cut short, and spends the user's rate") {
+    std::vector<std::string> messages;
+    for (int i = 1; i <= 25; ++i) {
+      messages.push_back(
+          batch_message("lobby", "bulk " + std::to_string(i), "bulk-" + std::to_string(i))
+              .SerializeAsString());
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const RawAnswer answer = raw_call(relay.target(), "ann", "PublishBatch", messages);
+    const auto took = std::chrono::steady_clock::now() - started;
+    REQUIRE_MESSAGE(answer.status.ok(), answer.status.error_message());
+    PublishBatchSummary summary;
+    REQUIRE(summary.ParseFromString(answer.reply));
+    CHECK(summary.accepted() == 25);
+    CHECK(summary.rejected() == 0);
+    // 15 messages beyond the burst at 10 a second: about 1.5 s at the least.
+    CHECK(took >= 1200ms);
+    // The same user's chat finds the rate spent.
+    REQUIRE(first.publish("lobby", "right after", "after-batch"));
+    const ErrorNotice notice = next_notice(first);
+    CHECK(notice.code() == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+    CHECK(notice.client_message_id() == "after-batch");
+    CHECK_MESSAGE(contains(notice.message(), "per user"), notice.message());
+  }
+
+  // Another user has a rate of its own.
+  ChatClient bob(relay.target(), "bob");
+  join_and_wait(bob, "lobby");
+  CHECK(publish_acked(bob, "lobby", "my own rate", "bob-1").sequence() > 0);
+}
+
+TEST_CASE("joining and leaving many rooms leaves no empty room behind to lock others out") {
+  RelayProcess relay({"--max-rooms", "20", "--room-creations-per-user-per-minute", "0"});
+  ChatClient mallory(relay.target(), "mallory");
+  for (int i = 0; i < 50; ++i) {
+    const std::string room = "room-" + std::to_string(i);
+    const ServerFrame reply = join_reply(mallory, room);
+    REQUIRE_MESSAGE(reply.kind_case() == ServerFrame::kJoined, reply.DebugString());
+    REQUIRE(mallory.leave(room));
+  }
+  ChatClient good(relay.target(), "good");
+  const ServerFrame reply = join_reply(good, "fresh");
+  CHECK_MESSAGE(reply.kind_case() == ServerFrame::kJoined, reply.DebugString());
+}
+
+TEST_CASE("one user creates at most --room-creations-per-user-per-minute rooms") {
+  RelayProcess relay({"--room-creations-per-user-per-minute", "3"});
+  ChatClient good(relay.target(), "good");
+  join_and_wait(good, "lobby");
+
+  SUBCASE("by joining") {
+    ChatClient mallory(relay.target(), "mallory");
+    for (int i = 0; i < 3; ++i) {
+      join_and_wait(mallory, "new-" + std::to_string(i));
+    }
+    const ServerFrame refused = join_reply(mallory, "one-too-many");
+    REQUIRE_MESSAGE(refused.kind_case() == ServerFrame::kError, refused.DebugString());
+    CHECK(refused.error().code() == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+    CHECK_MESSAGE(contains(refused.error().message(), "rooms a minute"), refused.error().message());
+    // Existing rooms are no creation.
+    join_and_wait(mallory, "lobby");
+  }
+
+  SUBCASE("by publishing in a batch") {
+    std::vector<std::string> messages;
+    for (int i = 0; i < 4; ++i) {
+      messages.push_back(
+          batch_message("new-" + std::to_string(i), "hello", "m-" + std::to_string(i))
+              .SerializeAsString());
+    }
+    const RawAnswer answer = raw_call(relay.target(), "mallory", "PublishBatch", messages);
+    REQUIRE(answer.status.ok());
+    PublishBatchSummary summary;
+    REQUIRE(summary.ParseFromString(answer.reply));
+    CHECK(summary.accepted() == 3);
+    CHECK(summary.rejected() == 1);
+    CHECK_MESSAGE(contains(summary.first_rejection(), "message 4: "), summary.first_rejection());
+  }
+
+  // Another user creates rooms as before.
+  join_and_wait(good, "good-room");
+  CHECK(publish_acked(good, "lobby", "unharmed", "good-1").sequence() > 0);
+}
+
+TEST_CASE("a Chat stream joins at most --join-rate-per-second after its burst") {
+  RelayProcess relay({"--join-rate-per-second", "1", "--max-rooms-per-stream", "2"});
+  ChatClient eager(relay.target(), "eager");
+  // The burst is twice the rooms per stream: four joins at once.
+  for (int i = 0; i < 4; ++i) {
+    const std::string room = "room-" + std::to_string(i);
+    join_and_wait(eager, room);
+    REQUIRE(eager.leave(room));
+  }
+  const ServerFrame refused = join_reply(eager, "room-4");
+  REQUIRE_MESSAGE(refused.kind_case() == ServerFrame::kError, refused.DebugString());
+  CHECK(refused.error().code() == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  CHECK(refused.error().retry_after_ms() > 0);
+  CHECK(refused.error().retry_after_ms() <= 1000);
+  ChatClient calm(relay.target(), "calm");
+  join_and_wait(calm, "room-4");
+}
+
+TEST_CASE("streams are limited per user, per address and per relay") {
+  // Each case has room for good's stream and two of mallory's, no more.
+  std::vector<std::string> flags;
+  std::string second_user;
+  SUBCASE("per user") {
+    flags = {"--max-streams-per-user", "2"};
+    second_user = "mallory";
+  }
+  SUBCASE("per address") {
+    flags = {"--max-streams-per-peer", "3"};
+    second_user = "mallory-too";
+  }
+  SUBCASE("per relay") {
+    flags = {"--max-streams", "3"};
+    second_user = "mallory-too";
+  }
+  RelayProcess relay(flags);
+  ChatClient good(relay.target(), "good");
+  join_and_wait(good, "lobby");
+  ChatClient first(relay.target(), "mallory");
+  ChatClient second(relay.target(), "mallory");
+  join_and_wait(first, "lobby");
+  join_and_wait(second, "lobby");
+
+  ChatClient refused(relay.target(), second_user);
+  const auto status = refused.wait_status();
+  REQUIRE(status);
+  CHECK(status->error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK_FALSE(status->error_message().empty());
+  // Follow and PublishBatch are streams too.
+  FollowRequest follow;
+  follow.add_rooms()->set_room("lobby");
+  CHECK(raw_call(relay.target(), second_user, "Follow", {follow.SerializeAsString()})
+            .status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  CHECK(publish_acked(good, "lobby", "unharmed", "good-1").sequence() == 1);
+  // A stream that ends gives its place back.
+  first.cancel();
+  REQUIRE(first.wait_status());
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    ChatClient again(relay.target(), second_user);
+    if (!again.wait_status(100ms)) {
+      join_and_wait(again, "lobby");
+      return;
+    }
+  }
+  FAIL("a closed stream's place was never given back");
+}
+
+TEST_CASE("refused frames are logged as a summary, not a line each, naming the user") {
+  RelayProcess relay;
+  ChatClient mallory(relay.target(), "mallory");
+  join_and_wait(mallory, "lobby");
+  for (int i = 0; i < 2000; ++i) {
+    REQUIRE(mallory.write(ClientFrame{}));
+  }
+  for (int i = 0; i < 2000; ++i) {
+    REQUIRE(mallory.next_of(ServerFrame::kError));
+  }
+  REQUIRE(mallory.finish().ok());
+  const std::string log = relay.log();
+  const std::size_t lines = count_lines_with(log, "refused");
+  CHECK_MESSAGE(lines >= 1, log);
+  CHECK_MESSAGE(lines <= 3, log);
+  CHECK_MESSAGE(contains(log, "chat stream"), log);
+  CHECK_MESSAGE(contains(log, "of mallory: refused"), log);
+}
+
+TEST_CASE("a SIGTERM during a PublishBatch acknowledges nothing that was not delivered") {
+  RelayProcess relay({"--shutdown-grace-ms", "2000"});
+  ChatClient member(relay.target(), "member");
+  join_and_wait(member, "batch");
+
+  auto relay_stub = stub(relay.target());
+  auto context = context_for("ann");
+  PublishBatchSummary summary;
+  auto writer = relay_stub->PublishBatch(context.get(), &summary);
+  for (int i = 1; i <= 5; ++i) {
+    REQUIRE(writer->Write(
+        batch_message("batch", "before " + std::to_string(i), "before-" + std::to_string(i))));
+  }
+  REQUIRE(received_bodies(member, 5).size() == 5);
+  relay.signal(SIGTERM);
+  // The member's stream ending says the relay is draining.
+  const auto drained = member.wait_status();
+  REQUIRE(drained);
+  CHECK(drained->error_code() == grpc::StatusCode::UNAVAILABLE);
+  for (int i = 1; i <= 5; ++i) {
+    writer->Write(
+        batch_message("batch", "after " + std::to_string(i), "after-" + std::to_string(i)));
+  }
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  // Refused as shutting down, or cut by the server's own shutdown: never OK.
+  CHECK_FALSE_MESSAGE(status.ok(), "accepted ", summary.accepted());
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    const auto& trailers = context->GetServerTrailingMetadata();
+    const auto accepted = trailers.find("x-relay-accepted");
+    REQUIRE(accepted != trailers.end());
+    CHECK(std::string(accepted->second.data(), accepted->second.size()) == "5");
+  }
+  CHECK(relay.wait_exit(10s) == 0);
+}
+
+TEST_CASE("a SIGTERM as soon as the port file appears drains and exits 0") {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    RelayProcess relay;
+    relay.signal(SIGTERM);
+    REQUIRE_MESSAGE(relay.wait_exit(10s) == 0, relay.log());
+  }
+}
