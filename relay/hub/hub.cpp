@@ -53,9 +53,6 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
     }
     JoinOutcome outcome = target->join(subscriber, resume, flush);
     if (outcome.status != JoinStatus::room_removed) {
-      if (outcome.status == JoinStatus::joined) {
-        subscriber->add_room(room);
-      }
       settle(flush);
       return outcome;
     }
@@ -63,7 +60,6 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
 }
 
 bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
-  subscriber->remove_room(room);
   const auto found = find(room);
   if (!found) {
     return false;
@@ -164,9 +160,13 @@ void Hub::settle(FlushList& flush) {
   // Cleared first: leave() below uses this thread's list again.
   flush.clear();
   for (const auto& subscriber : closed) {
-    for (const auto& room : subscriber->rooms()) {
-      leave(room, subscriber);
-    }
+    remove_from_rooms(subscriber);
+  }
+}
+
+void Hub::remove_from_rooms(const SubscriberPtr& subscriber) {
+  for (const auto& room : subscriber->rooms()) {
+    leave(room, subscriber);
   }
 }
 

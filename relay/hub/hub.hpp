@@ -63,6 +63,10 @@ class Hub {
   // Returns false when the subscriber was not in the room.
   bool leave(const std::string& room, const SubscriberPtr& subscriber);
   PublishResult publish(const std::string& room, PublishRequest request);
+  // Takes a stream out of every room it is in: for a caller that saw
+  // Subscriber::flush() return true (the stream is closing) after queueing a
+  // frame of its own, outside any room.
+  void remove_from_rooms(const SubscriberPtr& subscriber);
 
   std::vector<RoomInfo> list_rooms() const;
   std::optional<HistoryPage> history(const std::string& room, std::uint64_t after,

@@ -37,10 +37,6 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
     outcome.status = JoinStatus::already_joined;
     return outcome;
   }
-  if (subscriber->closing()) {
-    outcome.status = JoinStatus::subscriber_closed;
-    return outcome;
-  }
   JoinSummary& summary = outcome.summary;
   summary.room = name_;
   summary.epoch = epoch_;
@@ -65,6 +61,12 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
   for (const auto& message : replay) {
     queue_to(subscriber, message->frame, flush, true);
   }
+  // Checked last, as the room is recorded: the stream may have closed on
+  // another thread at any point until now, even because of this replay.
+  if (!subscriber->add_room_if_open(name_)) {
+    outcome.status = JoinStatus::subscriber_closed;
+    return outcome;
+  }
   if (subscriber->kind() == SubscriberKind::chat &&
       chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::joined, flush);
@@ -80,6 +82,7 @@ bool Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList
     return false;
   }
   subscribers_.erase(it);
+  subscriber->remove_room(name_);
   last_activity_us_ = std::max(last_activity_us_, now_us);
   if (subscriber->kind() == SubscriberKind::chat &&
       chat_streams_of_locked(subscriber->user()) == 0) {

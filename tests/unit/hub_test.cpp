@@ -323,3 +323,23 @@ TEST_CASE("the hub holds at most max_rooms rooms; existing rooms go on") {
   CHECK(hub.publish("a", {"bob", "", "y"}).sequence == 1);
   CHECK(hub.list_rooms().size() == 2);
 }
+
+TEST_CASE_FIXTURE(HubFixture, "a stream closed outside any room is taken out of all of them") {
+  Client ann(hub, "ann"), bob(hub, "bob");
+  for (const char* room : {"r", "s"}) {
+    hub.join(room, ann.subscriber, std::nullopt);
+    hub.join(room, bob.subscriber, std::nullopt);
+  }
+  // As the service does when a frame of its own finds the stream closing.
+  bob.subscriber->close({CloseCode::cancelled, "gone"}, false);
+  REQUIRE(bob.subscriber->flush());
+  hub.remove_from_rooms(bob.subscriber);
+  for (const char* room : {"r", "s"}) {
+    const auto members = hub.members(room);
+    REQUIRE(members.has_value());
+    REQUIRE(members->members.size() == 1);
+    CHECK(members->members[0].user == "ann");
+  }
+  CHECK(bob.subscriber->rooms().empty());
+  CHECK(ann.received("presence").back() == "presence s bob left");
+}
