@@ -44,8 +44,9 @@ SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameS
 JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
                       std::optional<Position> resume) {
   FlushList& flush = thread_flush_list();
-  // A sweep may remove the room between finding and joining it; the retry
-  // then finds (or creates) the room the map holds now.
+  // A sweep or a last leave may remove the room between finding and joining
+  // it; the retry erases it if its remover has not yet, then finds (or
+  // creates) the room the map holds now.
   for (;;) {
     const auto target = find_or_create(room);
     if (!target) {
@@ -56,6 +57,7 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
       settle(flush);
       return outcome;
     }
+    erase_removed(target);
   }
 }
 
@@ -65,9 +67,14 @@ bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
     return false;
   }
   FlushList& flush = thread_flush_list();
-  const bool left = found->leave(subscriber, clock_(), flush);
+  const LeaveStatus status = found->leave(subscriber, clock_(), flush);
   settle(flush);
-  return left;
+  if (status == LeaveStatus::left_and_removed) {
+    rooms_removed_when_left_empty_.fetch_add(1, std::memory_order_relaxed);
+    // Not under the room's lock: a shard's lock is never taken inside one.
+    erase_removed(found);
+  }
+  return status != LeaveStatus::not_joined;
 }
 
 PublishResult Hub::publish(const std::string& room, PublishRequest request) {
@@ -86,6 +93,7 @@ PublishResult Hub::publish(const std::string& room, PublishRequest request) {
           .fetch_add(1, std::memory_order_relaxed);
       return *result;
     }
+    erase_removed(target);
   }
 }
 
@@ -146,8 +154,12 @@ std::size_t Hub::sweep() {
 }
 
 HubStats Hub::stats() const {
-  return HubStats{rooms_created_.load(), rooms_removed_.load(), messages_published_.load(),
-                  duplicates_acknowledged_.load()};
+  return HubStats{.rooms = room_count_.load(),
+                  .rooms_created = rooms_created_.load(),
+                  .rooms_removed = rooms_removed_.load(),
+                  .rooms_removed_when_left_empty = rooms_removed_when_left_empty_.load(),
+                  .messages_published = messages_published_.load(),
+                  .duplicates_acknowledged = duplicates_acknowledged_.load()};
 }
 
 void Hub::settle(FlushList& flush) {
@@ -189,6 +201,18 @@ std::shared_ptr<Room> Hub::find(const std::string& room) const {
   std::shared_lock lock(shard.mutex);
   const auto it = shard.rooms.find(room);
   return it == shard.rooms.end() ? nullptr : it->second;
+}
+
+void Hub::erase_removed(const std::shared_ptr<Room>& room) {
+  Shard& shard = shard_of(room->name());
+  std::unique_lock lock(shard.mutex);
+  const auto it = shard.rooms.find(room->name());
+  if (it == shard.rooms.end() || it->second != room) {
+    return;
+  }
+  shard.rooms.erase(it);
+  room_count_.fetch_sub(1, std::memory_order_relaxed);
+  rooms_removed_.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::shared_ptr<Room> Hub::find_or_create(const std::string& room) {

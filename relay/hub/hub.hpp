@@ -37,14 +37,19 @@ std::int64_t system_now_us();
 
 // Counters for the degraded modes and the traffic, read by tests and logs.
 struct HubStats {
+  std::size_t rooms = 0;  // held now; the others count since the start
   std::uint64_t rooms_created = 0;
   std::uint64_t rooms_removed = 0;
+  // Of rooms_removed: those whose last leave left them with no history.
+  std::uint64_t rooms_removed_when_left_empty = 0;
   std::uint64_t messages_published = 0;
   std::uint64_t duplicates_acknowledged = 0;
 };
 
-// The rooms of one relay. Rooms are created on first join or publish and
-// removed by sweep() once nobody is in them and they have been idle for
+// The rooms of one relay. Rooms are created on first join or publish. A room
+// that the last leave leaves with no history is removed at once, so that
+// joining and leaving new names without end cannot fill max_rooms; one with
+// history is removed by sweep() once nobody has been in it for
 // room_idle_ttl_us. The map is sharded by room name, each shard under its own
 // lock, so publishes to different rooms share no lock at all; a shard's lock
 // is held only to find or change the map, never while a room works, and a
@@ -85,6 +90,10 @@ class Hub {
   std::shared_ptr<Room> find(const std::string& room) const;
   // Null when the room is new and the hub is at max_rooms.
   std::shared_ptr<Room> find_or_create(const std::string& room);
+  // Erases a room that marked itself removed, unless the map holds another
+  // room of that name by now (or none). Whoever finds such a room may call
+  // it: only the call that erases it counts it.
+  void erase_removed(const std::shared_ptr<Room>& room);
 
   const HubLimits limits_;
   FrameEncoder& encoder_;
@@ -110,6 +119,7 @@ class Hub {
 
   std::atomic<std::uint64_t> rooms_created_{0};
   std::atomic<std::uint64_t> rooms_removed_{0};
+  std::atomic<std::uint64_t> rooms_removed_when_left_empty_{0};
   std::atomic<std::uint64_t> messages_published_{0};
   std::atomic<std::uint64_t> duplicates_acknowledged_{0};
 

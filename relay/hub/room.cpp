@@ -75,11 +75,11 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
   return outcome;
 }
 
-bool Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush) {
+LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush) {
   std::lock_guard lock(mutex_);
   const auto it = std::find(subscribers_.begin(), subscribers_.end(), subscriber);
   if (it == subscribers_.end()) {
-    return false;
+    return LeaveStatus::not_joined;
   }
   subscribers_.erase(it);
   subscriber->remove_room(name_);
@@ -88,7 +88,11 @@ bool Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList
       chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::left, flush);
   }
-  return true;
+  if (subscribers_.empty() && history_.empty()) {
+    removed_ = true;
+    return LeaveStatus::left_and_removed;
+  }
+  return LeaveStatus::left;
 }
 
 std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_t now_us,

@@ -36,6 +36,11 @@ enum class JoinStatus {
   too_many_rooms
 };
 
+// left_and_removed: the leave left the room with no subscriber and no
+// history, so the room marked itself removed and the hub must erase it: an
+// empty room costs a place of max_rooms and keeps nothing worth a wait.
+enum class LeaveStatus { not_joined, left, left_and_removed };
+
 struct JoinOutcome {
   JoinStatus status = JoinStatus::joined;
   JoinSummary summary;
@@ -99,7 +104,7 @@ class Room {
   // no duplicate.
   JoinOutcome join(const SubscriberPtr& subscriber, std::optional<Position> resume,
                    FlushList& flush);
-  bool leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
+  LeaveStatus leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
 
   // nullopt when the room was removed, and then `request` is left as it was;
   // the message takes its strings only when it is published.
