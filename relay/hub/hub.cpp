@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <queue>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -91,6 +92,8 @@ PublishResult Hub::publish(const std::string& room, PublishRequest request) {
       settle(flush);
       (result->duplicate ? duplicates_acknowledged_ : messages_published_)
           .fetch_add(1, std::memory_order_relaxed);
+      // Here, with no room's lock held: trimming takes other rooms' locks.
+      enforce_history_budget();
       return *result;
     }
     erase_removed(target);
@@ -98,14 +101,7 @@ PublishResult Hub::publish(const std::string& room, PublishRequest request) {
 }
 
 std::vector<RoomInfo> Hub::list_rooms() const {
-  std::vector<std::shared_ptr<Room>> rooms;
-  rooms.reserve(room_count_.load(std::memory_order_relaxed));
-  for (const Shard& shard : shards_) {
-    std::shared_lock lock(shard.mutex);
-    for (const auto& [name, room] : shard.rooms) {
-      rooms.push_back(room);
-    }
-  }
+  const auto rooms = all_rooms();
   std::vector<RoomInfo> result;
   result.reserve(rooms.size());
   for (const auto& room : rooms) {
@@ -159,7 +155,57 @@ HubStats Hub::stats() const {
                   .rooms_removed = rooms_removed_.load(),
                   .rooms_removed_when_left_empty = rooms_removed_when_left_empty_.load(),
                   .messages_published = messages_published_.load(),
-                  .duplicates_acknowledged = duplicates_acknowledged_.load()};
+                  .duplicates_acknowledged = duplicates_acknowledged_.load(),
+                  .history_bytes = history_bytes_.load(),
+                  .messages_evicted_by_history_budget = messages_evicted_by_history_budget_.load()};
+}
+
+std::vector<std::shared_ptr<Room>> Hub::all_rooms() const {
+  std::vector<std::shared_ptr<Room>> rooms;
+  rooms.reserve(room_count_.load(std::memory_order_relaxed));
+  for (const Shard& shard : shards_) {
+    std::shared_lock lock(shard.mutex);
+    for (const auto& [name, room] : shard.rooms) {
+      rooms.push_back(room);
+    }
+  }
+  return rooms;
+}
+
+void Hub::enforce_history_budget() {
+  const std::size_t budget = limits_.history_total_max_bytes;
+  // Down to 90% of the budget, so that a relay at its budget trims once per
+  // tenth of it rather than on every publish.
+  const std::size_t target = budget / 10 * 9;
+  // Checked again once the flag is down: a publish that went over while this
+  // thread trimmed found the flag up and left the work to it.
+  while (budget != 0 && history_bytes_.load() > budget && !trimming_history_.exchange(true)) {
+    // Each room's oldest message, oldest first. A room is locked only to
+    // read or drop its own oldest, one room at a time, and never under a
+    // shard's lock, so publishes go on meanwhile.
+    const auto rooms = all_rooms();
+    using Oldest = std::pair<std::int64_t, std::size_t>;  // time, index in rooms
+    std::priority_queue<Oldest, std::vector<Oldest>, std::greater<>> oldest_first;
+    for (std::size_t i = 0; i < rooms.size(); ++i) {
+      if (const auto time = rooms[i]->oldest_message_time_us()) {
+        oldest_first.emplace(*time, i);
+      }
+    }
+    std::uint64_t evicted = 0;
+    while (!oldest_first.empty() && history_bytes_.load() > target) {
+      const auto [time, index] = oldest_first.top();
+      oldest_first.pop();
+      const Eviction eviction = rooms[index]->evict_oldest_message(time);
+      evicted += eviction.evicted ? 1 : 0;
+      if (eviction.oldest_time_us) {
+        oldest_first.emplace(*eviction.oldest_time_us, index);
+      }
+    }
+    messages_evicted_by_history_budget_.fetch_add(evicted, std::memory_order_relaxed);
+    spdlog::warn("history budget of {} bytes reached: evicted the {} oldest messages of all rooms",
+                 budget, evicted);
+    trimming_history_.store(false);
+  }
 }
 
 void Hub::settle(FlushList& flush) {
@@ -228,7 +274,8 @@ std::shared_ptr<Room> Hub::find_or_create(const std::string& room) {
     return nullptr;
   }
   const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
-  auto created = std::make_shared<Room>(room, epoch, limits_.room, encoder_, clock_());
+  auto created =
+      std::make_shared<Room>(room, epoch, limits_.room, encoder_, history_bytes_, clock_());
   shard.rooms.emplace(room, created);
   rooms_created_.fetch_add(1, std::memory_order_relaxed);
   return created;

@@ -24,6 +24,11 @@ struct HubLimits {
   // Rooms the relay holds at most: each may keep a whole history, so a client
   // naming new rooms without end must meet a bound.
   std::size_t max_rooms = 10000;
+  // Bytes all rooms' histories hold together at most; 0: no such bound.
+  // Each history is bounded by room.history, but max_rooms of them could
+  // still hold far more than the relay's memory. Past it, the oldest
+  // messages of all rooms go first, down to 90% of it.
+  std::size_t history_total_max_bytes = 0;
   // For subscribers that take batches (see WriteBatching::linger): the
   // linger, and the most it stretches to while the relay is saturated
   // (see AdaptiveLinger; no less than write_linger).
@@ -44,6 +49,8 @@ struct HubStats {
   std::uint64_t rooms_removed_when_left_empty = 0;
   std::uint64_t messages_published = 0;
   std::uint64_t duplicates_acknowledged = 0;
+  std::size_t history_bytes = 0;  // held now by all histories
+  std::uint64_t messages_evicted_by_history_budget = 0;
 };
 
 // The rooms of one relay. Rooms are created on first join or publish. A room
@@ -90,6 +97,10 @@ class Hub {
   std::shared_ptr<Room> find(const std::string& room) const;
   // Null when the room is new and the hub is at max_rooms.
   std::shared_ptr<Room> find_or_create(const std::string& room);
+  std::vector<std::shared_ptr<Room>> all_rooms() const;
+  // Evicts the oldest messages of all rooms while history_bytes_ is above
+  // history_total_max_bytes, unless another thread is at it already.
+  void enforce_history_budget();
   // Erases a room that marked itself removed, unless the map holds another
   // room of that name by now (or none). Whoever finds such a room may call
   // it: only the call that erases it counts it.
@@ -113,6 +124,12 @@ class Hub {
   // Takes one of max_rooms' places; false when none is left.
   bool reserve_room();
 
+  // Before shards_, so that it outlives the rooms' histories, which count
+  // themselves out of it as they go.
+  std::atomic<std::size_t> history_bytes_{0};
+  // One thread trims at a time; the others go on publishing.
+  std::atomic<bool> trimming_history_{false};
+
   mutable std::array<Shard, kShards> shards_;
   // Rooms in all shards, counted apart so that max_rooms holds exactly.
   std::atomic<std::size_t> room_count_{0};
@@ -122,6 +139,7 @@ class Hub {
   std::atomic<std::uint64_t> rooms_removed_when_left_empty_{0};
   std::atomic<std::uint64_t> messages_published_{0};
   std::atomic<std::uint64_t> duplicates_acknowledged_{0};
+  std::atomic<std::uint64_t> messages_evicted_by_history_budget_{0};
 
   AdaptiveLinger linger_;
   // Declared last, so destroyed first: its thread stops before the rooms and

@@ -17,11 +17,11 @@ void queue_to(const SubscriberPtr& subscriber, const FramePtr& frame, FlushList&
 }  // namespace
 
 Room::Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
-           std::int64_t now_us)
+           std::atomic<std::size_t>& history_bytes, std::int64_t now_us)
     : name_(std::move(name)),
       epoch_(epoch),
       encoder_(encoder),
-      history_(limits.history),
+      history_(limits.history, history_bytes),
       duplicates_(limits.duplicates),
       last_activity_us_(now_us) {}
 
@@ -117,7 +117,7 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
   message.body = std::move(request.body);
   // Serialized once here; every subscriber's queue and the history share it.
   auto stored = std::make_shared<const StoredMessage>(
-      StoredMessage{message.sequence, encoder_.encode_message(message)});
+      StoredMessage{message.sequence, encoder_.encode_message(message), now_us});
 
   if (has_id) {
     duplicates_.remember(message.sender, message.client_message_id, message.sequence, now_us);
@@ -169,6 +169,23 @@ Members Room::members() const {
 std::vector<SubscriberPtr> Room::subscribers() const {
   std::lock_guard lock(mutex_);
   return subscribers_;
+}
+
+std::optional<std::int64_t> Room::oldest_message_time_us() const {
+  std::lock_guard lock(mutex_);
+  return history_.oldest_time_us();
+}
+
+Eviction Room::evict_oldest_message(std::int64_t not_after_us) {
+  std::lock_guard lock(mutex_);
+  Eviction eviction;
+  const auto oldest = history_.oldest_time_us();
+  if (oldest && *oldest <= not_after_us) {
+    history_.drop_oldest();
+    eviction.evicted = true;
+  }
+  eviction.oldest_time_us = history_.oldest_time_us();
+  return eviction;
 }
 
 bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -75,6 +76,13 @@ struct HistoryPage {
   std::uint64_t missed = 0;
 };
 
+// What Room::evict_oldest_message did, and the server time of the oldest
+// message the room holds after it (none when its history is empty).
+struct Eviction {
+  bool evicted = false;
+  std::optional<std::int64_t> oldest_time_us;
+};
+
 struct MemberInfo {
   std::string user;
   std::size_t streams = 0;
@@ -92,8 +100,9 @@ struct Members {
 // with the room the hub holds now).
 class Room {
  public:
+  // `history_bytes` counts the bytes of every room's history (see History).
   Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
-       std::int64_t now_us);
+       std::atomic<std::size_t>& history_bytes, std::int64_t now_us);
   Room(const Room&) = delete;
   Room& operator=(const Room&) = delete;
 
@@ -115,6 +124,12 @@ class Room {
   HistoryPage history(std::uint64_t after, std::size_t limit) const;
   Members members() const;
   std::vector<SubscriberPtr> subscribers() const;
+
+  std::optional<std::int64_t> oldest_message_time_us() const;
+  // Drops the oldest message of the history, for the relay-wide budget, if it
+  // is no newer than `not_after_us`: the caller's view of this room was taken
+  // earlier and may be stale. Joins count the message as missed from then on.
+  Eviction evict_oldest_message(std::int64_t not_after_us);
 
   // Marks the room removed if nobody has been in it nor published to it for
   // idle_ttl_us. Returns whether it did.
