@@ -41,6 +41,9 @@ struct Message {
 struct StoredMessage {
   std::uint64_t sequence = 0;
   FramePtr frame;
+  // When the relay published it: the relay-wide history budget evicts the
+  // oldest messages of all rooms first.
+  std::int64_t server_time_us = 0;
 };
 
 using StoredMessagePtr = std::shared_ptr<const StoredMessage>;

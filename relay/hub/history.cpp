@@ -5,16 +5,33 @@
 
 namespace relay::hub {
 
+History::~History() { all_bytes_ -= bytes_; }
+
 void History::append(StoredMessagePtr message) {
-  bytes_ += message->frame->size_bytes();
+  const std::size_t size = message->frame->size_bytes();
+  bytes_ += size;
+  all_bytes_ += size;
   messages_.push_back(std::move(message));
   // The newest message always stays, even alone above the byte bound, so the
   // history never forgets what it was just given.
   while (messages_.size() > 1 &&
          (messages_.size() > limits_.max_messages || bytes_ > limits_.max_bytes)) {
-    bytes_ -= messages_.front()->frame->size_bytes();
-    messages_.pop_front();
+    drop_oldest();
   }
+}
+
+void History::drop_oldest() {
+  const std::size_t size = messages_.front()->frame->size_bytes();
+  bytes_ -= size;
+  all_bytes_ -= size;
+  messages_.pop_front();
+}
+
+std::optional<std::int64_t> History::oldest_time_us() const {
+  if (messages_.empty()) {
+    return std::nullopt;
+  }
+  return messages_.front()->server_time_us;
 }
 
 std::vector<StoredMessagePtr> History::after(std::uint64_t after, std::size_t limit) const {

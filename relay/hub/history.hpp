@@ -1,8 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "relay/hub/frame.hpp"
@@ -16,12 +18,21 @@ struct HistoryLimits {
 
 // The last messages of a room, bounded by count and by bytes. Sequences in it
 // are contiguous: the oldest are dropped first. Not thread-safe; the room's
-// lock guards it.
+// lock guards it. Its bytes are also counted in `all_bytes`, shared by every
+// history of the relay, for as long as the history lives.
 class History {
  public:
-  explicit History(HistoryLimits limits) : limits_(limits) {}
+  History(HistoryLimits limits, std::atomic<std::size_t>& all_bytes)
+      : limits_(limits), all_bytes_(all_bytes) {}
+  ~History();
+  History(const History&) = delete;
+  History& operator=(const History&) = delete;
 
   void append(StoredMessagePtr message);
+  // For the relay-wide budget, which may empty a history.
+  void drop_oldest();
+  // The server time of the oldest message held.
+  std::optional<std::int64_t> oldest_time_us() const;
 
   // Messages with a sequence above `after`, oldest first, at most `limit`.
   std::vector<StoredMessagePtr> after(std::uint64_t after, std::size_t limit) const;
@@ -35,6 +46,7 @@ class History {
 
  private:
   const HistoryLimits limits_;
+  std::atomic<std::size_t>& all_bytes_;
   std::deque<StoredMessagePtr> messages_;
   std::size_t bytes_ = 0;
 };

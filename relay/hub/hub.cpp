@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <queue>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -44,8 +45,9 @@ SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameS
 JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
                       std::optional<Position> resume, const CreateGate& may_create) {
   FlushList& flush = thread_flush_list();
-  // A sweep may remove the room between finding and joining it; the retry
-  // then finds (or creates) the room the map holds now.
+  // A sweep or a last leave may remove the room between finding and joining
+  // it; the retry erases it if its remover has not yet, then finds (or
+  // creates) the room the map holds now.
   for (;;) {
     const auto [target, creation_refused] = find_or_create(room, may_create);
     if (!target) {
@@ -54,25 +56,27 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
     }
     JoinOutcome outcome = target->join(subscriber, resume, flush);
     if (outcome.status != JoinStatus::room_removed) {
-      if (outcome.status == JoinStatus::joined) {
-        subscriber->add_room(room);
-      }
       settle(flush);
       return outcome;
     }
+    erase_removed(target);
   }
 }
 
 bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
-  subscriber->remove_room(room);
   const auto found = find(room);
   if (!found) {
     return false;
   }
   FlushList& flush = thread_flush_list();
-  const bool left = found->leave(subscriber, clock_(), flush);
+  const LeaveStatus status = found->leave(subscriber, clock_(), flush);
   settle(flush);
-  return left;
+  if (status == LeaveStatus::left_and_removed) {
+    rooms_removed_when_left_empty_.fetch_add(1, std::memory_order_relaxed);
+    // Not under the room's lock: a shard's lock is never taken inside one.
+    erase_removed(found);
+  }
+  return status != LeaveStatus::not_joined;
 }
 
 PublishResult Hub::publish(const std::string& room, PublishRequest request,
@@ -91,20 +95,16 @@ PublishResult Hub::publish(const std::string& room, PublishRequest request,
       settle(flush);
       (result->duplicate ? duplicates_acknowledged_ : messages_published_)
           .fetch_add(1, std::memory_order_relaxed);
+      // Here, with no room's lock held: trimming takes other rooms' locks.
+      enforce_history_budget();
       return *result;
     }
+    erase_removed(target);
   }
 }
 
 std::vector<RoomInfo> Hub::list_rooms() const {
-  std::vector<std::shared_ptr<Room>> rooms;
-  rooms.reserve(room_count_.load(std::memory_order_relaxed));
-  for (const Shard& shard : shards_) {
-    std::shared_lock lock(shard.mutex);
-    for (const auto& [name, room] : shard.rooms) {
-      rooms.push_back(room);
-    }
-  }
+  const auto rooms = all_rooms();
   std::vector<RoomInfo> result;
   result.reserve(rooms.size());
   for (const auto& room : rooms) {
@@ -153,8 +153,62 @@ std::size_t Hub::sweep() {
 }
 
 HubStats Hub::stats() const {
-  return HubStats{rooms_created_.load(), rooms_removed_.load(), messages_published_.load(),
-                  duplicates_acknowledged_.load()};
+  return HubStats{.rooms = room_count_.load(),
+                  .rooms_created = rooms_created_.load(),
+                  .rooms_removed = rooms_removed_.load(),
+                  .rooms_removed_when_left_empty = rooms_removed_when_left_empty_.load(),
+                  .messages_published = messages_published_.load(),
+                  .duplicates_acknowledged = duplicates_acknowledged_.load(),
+                  .history_bytes = history_bytes_.load(),
+                  .messages_evicted_by_history_budget = messages_evicted_by_history_budget_.load()};
+}
+
+std::vector<std::shared_ptr<Room>> Hub::all_rooms() const {
+  std::vector<std::shared_ptr<Room>> rooms;
+  rooms.reserve(room_count_.load(std::memory_order_relaxed));
+  for (const Shard& shard : shards_) {
+    std::shared_lock lock(shard.mutex);
+    for (const auto& [name, room] : shard.rooms) {
+      rooms.push_back(room);
+    }
+  }
+  return rooms;
+}
+
+void Hub::enforce_history_budget() {
+  const std::size_t budget = limits_.history_total_max_bytes;
+  // Down to 90% of the budget, so that a relay at its budget trims once per
+  // tenth of it rather than on every publish.
+  const std::size_t target = budget / 10 * 9;
+  // Checked again once the flag is down: a publish that went over while this
+  // thread trimmed found the flag up and left the work to it.
+  while (budget != 0 && history_bytes_.load() > budget && !trimming_history_.exchange(true)) {
+    // Each room's oldest message, oldest first. A room is locked only to
+    // read or drop its own oldest, one room at a time, and never under a
+    // shard's lock, so publishes go on meanwhile.
+    const auto rooms = all_rooms();
+    using Oldest = std::pair<std::int64_t, std::size_t>;  // time, index in rooms
+    std::priority_queue<Oldest, std::vector<Oldest>, std::greater<>> oldest_first;
+    for (std::size_t i = 0; i < rooms.size(); ++i) {
+      if (const auto time = rooms[i]->oldest_message_time_us()) {
+        oldest_first.emplace(*time, i);
+      }
+    }
+    std::uint64_t evicted = 0;
+    while (!oldest_first.empty() && history_bytes_.load() > target) {
+      const auto [time, index] = oldest_first.top();
+      oldest_first.pop();
+      const Eviction eviction = rooms[index]->evict_oldest_message(time);
+      evicted += eviction.evicted ? 1 : 0;
+      if (eviction.oldest_time_us) {
+        oldest_first.emplace(*eviction.oldest_time_us, index);
+      }
+    }
+    messages_evicted_by_history_budget_.fetch_add(evicted, std::memory_order_relaxed);
+    spdlog::warn("history budget of {} bytes reached: evicted the {} oldest messages of all rooms",
+                 budget, evicted);
+    trimming_history_.store(false);
+  }
 }
 
 void Hub::settle(FlushList& flush) {
@@ -198,6 +252,18 @@ std::shared_ptr<Room> Hub::find(const std::string& room) const {
   return it == shard.rooms.end() ? nullptr : it->second;
 }
 
+void Hub::erase_removed(const std::shared_ptr<Room>& room) {
+  Shard& shard = shard_of(room->name());
+  std::unique_lock lock(shard.mutex);
+  const auto it = shard.rooms.find(room->name());
+  if (it == shard.rooms.end() || it->second != room) {
+    return;
+  }
+  shard.rooms.erase(it);
+  room_count_.fetch_sub(1, std::memory_order_relaxed);
+  rooms_removed_.fetch_add(1, std::memory_order_relaxed);
+}
+
 Hub::Found Hub::find_or_create(const std::string& room, const CreateGate& may_create) {
   if (auto found = find(room)) {
     return {std::move(found)};
@@ -207,14 +273,17 @@ Hub::Found Hub::find_or_create(const std::string& room, const CreateGate& may_cr
   if (const auto it = shard.rooms.find(room); it != shard.rooms.end()) {
     return {it->second};
   }
-  if (may_create && !may_create()) {
-    return {nullptr, true};
-  }
+  // The relay's limit first: a refusal there must not spend the caller's quota.
   if (!reserve_room()) {
     return {};
   }
+  if (may_create && !may_create()) {
+    room_count_.fetch_sub(1, std::memory_order_relaxed);
+    return {nullptr, true};
+  }
   const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
-  auto created = std::make_shared<Room>(room, epoch, limits_.room, encoder_, clock_());
+  auto created =
+      std::make_shared<Room>(room, epoch, limits_.room, encoder_, history_bytes_, clock_());
   shard.rooms.emplace(room, created);
   rooms_created_.fetch_add(1, std::memory_order_relaxed);
   return {std::move(created)};

@@ -24,6 +24,11 @@ struct HubLimits {
   // Rooms the relay holds at most: each may keep a whole history, so a client
   // naming new rooms without end must meet a bound.
   std::size_t max_rooms = 10000;
+  // Bytes all rooms' histories hold together at most; 0: no such bound.
+  // Each history is bounded by room.history, but max_rooms of them could
+  // still hold far more than the relay's memory. Past it, the oldest
+  // messages of all rooms go first, down to 90% of it.
+  std::size_t history_total_max_bytes = 0;
   // For subscribers that take batches (see WriteBatching::linger): the
   // linger, and the most it stretches to while the relay is saturated
   // (see AdaptiveLinger; no less than write_linger).
@@ -42,14 +47,21 @@ std::int64_t system_now_us();
 
 // Counters for the degraded modes and the traffic, read by tests and logs.
 struct HubStats {
+  std::size_t rooms = 0;  // held now; the others count since the start
   std::uint64_t rooms_created = 0;
   std::uint64_t rooms_removed = 0;
+  // Of rooms_removed: those whose last leave left them with no history.
+  std::uint64_t rooms_removed_when_left_empty = 0;
   std::uint64_t messages_published = 0;
   std::uint64_t duplicates_acknowledged = 0;
+  std::size_t history_bytes = 0;  // held now by all histories
+  std::uint64_t messages_evicted_by_history_budget = 0;
 };
 
-// The rooms of one relay. Rooms are created on first join or publish and
-// removed by sweep() once nobody is in them and they have been idle for
+// The rooms of one relay. Rooms are created on first join or publish. A room
+// that the last leave leaves with no history is removed at once, so that
+// joining and leaving new names without end cannot fill max_rooms; one with
+// history is removed by sweep() once nobody has been in it for
 // room_idle_ttl_us. The map is sharded by room name, each shard under its own
 // lock, so publishes to different rooms share no lock at all; a shard's lock
 // is held only to find or change the map, never while a room works, and a
@@ -69,8 +81,9 @@ class Hub {
   bool leave(const std::string& room, const SubscriberPtr& subscriber);
   PublishResult publish(const std::string& room, PublishRequest request,
                         const CreateGate& may_create = {});
-  // Takes a closing subscriber (a slow consumer) out of every room it is in;
-  // for callers that queue to it outside a room, such as a stream's notices.
+  // Takes a stream out of every room it is in: for a caller that saw
+  // Subscriber::flush() return true (the stream is closing) after queueing a
+  // frame of its own, outside any room.
   void remove_from_rooms(const SubscriberPtr& subscriber);
 
   std::vector<RoomInfo> list_rooms() const;
@@ -95,6 +108,14 @@ class Hub {
   // The room, created if need be: refused when the hub is at max_rooms or
   // the gate says no.
   Found find_or_create(const std::string& room, const CreateGate& may_create);
+  std::vector<std::shared_ptr<Room>> all_rooms() const;
+  // Evicts the oldest messages of all rooms while history_bytes_ is above
+  // history_total_max_bytes, unless another thread is at it already.
+  void enforce_history_budget();
+  // Erases a room that marked itself removed, unless the map holds another
+  // room of that name by now (or none). Whoever finds such a room may call
+  // it: only the call that erases it counts it.
+  void erase_removed(const std::shared_ptr<Room>& room);
 
   const HubLimits limits_;
   FrameEncoder& encoder_;
@@ -114,14 +135,22 @@ class Hub {
   // Takes one of max_rooms' places; false when none is left.
   bool reserve_room();
 
+  // Before shards_, so that it outlives the rooms' histories, which count
+  // themselves out of it as they go.
+  std::atomic<std::size_t> history_bytes_{0};
+  // One thread trims at a time; the others go on publishing.
+  std::atomic<bool> trimming_history_{false};
+
   mutable std::array<Shard, kShards> shards_;
   // Rooms in all shards, counted apart so that max_rooms holds exactly.
   std::atomic<std::size_t> room_count_{0};
 
   std::atomic<std::uint64_t> rooms_created_{0};
   std::atomic<std::uint64_t> rooms_removed_{0};
+  std::atomic<std::uint64_t> rooms_removed_when_left_empty_{0};
   std::atomic<std::uint64_t> messages_published_{0};
   std::atomic<std::uint64_t> duplicates_acknowledged_{0};
+  std::atomic<std::uint64_t> messages_evicted_by_history_budget_{0};
 
   AdaptiveLinger linger_;
   // Declared last, so destroyed first: its thread stops before the rooms and

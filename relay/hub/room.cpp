@@ -17,11 +17,11 @@ void queue_to(const SubscriberPtr& subscriber, const FramePtr& frame, FlushList&
 }  // namespace
 
 Room::Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
-           std::int64_t now_us)
+           std::atomic<std::size_t>& history_bytes, std::int64_t now_us)
     : name_(std::move(name)),
       epoch_(epoch),
       encoder_(encoder),
-      history_(limits.history),
+      history_(limits.history, history_bytes),
       duplicates_(limits.duplicates),
       last_activity_us_(now_us) {}
 
@@ -35,10 +35,6 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
   }
   if (std::find(subscribers_.begin(), subscribers_.end(), subscriber) != subscribers_.end()) {
     outcome.status = JoinStatus::already_joined;
-    return outcome;
-  }
-  if (subscriber->closing()) {
-    outcome.status = JoinStatus::subscriber_closed;
     return outcome;
   }
   JoinSummary& summary = outcome.summary;
@@ -65,6 +61,12 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
   for (const auto& message : replay) {
     queue_to(subscriber, message->frame, flush, true);
   }
+  // Checked last, as the room is recorded: the stream may have closed on
+  // another thread at any point until now, even because of this replay.
+  if (!subscriber->add_room_if_open(name_)) {
+    outcome.status = JoinStatus::subscriber_closed;
+    return outcome;
+  }
   if (subscriber->kind() == SubscriberKind::chat &&
       chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::joined, flush);
@@ -73,19 +75,24 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
   return outcome;
 }
 
-bool Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush) {
+LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush) {
   std::lock_guard lock(mutex_);
   const auto it = std::find(subscribers_.begin(), subscribers_.end(), subscriber);
   if (it == subscribers_.end()) {
-    return false;
+    return LeaveStatus::not_joined;
   }
   subscribers_.erase(it);
+  subscriber->remove_room(name_);
   last_activity_us_ = std::max(last_activity_us_, now_us);
   if (subscriber->kind() == SubscriberKind::chat &&
       chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::left, flush);
   }
-  return true;
+  if (subscribers_.empty() && history_.empty()) {
+    removed_ = true;
+    return LeaveStatus::left_and_removed;
+  }
+  return LeaveStatus::left;
 }
 
 std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_t now_us,
@@ -110,7 +117,7 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
   message.body = std::move(request.body);
   // Serialized once here; every subscriber's queue and the history share it.
   auto stored = std::make_shared<const StoredMessage>(
-      StoredMessage{message.sequence, encoder_.encode_message(message)});
+      StoredMessage{message.sequence, encoder_.encode_message(message), now_us});
 
   if (has_id) {
     duplicates_.remember(message.sender, message.client_message_id, message.sequence, now_us);
@@ -162,6 +169,23 @@ Members Room::members() const {
 std::vector<SubscriberPtr> Room::subscribers() const {
   std::lock_guard lock(mutex_);
   return subscribers_;
+}
+
+std::optional<std::int64_t> Room::oldest_message_time_us() const {
+  std::lock_guard lock(mutex_);
+  return history_.oldest_time_us();
+}
+
+Eviction Room::evict_oldest_message(std::int64_t not_after_us) {
+  std::lock_guard lock(mutex_);
+  Eviction eviction;
+  const auto oldest = history_.oldest_time_us();
+  if (oldest && *oldest <= not_after_us) {
+    history_.drop_oldest();
+    eviction.evicted = true;
+  }
+  eviction.oldest_time_us = history_.oldest_time_us();
+  return eviction;
 }
 
 bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us) {

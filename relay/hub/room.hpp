@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -38,6 +39,11 @@ enum class JoinStatus {
   creation_refused
 };
 
+// left_and_removed: the leave left the room with no subscriber and no
+// history, so the room marked itself removed and the hub must erase it: an
+// empty room costs a place of max_rooms and keeps nothing worth a wait.
+enum class LeaveStatus { not_joined, left, left_and_removed };
+
 struct JoinOutcome {
   JoinStatus status = JoinStatus::joined;
   JoinSummary summary;
@@ -74,6 +80,13 @@ struct HistoryPage {
   std::uint64_t missed = 0;
 };
 
+// What Room::evict_oldest_message did, and the server time of the oldest
+// message the room holds after it (none when its history is empty).
+struct Eviction {
+  bool evicted = false;
+  std::optional<std::int64_t> oldest_time_us;
+};
+
 struct MemberInfo {
   std::string user;
   std::size_t streams = 0;
@@ -91,8 +104,9 @@ struct Members {
 // with the room the hub holds now).
 class Room {
  public:
+  // `history_bytes` counts the bytes of every room's history (see History).
   Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
-       std::int64_t now_us);
+       std::atomic<std::size_t>& history_bytes, std::int64_t now_us);
   Room(const Room&) = delete;
   Room& operator=(const Room&) = delete;
 
@@ -103,7 +117,7 @@ class Room {
   // no duplicate.
   JoinOutcome join(const SubscriberPtr& subscriber, std::optional<Position> resume,
                    FlushList& flush);
-  bool leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
+  LeaveStatus leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
 
   // nullopt when the room was removed, and then `request` is left as it was;
   // the message takes its strings only when it is published.
@@ -114,6 +128,12 @@ class Room {
   HistoryPage history(std::uint64_t after, std::size_t limit) const;
   Members members() const;
   std::vector<SubscriberPtr> subscribers() const;
+
+  std::optional<std::int64_t> oldest_message_time_us() const;
+  // Drops the oldest message of the history, for the relay-wide budget, if it
+  // is no newer than `not_after_us`: the caller's view of this room was taken
+  // earlier and may be stale. Joins count the message as missed from then on.
+  Eviction evict_oldest_message(std::int64_t not_after_us);
 
   // Marks the room removed if nobody has been in it nor published to it for
   // idle_ttl_us. Returns whether it did.

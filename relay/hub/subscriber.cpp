@@ -82,9 +82,13 @@ void Subscriber::flush_due() {
   run(std::move(action));
 }
 
-void Subscriber::add_room(const std::string& room) {
+bool Subscriber::add_room_if_open(const std::string& room) {
   std::lock_guard lock(mutex_);
+  if (state_ != State::open) {
+    return false;
+  }
   rooms_.push_back(room);
+  return true;
 }
 
 void Subscriber::remove_room(const std::string& room) {

@@ -128,8 +128,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // True once close() was called or the queue overflowed.
   bool closing() const;
   // The rooms the hub has this subscriber in, so that a closed subscriber
-  // can leave all of them at once.
-  void add_room(const std::string& room);
+  // can leave all of them at once. A room records itself under its own lock
+  // as it registers the subscriber, and only while the subscriber is open:
+  // a close then either comes first and refuses the join, or comes after and
+  // finds the room in rooms(), never in between.
+  [[nodiscard]] bool add_room_if_open(const std::string& room);
   void remove_room(const std::string& room);
   std::vector<std::string> rooms() const;
 

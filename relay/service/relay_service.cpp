@@ -65,6 +65,7 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
                   config.history_max_messages + 1, config.history_max_bytes + 4096};
   limits.room_idle_ttl_us = config.room_idle_ttl_ms * 1000;
   limits.max_rooms = config.max_rooms;
+  limits.history_total_max_bytes = config.history_total_max_bytes;
   limits.write_linger = std::chrono::microseconds(config.write_linger_us);
   limits.max_write_linger = std::chrono::microseconds(config.max_write_linger_us);
   return limits;

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include "relay/hub/history.hpp"
 #include "tests/unit/hub_fakes.hpp"
 
@@ -8,9 +10,10 @@ using relay::hub::testing::TextFrame;
 
 namespace {
 
-StoredMessagePtr stored(std::uint64_t sequence, std::size_t bytes = 10) {
-  return std::make_shared<const StoredMessage>(
-      StoredMessage{sequence, std::make_shared<TextFrame>(std::string(bytes, 'x'))});
+StoredMessagePtr stored(std::uint64_t sequence, std::size_t bytes = 10,
+                        std::int64_t server_time_us = 0) {
+  return std::make_shared<const StoredMessage>(StoredMessage{
+      sequence, std::make_shared<TextFrame>(std::string(bytes, 'x')), server_time_us});
 }
 
 std::vector<std::uint64_t> sequences(const std::vector<StoredMessagePtr>& messages) {
@@ -24,7 +27,8 @@ std::vector<std::uint64_t> sequences(const std::vector<StoredMessagePtr>& messag
 }  // namespace
 
 TEST_CASE("history keeps at most max_messages, dropping the oldest") {
-  History history({.max_messages = 3, .max_bytes = 1000});
+  std::atomic<std::size_t> all_bytes{0};
+  History history({.max_messages = 3, .max_bytes = 1000}, all_bytes);
   for (std::uint64_t s = 1; s <= 5; ++s) {
     history.append(stored(s));
   }
@@ -35,7 +39,8 @@ TEST_CASE("history keeps at most max_messages, dropping the oldest") {
 }
 
 TEST_CASE("history keeps at most max_bytes but always the newest message") {
-  History history({.max_messages = 100, .max_bytes = 25});
+  std::atomic<std::size_t> all_bytes{0};
+  History history({.max_messages = 100, .max_bytes = 25}, all_bytes);
   history.append(stored(1));
   history.append(stored(2));
   history.append(stored(3));
@@ -45,7 +50,8 @@ TEST_CASE("history keeps at most max_bytes but always the newest message") {
 }
 
 TEST_CASE("history returns the messages after a sequence, oldest first, up to a limit") {
-  History history({.max_messages = 10, .max_bytes = 1000});
+  std::atomic<std::size_t> all_bytes{0};
+  History history({.max_messages = 10, .max_bytes = 1000}, all_bytes);
   CHECK(history.after(0, 10).empty());
   for (std::uint64_t s = 1; s <= 15; ++s) {
     history.append(stored(s));
@@ -54,4 +60,28 @@ TEST_CASE("history returns the messages after a sequence, oldest first, up to a 
   CHECK(sequences(history.after(0, 2)) == std::vector<std::uint64_t>{6, 7});
   CHECK(history.after(15, 100).empty());
   CHECK(history.after(99, 100).empty());
+}
+
+TEST_CASE("histories count their bytes together, also what they drop and when they go") {
+  std::atomic<std::size_t> all_bytes{0};
+  History a({.max_messages = 2, .max_bytes = 1000}, all_bytes);
+  {
+    History b({.max_messages = 10, .max_bytes = 1000}, all_bytes);
+    a.append(stored(1, 10, 100));
+    a.append(stored(2, 20, 200));
+    a.append(stored(3, 30, 300));  // drops 1
+    b.append(stored(1, 40, 150));
+    CHECK(all_bytes == 90);
+    CHECK(a.oldest_time_us() == 200);
+
+    a.drop_oldest();
+    CHECK(all_bytes == 70);
+    CHECK(a.first_sequence() == 3);
+    CHECK(a.oldest_time_us() == 300);
+  }
+  CHECK(all_bytes == 30);
+  a.drop_oldest();
+  CHECK(a.empty());
+  CHECK_FALSE(a.oldest_time_us().has_value());
+  CHECK(all_bytes == 0);
 }

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "relay/hub/frame.hpp"
+#include "relay/hub/hub.hpp"
 #include "relay/hub/subscriber.hpp"
 
 namespace relay::hub::testing {
@@ -143,6 +146,36 @@ class ManualSink : public FrameSink {
   int stuck_notices_ = 0;
   std::vector<std::string> written_;
   std::vector<CloseReason> finishes_;
+};
+
+// The hub's clock, moved on by the test.
+struct FakeClock {
+  std::int64_t now_us = 1'000'000'000;
+  Clock clock() {
+    return [this] { return now_us; };
+  }
+};
+
+// One stream's worth of test plumbing: a subscriber and the sink it writes to.
+struct Client {
+  Client(Hub& hub, std::string user, SubscriberKind kind = SubscriberKind::chat)
+      : subscriber(hub.make_subscriber(std::move(user), kind, sink)) {
+    sink.bind(subscriber.get());
+  }
+  std::vector<std::string> received() {
+    sink.complete_all();
+    return sink.written();
+  }
+  // Received frames starting with `prefix`.
+  std::vector<std::string> received(const std::string& prefix) {
+    auto all = received();
+    std::vector<std::string> result;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(result),
+                 [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
+    return result;
+  }
+  ManualSink sink;
+  SubscriberPtr subscriber;
 };
 
 }  // namespace relay::hub::testing

@@ -196,3 +196,74 @@ TEST_CASE("rooms created at once from many threads never exceed max_rooms") {
   CHECK(hub.list_rooms().size() == kMaxRooms);
   CHECK(hub.stats().rooms_created == kMaxRooms);
 }
+
+namespace {
+
+void busy_wait(std::chrono::microseconds duration) {
+  const auto until = std::chrono::steady_clock::now() + duration;
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+// Takes its time over the answer to a join of room x, as a busy machine may,
+// and says when it started: the join holds x's lock meanwhile, after it has
+// looked at the stream.
+class SlowJoinEncoder : public TextEncoder {
+ public:
+  static constexpr std::chrono::microseconds kJoinTime{100};
+  FramePtr encode_joined(const JoinSummary& summary) override {
+    if (summary.room == "x") {
+      joining = true;
+      busy_wait(kJoinTime);
+    }
+    return TextEncoder::encode_joined(summary);
+  }
+  std::atomic<bool> joining{false};
+};
+
+}  // namespace
+
+TEST_CASE("a stream closed as a slow consumer while it joins a room is in no room after") {
+  // Thread A joins room x while thread B overflows the same stream through
+  // room y, at a later point of the join in each trial, and past its end.
+  // Whichever comes first, the closed stream must end up in no room.
+  constexpr int kTrials = 300;
+  constexpr int kOverflowPublishes = 8;
+  SlowJoinEncoder encoder;
+  HubLimits limits;
+  limits.queue = {.max_frames = 4, .max_bytes = 1 << 20};
+  int ghosts = 0;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    Hub hub(limits, encoder);
+    ManualSink sink;
+    const auto subscriber = hub.make_subscriber("ann", SubscriberKind::chat, sink);
+    sink.bind(subscriber.get());
+    // The join answer's write stays in flight, so the live frames queue up.
+    REQUIRE(hub.join("y", subscriber, std::nullopt).status == JoinStatus::joined);
+
+    encoder.joining = false;
+    std::thread joiner([&] { hub.join("x", subscriber, std::nullopt); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!encoder.joining && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    busy_wait(SlowJoinEncoder::kJoinTime * (trial % 30) / 20);
+    for (int i = 0; i < kOverflowPublishes; ++i) {
+      hub.publish("y", {"bob", "", "flood"});
+    }
+    joiner.join();
+
+    REQUIRE(subscriber->closing());
+    std::size_t subscribers = 0;
+    for (const auto& info : hub.list_rooms()) {
+      subscribers += info.subscribers;
+    }
+    const auto members = hub.members("x");
+    if (subscribers != 0 || (members && !members->members.empty()) ||
+        !subscriber->rooms().empty()) {
+      ++ghosts;
+    }
+    REQUIRE(sink.complete_until_finished());
+  }
+  CHECK(ghosts == 0);
+}

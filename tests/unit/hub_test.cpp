@@ -7,17 +7,11 @@
 #include "tests/unit/hub_fakes.hpp"
 
 using namespace relay::hub;
-using relay::hub::testing::ManualSink;
+using relay::hub::testing::Client;
+using relay::hub::testing::FakeClock;
 using relay::hub::testing::TextEncoder;
 
 namespace {
-
-struct FakeClock {
-  std::int64_t now_us = 1'000'000'000;
-  Clock clock() {
-    return [this] { return now_us; };
-  }
-};
 
 HubLimits small_limits() {
   HubLimits limits;
@@ -27,28 +21,6 @@ HubLimits small_limits() {
   limits.room_idle_ttl_us = 10'000'000;
   return limits;
 }
-
-// One stream's worth of test plumbing: a subscriber and the sink it writes to.
-struct Client {
-  Client(Hub& hub, std::string user, SubscriberKind kind = SubscriberKind::chat)
-      : subscriber(hub.make_subscriber(std::move(user), kind, sink)) {
-    sink.bind(subscriber.get());
-  }
-  std::vector<std::string> received() {
-    sink.complete_all();
-    return sink.written();
-  }
-  // Received frames starting with `prefix`.
-  std::vector<std::string> received(const std::string& prefix) {
-    auto all = received();
-    std::vector<std::string> result;
-    std::copy_if(all.begin(), all.end(), std::back_inserter(result),
-                 [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
-    return result;
-  }
-  ManualSink sink;
-  SubscriberPtr subscriber;
-};
 
 struct HubFixture {
   TextEncoder encoder;
@@ -322,4 +294,24 @@ TEST_CASE("the hub holds at most max_rooms rooms; existing rooms go on") {
   CHECK(hub.publish("c", {"bob", "", "x"}).too_many_rooms);
   CHECK(hub.publish("a", {"bob", "", "y"}).sequence == 1);
   CHECK(hub.list_rooms().size() == 2);
+}
+
+TEST_CASE_FIXTURE(HubFixture, "a stream closed outside any room is taken out of all of them") {
+  Client ann(hub, "ann"), bob(hub, "bob");
+  for (const char* room : {"r", "s"}) {
+    hub.join(room, ann.subscriber, std::nullopt);
+    hub.join(room, bob.subscriber, std::nullopt);
+  }
+  // As the service does when a frame of its own finds the stream closing.
+  bob.subscriber->close({CloseCode::cancelled, "gone"}, false);
+  REQUIRE(bob.subscriber->flush());
+  hub.remove_from_rooms(bob.subscriber);
+  for (const char* room : {"r", "s"}) {
+    const auto members = hub.members(room);
+    REQUIRE(members.has_value());
+    REQUIRE(members->members.size() == 1);
+    CHECK(members->members[0].user == "ann");
+  }
+  CHECK(bob.subscriber->rooms().empty());
+  CHECK(ann.received("presence").back() == "presence s bob left");
 }
