@@ -4,6 +4,7 @@
 #include "common/metadata.hpp"
 #include "common/token_bucket.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include <fmt/format.h>
@@ -309,6 +310,10 @@ void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
         break;  // stopping, and everything typed has been written
       }
       if (outbound_.front().has_publish()) {
+        if (const auto now = std::chrono::steady_clock::now(); now < publish_not_before_) {
+          changed_.wait_until(lock, publish_not_before_, [&] { return stream_over || stopping_; });
+          continue;
+        }
         if (const auto wait = pace.wait_us(steady_now_us()); wait > 0) {
           changed_.wait_for(lock, std::chrono::microseconds(wait),
                             [&] { return stream_over || stopping_; });
@@ -371,9 +376,14 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
     case v1::ServerFrame::kError: {
       {
         // A refused publish is told to the user and not retried, but one
-        // refused by a relay that is shutting down goes to the next one.
+        // refused by a relay that is shutting down goes to the next one, and
+        // one refused for the user's rate (which other sessions of the same
+        // user share) is sent again when the relay says it may be.
         std::lock_guard lock(mutex_);
         const auto& error = frame.error();
+        if (error.retry_after_ms() > 0 && retry_later_locked(error)) {
+          return;
+        }
         if (!error.client_message_id().empty() &&
             error.code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE) &&
             settle_locked(error.client_message_id())) {
@@ -416,6 +426,21 @@ void ChatSession::handle_message(const v1::Message& message) {
     return;
   }
   listener_.on_message(message);
+}
+
+bool ChatSession::retry_later_locked(const v1::ErrorNotice& error) {
+  const auto pending = std::find_if(unacked_.begin(), unacked_.end(), [&](const Pending& p) {
+    return p.client_message_id == error.client_message_id();
+  });
+  if (pending == unacked_.end()) {
+    return false;
+  }
+  outbound_.push_front(publish_frame(*pending));
+  publish_not_before_ =
+      std::max(publish_not_before_, std::chrono::steady_clock::now() +
+                                        std::chrono::milliseconds(error.retry_after_ms()));
+  changed_.notify_all();
+  return true;
 }
 
 bool ChatSession::settle_locked(const std::string& client_message_id) {

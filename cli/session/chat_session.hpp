@@ -143,6 +143,9 @@ class ChatSession {
   void handle_message(const v1::Message& message);
   // Drops the unacked publish with this id; returns whether there was one.
   bool settle_locked(const std::string& client_message_id);
+  // Queues a publish refused for a rate limit to be written again, first,
+  // once the relay's retry hint has passed; false if it is not ours.
+  bool retry_later_locked(const v1::ErrorNotice& error);
   void set_status(ConnectionStatus status);
   // Sleeps up to `wait`, or less if stop() is called.
   bool sleep_unless_stopping(std::chrono::milliseconds wait);
@@ -159,15 +162,17 @@ class ChatSession {
   std::map<std::string, RoomState> rooms_;  // guarded by mutex_
   // Frames for the writer, in the order the user gave them; rebuilt on each
   // new stream from rooms_ and unacked_.
-  std::deque<v1::ClientFrame> outbound_;               // guarded by mutex_
-  std::deque<Pending> unacked_;                        // guarded by mutex_
-  std::uint64_t next_id_ = 1;                          // guarded by mutex_
-  std::uint64_t refused_ = 0;                          // guarded by mutex_
-  RelayLimits limits_{options_.max_body_bytes, 0, 0};  // guarded by mutex_
-  ConnectionStatus status_;                            // guarded by mutex_
-  grpc::ClientContext* context_ = nullptr;             // the live stream's; guarded by mutex_
-  bool supervisor_done_ = false;                       // guarded by mutex_
-  SeenWindow seen_;                                    // reader only
+  std::deque<v1::ClientFrame> outbound_;  // guarded by mutex_
+  std::deque<Pending> unacked_;           // guarded by mutex_
+  std::uint64_t next_id_ = 1;             // guarded by mutex_
+  std::uint64_t refused_ = 0;             // guarded by mutex_
+  // No publish is written before this (a rate limit's retry hint).
+  std::chrono::steady_clock::time_point publish_not_before_;  // guarded by mutex_
+  RelayLimits limits_{options_.max_body_bytes, 0, 0};         // guarded by mutex_
+  ConnectionStatus status_;                                   // guarded by mutex_
+  grpc::ClientContext* context_ = nullptr;  // the live stream's; guarded by mutex_
+  bool supervisor_done_ = false;            // guarded by mutex_
+  SeenWindow seen_;                         // reader only
   std::thread supervisor_;
 };
 

@@ -189,3 +189,23 @@ TEST_CASE("a slow subscriber is closed as a slow consumer, resumes from history,
   CHECK(sub_events.reconnects() >= 1);
   CHECK(relay.log().find("slow consumer") != std::string::npos);
 }
+
+TEST_CASE("two sessions of one user share its rate and lose nothing to it: refusals are resent") {
+  // Each session paces itself to the announced rate, which is per user: two
+  // together go over it, and the relay refuses some publishes with a retry hint.
+  RelayProcess relay({"--publish-rate-per-second", "40", "--publish-burst", "5"});
+  SessionRecorder first_events, second_events;
+  auto first = joined_session(relay.target(), "ann", first_events);
+  auto second = joined_session(relay.target(), "ann", second_events);
+  constexpr int kEach = 30;
+  for (int i = 0; i < kEach; ++i) {
+    REQUIRE(first->publish("r", "first " + std::to_string(i)));
+    REQUIRE(second->publish("r", "second " + std::to_string(i)));
+  }
+  CHECK(first->wait_all_acked(20s));
+  CHECK(second->wait_all_acked(20s));
+  CHECK(first->refused() == 0);
+  CHECK(second->refused() == 0);
+  first->stop();
+  second->stop();
+}
