@@ -426,3 +426,38 @@ TEST_CASE("a SIGTERM as soon as the port file appears drains and exits 0") {
     REQUIRE_MESSAGE(relay.wait_exit(10s) == 0, relay.log());
   }
 }
+
+TEST_CASE("all rooms' histories together stay within --history-total-max-bytes, oldest out first") {
+  RelayProcess relay({"--history-total-max-bytes", "80000"});
+  const std::string body(500, 'x');
+  for (const std::string room : {"old", "new"}) {
+    std::vector<std::string> messages;
+    for (int i = 0; i < 100; ++i) {
+      messages.push_back(
+          batch_message(room, body, room + "-" + std::to_string(i)).SerializeAsString());
+    }
+    const RawAnswer answer = raw_call(relay.target(), "ann", "PublishBatch", messages);
+    REQUIRE(answer.status.ok());
+  }
+  auto history_of = [&](const std::string& room) {
+    relay::v1::HistoryRequest request;
+    request.set_room(room);
+    request.set_limit(100);
+    const RawAnswer answer =
+        raw_call(relay.target(), "reader", "History", {request.SerializeAsString()});
+    REQUIRE(answer.status.ok());
+    relay::v1::HistoryResponse page;
+    REQUIRE(page.ParseFromString(answer.reply));
+    return page;
+  };
+  const auto newer = history_of("new");
+  const auto older = history_of("old");
+  // The newest room keeps everything; the oldest messages went, and a
+  // reader is told exactly how many.
+  CHECK(newer.messages_size() == 100);
+  CHECK(newer.missed() == 0);
+  CHECK(older.missed() > 0);
+  CHECK(older.messages_size() + older.missed() == 100);
+  CHECK(static_cast<std::size_t>(older.messages_size() + newer.messages_size()) * body.size() <=
+        80000);
+}
