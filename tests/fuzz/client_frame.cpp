@@ -28,6 +28,8 @@ namespace {
 
 using namespace relay;
 using fuzz::require;
+using fuzz::Rooms;
+using fuzz::rooms_of;
 
 constexpr std::size_t kStreams = 3;
 constexpr const char* kUsers[kStreams] = {"alice", "bob", "alice"};
@@ -141,16 +143,6 @@ struct ChatStream {
     return {Kind::ended, grpc::StatusCode::OK, "", {}};
   }
 };
-
-using Rooms = std::map<std::string, hub::RoomInfo>;
-
-Rooms rooms_of(const hub::Hub& hub) {
-  Rooms rooms;
-  for (hub::RoomInfo& info : hub.list_rooms()) {
-    rooms.emplace(info.room, std::move(info));
-  }
-  return rooms;
-}
 
 bool same(const hub::RoomInfo& a, const hub::RoomInfo& b) {
   return std::tie(a.room, a.epoch, a.sequence, a.subscribers, a.history_messages) ==

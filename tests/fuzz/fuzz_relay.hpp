@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -129,6 +130,17 @@ class RecordedStream final : public hub::FrameSink {
   std::vector<v1::ServerFrame> frames_;
   hub::SubscriberPtr subscriber_;
 };
+
+// The hub's rooms by name, to compare before and after a request.
+using Rooms = std::map<std::string, hub::RoomInfo>;
+
+inline Rooms rooms_of(const hub::Hub& hub) {
+  Rooms rooms;
+  for (hub::RoomInfo& info : hub.list_rooms()) {
+    rooms.emplace(info.room, std::move(info));
+  }
+  return rooms;
+}
 
 // Completes writes until every stream is idle, as if every client read all
 // that was sent to it.
