@@ -68,8 +68,10 @@ std::optional<ConfigError> apply_config_file(RelayConfig& config, const std::str
   json settings;
   try {
     settings = json::parse(*text);
-  } catch (const json::parse_error& error) {
-    // nlohmann starts its messages with an id meant for programmers.
+  } catch (const json::exception& error) {
+    // Not only parse_error: a number too large for a double ("1e400") is an
+    // out_of_range. nlohmann starts its messages with an id meant for
+    // programmers.
     std::string_view reason = error.what();
     if (const auto end = reason.find("] "); end != std::string_view::npos) {
       reason.remove_prefix(end + 2);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Configures and builds one kind of build with CMake and Ninja.
 #
-#   scripts/build.sh [normal|asan|tsan|release] [extra arguments for cmake --build]
+#   scripts/build.sh [normal|asan|tsan|release|fuzz] [extra arguments for cmake --build]
 #
 #   normal   build/          RelWithDebInfo
 #   asan     build-asan/     RelWithDebInfo, AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan     build-tsan/     RelWithDebInfo, ThreadSanitizer; only the target hub_tests
 #   release  build-release/  Release
+#   fuzz     build-fuzz/     RelWithDebInfo, clang 14, libFuzzer + ASan + UBSan; only the
+#                            target fuzz_targets (the libFuzzer targets of tests/fuzz)
 #
 # Every kind builds with warnings as errors. Compiles go through ccache, whose
 # cache is ~/.cache/ccache unless CCACHE_DIR names another. Installs nothing:
@@ -16,7 +18,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-  sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 kind="${1:-normal}"
@@ -44,6 +46,16 @@ case "$kind" in
   release)
     dir=build-release
     cache_args=(-DCMAKE_BUILD_TYPE=Release -DRELAY_SANITIZE=)
+    ;;
+  fuzz)
+    # libFuzzer comes with clang only. The libraries are instrumented for
+    # coverage (fuzzer-no-link) so that the fuzzer explores them too; Debian's
+    # gRPC and protobuf, built with GCC, link in uninstrumented.
+    dir=build-fuzz
+    export CC=clang-14 CXX=clang++-14
+    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_FUZZ=ON
+      "-DRELAY_SANITIZE=fuzzer-no-link,address,undefined")
+    targets=(--target fuzz_targets)
     ;;
   -h | --help)
     usage

@@ -5,12 +5,15 @@
 #   normal  build/: every test
 #   asan    build-asan/: every test under AddressSanitizer (leaks too) and UBSan
 #   tsan    build-tsan/: the tests labelled "hub" under ThreadSanitizer
+#   fuzz    build-fuzz/: each libFuzzer target for FUZZ_SECONDS (60) on a copy of
+#           its seeds, FUZZ_JOBS (one per core) at a time; each target is one test
 #
-#   scripts/test.sh [format|normal|asan|tsan]...    (no argument: all four)
+#   scripts/test.sh [format|normal|asan|tsan|fuzz]...    (no argument: all five)
 #
 # Prints one summary line per stage and exits non-zero if any stage failed. A
 # build that fails stops the builds after it (they would fail the same way);
-# failing tests do not, so one run shows every sanitizer's findings.
+# failing tests do not, so one run shows every sanitizer's findings. A fuzz
+# target that crashes leaves its input in build-fuzz/fuzz-artifacts/.
 #
 # Optional sanitizer suppressions, used when present: tests/sanitizers/lsan.supp,
 # tests/sanitizers/ubsan.supp, tests/sanitizers/tsan.supp.
@@ -20,17 +23,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 usage() {
-  sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
-all_stages=(format normal asan tsan)
+all_stages=(format normal asan tsan fuzz)
 stages=("$@")
 if ((${#stages[@]} == 0)); then
   stages=("${all_stages[@]}")
 fi
 for stage in "${stages[@]}"; do
   case "$stage" in
-    format | normal | asan | tsan) ;;
+    format | normal | asan | tsan | fuzz) ;;
     -h | --help)
       usage
       exit 0
@@ -112,23 +115,37 @@ with_suppressions() { # options separator name
   fi
 }
 
-# Builds one kind and runs its tests with the given command, to which the test
-# directory and the common ctest options are added.
-build_and_test() { # kind dir command...
+# ASan (leaks too) and UBSan stop at the first finding, with a stack.
+sanitizer_env=(
+  "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1"
+  "LSAN_OPTIONS=$(with_suppressions "" "" lsan)"
+  "UBSAN_OPTIONS=$(with_suppressions "print_stacktrace=1:halt_on_error=1" : ubsan)"
+)
+
+# Builds one kind and sets build_seconds; fails, having noted why, when the
+# build failed or an earlier one did.
+build_kind() { # kind dir
   local kind=$1 dir=$2
-  shift 2
   banner "$kind: build $dir/"
   if $build_broken; then
     fail "$kind" "skipped: an earlier build failed"
-    return
+    return 1
   fi
   local build_start=$SECONDS
   if ! "$root/scripts/build.sh" "$kind"; then
     build_broken=true
     fail "$kind" "BUILD FAILED after $(minutes $((SECONDS - build_start)))"
-    return
+    return 1
   fi
-  local build_seconds=$((SECONDS - build_start))
+  build_seconds=$((SECONDS - build_start))
+}
+
+# Builds one kind and runs its tests with the given command, to which the test
+# directory and the common ctest options are added.
+build_and_test() { # kind dir command...
+  local kind=$1 dir=$2
+  shift 2
+  build_kind "$kind" "$dir" || return 0
 
   banner "$kind: tests"
   local test_start=$SECONDS log="$root/$dir/test-sh-ctest.log" status
@@ -157,6 +174,62 @@ build_and_test() { # kind dir command...
   fi
 }
 
+fuzz_seconds="${FUZZ_SECONDS:-60}"
+fuzz_jobs="${FUZZ_JOBS:-$(nproc)}"
+
+# Fuzzes one target on a scratch copy of its seeds, so that what it finds
+# does not grow the committed corpus; the exit status is the verdict.
+fuzz_target() { # name
+  local name=$1 dir="$root/build-fuzz"
+  local scratch="$dir/fuzz-scratch/$name"
+  rm -rf "$scratch"
+  mkdir -p "$scratch" "$dir/fuzz-artifacts"
+  cp -R "$root/tests/fuzz/corpus/$name/." "$scratch/"
+  env "${sanitizer_env[@]}" "$dir/tests/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" \
+    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$dir/fuzz-artifacts/$name-" "$scratch" >"$dir/fuzz-$name.log" 2>&1
+}
+
+# Every target with a seed corpus in tests/fuzz/corpus/, fuzz_jobs at a time.
+fuzz_all() {
+  build_kind fuzz build-fuzz || return 0
+  banner "fuzz: ${fuzz_seconds}s per target, $fuzz_jobs at a time"
+  local fuzz_start=$SECONDS names=() pids=() failures=() corpus name i runs
+  for corpus in "$root"/tests/fuzz/corpus/*/; do
+    names+=("$(basename "$corpus")")
+  done
+  for name in "${names[@]}"; do
+    while (($(jobs -rp | wc -l) >= fuzz_jobs)); do
+      wait -n || true
+    done
+    fuzz_target "$name" &
+    pids+=($!)
+  done
+  for i in "${!names[@]}"; do
+    name=${names[i]}
+    if wait "${pids[i]}"; then
+      runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$root/build-fuzz/fuzz-$name.log")"
+      echo "fuzz_$name: ok, ${runs:-?} inputs"
+    else
+      failures+=("$name")
+      tail -n 60 "$root/build-fuzz/fuzz-$name.log"
+      echo "fuzz_$name: FAILED (log build-fuzz/fuzz-$name.log)"
+    fi
+  done
+  local passed=$((${#names[@]} - ${#failures[@]})) failed=${#failures[@]}
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  local times
+  times="(build $(minutes "$build_seconds"), fuzzing $(minutes $((SECONDS - fuzz_start))))"
+  if ((${#names[@]} == 0)); then
+    fail fuzz "FAILED: no seed corpus in tests/fuzz/corpus/ $times"
+  elif ((failed == 0)); then
+    note fuzz "$passed passed, 0 failed $times"
+  else
+    fail fuzz "FAILED: $passed passed, $failed failed: ${failures[*]} $times"
+  fi
+}
+
 # GCC 12's ThreadSanitizer cannot map its shadow memory when the kernel
 # randomises mmap with more than 28 bits; without randomisation it can.
 tsan_runner=()
@@ -174,16 +247,15 @@ for stage in "${stages[@]}"; do
       build_and_test normal build ctest
       ;;
     asan)
-      build_and_test asan build-asan env \
-        "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1" \
-        "LSAN_OPTIONS=$(with_suppressions "" "" lsan)" \
-        "UBSAN_OPTIONS=$(with_suppressions "print_stacktrace=1:halt_on_error=1" : ubsan)" \
-        ctest
+      build_and_test asan build-asan env "${sanitizer_env[@]}" ctest
       ;;
     tsan)
       build_and_test tsan build-tsan "${tsan_runner[@]}" env \
         "TSAN_OPTIONS=$(with_suppressions "halt_on_error=1 second_deadlock_stack=1" " " tsan)" \
         ctest -L hub
+      ;;
+    fuzz)
+      fuzz_all
       ;;
   esac
 done

@@ -43,11 +43,13 @@ std::string lowercase(std::string_view text) {
 
 // Builds the command inside the result rather than moving a temporary in:
 // GCC 12 reports moves between nested variants as reads of uninitialized
-// storage (-Wmaybe-uninitialized) in sanitizer builds.
+// storage (-Wmaybe-uninitialized) in sanitizer builds. The kind itself is
+// brace-initialised: clang 14 cannot initialise an aggregate from
+// parentheses, which is what the variant would do with the arguments.
 template <typename Kind, typename... Arguments>
 ParsedLine command(Arguments&&... arguments) {
   return ParsedLine(std::in_place_type<Command>, std::in_place_type<Kind>,
-                    std::forward<Arguments>(arguments)...);
+                    Kind{std::forward<Arguments>(arguments)...});
 }
 
 // A command whose one argument is a room, or why the room name is refused.

@@ -350,6 +350,15 @@ TEST_CASE("a config file that is not valid JSON fails naming the file") {
                                ": is not valid JSON: parse error at line 1"));
 }
 
+TEST_CASE("a config file with a number beyond a double fails naming the file") {
+  const TempFile file(R"({"publish_rate_per_second": 1e400})");
+  const auto result = run({"--config", file.path()});
+  CHECK_FALSE(result.outcome.options);
+  CHECK(result.outcome.exit_code == 2);
+  CHECK(result.err == "relay-server: config error: " + file.path() +
+                          ": is not valid JSON: number overflow parsing '1e400'\n");
+}
+
 TEST_CASE("a bad value in the config file fails naming the file and the key") {
   const TempFile file(R"({"max_body_bytes": 0})");
   const auto result = run({"--config", file.path()});
