@@ -164,4 +164,15 @@ std::string quote_for_humans(std::string_view value, std::size_t max_bytes) {
   return quoted;
 }
 
+std::optional<std::string> validate_publish(std::string_view room, std::string_view id,
+                                            std::string_view body, std::size_t max_body_bytes) {
+  if (auto error = validate_room_name(room)) {
+    return error;
+  }
+  if (auto error = validate_client_message_id(id)) {
+    return error;
+  }
+  return validate_body(body, max_body_bytes);
+}
+
 }  // namespace relay::common

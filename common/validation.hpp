@@ -25,6 +25,11 @@ std::optional<std::string> validate_body(std::string_view body, std::size_t max_
 // Client message id: 1-64 printable ASCII characters (0x21-0x7e).
 std::optional<std::string> validate_client_message_id(std::string_view id);
 
+// A publish's own fields, checked in the order the relay checks them (room,
+// client message id, body), in Chat and in PublishBatch alike.
+std::optional<std::string> validate_publish(std::string_view room, std::string_view id,
+                                            std::string_view body, std::size_t max_body_bytes);
+
 // Renders an untrusted value for a log line or an error message: control
 // characters and non-ASCII bytes escaped, cut to max_bytes with "...".
 std::string quote_for_humans(std::string_view value, std::size_t max_bytes = 40);

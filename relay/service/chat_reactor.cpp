@@ -149,15 +149,8 @@ void ChatReactor::handle(const v1::Leave& leave) {
 void ChatReactor::handle(const v1::Publish& publish) {
   const std::string& room = publish.room();
   const std::string& id = publish.client_message_id();
-  if (auto error = common::validate_room_name(room)) {
-    notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
-    return;
-  }
-  if (auto error = common::validate_client_message_id(id)) {
-    notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
-    return;
-  }
-  if (auto error = common::validate_body(publish.body(), context_.config.max_body_bytes)) {
+  if (auto error =
+          common::validate_publish(room, id, publish.body(), context_.config.max_body_bytes)) {
     notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
     return;
   }

@@ -43,17 +43,10 @@ void PublishBatchReactor::OnReadDone(bool ok) {
   request_.Clear();
   const bool parsed =
       grpc::SerializationTraits<v1::PublishRequest>::Deserialize(&read_buffer_, &request_).ok();
-  std::optional<std::string> error;
-  if (!parsed) {
-    error = "bytes that are not a relay.v1.PublishRequest";
-  } else if (auto bad_room = common::validate_room_name(request_.room())) {
-    error = std::move(bad_room);
-  } else if (auto bad_id = common::validate_client_message_id(request_.client_message_id())) {
-    error = std::move(bad_id);
-  } else if (auto bad_body =
-                 common::validate_body(request_.body(), context_.config.max_body_bytes)) {
-    error = std::move(bad_body);
-  }
+  const auto error = parsed
+                         ? common::validate_publish(request_.room(), request_.client_message_id(),
+                                                    request_.body(), context_.config.max_body_bytes)
+                         : "bytes that are not a relay.v1.PublishRequest";
   if (error) {
     reject(index, *error);
     StartRead(&read_buffer_);

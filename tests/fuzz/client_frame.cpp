@@ -111,13 +111,7 @@ struct ChatStream {
   Outcome handle(fuzz::Relay& relay, const v1::Publish& publish) {
     const std::string& room = publish.room();
     const std::string& id = publish.client_message_id();
-    if (common::validate_room_name(room)) {
-      return notice(grpc::StatusCode::INVALID_ARGUMENT, room, id);
-    }
-    if (!id.empty() && common::validate_client_message_id(id)) {
-      return notice(grpc::StatusCode::INVALID_ARGUMENT, room, id);
-    }
-    if (common::validate_body(publish.body(), relay.config.max_body_bytes)) {
+    if (common::validate_publish(room, id, publish.body(), relay.config.max_body_bytes)) {
       return notice(grpc::StatusCode::INVALID_ARGUMENT, room, id);
     }
     if (!rooms.contains(room)) {
@@ -308,9 +302,7 @@ class Session {
         }
         require(mine[1].has_ack() && !mine[1].ack().duplicate() &&
                 mine[1].ack().sequence() == sequence);
-        if (!publish.client_message_id().empty()) {
-          sequences_[{user(sender), room, publish.client_message_id()}] = sequence;
-        }
+        sequences_[{user(sender), room, publish.client_message_id()}] = sequence;
         return;
       }
       case Kind::duplicate: {

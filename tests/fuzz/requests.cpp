@@ -62,9 +62,8 @@ void publish(Prepared& prepared, const v1::PublishRequest& request) {
     counts.push_back(stream.frames().size());
   }
   const std::string& id = request.client_message_id();
-  const bool valid = !common::validate_room_name(request.room()) &&
-                     (id.empty() || !common::validate_client_message_id(id)) &&
-                     !common::validate_body(request.body(), prepared.relay.config.max_body_bytes);
+  const bool valid = !common::validate_publish(request.room(), id, request.body(),
+                                               prepared.relay.config.max_body_bytes);
   std::optional<hub::PublishResult> result;
   if (valid) {
     result = prepared.relay.hub.publish(request.room(), {Prepared::kBatchUser, id, request.body()});
