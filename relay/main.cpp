@@ -1,8 +1,11 @@
 // relay-server: config -> hub -> gRPC server -> signals.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -33,14 +36,32 @@ constexpr const char* kServiceName = "relay.v1.Relay";
 constexpr auto kUnaryShutdownGrace = std::chrono::milliseconds(250);
 
 // Written to a temporary name and renamed, so a reader never sees half a port.
+// Plain POSIX calls that go on after EINTR: the signal handler is installed by
+// now, without SA_RESTART, and a signal must not cost the announcement.
 bool write_port_file(const std::string& path, int port) {
   const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary);
-    out << port << "\n";
-    if (!out) {
+  int fd = -1;
+  do {
+    fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    return false;
+  }
+  const std::string text = std::to_string(port) + "\n";
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      ::close(fd);
       return false;
     }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && errno != EINTR) {
+    return false;
   }
   std::error_code error;
   std::filesystem::rename(temporary, path, error);

@@ -57,6 +57,12 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
     JoinOutcome outcome = target->join(subscriber, resume, flush);
     if (outcome.status != JoinStatus::room_removed) {
       settle(flush);
+      // A refused join may have created the room (a resume position ahead of
+      // a new room, say): left empty, it must not wait for the idle sweep.
+      if (outcome.status != JoinStatus::joined && target->remove_if_unused()) {
+        rooms_removed_when_left_empty_.fetch_add(1, std::memory_order_relaxed);
+        erase_removed(target);
+      }
       return outcome;
     }
     erase_removed(target);

@@ -188,6 +188,15 @@ Eviction Room::evict_oldest_message(std::int64_t not_after_us) {
   return eviction;
 }
 
+bool Room::remove_if_unused() {
+  std::lock_guard lock(mutex_);
+  if (!removed_ && subscribers_.empty() && history_.empty()) {
+    removed_ = true;
+    return true;
+  }
+  return false;
+}
+
 bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us) {
   std::lock_guard lock(mutex_);
   if (!removed_ && subscribers_.empty() && now_us - last_activity_us_ >= idle_ttl_us) {

@@ -135,6 +135,9 @@ class Room {
   // earlier and may be stale. Joins count the message as missed from then on.
   Eviction evict_oldest_message(std::int64_t not_after_us);
 
+  // Marks the room removed if nobody is in it and it holds no history, as a
+  // last leave does; returns whether this call did.
+  bool remove_if_unused();
   // Marks the room removed if nobody has been in it nor published to it for
   // idle_ttl_us. Returns whether it did.
   bool remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us);

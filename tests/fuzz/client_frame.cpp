@@ -93,9 +93,11 @@ struct ChatStream {
         return notice(grpc::StatusCode::RESOURCE_EXHAUSTED, room);
       case hub::JoinStatus::room_removed:
       case hub::JoinStatus::subscriber_closed:
+      case hub::JoinStatus::creation_refused:
         break;
     }
-    // Nothing removes rooms here, and an open stream is never closed.
+    // Hub::join retries a room removed under it, no gate limits creations
+    // here, and an open stream is never closed.
     require(false);
     return {};
   }
@@ -233,15 +235,11 @@ class Session {
     const std::string& room = outcome.room;
     switch (outcome.kind) {
       case Kind::refused: {
-        // A join refused for its resume position has created its room,
-        // empty, as any join does first; the sweep removes it when idle.
-        const auto created = after.find(room);
-        const bool created_empty = !before.contains(room) && created != after.end() &&
-                                   created->second.sequence == 0 &&
-                                   created->second.subscribers == 0;
-        require(after.size() == before.size() + (created_empty ? 1 : 0));
+        // A join refused for its resume position has created its room, as
+        // any join does first, and removed it again at once.
+        require(after.size() == before.size());
         require(others_unchanged(before, after, room));
-        require(created_empty || !before.contains(room) || same(before.at(room), after.at(room)));
+        require(!before.contains(room) || same(before.at(room), after.at(room)));
         require(mine.size() == 1 && mine[0].has_error());
         require(mine[0].error().code() == static_cast<int>(outcome.code) &&
                 mine[0].error().room() == room);
@@ -274,8 +272,14 @@ class Session {
         return;
       }
       case Kind::left: {
+        // The last to leave a room without history removes it.
         require(others_unchanged(before, after, room));
-        require(after.at(room).subscribers + 1 == before.at(room).subscribers);
+        const hub::RoomInfo& was = before.at(room);
+        if (was.subscribers == 1 && was.history_messages == 0) {
+          require(!after.contains(room));
+        } else {
+          require(after.at(room).subscribers + 1 == was.subscribers);
+        }
         require(mine.empty());
         others_saw_presence(sender, room, v1::Presence::KIND_LEFT);
         return;

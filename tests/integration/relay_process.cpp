@@ -20,14 +20,12 @@ std::filesystem::path unique_port_file() {
          ("relay-port-" + std::to_string(::getpid()) + "-" + std::to_string(random()));
 }
 
-// RELAY_SERVER_UNDER_TEST runs the suite against another relay-server binary,
-// such as one built before a fix, to see a new test fail there.
+}  // namespace
+
 std::string relay_server_path() {
   const char* other = std::getenv("RELAY_SERVER_UNDER_TEST");
   return other != nullptr && *other != '\0' ? other : RELAY_SERVER_PATH;
 }
-
-}  // namespace
 
 RelayProcess::RelayProcess(std::vector<std::string> extra_args) : port_file_(unique_port_file()) {
   std::vector<std::string> args{relay_server_path(), "--listen", "127.0.0.1:0", "--port-file",

@@ -13,6 +13,11 @@
 
 namespace relay::testing {
 
+// The relay-server binary the tests run: the one built with them, or the one
+// RELAY_SERVER_UNDER_TEST names, such as one built before a fix, to see a new
+// test fail there.
+std::string relay_server_path();
+
 // A real relay-server child process on 127.0.0.1, port 0. The constructor
 // returns once the relay listens (it writes its port file after binding);
 // the destructor kills it by PID if it is still running.

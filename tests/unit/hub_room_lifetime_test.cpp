@@ -158,3 +158,23 @@ TEST_CASE("joins, leaves and publishes racing on the same rooms lose no member a
   CHECK(names == std::vector<std::string>{name(0), name(1)});
   CHECK(is_member(hub, name(0), "steady"));
 }
+
+TEST_CASE("a join refused on a room it created leaves no room behind") {
+  TextEncoder encoder;
+  FakeClock time;
+  Hub hub(few_rooms(), encoder, time.clock());
+  Client closing(hub, "closing", SubscriberKind::chat);
+  closing.subscriber->close({CloseCode::cancelled, "gone"}, false);
+  for (int i = 0; i < 10; ++i) {
+    CHECK(hub.join("room-" + std::to_string(i), closing.subscriber, std::nullopt).status ==
+          JoinStatus::subscriber_closed);
+  }
+  CHECK(hub.list_rooms().empty());
+  CHECK(hub.stats().rooms == 0);
+  // The room places are free for others.
+  Client bob(hub, "bob");
+  for (int i = 0; i < 3; ++i) {
+    CHECK(hub.join("bob-" + std::to_string(i), bob.subscriber, std::nullopt).status ==
+          JoinStatus::joined);
+  }
+}
