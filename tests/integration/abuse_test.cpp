@@ -3,13 +3,14 @@
 // every case a well-behaved client of the same relay goes on unharmed.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <chrono>
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -79,6 +80,33 @@ std::size_t count_lines_with(const std::string& text, const std::string& part) {
     count += line.find(part) != std::string::npos ? 1 : 0;
   }
   return count;
+}
+
+// What a writer puts into the FIFO at `path` within `timeout`. Opened without
+// blocking, so that a writer that never comes (a relay that died) costs the
+// timeout, not the test.
+std::string read_fifo(const std::string& path, std::chrono::milliseconds timeout) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd ready{fd, POLLIN, 0};
+    if (::poll(&ready, 1, 50) <= 0) {
+      continue;
+    }
+    char buffer[64];
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      text.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0 && !text.empty()) {
+      break;  // the writer closed after writing
+    } else if (n == 0) {
+      std::this_thread::sleep_for(10ms);  // no writer yet: POLLHUP until one opens
+    }
+  }
+  ::close(fd);
+  return text;
 }
 
 }  // namespace
@@ -443,11 +471,7 @@ TEST_CASE("a SIGTERM while the relay announces its port drains and exits 0") {
   }
   REQUIRE_MESSAGE(contains(relay.err(), "listening"), relay.err());
   relay.signal(SIGTERM);
-  std::string port;
-  {
-    std::ifstream announced(port_file.string() + ".tmp");
-    announced >> port;
-  }
+  const std::string port = read_fifo(port_file.string() + ".tmp", 10s);
   const auto exit_code = relay.wait_exit(10s);
   std::filesystem::remove_all(directory);
   CHECK_FALSE(port.empty());
