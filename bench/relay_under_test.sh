@@ -38,7 +38,8 @@ start_relay() {
     command=("$binary" --listen 127.0.0.1:0 --port-file "$work/port"
       --publish-rate-per-second 0 --duplicate-window-ms 0 --log-level warn
       --max-streams 0 --max-streams-per-user 0 --max-streams-per-peer 0
-      --room-creations-per-user-per-minute 0 --join-rate-per-second 0 "$@")
+      --room-creations-per-user-per-minute 0 --room-creations-per-peer-per-minute 0
+      --join-rate-per-second 0 "$@")
   fi
   if ! relay_start "$work/port" "$work/relay.log" taskset -c "$relay_cpu" "${command[@]}"; then
     echo "$(basename "$binary") did not start" >&2

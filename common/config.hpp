@@ -29,8 +29,11 @@ struct RelayConfig {
   std::size_t max_streams = 20000;
   std::size_t max_streams_per_user = 100;
   std::size_t max_streams_per_peer = 1000;
-  // New rooms one user may create per minute (a burst of as many at once).
+  // New rooms one user, and one client address, may create per minute (a
+  // burst of as many at once). User names are not verified, so the address
+  // bounds a client that changes names.
   std::size_t room_creations_per_user_per_minute = 120;
+  std::size_t room_creations_per_peer_per_minute = 600;
   // Joins one Chat stream may make per second, after a burst of twice
   // max_rooms_per_stream (so rejoining every room after a reconnect is free).
   double join_rate_per_second = 10;

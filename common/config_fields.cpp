@@ -76,6 +76,11 @@ const ConfigField kFields[] = {
      .help = "New rooms one user may create per minute, by joining, following or publishing; "
              "0 means no limit.",
      .rule = Count{&RelayConfig::room_creations_per_user_per_minute, 0, kNoMaxCount}},
+    {.key = "room_creations_per_peer_per_minute",
+     .value_name = "COUNT",
+     .help = "New rooms the users of one client address (without its port) may create per "
+             "minute together; 0 means no limit.",
+     .rule = Count{&RelayConfig::room_creations_per_peer_per_minute, 0, kNoMaxCount}},
     {.key = "join_rate_per_second",
      .value_name = "PER_SECOND",
      .help = "Joins per second allowed on one Chat stream after a burst of twice "

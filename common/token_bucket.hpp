@@ -5,11 +5,11 @@
 
 namespace relay::common {
 
-// A publish rate limit: `rate_per_second` tokens refill continuously up to
-// `burst`; a rate of 0 turns the limit off. The relay enforces the publish
-// rate per user and the join rate per stream; the client paces itself with
-// the publish numbers, which the relay announces, so it is never refused.
-// Not thread-safe: one owner.
+// A rate limit: `rate_per_second` tokens refill continuously up to `burst`;
+// a rate of 0 turns the limit off. The relay limits publishes and room
+// creations per user, and joins per stream; a client paces its publishes with
+// the numbers the relay announces (a user's other sessions share them, so the
+// relay's retry hint covers the rest). Not thread-safe: one owner.
 // Times are microseconds of a steady clock.
 class TokenBucket {
  public:

@@ -214,6 +214,11 @@ void Hub::enforce_history_budget() {
     spdlog::warn("history budget of {} bytes reached: evicted the {} oldest messages of all rooms",
                  budget, evicted);
     trimming_history_.store(false);
+    if (evicted == 0) {
+      // The bytes counted belong to rooms no longer in the map (a publish
+      // still holds one): nothing to evict now, and spinning would not help.
+      break;
+    }
   }
 }
 

@@ -50,7 +50,7 @@ struct HubStats {
   std::size_t rooms = 0;  // held now; the others count since the start
   std::uint64_t rooms_created = 0;
   std::uint64_t rooms_removed = 0;
-  // Of rooms_removed: those whose last leave left them with no history.
+  // Of rooms_removed: those whose last leave left them with no message ever published.
   std::uint64_t rooms_removed_when_left_empty = 0;
   std::uint64_t messages_published = 0;
   std::uint64_t duplicates_acknowledged = 0;
@@ -59,13 +59,14 @@ struct HubStats {
 };
 
 // The rooms of one relay. Rooms are created on first join or publish. A room
-// that the last leave leaves with no history is removed at once, so that
-// joining and leaving new names without end cannot fill max_rooms; one with
-// history is removed by sweep() once nobody has been in it for
-// room_idle_ttl_us. The map is sharded by room name, each shard under its own
-// lock, so publishes to different rooms share no lock at all; a shard's lock
-// is held only to find or change the map, never while a room works, and a
-// room's work is under that room's own lock.
+// that the last leave leaves empty, never published to, is removed at once,
+// so that joining and leaving new names without end cannot fill max_rooms;
+// one that had messages is removed by sweep() once nobody has been in it for
+// room_idle_ttl_us (its numbering and duplicate window must outlive a
+// reconnect, even when the history budget emptied its history). The map is sharded by room name,
+// each shard under its own lock, so publishes to different rooms share no lock at all; a shard's
+// lock is held only to find or change the map, never while a room works, and a room's work is under
+// that room's own lock.
 class Hub {
  public:
   Hub(HubLimits limits, FrameEncoder& encoder, Clock clock = system_now_us);

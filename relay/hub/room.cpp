@@ -88,7 +88,7 @@ LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, Fl
       chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::left, flush);
   }
-  if (subscribers_.empty() && history_.empty()) {
+  if (subscribers_.empty() && sequence_ == 0) {
     removed_ = true;
     return LeaveStatus::left_and_removed;
   }
@@ -190,7 +190,7 @@ Eviction Room::evict_oldest_message(std::int64_t not_after_us) {
 
 bool Room::remove_if_unused() {
   std::lock_guard lock(mutex_);
-  if (!removed_ && subscribers_.empty() && history_.empty()) {
+  if (!removed_ && subscribers_.empty() && sequence_ == 0) {
     removed_ = true;
     return true;
   }

@@ -39,9 +39,10 @@ enum class JoinStatus {
   creation_refused
 };
 
-// left_and_removed: the leave left the room with no subscriber and no
-// history, so the room marked itself removed and the hub must erase it: an
-// empty room costs a place of max_rooms and keeps nothing worth a wait.
+// left_and_removed: the leave left the room with no subscriber, and nobody
+// ever published to it, so the room marked itself removed and the hub must
+// erase it: such a room costs a place of max_rooms and keeps nothing worth a
+// wait.
 enum class LeaveStatus { not_joined, left, left_and_removed };
 
 struct JoinOutcome {
@@ -135,8 +136,10 @@ class Room {
   // earlier and may be stale. Joins count the message as missed from then on.
   Eviction evict_oldest_message(std::int64_t not_after_us);
 
-  // Marks the room removed if nobody is in it and it holds no history, as a
-  // last leave does; returns whether this call did.
+  // Marks the room removed if nobody is in it and nobody ever published to
+  // it, as a last leave does; returns whether this call did. A room that had
+  // messages stays until the idle sweep even if the history budget emptied
+  // it, so that its numbering and duplicate window outlive a reconnect.
   bool remove_if_unused();
   // Marks the room removed if nobody has been in it nor published to it for
   // idle_ttl_us. Returns whether it did.

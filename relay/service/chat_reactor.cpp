@@ -104,9 +104,7 @@ void ChatReactor::handle(const v1::Join& join) {
   if (join.has_resume()) {
     resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
   }
-  UserQuota& quota = slot_->quota();
-  const auto outcome = context_.hub.join(
-      room, subscriber_, resume, [&quota, now_us] { return quota.try_create_room(now_us); });
+  const auto outcome = context_.hub.join(room, subscriber_, resume, slot_->create_gate(now_us));
   switch (outcome.status) {
     case hub::JoinStatus::joined:
       rooms_.insert(room);
@@ -165,15 +163,17 @@ void ChatReactor::handle(const v1::Publish& publish) {
            id);
     return;
   }
-  if (const auto wait_us = slot_->quota().try_publish(steady_now_us()); wait_us > 0) {
+  if (const auto wait_us = slot_->try_publish(steady_now_us()); wait_us > 0) {
     notice(grpc::StatusCode::RESOURCE_EXHAUSTED, rate_limited(context_.config), room, id, wait_us);
     return;
   }
   // The subscriber, not the reactor, receives the ack: the backplane may
   // answer after this stream has ended, and a finished subscriber drops it.
-  // The room is joined, so it exists and the publish never creates it.
+  // The room is joined, yet a slow-consumer close on another thread may have
+  // just taken the stream out of it and removed it: recreating it is a
+  // creation like any other.
   context_.backplane.publish(
-      room, {user_, id, publish.body()}, {},
+      room, {user_, id, publish.body()}, slot_->create_gate(steady_now_us()),
       [&hub = context_.hub, &config = context_.config, subscriber = subscriber_, room,
        id](const hub::PublishResult& result) {
         if (auto refusal = publish_refusal(result, config)) {
@@ -212,7 +212,7 @@ void ChatReactor::OnDone() {
   // Every callback has run: the read side is idle and safe to touch here.
   leave_all_rooms();
   context_.streams.remove(subscriber_);
-  refusals_.flush();
+  refusals_.flush();  // before the closing line, so that the log reads in order
   spdlog::info("chat stream {} of {} closed", subscriber_->id(), user_);
   delete this;
 }

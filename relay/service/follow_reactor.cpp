@@ -43,16 +43,13 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),
                subscriber_->user(), peer_, request.rooms_size());
-  UserQuota& quota = slot_->quota();
-  const std::int64_t now_us = steady_now_us();
+  const auto may_create = slot_->create_gate(steady_now_us());
   for (const auto& room : request.rooms()) {
     std::optional<hub::Position> resume;
     if (room.has_resume()) {
       resume = hub::Position{room.resume().epoch(), room.resume().sequence()};
     }
-    const auto outcome = context_.hub.join(room.room(), subscriber_, resume, [&quota, now_us] {
-      return quota.try_create_room(now_us);
-    });
+    const auto outcome = context_.hub.join(room.room(), subscriber_, resume, may_create);
     if (outcome.status == hub::JoinStatus::resume_ahead) {
       subscriber_->close({hub::CloseCode::invalid_argument,
                           "resume position " + std::to_string(resume->sequence) +

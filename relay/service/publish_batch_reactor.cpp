@@ -27,15 +27,35 @@ PublishBatchReactor::PublishBatchReactor(ServiceContext& context, grpc::Callback
       slot_(std::move(slot)),
       response_(response),
       refusals_(fmt::format("batch from {} at {}", user_, call->peer())) {
-  StartRead(&read_buffer_);
+  context_.batches.add(this);
+  read_next();
+}
+
+void PublishBatchReactor::read_next() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!shutting_down_) {
+      // Started under the lock so that drain() sees either a read pending
+      // (and may finish the call, the read then failing) or none (and leaves
+      // the finishing to this side); StartRead only queues the operation.
+      read_pending_ = true;
+      StartRead(&read_buffer_);
+      return;
+    }
+    reads_done_ = true;
+  }
+  finish_if_complete();
 }
 
 void PublishBatchReactor::OnReadDone(bool ok) {
-  if (!ok) {
-    {
-      std::lock_guard lock(mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    read_pending_ = false;
+    if (!ok) {
       reads_done_ = true;
     }
+  }
+  if (!ok) {
     finish_if_complete();
     return;
   }
@@ -48,26 +68,25 @@ void PublishBatchReactor::OnReadDone(bool ok) {
                                                     request_.body(), context_.config.max_body_bytes)
                          : "bytes that are not a relay.v1.PublishRequest";
   if (error) {
-    reject(index, *error);
-    StartRead(&read_buffer_);
+    count(index, nullptr, *error);
+    read_next();
     return;
   }
   publish_when_allowed();
 }
 
 void PublishBatchReactor::publish_when_allowed() {
-  const bool draining = context_.draining.load();
-  if (draining || cancelled_.load()) {
+  if (context_.draining.load() || cancelled_.load()) {
     // No read is pending, so none will end the call: end it here.
     {
       std::lock_guard lock(mutex_);
       reads_done_ = true;
-      shutting_down_ = draining;
+      shutting_down_ = shutting_down_ || context_.draining.load();
     }
     finish_if_complete();
     return;
   }
-  if (const auto wait_us = slot_->quota().try_publish(steady_now_us()); wait_us > 0) {
+  if (const auto wait_us = slot_->try_publish(steady_now_us()); wait_us > 0) {
     // The call does not end while it waits, so the alarm cannot outlive it.
     // Long waits (a very low rate) are taken in steps, so that a cancelled
     // call or a relay shutting down is noticed within one.
@@ -84,52 +103,52 @@ void PublishBatchReactor::publish_when_allowed() {
   }
   // The call cannot end while a publish is pending (finish waits for it), so
   // the callback may use `this`.
-  UserQuota& quota = slot_->quota();
-  const std::int64_t now_us = steady_now_us();
   context_.backplane.publish(
       request_.room(), {user_, request_.client_message_id(), request_.body()},
-      [&quota, now_us] { return quota.try_create_room(now_us); },
-      [this, index](const hub::PublishResult& result) {
-        settle(index, result);
-        finish_if_complete();
+      slot_->create_gate(steady_now_us()), [this, index](const hub::PublishResult& result) {
+        const auto refusal = publish_refusal(result, context_.config);
+        count(index, &result, refusal.value_or(""));
       });
-  StartRead(&read_buffer_);
+  read_next();
 }
 
-void PublishBatchReactor::settle(std::uint64_t index, const hub::PublishResult& result) {
+void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* result,
+                                const std::string& refusal) {
+  std::string described;
   {
     std::lock_guard lock(mutex_);
-    --pending_;
+    if (result != nullptr) {
+      --pending_;
+    }
+    if (refusal.empty()) {
+      if (summary_.accepted() == 0) {
+        summary_.set_first_sequence(result->sequence);
+      }
+      summary_.set_first_sequence(std::min(summary_.first_sequence(), result->sequence));
+      summary_.set_last_sequence(std::max(summary_.last_sequence(), result->sequence));
+      summary_.set_accepted(summary_.accepted() + 1);
+    } else {
+      described = fmt::format("message {}: {}", index, refusal);
+      if (summary_.rejected() == 0) {
+        summary_.set_first_rejection(described);
+      }
+      summary_.set_rejected(summary_.rejected() + 1);
+    }
   }
-  if (auto refusal = publish_refusal(result, context_.config)) {
-    reject(index, *refusal);
-  } else {
-    accepted(result.sequence);
+  if (!described.empty()) {
+    refusals_.refused(described);
   }
-}
-
-void PublishBatchReactor::accepted(std::uint64_t sequence) {
-  std::lock_guard lock(mutex_);
-  if (summary_.accepted() == 0) {
-    summary_.set_first_sequence(sequence);
-    summary_.set_last_sequence(sequence);
+  // Decided in the same call that settled the publish: once pending_ is down,
+  // the call may finish and `this` go at any moment.
+  if (result != nullptr) {
+    finish_if_complete();
   }
-  summary_.set_first_sequence(std::min(summary_.first_sequence(), sequence));
-  summary_.set_last_sequence(std::max(summary_.last_sequence(), sequence));
-  summary_.set_accepted(summary_.accepted() + 1);
-}
-
-void PublishBatchReactor::reject(std::uint64_t index, const std::string& reason) {
-  const std::string described = fmt::format("message {}: {}", index, reason);
-  refusals_.refused(described);
-  std::lock_guard lock(mutex_);
-  if (summary_.rejected() == 0) {
-    summary_.set_first_rejection(described);
-  }
-  summary_.set_rejected(summary_.rejected() + 1);
 }
 
 void PublishBatchReactor::finish_if_complete() {
+  std::uint64_t accepted = 0;
+  std::uint64_t rejected = 0;
+  bool shutting_down = false;
   grpc::Status status;
   {
     std::lock_guard lock(mutex_);
@@ -137,29 +156,50 @@ void PublishBatchReactor::finish_if_complete() {
       return;
     }
     finished_ = true;
-    const auto accepted = summary_.accepted();
-    spdlog::info("batch from {}: {} accepted, {} rejected{}", user_, accepted, summary_.rejected(),
-                 shutting_down_ ? ", cut short by the shutdown" : "");
-    if (shutting_down_) {
-      call_->AddTrailingMetadata(common::kAcceptedKey, std::to_string(accepted));
-      status = {grpc::StatusCode::UNAVAILABLE,
-                fmt::format("relay shutting down: {} messages of this batch were accepted, the "
-                            "rest were not; send them again (with the same ids) after "
-                            "reconnecting",
-                            accepted)};
-    } else {
+    accepted = summary_.accepted();
+    rejected = summary_.rejected();
+    shutting_down = shutting_down_;
+    if (!shutting_down) {
       bool own_buffer = false;
       status = grpc::SerializationTraits<v1::PublishBatchSummary>::Serialize(summary_, response_,
                                                                              &own_buffer);
     }
   }
+  // Nothing touches the summary once finished_ is set, and only this call
+  // gets here: the rest needs no lock, and must hold none (it calls gRPC).
+  spdlog::info("batch from {}: {} accepted, {} rejected{}", user_, accepted, rejected,
+               shutting_down ? ", ended by the shutdown" : "");
+  if (shutting_down) {
+    call_->AddTrailingMetadata(common::kAcceptedKey, std::to_string(accepted));
+    status = {grpc::StatusCode::UNAVAILABLE,
+              fmt::format("relay shutting down: {} messages of this batch were accepted, the rest "
+                          "were not; send them again (with the same ids) after reconnecting",
+                          accepted)};
+  }
   Finish(status);
+}
+
+void PublishBatchReactor::drain() {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_ || shutting_down_) {
+      return;
+    }
+    shutting_down_ = true;
+    if (!read_pending_) {
+      // The read side is busy with a message (or waits to publish it); it
+      // sees the drain when it asks for the next one, and finishes then.
+      return;
+    }
+    reads_done_ = true;
+  }
+  finish_if_complete();
 }
 
 void PublishBatchReactor::OnCancel() { cancelled_.store(true); }
 
 void PublishBatchReactor::OnDone() {
-  refusals_.flush();
+  context_.batches.remove(this);
   delete this;
 }
 

@@ -38,13 +38,19 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   void OnCancel() override;
   void OnDone() override;
 
+  // The relay is shutting down: what was accepted stays so, and the call ends
+  // UNAVAILABLE (with the count in x-relay-accepted) as soon as no message
+  // is half-handled; the rest is the client's to send again elsewhere.
+  void drain();
+
  private:
+  // Starts the next read, or ends the reads once the relay is draining.
+  void read_next();
   // Publishes request_ once the rate allows, then reads the next message.
   void publish_when_allowed();
-  void reject(std::uint64_t index, const std::string& reason);
-  // Counts a publish the backplane answered, accepted or refused.
-  void settle(std::uint64_t index, const hub::PublishResult& result);
-  void accepted(std::uint64_t sequence);
+  // Counts a message as accepted (`refusal` empty) or rejected; `result` is
+  // the backplane's answer, null for a message refused before publishing.
+  void count(std::uint64_t index, const hub::PublishResult* result, const std::string& refusal);
   // Finishes the call if the reads are over and no publish is pending.
   void finish_if_complete();
 
@@ -64,15 +70,14 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   v1::PublishRequest request_;
   std::uint64_t read_count_ = 0;
 
-  // Backplane answers arrive on any thread, concurrently with reads.
+  // Backplane answers and the drain arrive on any thread, concurrently with reads.
   std::mutex mutex_;
   v1::PublishBatchSummary summary_;  // guarded by mutex_
   std::uint64_t pending_ = 0;        // guarded by mutex_
+  bool read_pending_ = false;        // guarded by mutex_
   bool reads_done_ = false;          // guarded by mutex_
-  // The relay is draining: what was accepted stays so, the rest is the
-  // client's to send again elsewhere.
-  bool shutting_down_ = false;  // guarded by mutex_
-  bool finished_ = false;       // guarded by mutex_
+  bool shutting_down_ = false;       // guarded by mutex_
+  bool finished_ = false;            // guarded by mutex_
 };
 
 }  // namespace relay::service

@@ -6,7 +6,6 @@ namespace relay::service {
 
 void RefusalLog::refused(const std::string& reason, Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  ++total_;
   ++unlogged_;
   latest_reason_ = reason;
   if (!logged_any_ || now - last_logged_ >= kInterval) {
@@ -21,11 +20,6 @@ void RefusalLog::flush() {
   if (unlogged_ > 0) {
     log_locked(unlogged_, latest_reason_);
   }
-}
-
-std::uint64_t RefusalLog::total() const {
-  std::lock_guard lock(mutex_);
-  return total_;
 }
 
 void RefusalLog::log_locked(std::uint64_t count, const std::string& reason) {

@@ -26,14 +26,11 @@ class RefusalLog {
   // Logs the refusals not yet logged, if any.
   void flush();
 
-  std::uint64_t total() const;
-
  private:
   void log_locked(std::uint64_t count, const std::string& reason);
 
   const std::string owner_;
   mutable std::mutex mutex_;
-  std::uint64_t total_ = 0;          // guarded by mutex_
   std::uint64_t unlogged_ = 0;       // guarded by mutex_
   std::string latest_reason_;        // guarded by mutex_
   Clock::time_point last_logged_{};  // guarded by mutex_

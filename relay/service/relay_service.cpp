@@ -127,13 +127,13 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   using Reactor = grpc::ServerWriteReactor<grpc::ByteBuffer>;
-  v1::FollowRequest parsed;
-  if (auto refusal = parse(*request, parsed)) {
-    return new Refused<Reactor>(*refusal);
-  }
   auto admitted = admit_stream(*context, "follow");
   if (!admitted.slot) {
     return new Refused<Reactor>(admitted.refusal);
+  }
+  v1::FollowRequest parsed;
+  if (auto refusal = parse(*request, parsed)) {
+    return new Refused<Reactor>(*refusal);
   }
   if (auto error = FollowReactor::validate(parsed)) {
     return new Refused<Reactor>({grpc::StatusCode::INVALID_ARGUMENT, *error});
@@ -147,6 +147,9 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
   using Reactor = grpc::ServerReadReactor<grpc::ByteBuffer>;
   auto admitted = admit_stream(*context, "batch");
   if (!admitted.slot) {
+    if (admitted.refusal.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      context->AddTrailingMetadata(common::kAcceptedKey, "0");
+    }
     return new Refused<Reactor>(admitted.refusal);
   }
   return new PublishBatchReactor(context_, context, std::move(admitted.user),
@@ -156,11 +159,11 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
 grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* context,
                                                   const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
-  v1::ListRoomsRequest parsed;
-  if (auto refusal = parse(*request, parsed)) {
+  if (auto refusal = refuse_unidentified(*context, "list rooms")) {
     return finish_unary(context, *refusal);
   }
-  if (auto refusal = refuse_unidentified(*context, "list rooms")) {
+  v1::ListRoomsRequest parsed;
+  if (auto refusal = parse(*request, parsed)) {
     return finish_unary(context, *refusal);
   }
   v1::ListRoomsResponse answer;
@@ -178,11 +181,11 @@ grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* context,
                                                 const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response) {
-  v1::HistoryRequest parsed;
-  if (auto refusal = parse(*request, parsed)) {
+  if (auto refusal = refuse_unidentified(*context, "history")) {
     return finish_unary(context, *refusal);
   }
-  if (auto refusal = refuse_unidentified(*context, "history")) {
+  v1::HistoryRequest parsed;
+  if (auto refusal = parse(*request, parsed)) {
     return finish_unary(context, *refusal);
   }
   if (auto error = common::validate_room_name(parsed.room())) {
@@ -213,11 +216,11 @@ grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* RelayService::Who(grpc::CallbackServerContext* context,
                                             const grpc::ByteBuffer* request,
                                             grpc::ByteBuffer* response) {
-  v1::WhoRequest parsed;
-  if (auto refusal = parse(*request, parsed)) {
+  if (auto refusal = refuse_unidentified(*context, "who")) {
     return finish_unary(context, *refusal);
   }
-  if (auto refusal = refuse_unidentified(*context, "who")) {
+  v1::WhoRequest parsed;
+  if (auto refusal = parse(*request, parsed)) {
     return finish_unary(context, *refusal);
   }
   if (auto error = common::validate_room_name(parsed.room())) {
@@ -245,6 +248,7 @@ void RelayService::sweep() {
 void RelayService::begin_shutdown() {
   context_.draining.store(true);
   context_.streams.close_all({hub::CloseCode::unavailable, kShuttingDown.error_message()}, true);
+  context_.batches.drain_all();
 }
 
 }  // namespace relay::service

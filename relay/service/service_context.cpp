@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "relay/service/publish_batch_reactor.hpp"
+
 namespace relay::service {
 
 void StreamRegistry::add(const hub::SubscriberPtr& subscriber) {
@@ -51,6 +53,35 @@ void StreamRegistry::close_all(const hub::CloseReason& reason, bool drain) {
 std::size_t StreamRegistry::size() const {
   std::lock_guard lock(mutex_);
   return streams_.size();
+}
+
+void BatchRegistry::add(PublishBatchReactor* batch) {
+  bool drain = false;
+  {
+    std::lock_guard lock(mutex_);
+    batches_.insert(batch);
+    drain = draining_;
+  }
+  if (drain) {
+    batch->drain();
+  }
+}
+
+void BatchRegistry::remove(PublishBatchReactor* batch) {
+  std::lock_guard lock(mutex_);
+  batches_.erase(batch);
+}
+
+void BatchRegistry::drain_all() {
+  // Under the lock, so that no batch can be deleted meanwhile: its OnDone
+  // removes it from here first. drain() may call Finish, which never runs
+  // OnDone on the calling thread (gRPC completes it through its queue, and a
+  // read is pending when drain finishes a call).
+  std::lock_guard lock(mutex_);
+  draining_ = true;
+  for (auto* batch : batches_) {
+    batch->drain();
+  }
 }
 
 }  // namespace relay::service

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/config.hpp"
 #include "relay/backplane/backplane.hpp"
@@ -37,6 +38,24 @@ class StreamRegistry {
   bool drain_ = true;                                              // guarded by mutex_
 };
 
+class PublishBatchReactor;
+
+// Every open PublishBatch call, so that shutdown can end the ones waiting for
+// their next message: they have no subscriber for StreamRegistry to close.
+class BatchRegistry {
+ public:
+  // A batch added after drain_all is drained at once.
+  void add(PublishBatchReactor* batch);
+  // Called first thing in the batch's OnDone: after it, the batch is not touched.
+  void remove(PublishBatchReactor* batch);
+  void drain_all();
+
+ private:
+  std::mutex mutex_;
+  std::unordered_set<PublishBatchReactor*> batches_;  // guarded by mutex_
+  bool draining_ = false;                             // guarded by mutex_
+};
+
 // What the reactors share. Owned by RelayService, which outlives every reactor
 // (the server is shut down and waited for before the service dies).
 struct ServiceContext {
@@ -48,6 +67,7 @@ struct ServiceContext {
   hub::Hub& hub;
   backplane::Backplane& backplane;
   StreamRegistry streams;
+  BatchRegistry batches;
   UserLimits users;
   // Calls refused before a reactor exists (no identity, a limit reached),
   // summarised relay-wide as a stream summarises its own refusals.

@@ -5,6 +5,15 @@
 #include <fmt/format.h>
 
 namespace relay::service {
+namespace {
+
+// A rate per minute as a bucket: that many at once, refilled over a minute.
+std::shared_ptr<SharedBucket> per_minute(std::size_t count) {
+  return std::make_shared<SharedBucket>(static_cast<double>(count) / 60.0,
+                                        static_cast<double>(count));
+}
+
+}  // namespace
 
 std::int64_t steady_now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -22,35 +31,30 @@ std::string peer_address(const std::string& peer) {
   return peer.substr(0, colon);
 }
 
+std::int64_t SharedBucket::try_take(std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  return bucket_.try_take(now_us) ? 0 : bucket_.wait_us(now_us);
+}
+
+bool SharedBucket::full(std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  return bucket_.full(now_us);
+}
+
 UserQuota::UserQuota(const common::RelayConfig& config)
-    : publishes_(config.publish_rate_per_second, static_cast<double>(config.publish_burst)),
-      room_creations_(static_cast<double>(config.room_creations_per_user_per_minute) / 60.0,
-                      static_cast<double>(config.room_creations_per_user_per_minute)) {}
-
-std::int64_t UserQuota::try_publish(std::int64_t now_us) {
-  std::lock_guard lock(mutex_);
-  if (publishes_.try_take(now_us)) {
-    return 0;
-  }
-  return publishes_.wait_us(now_us);
-}
-
-std::int64_t UserQuota::publish_wait_us(std::int64_t now_us) {
-  std::lock_guard lock(mutex_);
-  return publishes_.wait_us(now_us);
-}
-
-bool UserQuota::try_create_room(std::int64_t now_us) {
-  std::lock_guard lock(mutex_);
-  return room_creations_.try_take(now_us);
-}
-
-bool UserQuota::at_rest(std::int64_t now_us) {
-  std::lock_guard lock(mutex_);
-  return publishes_.full(now_us) && room_creations_.full(now_us);
-}
+    : publishes(config.publish_rate_per_second, static_cast<double>(config.publish_burst)),
+      room_creations(static_cast<double>(config.room_creations_per_user_per_minute) / 60.0,
+                     static_cast<double>(config.room_creations_per_user_per_minute)) {}
 
 StreamSlot::~StreamSlot() { limits_.release(user_, peer_); }
+
+std::function<bool()> StreamSlot::create_gate(std::int64_t now_us) const {
+  return [quota = quota_, peer = peer_creations_, now_us] {
+    // The address first: a client cycling names is refused without spending
+    // the quota of the name it borrowed.
+    return peer->try_take(now_us) == 0 && quota->room_creations.try_take(now_us) == 0;
+  };
+}
 
 UserLimits::Admission UserLimits::admit(const std::string& user, const std::string& peer) {
   const std::string address = peer_address(peer);
@@ -62,32 +66,39 @@ UserLimits::Admission UserLimits::admit(const std::string& user, const std::stri
     return refuse(fmt::format("the relay holds its maximum of {} streams; try again later",
                               config_.max_streams));
   }
-  auto& entry = users_[user];
-  if (config_.max_streams_per_user > 0 && entry.streams >= config_.max_streams_per_user) {
+  const auto found_user = users_.find(user);
+  if (config_.max_streams_per_user > 0 && found_user != users_.end() &&
+      found_user->second.streams >= config_.max_streams_per_user) {
     return refuse(fmt::format("{} already has {} streams open, the most one user may; close one",
-                              user, entry.streams));
+                              user, found_user->second.streams));
   }
-  auto& from_peer = peer_streams_[address];
-  if (config_.max_streams_per_peer > 0 && from_peer >= config_.max_streams_per_peer) {
-    return refuse(
-        fmt::format("{} streams are open from your address, the most one address may", from_peer));
+  const auto found_peer = peers_.find(address);
+  if (config_.max_streams_per_peer > 0 && found_peer != peers_.end() &&
+      found_peer->second.streams >= config_.max_streams_per_peer) {
+    return refuse(fmt::format("{} streams are open from your address, the most one address may",
+                              found_peer->second.streams));
   }
+  User& entry = found_user != users_.end() ? found_user->second : users_[user];
+  Peer& from = found_peer != peers_.end() ? found_peer->second : peers_[address];
   if (!entry.quota) {
     entry.quota = std::make_shared<UserQuota>(config_);
   }
+  if (!from.room_creations) {
+    from.room_creations = per_minute(config_.room_creations_per_peer_per_minute);
+  }
   ++entry.streams;
-  ++from_peer;
+  ++from.streams;
   ++streams_;
-  return Admission{std::make_unique<StreamSlot>(*this, user, address, entry.quota),
-                   grpc::Status::OK};
+  return Admission{
+      std::make_unique<StreamSlot>(*this, user, address, entry.quota, from.room_creations),
+      grpc::Status::OK};
 }
 
 void UserLimits::release(const std::string& user, const std::string& peer) {
   std::lock_guard lock(mutex_);
   --streams_;
-  if (const auto found = peer_streams_.find(peer);
-      found != peer_streams_.end() && --found->second == 0) {
-    peer_streams_.erase(found);
+  if (const auto found = peers_.find(peer); found != peers_.end()) {
+    --found->second.streams;
   }
   if (const auto found = users_.find(user); found != users_.end()) {
     --found->second.streams;
@@ -97,8 +108,10 @@ void UserLimits::release(const std::string& user, const std::string& peer) {
 void UserLimits::sweep(std::int64_t now_us) {
   std::lock_guard lock(mutex_);
   std::erase_if(users_, [now_us](auto& item) {
-    const User& user = item.second;
-    return user.streams == 0 && (!user.quota || user.quota->at_rest(now_us));
+    return item.second.streams == 0 && item.second.quota->at_rest(now_us);
+  });
+  std::erase_if(peers_, [now_us](auto& item) {
+    return item.second.streams == 0 && item.second.room_creations->full(now_us);
   });
 }
 

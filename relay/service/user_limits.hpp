@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,50 +15,67 @@
 
 namespace relay::service {
 
-// What one user may still do, shared by every stream and call of that user,
-// so that opening more streams never buys more rate.
-class UserQuota {
+// A token bucket that several streams' threads take from.
+class SharedBucket {
  public:
-  UserQuota(const common::RelayConfig& config);
-
-  // 0 when the user may publish now (the token is taken); otherwise the
-  // microseconds until a publish would be allowed.
-  std::int64_t try_publish(std::int64_t now_us);
-  // The microseconds until a publish would be allowed, taking nothing.
-  std::int64_t publish_wait_us(std::int64_t now_us);
-  bool try_create_room(std::int64_t now_us);
-  // Both buckets refilled: forgetting the user now changes nothing.
-  bool at_rest(std::int64_t now_us);
+  SharedBucket(double rate_per_second, double burst) : bucket_(rate_per_second, burst) {}
+  // 0 when a token was taken; otherwise the microseconds until one would be.
+  std::int64_t try_take(std::int64_t now_us);
+  bool full(std::int64_t now_us);
 
  private:
   std::mutex mutex_;
-  common::TokenBucket publishes_;       // guarded by mutex_
-  common::TokenBucket room_creations_;  // guarded by mutex_
+  common::TokenBucket bucket_;  // guarded by mutex_
+};
+
+// What one user may still do, shared by every stream and call of that user,
+// so that opening more streams never buys more rate.
+struct UserQuota {
+  explicit UserQuota(const common::RelayConfig& config);
+  bool at_rest(std::int64_t now_us) {
+    return publishes.full(now_us) && room_creations.full(now_us);
+  }
+
+  SharedBucket publishes;
+  SharedBucket room_creations;
 };
 
 class UserLimits;
 
-// One open stream's place in the counts; giving it back is destroying it.
+// One open stream's place in the counts, and the quotas it draws on; giving
+// the place back is destroying the slot.
 class StreamSlot {
  public:
   StreamSlot(UserLimits& limits, std::string user, std::string peer,
-             std::shared_ptr<UserQuota> quota)
-      : limits_(limits), user_(std::move(user)), peer_(std::move(peer)), quota_(std::move(quota)) {}
+             std::shared_ptr<UserQuota> quota, std::shared_ptr<SharedBucket> peer_creations)
+      : limits_(limits),
+        user_(std::move(user)),
+        peer_(std::move(peer)),
+        quota_(std::move(quota)),
+        peer_creations_(std::move(peer_creations)) {}
   ~StreamSlot();
   StreamSlot(const StreamSlot&) = delete;
   StreamSlot& operator=(const StreamSlot&) = delete;
 
-  UserQuota& quota() const { return *quota_; }
+  // 0 when the user may publish now (the token is taken); otherwise the
+  // microseconds until a publish would be allowed.
+  std::int64_t try_publish(std::int64_t now_us) { return quota_->publishes.try_take(now_us); }
+  // For hub::CreateGate: a room may be created if both the user and its
+  // address have a creation left (user names are not verified, so the
+  // address bounds a client that changes names). It owns what it uses, so a
+  // backplane may ask it after the stream has ended.
+  std::function<bool()> create_gate(std::int64_t now_us) const;
 
  private:
   UserLimits& limits_;
   const std::string user_;
   const std::string peer_;
   const std::shared_ptr<UserQuota> quota_;
+  const std::shared_ptr<SharedBucket> peer_creations_;
 };
 
-// Open streams per relay, per user and per peer address, and each user's
-// quota. A refused stream costs the relay a map lookup, nothing more.
+// Open streams per relay, per user and per peer address, and the quotas of
+// users and addresses. A refused stream costs the relay a map lookup.
 class UserLimits {
  public:
   explicit UserLimits(const common::RelayConfig& config) : config_(config) {}
@@ -70,8 +88,9 @@ class UserLimits {
   };
   Admission admit(const std::string& user, const std::string& peer);
 
-  // Forgets the quotas of users with no open stream that are at rest, so
-  // that the map holds only users seen recently. The relay calls it on a timer.
+  // Forgets users and addresses with no open stream whose quotas are at
+  // rest, so that the maps hold only those seen recently (reconnecting buys
+  // nothing). The relay calls it on a timer.
   void sweep(std::int64_t now_us);
 
   std::size_t open_streams() const;
@@ -85,12 +104,16 @@ class UserLimits {
     std::shared_ptr<UserQuota> quota;
     std::size_t streams = 0;
   };
+  struct Peer {
+    std::shared_ptr<SharedBucket> room_creations;
+    std::size_t streams = 0;
+  };
 
   const common::RelayConfig& config_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, User> users_;                // guarded by mutex_
-  std::unordered_map<std::string, std::size_t> peer_streams_;  // guarded by mutex_
-  std::size_t streams_ = 0;                                    // guarded by mutex_
+  std::unordered_map<std::string, User> users_;  // guarded by mutex_
+  std::unordered_map<std::string, Peer> peers_;  // guarded by mutex_
+  std::size_t streams_ = 0;                      // guarded by mutex_
 };
 
 // gRPC's peer string without its port ("ipv4:127.0.0.1:5000" -> "ipv4:127.0.0.1").

@@ -24,7 +24,8 @@ for scenario in fanout latency rooms idle churn; do
   if ! relay_start "$work/port" "$work/relay.log" "$server" --listen 127.0.0.1:0 \
     --port-file "$work/port" --publish-rate-per-second 0 --log-level warn \
     --max-streams 0 --max-streams-per-user 0 --max-streams-per-peer 0 \
-    --room-creations-per-user-per-minute 0 --join-rate-per-second 0; then
+    --room-creations-per-user-per-minute 0 --room-creations-per-peer-per-minute 0 \
+    --join-rate-per-second 0; then
     echo "FAIL: the relay did not start" >&2
     cat "$work/relay.log" >&2
     exit 1

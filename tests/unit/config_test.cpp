@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 32;
+constexpr std::size_t kFieldCount = 33;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -44,6 +44,7 @@ RelayConfig changed_config() {
   config.max_streams_per_user = 22;
   config.max_streams_per_peer = 23;
   config.room_creations_per_user_per_minute = 24;
+  config.room_creations_per_peer_per_minute = 25;
   config.join_rate_per_second = 2.5;
   config.room_idle_ttl_ms = 60000;
   config.max_rooms = 77;

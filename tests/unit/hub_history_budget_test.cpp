@@ -112,6 +112,22 @@ TEST_CASE_FIXTURE(BudgetFixture, "a join after the budget evicted messages count
   }
 }
 
+TEST_CASE_FIXTURE(BudgetFixture,
+                  "a room the budget emptied keeps its numbering and duplicate window when left") {
+  Client ann(hub, "ann");
+  REQUIRE(hub.join("a", ann.subscriber, std::nullopt).status == JoinStatus::joined);
+  time.now_us += 1;
+  const PublishResult first = hub.publish("a", {"ann", "ann-1", kBody});
+  say("b", 11);  // evicts all of a's history
+  REQUIRE(held("a").empty());
+  REQUIRE(hub.leave("a", ann.subscriber));
+  // Still there: a resend after a reconnect is recognised, not delivered twice.
+  const PublishResult resent = hub.publish("a", {"ann", "ann-1", kBody});
+  CHECK(resent.duplicate);
+  CHECK(resent.epoch == first.epoch);
+  CHECK(resent.sequence == first.sequence);
+}
+
 TEST_CASE("publishers racing past the history budget keep the count exact and the total bounded") {
   constexpr std::size_t kBudget = 20'000;
   constexpr int kThreads = 4;

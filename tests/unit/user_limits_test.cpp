@@ -13,26 +13,43 @@ TEST_CASE("a peer is its address without the port") {
   CHECK(peer_address("unix:/tmp/relay.sock") == "unix:/tmp/relay.sock");
 }
 
-TEST_CASE("stream slots count per user and per peer, and are given back when destroyed") {
+TEST_CASE("stream slots count per relay, user and address, and are given back when destroyed") {
   RelayConfig config;
-  config.max_streams = 3;
+  config.max_streams = 4;
   config.max_streams_per_user = 2;
-  config.max_streams_per_peer = 0;
+  config.max_streams_per_peer = 3;
   UserLimits limits(config);
   auto first = limits.admit("ann", "ipv4:10.0.0.1:1");
   auto second = limits.admit("ann", "ipv4:10.0.0.1:2");
   REQUIRE(first.slot);
   REQUIRE(second.slot);
-  const auto third = limits.admit("ann", "ipv4:10.0.0.1:3");
-  CHECK_FALSE(third.slot);
-  CHECK(third.refusal.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
-  auto bob = limits.admit("bob", "ipv4:10.0.0.2:1");
-  REQUIRE(bob.slot);
-  CHECK_FALSE(limits.admit("carol", "ipv4:10.0.0.3:1").slot);  // the relay is full
-  CHECK(limits.open_streams() == 3);
+
+  SUBCASE("per user") {
+    const auto third = limits.admit("ann", "ipv4:10.0.0.9:3");
+    CHECK_FALSE(third.slot);
+    CHECK(third.refusal.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  SUBCASE("per address, whatever the names") {
+    auto bob = limits.admit("bob", "ipv4:10.0.0.1:3");
+    REQUIRE(bob.slot);
+    const auto fourth = limits.admit("carol", "ipv4:10.0.0.1:4");
+    CHECK_FALSE(fourth.slot);
+    CHECK(fourth.refusal.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  SUBCASE("per relay") {
+    auto bob = limits.admit("bob", "ipv4:10.0.0.2:1");
+    auto carol = limits.admit("carol", "ipv4:10.0.0.3:1");
+    REQUIRE(bob.slot);
+    REQUIRE(carol.slot);
+    CHECK_FALSE(limits.admit("dave", "ipv4:10.0.0.4:1").slot);
+  }
+  // A refusal changes no count; a slot destroyed gives its place back.
+  const auto open = limits.open_streams();
+  CHECK_FALSE(limits.admit("ann", "ipv4:10.0.0.1:5").slot);
+  CHECK(limits.open_streams() == open);
   first.slot.reset();
-  CHECK(limits.open_streams() == 2);
-  CHECK(limits.admit("ann", "ipv4:10.0.0.1:4").slot);
+  CHECK(limits.open_streams() == open - 1);
+  CHECK(limits.admit("ann", "ipv4:10.0.0.5:1").slot);
 }
 
 TEST_CASE("a user's streams share one quota, which outlives them until it is at rest") {
@@ -42,15 +59,15 @@ TEST_CASE("a user's streams share one quota, which outlives them until it is at 
   config.room_creations_per_user_per_minute = 1;
   UserLimits limits(config);
   auto one = limits.admit("ann", "ipv4:10.0.0.1:1");
-  auto two = limits.admit("ann", "ipv4:10.0.0.1:2");
+  auto two = limits.admit("ann", "ipv4:10.0.0.2:2");
   REQUIRE(one.slot);
   REQUIRE(two.slot);
   const std::int64_t now = 1'000'000;
-  CHECK(one.slot->quota().try_publish(now) == 0);
-  CHECK(two.slot->quota().try_publish(now) == 0);
-  CHECK(one.slot->quota().try_publish(now) > 0);
-  CHECK(one.slot->quota().try_create_room(now));
-  CHECK_FALSE(two.slot->quota().try_create_room(now));
+  CHECK(one.slot->try_publish(now) == 0);
+  CHECK(two.slot->try_publish(now) == 0);
+  CHECK(one.slot->try_publish(now) > 0);
+  CHECK(one.slot->create_gate(now)());
+  CHECK_FALSE(two.slot->create_gate(now)());
 
   // Closing and reopening buys nothing while the quota is spent.
   one.slot.reset();
@@ -59,9 +76,27 @@ TEST_CASE("a user's streams share one quota, which outlives them until it is at 
   CHECK(limits.users_tracked() == 1);
   auto again = limits.admit("ann", "ipv4:10.0.0.1:3");
   REQUIRE(again.slot);
-  CHECK(again.slot->quota().try_publish(now) > 0);
+  CHECK(again.slot->try_publish(now) > 0);
   again.slot.reset();
   // Once refilled, the user is forgotten.
   limits.sweep(now + 120'000'000);
   CHECK(limits.users_tracked() == 0);
+}
+
+TEST_CASE("one address creates at most its rooms per minute, whatever names it uses") {
+  RelayConfig config;
+  config.room_creations_per_user_per_minute = 10;
+  config.room_creations_per_peer_per_minute = 3;
+  UserLimits limits(config);
+  const std::int64_t now = 1'000'000;
+  int created = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto admitted = limits.admit("name-" + std::to_string(i), "ipv4:10.0.0.1:" + std::to_string(i));
+    REQUIRE(admitted.slot);
+    created += admitted.slot->create_gate(now)() ? 1 : 0;
+  }
+  CHECK(created == 3);
+  auto elsewhere = limits.admit("other", "ipv4:10.0.0.2:1");
+  REQUIRE(elsewhere.slot);
+  CHECK(elsewhere.slot->create_gate(now)());
 }
