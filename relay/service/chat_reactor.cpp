@@ -108,8 +108,9 @@ void ChatReactor::handle(const v1::Join& join) {
   switch (outcome.status) {
     case hub::JoinStatus::joined:
       rooms_.insert(room);
-      spdlog::info("{} joined {} on stream {} (replayed {}, missed {})", user_, room,
-                   subscriber_->id(), outcome.summary.replayed, outcome.summary.missed);
+      // Debug, not info: joins are routine, and a client may make many.
+      spdlog::debug("{} joined {} on stream {} (replayed {}, missed {})", user_, room,
+                    subscriber_->id(), outcome.summary.replayed, outcome.summary.missed);
       return;
     case hub::JoinStatus::already_joined:
       notice(grpc::StatusCode::ALREADY_EXISTS, "this stream has already joined " + room, room);
@@ -141,7 +142,7 @@ void ChatReactor::handle(const v1::Leave& leave) {
     return;
   }
   context_.hub.leave(room, subscriber_);
-  spdlog::info("{} left {} on stream {}", user_, room, subscriber_->id());
+  spdlog::debug("{} left {} on stream {}", user_, room, subscriber_->id());
 }
 
 void ChatReactor::handle(const v1::Publish& publish) {

@@ -94,15 +94,17 @@ RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerCont
   return {std::move(*identity.user), std::move(admission.slot), grpc::Status::OK};
 }
 
-std::optional<grpc::Status> RelayService::refuse_unidentified(
-    const grpc::CallbackServerContext& context, const char* rpc) {
+template <typename Request>
+std::optional<grpc::Status> RelayService::read_unary(const grpc::CallbackServerContext& context,
+                                                     const grpc::ByteBuffer& bytes, Request& out,
+                                                     const char* rpc) {
   auto identity = identify(context);
-  if (identity.user) {
-    return std::nullopt;
+  if (!identity.user) {
+    context_.refused_calls.refused(
+        fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));
+    return identity.error;
   }
-  context_.refused_calls.refused(
-      fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));
-  return identity.error;
+  return parse(bytes, out);
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
@@ -159,11 +161,8 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
 grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* context,
                                                   const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
-  if (auto refusal = refuse_unidentified(*context, "list rooms")) {
-    return finish_unary(context, *refusal);
-  }
   v1::ListRoomsRequest parsed;
-  if (auto refusal = parse(*request, parsed)) {
+  if (auto refusal = read_unary(*context, *request, parsed, "list rooms")) {
     return finish_unary(context, *refusal);
   }
   v1::ListRoomsResponse answer;
@@ -181,11 +180,8 @@ grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* context,
                                                 const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response) {
-  if (auto refusal = refuse_unidentified(*context, "history")) {
-    return finish_unary(context, *refusal);
-  }
   v1::HistoryRequest parsed;
-  if (auto refusal = parse(*request, parsed)) {
+  if (auto refusal = read_unary(*context, *request, parsed, "history")) {
     return finish_unary(context, *refusal);
   }
   if (auto error = common::validate_room_name(parsed.room())) {
@@ -216,11 +212,8 @@ grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* con
 grpc::ServerUnaryReactor* RelayService::Who(grpc::CallbackServerContext* context,
                                             const grpc::ByteBuffer* request,
                                             grpc::ByteBuffer* response) {
-  if (auto refusal = refuse_unidentified(*context, "who")) {
-    return finish_unary(context, *refusal);
-  }
   v1::WhoRequest parsed;
-  if (auto refusal = parse(*request, parsed)) {
+  if (auto refusal = read_unary(*context, *request, parsed, "who")) {
     return finish_unary(context, *refusal);
   }
   if (auto error = common::validate_room_name(parsed.room())) {

@@ -65,9 +65,12 @@ class RelayService final : public RelayServiceBase {
     grpc::Status refusal;
   };
   Admitted admit_stream(const grpc::CallbackServerContext& context, const char* rpc);
-  // The caller's identity for a unary call, or the status to refuse it with.
-  std::optional<grpc::Status> refuse_unidentified(const grpc::CallbackServerContext& context,
-                                                  const char* rpc);
+  // Checks a unary call's identity, then parses its request into `out`:
+  // nothing when both are good, or the status to refuse the call with.
+  template <typename Request>
+  std::optional<grpc::Status> read_unary(const grpc::CallbackServerContext& context,
+                                         const grpc::ByteBuffer& bytes, Request& out,
+                                         const char* rpc);
 
   ProtoFrameEncoder encoder_;
   hub::Hub hub_;
