@@ -104,8 +104,11 @@ int serve(const relay::common::StartupOptions& options) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    spdlog::error("cannot listen on {}", config.listen_address);
-    return 1;
+    spdlog::error(
+        "cannot listen on {}: the port is in use (is another relay running there?) or the "
+        "address is not one of this machine's",
+        config.listen_address);
+    return 2;
   }
   auto* health = server->GetHealthCheckService();
   health->SetServingStatus(true);

@@ -58,6 +58,8 @@ bool is_layout_control(char32_t c) {
          (c >= 0x2066 && c <= 0x2069);
 }
 
+constexpr char32_t kZeroWidthJoiner = 0x200D;
+
 constexpr char kHexDigits[] = "0123456789abcdef";
 
 void append_hex(std::string& out, std::string_view prefix, std::uint32_t value, int digits) {
@@ -114,10 +116,37 @@ std::size_t width_of(char32_t c) {
 
 }  // namespace
 
+bool is_emoji(char32_t c) {
+  return (c >= 0x1F000 && c <= 0x1FAFF) || (c >= 0x2600 && c <= 0x27BF) ||
+         (c >= 0x2300 && c <= 0x23FF) || (c >= 0x2B00 && c <= 0x2BFF) || c == 0xFE0F;
+}
+
+bool is_invisible(char32_t c) {
+  constexpr std::array<Range, 16> kInvisible{{{0x00AD, 0x00AD},
+                                              {0x034F, 0x034F},
+                                              {0x115F, 0x1160},
+                                              {0x17B4, 0x17B5},
+                                              {0x180B, 0x180F},
+                                              {0x200B, 0x200D},
+                                              {0x2060, 0x2064},
+                                              {0x206A, 0x206F},
+                                              {0x3164, 0x3164},
+                                              {0xFEFF, 0xFEFF},
+                                              {0xFFA0, 0xFFA0},
+                                              {0xFFF9, 0xFFFB},
+                                              {0x1BCA0, 0x1BCA3},
+                                              {0x1D173, 0x1D17A},
+                                              {0xE0000, 0xE007F},
+                                              {0xE0100, 0xE01EF}}};
+  return std::any_of(kInvisible.begin(), kInvisible.end(),
+                     [c](const Range& range) { return c >= range.first && c <= range.second; });
+}
+
 std::string sanitize_for_terminal(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   std::size_t at = 0;
+  char32_t previous = 0;
   while (at < text.size()) {
     const auto decoded = decode_at(text, at);
     if (!decoded) {
@@ -126,17 +155,27 @@ std::string sanitize_for_terminal(std::string_view text) {
       continue;
     }
     const char32_t c = decoded->code_point;
+    const std::size_t next_at = at + decoded->length;
+    const auto next = next_at < text.size() ? decode_at(text, next_at) : std::nullopt;
+    const bool joins_emoji =
+        c == kZeroWidthJoiner && is_emoji(previous) && next && is_emoji(next->code_point);
     if (c < 0x20) {
       out += '^';
       out += static_cast<char>(c + 0x40);
     } else if (c == 0x7F) {
       out += "^?";
-    } else if ((c >= 0x80 && c <= 0x9F) || is_layout_control(c)) {
-      append_hex(out, "\\u", static_cast<std::uint32_t>(c), 4);
+    } else if ((c >= 0x80 && c <= 0x9F) || is_layout_control(c) ||
+               (is_invisible(c) && !joins_emoji)) {
+      if (c > 0xFFFF) {
+        append_hex(out, "\\U", static_cast<std::uint32_t>(c), 8);
+      } else {
+        append_hex(out, "\\u", static_cast<std::uint32_t>(c), 4);
+      }
     } else {
       out += text.substr(at, decoded->length);
     }
-    at += decoded->length;
+    previous = c;
+    at = next_at;
   }
   return out;
 }

@@ -17,6 +17,10 @@ int max_receive_message_bytes(const common::RelayConfig& config) {
 }
 
 void apply_server_options(grpc::ServerBuilder& builder, const common::RelayConfig& config) {
+  // gRPC shares the port by default (SO_REUSEPORT): a second relay on a port
+  // in use would start, and the kernel would split the clients, and so the
+  // rooms, between the two. Binding must fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(max_receive_message_bytes(config));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, as_int(config.keepalive_time_ms));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, as_int(config.keepalive_timeout_ms));

@@ -3,20 +3,14 @@
 // every case a well-behaved client of the same relay goes on unharmed.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <chrono>
 
 #include <csignal>
-#include <filesystem>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "tests/integration/child_process.hpp"
 #include "tests/integration/relay_process.hpp"
 #include "tests/integration/test_clients.hpp"
 
@@ -80,33 +74,6 @@ std::size_t count_lines_with(const std::string& text, const std::string& part) {
     count += line.find(part) != std::string::npos ? 1 : 0;
   }
   return count;
-}
-
-// What a writer puts into the FIFO at `path` within `timeout`. Opened without
-// blocking, so that a writer that never comes (a relay that died) costs the
-// timeout, not the test.
-std::string read_fifo(const std::string& path, std::chrono::milliseconds timeout) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  REQUIRE(fd >= 0);
-  std::string text;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd ready{fd, POLLIN, 0};
-    if (::poll(&ready, 1, 50) <= 0) {
-      continue;
-    }
-    char buffer[64];
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n > 0) {
-      text.append(buffer, static_cast<std::size_t>(n));
-    } else if (n == 0 && !text.empty()) {
-      break;  // the writer closed after writing
-    } else if (n == 0) {
-      std::this_thread::sleep_for(10ms);  // no writer yet: POLLHUP until one opens
-    }
-  }
-  ::close(fd);
-  return text;
 }
 
 }  // namespace
@@ -476,31 +443,6 @@ TEST_CASE("a SIGTERM during a PublishBatch acknowledges nothing that was not del
   REQUIRE(accepted != trailers.end());
   CHECK(std::string(accepted->second.data(), accepted->second.size()) == "5");
   CHECK(relay.wait_exit(10s) == 0);
-}
-
-TEST_CASE("a SIGTERM while the relay announces its port drains and exits 0") {
-  // The port file's temporary name is a FIFO, so the relay blocks in the
-  // middle of announcing its port until the test reads it: the signal lands
-  // exactly there, every time.
-  const auto directory =
-      std::filesystem::temp_directory_path() / ("relay-fifo-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(directory);
-  const auto port_file = directory / "port";
-  REQUIRE(::mkfifo((port_file.string() + ".tmp").c_str(), 0600) == 0);
-  ChildProcess relay(
-      {relay_server_path(), "--listen", "127.0.0.1:0", "--port-file", port_file.string()}, "");
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!contains(relay.err(), "listening") && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  REQUIRE_MESSAGE(contains(relay.err(), "listening"), relay.err());
-  relay.signal(SIGTERM);
-  const std::string port = read_fifo(port_file.string() + ".tmp", 10s);
-  const auto exit_code = relay.wait_exit(10s);
-  std::filesystem::remove_all(directory);
-  CHECK_FALSE(port.empty());
-  REQUIRE_MESSAGE(exit_code, "the relay died of the signal:\n", relay.err());
-  CHECK(*exit_code == 0);
 }
 
 TEST_CASE("all rooms' histories together stay within --history-total-max-bytes, oldest out first") {

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "cli/ui/sanitize.hpp"
 
@@ -69,6 +70,41 @@ TEST_CASE("bidi overrides and line separators cannot reorder what follows") {
   CHECK(sanitize_for_terminal("\u2066x\u2069") == "\\u2066x\\u2069");
   CHECK(sanitize_for_terminal("\u200f") == "\\u200f");
   CHECK(sanitize_for_terminal("a\u2028b") == "a\\u2028b");
+}
+
+TEST_CASE("invisible characters are shown, so that look-alike names and messages differ") {
+  // The catalogue: each one takes no room and shows nothing on a terminal.
+  const std::pair<std::string, std::string> catalogue[] = {
+      {"\u00ad", "\\u00ad"},          // soft hyphen
+      {"\u034f", "\\u034f"},          // combining grapheme joiner
+      {"\u115f", "\\u115f"},          // Hangul choseong filler
+      {"\u180e", "\\u180e"},          // Mongolian vowel separator
+      {"\u200b", "\\u200b"},          // zero width space
+      {"\u200c", "\\u200c"},          // zero width non-joiner
+      {"\u200d", "\\u200d"},          // zero width joiner, alone
+      {"\u2060", "\\u2060"},          // word joiner
+      {"\u2063", "\\u2063"},          // invisible separator
+      {"\u206f", "\\u206f"},          // nominal digit shapes
+      {"\u3164", "\\u3164"},          // Hangul filler
+      {"\ufeff", "\\ufeff"},          // byte order mark
+      {"\uffa0", "\\uffa0"},          // halfwidth Hangul filler
+      {"\ufff9", "\\ufff9"},          // interlinear annotation anchor
+      {"\U0001d173", "\\U0001d173"},  // musical symbol begin beam
+      {"\U000e0041", "\\U000e0041"},  // tag latin capital letter A
+      {"\U000e0100", "\\U000e0100"},  // variation selector 17
+  };
+  for (const auto& [raw, shown] : catalogue) {
+    CAPTURE(shown);
+    CHECK(relay::cli::ui::is_invisible(
+        static_cast<char32_t>(std::stoul(shown.substr(2), nullptr, 16))));
+    CHECK(sanitize_for_terminal("ann" + raw) == "ann" + shown);
+  }
+  // A joiner between two emoji builds one picture and stays; elsewhere it
+  // hides, and is shown.
+  const std::string family = "\U0001f468\u200d\U0001f469\u200d\U0001f467";
+  CHECK(sanitize_for_terminal(family) == family);
+  CHECK(sanitize_for_terminal("a\u200db") == "a\\u200db");
+  CHECK(sanitize_for_terminal("\U0001f468\u200d") == "\U0001f468\\u200d");
 }
 
 TEST_CASE("invalid UTF-8 shows each bad byte as \\x") {
