@@ -310,13 +310,14 @@ void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
         break;  // stopping, and everything typed has been written
       }
       if (outbound_.front().has_publish()) {
+        // Stopping does not end these waits: the queue is still written at
+        // the relay's pace until stop() gives up and cancels the stream.
         if (const auto now = std::chrono::steady_clock::now(); now < publish_not_before_) {
-          changed_.wait_until(lock, publish_not_before_, [&] { return stream_over || stopping_; });
+          changed_.wait_until(lock, publish_not_before_, [&] { return stream_over; });
           continue;
         }
         if (const auto wait = pace.wait_us(steady_now_us()); wait > 0) {
-          changed_.wait_for(lock, std::chrono::microseconds(wait),
-                            [&] { return stream_over || stopping_; });
+          changed_.wait_for(lock, std::chrono::microseconds(wait), [&] { return stream_over; });
           continue;
         }
         pace.try_take(steady_now_us());
