@@ -1,6 +1,7 @@
 // relay-chat: the terminal client of the relay, and its scripting tool.
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
                "\"[room] #seq sender: text\" (the default when stdin or stdout is not a terminal)");
   app.add_flag("--json", global.json, "Print one JSON object per line (implies --plain)");
   app.add_option("--timeout", timeout_s,
-                 "Seconds to wait for acknowledgements at end of input, and for one-shot queries")
+                 "Seconds to wait for a relay that does not answer (every mode), and for "
+                 "acknowledgements at end of input")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
   app.add_option("--backoff-max-ms", backoff_max_ms, "Longest wait between reconnection attempts")
@@ -109,24 +111,33 @@ int main(int argc, char** argv) {
   global.backoff_max = std::chrono::milliseconds(backoff_max_ms);
 
   using namespace relay::cli::app;
-  if (*follow) {
-    return run_follow(global, follow_rooms, signals);
+  const int code = [&] {
+    if (*follow) {
+      return run_follow(global, follow_rooms, signals);
+    }
+    if (*send) {
+      return send_lines(global, send_room, signals);
+    }
+    if (app.got_subcommand("rooms")) {
+      return list_rooms(global, signals);
+    }
+    if (*history) {
+      return show_history(global, history_room, history_count, signals);
+    }
+    if (*who) {
+      return show_members(global, who_room, signals);
+    }
+    const bool terminal = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+    if (plain || global.json || !terminal) {
+      return run_plain(global, room, signals);
+    }
+    return run_interactive(global, room, signals);
+  }();
+  // Whatever the mode was doing, a stop signal ends it with the shell's
+  // convention for a process killed by that signal, so scripts can tell.
+  if (const int signal = signals.received(); signal != 0) {
+    std::cerr << "relay-chat: stopped by " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << "\n";
+    return 128 + signal;
   }
-  if (*send) {
-    return send_lines(global, send_room);
-  }
-  if (app.got_subcommand("rooms")) {
-    return list_rooms(global);
-  }
-  if (*history) {
-    return show_history(global, history_room, history_count);
-  }
-  if (*who) {
-    return show_members(global, who_room);
-  }
-  const bool terminal = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
-  if (plain || global.json || !terminal) {
-    return run_plain(global, room, signals);
-  }
-  return run_interactive(global, room, signals);
+  return code;
 }

@@ -8,27 +8,32 @@
 #include "cli/app/stdin_lines.hpp"
 #include "cli/session/chat_session.hpp"
 #include "cli/session/follower.hpp"
+#include "cli/session/status_text.hpp"
+#include "cli/ui/outage_digest.hpp"
 #include "cli/ui/renderers.hpp"
 
 namespace relay::cli::app {
 namespace {
 
 // Plain lines for people or JSON lines for programs, with notices (losses,
-// reconnects, refusals) beside them.
+// reconnects, refusals) beside them. Programs get every status change; people
+// get an outage digested.
 struct Output {
   explicit Output(const GlobalOptions& global) {
     if (global.json) {
       json = std::make_unique<ui::JsonRenderer>(std::cout);
     } else {
       plain = std::make_unique<ui::PlainRenderer>(std::cout, std::cerr, global.target);
+      digest = std::make_unique<ui::OutageDigest>(*plain);
     }
   }
   SessionListener& listener() {
-    return json ? static_cast<SessionListener&>(*json) : static_cast<SessionListener&>(*plain);
+    return json ? static_cast<SessionListener&>(*json) : static_cast<SessionListener&>(*digest);
   }
   void notice(std::string_view text) { json ? json->notice(text) : plain->notice(text); }
   std::unique_ptr<ui::JsonRenderer> json;
   std::unique_ptr<ui::PlainRenderer> plain;
+  std::unique_ptr<ui::OutageDigest> digest;
 };
 
 }  // namespace
@@ -37,7 +42,11 @@ int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& 
   Output output(global);
   ChatSession session(session_options(global), output.listener());
   StdinLines lines;
-  signals.on_stop([&lines] { lines.interrupt(); });
+  const auto stop = signals.stop_with([&] {
+    lines.interrupt();
+    session.request_stop();
+  });
+  const auto interrupted = [&signals] { return signals.received() != 0; };
   session.start();
   session.join(room);
 
@@ -59,17 +68,32 @@ int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& 
       ++refused;
     }
   }
-  if (lines.interrupted()) {
-    session.stop();
-    return 0;
-  }
-  const bool all_acked = session.wait_all_acked(global.timeout);
+  // Even with nothing to send, a script learns whether a relay is there.
+  const auto deadline = std::chrono::steady_clock::now() + global.timeout;
+  const auto remaining = [&deadline] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
+  };
+  const bool connected = !interrupted() && session.wait_connected(remaining());
+  const bool all_acked = connected && session.wait_all_acked(remaining());
   const std::size_t unacked = session.unacked();
+  const ConnectionStatus status = session.status();
+  if (interrupted()) {
+    session.stop(kStopOnSignalTimeout);
+    return 1;  // the caller says which signal
+  }
   session.stop();
+  if (!connected) {
+    output.notice(status.last_error.empty()
+                      ? cannot_reach(global.target, no_answer_within(global.timeout))
+                      : status.last_error);
+  }
   // refused() is final once the session has stopped.
-  if (!all_acked) {
+  if (!all_acked && unacked > 0) {
     output.notice(
         fmt::format("{} messages not acknowledged within {} ms", unacked, global.timeout.count()));
+  }
+  if (!all_acked) {
     return 1;
   }
   if (session.refused() > 0) {
@@ -82,8 +106,11 @@ int run_follow(const GlobalOptions& global, const std::vector<std::string>& room
                StopSignal& signals) {
   Output output(global);
   Follower follower(follow_options(global, rooms), output.listener());
-  signals.on_stop([&follower] { follower.stop(); });
+  const auto stop = signals.stop_with([&follower] { follower.stop(); });
   const grpc::Status status = follower.run();
+  if (signals.received() != 0) {
+    return 1;  // the caller says which signal
+  }
   if (!status.ok()) {
     output.notice(status.error_message());
     return 1;

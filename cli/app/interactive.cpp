@@ -21,10 +21,12 @@ namespace {
 class Commander {
  public:
   Commander(const GlobalOptions& global, ChatSession& session, ui::Terminal& terminal)
-      : global_(interactive_queries(global)),
-        session_(session),
+      : session_(session),
         terminal_(terminal),
-        stub_(v1::Relay::NewStub(session.channel())) {}
+        calls_(session.channel(), interactive_queries(global)) {}
+
+  // From the stop signal's thread: a query in flight would keep the key thread.
+  void cancel_queries() { calls_.cancel(); }
 
   void join(const std::string& room) {
     session_.join(room);
@@ -70,25 +72,25 @@ class Commander {
   void operator()(const ui::ShowMembers& command) {
     v1::WhoResponse response;
     const std::string room = command.room.value_or(current_);
-    if (auto status = fetch_members(*stub_, global_, room, response); !status.ok()) {
-      terminal_.print_warning(describe_failure(status));
+    if (auto status = fetch_members(calls_, room, response); !status.ok()) {
+      terminal_.print_warning(calls_.describe_failure(status));
       return;
     }
     print_lines(fmt::format("in #{}:", room), member_lines(response));
   }
   void operator()(const ui::ListRooms&) {
     v1::ListRoomsResponse response;
-    if (auto status = fetch_rooms(*stub_, global_, response); !status.ok()) {
-      terminal_.print_warning(describe_failure(status));
+    if (auto status = fetch_rooms(calls_, response); !status.ok()) {
+      terminal_.print_warning(calls_.describe_failure(status));
       return;
     }
     print_lines("rooms:", room_lines(response));
   }
   void operator()(const ui::ShowHistory& command) {
     v1::HistoryResponse response;
-    if (auto status = fetch_last_messages(*stub_, global_, current_, command.count, response);
+    if (auto status = fetch_last_messages(calls_, current_, command.count, response);
         !status.ok()) {
-      terminal_.print_warning(describe_failure(status));
+      terminal_.print_warning(calls_.describe_failure(status));
       return;
     }
     terminal_.print_info(
@@ -116,10 +118,9 @@ class Commander {
     return global;
   }
 
-  const GlobalOptions global_;
   ChatSession& session_;
   ui::Terminal& terminal_;
-  std::unique_ptr<v1::Relay::Stub> stub_;
+  RelayCalls calls_;
   std::set<std::string> rooms_;
   std::string current_;
 };
@@ -151,14 +152,21 @@ int run_interactive(const GlobalOptions& global, const std::string& room, StopSi
         },
         ui::parse_command(line));
   });
-  signals.on_stop([&terminal] { terminal.request_quit(); });
+  const auto stop = signals.stop_with([&] {
+    commander.cancel_queries();
+    terminal.request_quit();
+  });
   // Before the key thread starts: from then on only that thread commands.
   commander.join(room);
   terminal.start(STDIN_FILENO, STDOUT_FILENO);
   session.start();
   terminal.print_info("type a message and press Enter; /help lists the commands");
   terminal.wait_for_quit();
-  session.stop();
+  if (signals.received() != 0) {
+    session.stop(kStopOnSignalTimeout);
+  } else {
+    session.stop();
+  }
   terminal.stop();
   return 0;
 }

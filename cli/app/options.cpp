@@ -7,6 +7,7 @@ SessionOptions session_options(const GlobalOptions& global) {
   options.target = global.target;
   options.user = global.user;
   options.backoff.max = global.backoff_max;
+  options.connect_timeout = global.timeout;
   return options;
 }
 
@@ -16,6 +17,7 @@ FollowOptions follow_options(const GlobalOptions& global, std::vector<std::strin
   options.user = global.user;
   options.rooms = std::move(rooms);
   options.backoff.max = global.backoff_max;
+  options.connect_timeout = global.timeout;
   return options;
 }
 

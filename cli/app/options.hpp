@@ -18,6 +18,10 @@ struct GlobalOptions {
   bool json = false;
 };
 
+// How long a chat mode stopped by a signal waits for the relay to take the end
+// of its stream: whoever pressed Ctrl-C wants the prompt back at once.
+inline constexpr std::chrono::milliseconds kStopOnSignalTimeout{500};
+
 SessionOptions session_options(const GlobalOptions& global);
 FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms);
 

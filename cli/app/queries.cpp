@@ -8,7 +8,6 @@
 
 #include "cli/app/stdin_lines.hpp"
 #include "cli/session/channel.hpp"
-#include "cli/session/status_text.hpp"
 #include "cli/ui/notices.hpp"
 #include "cli/ui/renderers.hpp"
 #include "cli/ui/sanitize.hpp"
@@ -17,21 +16,20 @@
 namespace relay::cli::app {
 namespace {
 
-std::unique_ptr<v1::Relay::Stub> stub_for(const GlobalOptions& global) {
-  return v1::Relay::NewStub(make_channel(global.target));
-}
+// The calls of one subcommand, which a stop signal cancels.
+struct SubcommandCalls {
+  explicit SubcommandCalls(const GlobalOptions& global, StopSignal& signals)
+      : calls(make_channel(global.target), global),
+        stop(signals.stop_with([this] { calls.cancel(); })) {}
+  RelayCalls calls;
+  StopSignal::Registration stop;
+};
 
-// One-shot calls wait for a relay that is starting, up to --timeout.
-std::unique_ptr<grpc::ClientContext> context_for(const GlobalOptions& global) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_wait_for_ready(true);
-  context->set_deadline(std::chrono::system_clock::now() + global.timeout);
-  context->AddMetadata(common::kUserKey, global.user);
-  return context;
-}
-
-int failed(const grpc::Status& status) {
-  std::cerr << describe_failure(status) << "\n";
+// The caller reports a stop signal itself.
+int failed(const RelayCalls& calls, const grpc::Status& status) {
+  if (!calls.cancelled()) {
+    std::cerr << calls.describe_failure(status) << "\n";
+  }
   return 1;
 }
 
@@ -41,26 +39,23 @@ void print_json(const nlohmann::json& value) {
 
 }  // namespace
 
-std::string describe_failure(const grpc::Status& status) {
-  return "relay-chat: " + ui::sanitize_for_terminal(describe_grpc_status(status));
+grpc::Status fetch_rooms(RelayCalls& calls, v1::ListRoomsResponse& response) {
+  return calls.unary([&](grpc::ClientContext& context) {
+    return calls.stub().ListRooms(&context, {}, &response);
+  });
 }
 
-grpc::Status fetch_rooms(v1::Relay::Stub& stub, const GlobalOptions& global,
-                         v1::ListRoomsResponse& response) {
-  auto context = context_for(global);
-  return stub.ListRooms(context.get(), {}, &response);
-}
-
-grpc::Status fetch_last_messages(v1::Relay::Stub& stub, const GlobalOptions& global,
-                                 const std::string& room, int count,
+grpc::Status fetch_last_messages(RelayCalls& calls, const std::string& room, int count,
                                  v1::HistoryResponse& response) {
   // Where the room is now first, then what precedes it.
   v1::HistoryRequest probe;
   probe.set_room(room);
   probe.set_limit(1);
   v1::HistoryResponse head;
-  auto context = context_for(global);
-  if (auto status = stub.History(context.get(), probe, &head); !status.ok()) {
+  if (auto status = calls.unary([&](grpc::ClientContext& context) {
+        return calls.stub().History(&context, probe, &head);
+      });
+      !status.ok()) {
     return status;
   }
   v1::HistoryRequest request;
@@ -68,16 +63,16 @@ grpc::Status fetch_last_messages(v1::Relay::Stub& stub, const GlobalOptions& glo
   const auto wanted = static_cast<std::uint64_t>(count);
   request.set_after_sequence(head.sequence() > wanted ? head.sequence() - wanted : 0);
   request.set_limit(static_cast<std::uint32_t>(count));
-  context = context_for(global);
-  return stub.History(context.get(), request, &response);
+  return calls.unary([&](grpc::ClientContext& context) {
+    return calls.stub().History(&context, request, &response);
+  });
 }
 
-grpc::Status fetch_members(v1::Relay::Stub& stub, const GlobalOptions& global,
-                           const std::string& room, v1::WhoResponse& response) {
+grpc::Status fetch_members(RelayCalls& calls, const std::string& room, v1::WhoResponse& response) {
   v1::WhoRequest request;
   request.set_room(room);
-  auto context = context_for(global);
-  return stub.Who(context.get(), request, &response);
+  return calls.unary(
+      [&](grpc::ClientContext& context) { return calls.stub().Who(&context, request, &response); });
 }
 
 std::vector<std::string> room_lines(const v1::ListRoomsResponse& response) {
@@ -105,10 +100,11 @@ std::vector<std::string> member_lines(const v1::WhoResponse& response) {
   return lines;
 }
 
-int list_rooms(const GlobalOptions& global) {
+int list_rooms(const GlobalOptions& global, StopSignal& signals) {
+  SubcommandCalls subcommand(global, signals);
   v1::ListRoomsResponse response;
-  if (auto status = fetch_rooms(*stub_for(global), global, response); !status.ok()) {
-    return failed(status);
+  if (auto status = fetch_rooms(subcommand.calls, response); !status.ok()) {
+    return failed(subcommand.calls, status);
   }
   if (!global.json) {
     for (const auto& line : room_lines(response)) {
@@ -126,11 +122,12 @@ int list_rooms(const GlobalOptions& global) {
   return 0;
 }
 
-int show_history(const GlobalOptions& global, const std::string& room, int count) {
+int show_history(const GlobalOptions& global, const std::string& room, int count,
+                 StopSignal& signals) {
+  SubcommandCalls subcommand(global, signals);
   v1::HistoryResponse response;
-  if (auto status = fetch_last_messages(*stub_for(global), global, room, count, response);
-      !status.ok()) {
-    return failed(status);
+  if (auto status = fetch_last_messages(subcommand.calls, room, count, response); !status.ok()) {
+    return failed(subcommand.calls, status);
   }
   for (const auto& message : response.messages()) {
     std::cout << (global.json ? ui::format_json_line(message) : ui::format_plain_line(message))
@@ -139,10 +136,11 @@ int show_history(const GlobalOptions& global, const std::string& room, int count
   return 0;
 }
 
-int show_members(const GlobalOptions& global, const std::string& room) {
+int show_members(const GlobalOptions& global, const std::string& room, StopSignal& signals) {
+  SubcommandCalls subcommand(global, signals);
   v1::WhoResponse response;
-  if (auto status = fetch_members(*stub_for(global), global, room, response); !status.ok()) {
-    return failed(status);
+  if (auto status = fetch_members(subcommand.calls, room, response); !status.ok()) {
+    return failed(subcommand.calls, status);
   }
   if (!global.json) {
     for (const auto& line : member_lines(response)) {
@@ -163,16 +161,10 @@ std::string batch_id_prefix() {
   return fmt::format("send-{:08x}{:08x}-", random(), random());
 }
 
-int send_lines(const GlobalOptions& global, const std::string& room) {
-  // A bulk send may take longer than a query: no deadline while lines flow.
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_wait_for_ready(true);
-  context->AddMetadata(common::kUserKey, global.user);
-  v1::PublishBatchSummary summary;
-  auto stub = stub_for(global);
-  auto writer = stub->PublishBatch(context.get(), &summary);
-  StdinLines lines;
-  std::uint64_t sent = 0;
+// Writes every stdin line until the end of input, a stop signal, or a broken
+// call; counts the lines written in `sent`.
+void write_lines(StdinLines& lines, const std::string& room,
+                 grpc::ClientWriter<v1::PublishRequest>& writer, std::uint64_t& sent) {
   const std::string id_prefix = batch_id_prefix();
   while (auto line = lines.next()) {
     if (line->empty()) {
@@ -182,21 +174,48 @@ int send_lines(const GlobalOptions& global, const std::string& room) {
     request.set_room(room);
     request.set_body(*line);
     request.set_client_message_id(id_prefix + std::to_string(sent + 1));
-    if (!writer->Write(request)) {
-      break;
+    if (!writer.Write(request)) {
+      return;
     }
     ++sent;
   }
-  writer->WritesDone();
-  const auto status = writer->Finish();
-  if (!status.ok()) {
-    const auto& trailers = context->GetServerTrailingMetadata();
+}
+
+int send_lines(const GlobalOptions& global, const std::string& room, StopSignal& signals) {
+  StdinLines lines;
+  RelayCalls calls(make_channel(global.target), global);
+  const auto stop = signals.stop_with([&] {
+    lines.interrupt();
+    calls.cancel();
+  });
+  v1::PublishBatchSummary summary;
+  std::uint64_t sent = 0;
+  std::string accepted_before_failure;
+  const auto batch = [&](grpc::ClientContext& context) {
+    auto writer = calls.stub().PublishBatch(&context, &summary);
+    write_lines(lines, room, *writer, sent);
+    writer->WritesDone();
+    auto status = writer->Finish();
+    const auto& trailers = context.GetServerTrailingMetadata();
     if (const auto found = trailers.find(common::kAcceptedKey); found != trailers.end()) {
-      std::cerr << fmt::format(
-          "relay-chat: the relay accepted {} of the {} lines sent\n",
-          ui::sanitize_for_terminal(std::string(found->second.data(), found->second.size())), sent);
+      accepted_before_failure.assign(found->second.data(), found->second.size());
     }
-    return failed(status);
+    return status;
+  };
+  // The relay answers a History of one message quickly however busy the batch keeps it.
+  v1::HistoryRequest head;
+  head.set_room(room);
+  head.set_limit(1);
+  const auto probe = [&](grpc::ClientContext& context) {
+    v1::HistoryResponse response;
+    return calls.stub().History(&context, head, &response);
+  };
+  if (const auto status = calls.watched(batch, probe); !status.ok()) {
+    if (!accepted_before_failure.empty()) {
+      std::cerr << fmt::format("relay-chat: the relay accepted {} of the {} lines sent\n",
+                               ui::sanitize_for_terminal(accepted_before_failure), sent);
+    }
+    return failed(calls, status);
   }
   if (global.json) {
     print_json({{"sent", sent},

@@ -27,15 +27,17 @@ StopSignal::StopSignal() {
   waiter_ = std::thread([this, set] {
     int signal = 0;
     sigwait(&set, &signal);
-    std::function<void()> handler;
-    {
-      std::lock_guard lock(handler_mutex);
-      handler = on_stop_;
+    // Under the lock, so that a Registration that ends meanwhile waits for
+    // the handler to finish with what it refers to.
+    std::lock_guard lock(handler_mutex);
+    // The destructor wakes this thread with a SIGTERM of its own: nothing
+    // came then.
+    if (closing_) {
+      return;
     }
-    // The destructor wakes this thread with a SIGTERM of its own after
-    // clearing the handler: nothing to run then.
-    if (handler) {
-      handler();
+    received_ = signal;
+    if (on_stop_) {
+      on_stop_();
     }
   });
 }
@@ -43,15 +45,24 @@ StopSignal::StopSignal() {
 StopSignal::~StopSignal() {
   {
     std::lock_guard lock(handler_mutex);
-    on_stop_ = nullptr;
+    closing_ = true;
   }
   pthread_kill(waiter_.native_handle(), SIGTERM);
   waiter_.join();
 }
 
+StopSignal::Registration StopSignal::stop_with(std::function<void()> on_stop) {
+  this->on_stop(std::move(on_stop));
+  return Registration(*this);
+}
+
 void StopSignal::on_stop(std::function<void()> on_stop) {
   std::lock_guard lock(handler_mutex);
   on_stop_ = std::move(on_stop);
+  // A signal that came before there was anything to stop still stops it.
+  if (received_ != 0 && on_stop_) {
+    on_stop_();
+  }
 }
 
 }  // namespace relay::cli::app

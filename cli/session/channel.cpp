@@ -27,4 +27,25 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& target,
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
+RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::time_point deadline,
+                          const std::function<bool()>& stopping) {
+  constexpr auto kStep = std::chrono::milliseconds(50);
+  const auto failing_from = std::chrono::steady_clock::now() + kStartingRelayGrace;
+  for (;;) {
+    if (channel.WaitForConnected(std::chrono::system_clock::now() + kStep)) {
+      return RelayReach::connected;
+    }
+    if (stopping()) {
+      return RelayReach::stopped;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= failing_from && channel.GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      return RelayReach::failing;
+    }
+    if (now >= deadline) {
+      return RelayReach::no_answer;
+    }
+  }
+}
+
 }  // namespace relay::cli

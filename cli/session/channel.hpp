@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,22 @@ struct ChannelOptions {
 // says NOT_SERVING (it is draining) gets no new calls.
 std::shared_ptr<grpc::Channel> make_channel(const std::string& target,
                                             const ChannelOptions& options = {});
+
+// What waiting for a relay found.
+enum class RelayReach { connected, failing, no_answer, stopped };
+
+// A relay that is starting refuses connections until it listens, so a failing
+// connection counts only once it has failed for this long: `relay-server &
+// relay-chat rooms` works, and a relay that is not there is reported about a
+// second later rather than at --timeout.
+inline constexpr std::chrono::milliseconds kStartingRelayGrace{1000};
+
+// Waits until `channel` is connected, has failed for longer than
+// kStartingRelayGrace (a call with wait_for_ready(false) then fails at once
+// with gRPC's reason), `deadline` has passed, or `stopping` returns true. It
+// waits in short steps, so that stopping is noticed within 50 ms.
+RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::time_point deadline,
+                          const std::function<bool()>& stopping);
 
 // The service config that make_channel sets, for tests and documentation.
 std::string service_config_json();

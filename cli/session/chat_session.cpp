@@ -12,7 +12,6 @@
 namespace relay::cli {
 namespace {
 
-constexpr auto kConnectPoll = std::chrono::milliseconds(100);
 std::int64_t steady_now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -47,14 +46,19 @@ void ChatSession::start() {
   supervisor_ = std::thread([this] { supervise(); });
 }
 
+void ChatSession::request_stop() {
+  std::lock_guard lock(mutex_);
+  stopping_ = true;
+  changed_.notify_all();
+}
+
 void ChatSession::stop(std::chrono::milliseconds timeout) {
   if (!supervisor_.joinable()) {
     return;
   }
+  request_stop();
   {
     std::unique_lock lock(mutex_);
-    stopping_ = true;
-    changed_.notify_all();
     // The writer half-closes; the relay then ends the stream cleanly. A relay
     // that does not answer in time has the stream cancelled under it.
     if (!changed_.wait_for(lock, timeout, [this] { return supervisor_done_; }) && context_) {
@@ -96,13 +100,15 @@ std::optional<std::string> ChatSession::publish(const std::string& room, const s
 
 bool ChatSession::wait_all_acked(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [this] { return unacked_.empty(); });
+  changed_.wait_for(lock, timeout, [this] { return unacked_.empty() || stopping_; });
+  return unacked_.empty();
 }
 
 bool ChatSession::wait_connected(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout,
-                           [this] { return status_.state == ConnectionState::connected; });
+  changed_.wait_for(lock, timeout,
+                    [this] { return status_.state == ConnectionState::connected || stopping_; });
+  return status_.state == ConnectionState::connected;
 }
 
 std::size_t ChatSession::unacked() const {
@@ -135,16 +141,28 @@ void ChatSession::supervise() {
   std::string last_error;
   for (;;) {
     set_status({ConnectionState::connecting, backoff.attempts(), {}, last_error});
-    if (!wait_for_channel()) {
-      last_error = "cannot reach a relay at " + options_.target;
-    } else {
+    const RelayReach reach = wait_for_relay(
+        *channel_, std::chrono::steady_clock::now() + options_.connect_timeout, [this] {
+          std::lock_guard lock(mutex_);
+          return stopping_;
+        });
+    if (reach == RelayReach::no_answer) {
+      last_error = cannot_reach(options_.target, no_answer_within(options_.connect_timeout));
+    } else if (reach != RelayReach::stopped) {
+      // On a failing channel the stream fails at once, with gRPC's reason.
       bool established = false;
       const grpc::Status status = run_stream(resumed, established);
       if (established) {
         backoff.reset();
         resumed = true;
       }
-      last_error = status.ok() ? "" : describe_grpc_status(status);
+      if (status.ok()) {
+        last_error.clear();
+      } else if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+        last_error = cannot_reach(options_.target, status.error_message());
+      } else {
+        last_error = describe_grpc_status(status);
+      }
       if (is_fatal(status)) {
         break;
       }
@@ -165,21 +183,6 @@ void ChatSession::supervise() {
   std::lock_guard lock(mutex_);
   supervisor_done_ = true;
   changed_.notify_all();
-}
-
-bool ChatSession::wait_for_channel() {
-  // In short steps, so that stop() is never kept waiting for a whole attempt.
-  const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (channel_->WaitForConnected(std::chrono::system_clock::now() + kConnectPoll)) {
-      return true;
-    }
-    std::lock_guard lock(mutex_);
-    if (stopping_) {
-      return false;
-    }
-  }
-  return false;
 }
 
 bool ChatSession::sleep_unless_stopping(std::chrono::milliseconds wait) {
@@ -310,13 +313,14 @@ void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
         break;  // stopping, and everything typed has been written
       }
       if (outbound_.front().has_publish()) {
+        // Stopping does not end these waits: the queue is still written at
+        // the relay's pace until stop() gives up and cancels the stream.
         if (const auto now = std::chrono::steady_clock::now(); now < publish_not_before_) {
-          changed_.wait_until(lock, publish_not_before_, [&] { return stream_over || stopping_; });
+          changed_.wait_until(lock, publish_not_before_, [&] { return stream_over; });
           continue;
         }
         if (const auto wait = pace.wait_us(steady_now_us()); wait > 0) {
-          changed_.wait_for(lock, std::chrono::microseconds(wait),
-                            [&] { return stream_over || stopping_; });
+          changed_.wait_for(lock, std::chrono::microseconds(wait), [&] { return stream_over; });
           continue;
         }
         pace.try_take(steady_now_us());

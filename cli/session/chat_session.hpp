@@ -39,7 +39,8 @@ struct SessionOptions {
   // RESOURCE_EXHAUSTED on every resend, so it is refused here instead.
   std::size_t max_body_bytes = 64 * 1024;
   ChannelOptions channel;
-  // How long one attempt waits for a connection before it counts as failed.
+  // How long one attempt waits for a relay that accepts connections but does
+  // not answer before it counts as failed.
   std::chrono::milliseconds connect_timeout{5000};
 };
 
@@ -86,6 +87,9 @@ class ChatSession {
   ChatSession& operator=(const ChatSession&) = delete;
 
   void start();
+  // From any thread: ends the waits below, and has the writer half-close the
+  // stream once it has written what is queued; stop() must still be called.
+  void request_stop();
   // Half-closes the stream, waits for it to end (at most `timeout`) and joins
   // every thread. Idempotent.
   void stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -96,9 +100,10 @@ class ChatSession {
   // many are unacknowledged already or the body is over max_body_bytes.
   std::optional<std::string> publish(const std::string& room, const std::string& body);
 
-  // Waits until every publish so far is acknowledged; false on timeout.
+  // Waits until every publish so far is acknowledged; false on timeout or
+  // once stopping.
   bool wait_all_acked(std::chrono::milliseconds timeout);
-  // Waits until the session is connected; false on timeout.
+  // Waits until the session is connected; false on timeout or once stopping.
   bool wait_connected(std::chrono::milliseconds timeout);
 
   std::size_t unacked() const;
@@ -138,7 +143,6 @@ class ChatSession {
   // answered at all (which resets the backoff).
   grpc::Status run_stream(bool resumed, bool& established);
   void write_loop(Stream& stream, const bool& stream_over);
-  bool wait_for_channel();
   void handle(const v1::ServerFrame& frame, bool resumed);
   void handle_message(const v1::Message& message);
   // Drops the unacked publish with this id; returns whether there was one.

@@ -1,5 +1,6 @@
 #include "cli/session/follower.hpp"
 
+#include "cli/session/status_text.hpp"
 #include "common/metadata.hpp"
 
 namespace relay::cli {
@@ -22,7 +23,8 @@ bool is_fatal(const grpc::Status& status) {
 Follower::Follower(FollowOptions options, SessionListener& listener)
     : options_(std::move(options)),
       listener_(listener),
-      stub_(v1::Relay::NewStub(make_channel(options_.target, options_.channel))),
+      channel_(make_channel(options_.target, options_.channel)),
+      stub_(v1::Relay::NewStub(channel_)),
       seen_(options_.seen_window) {
   for (const auto& room : options_.rooms) {
     positions_[room];
@@ -81,9 +83,21 @@ v1::FollowRequest Follower::request() const {
 }
 
 grpc::Status Follower::follow_once(bool resumed, bool& established) {
+  const auto reach = wait_for_relay(
+      *channel_, std::chrono::steady_clock::now() + options_.connect_timeout, [this] {
+        std::lock_guard lock(mutex_);
+        return stopping_;
+      });
+  if (reach == RelayReach::stopped) {
+    return grpc::Status::CANCELLED;
+  }
+  if (reach == RelayReach::no_answer) {
+    return {grpc::StatusCode::UNAVAILABLE,
+            cannot_reach(options_.target, no_answer_within(options_.connect_timeout))};
+  }
+  // Not wait_for_ready: on a failing channel the call fails at once with
+  // gRPC's reason, for the user to see while run() retries.
   grpc::ClientContext context;
-  // A tail waits for its relay to come back rather than failing at once.
-  context.set_wait_for_ready(true);
   context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
   context.AddMetadata(common::kUserKey, options_.user);
   {
@@ -106,7 +120,11 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
     std::lock_guard lock(mutex_);
     context_ = nullptr;
   }
-  return reader->Finish();
+  const auto status = reader->Finish();
+  if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return {status.error_code(), cannot_reach(options_.target, status.error_message())};
+  }
+  return status;
 }
 
 void Follower::handle(const v1::ServerFrame& frame, bool resumed) {

@@ -23,6 +23,9 @@ struct FollowOptions {
   common::BackoffPolicy backoff;
   ChannelOptions channel;
   std::size_t seen_window = 10000;
+  // How long one attempt waits for a relay that accepts connections but does
+  // not answer before it counts as failed.
+  std::chrono::milliseconds connect_timeout{5000};
 };
 
 // A read-only tail of rooms over the server-streaming Follow call that, like
@@ -54,6 +57,7 @@ class Follower {
 
   const FollowOptions options_;
   SessionListener& listener_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Relay::Stub> stub_;
   std::map<std::string, Position> positions_;  // run()'s thread only
   SeenWindow seen_;                            // run()'s thread only

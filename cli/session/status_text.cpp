@@ -3,6 +3,8 @@
 #include <array>
 #include <string_view>
 
+#include <fmt/format.h>
+
 namespace relay::cli {
 
 std::string status_code_name(int code) {
@@ -32,6 +34,14 @@ std::string status_code_name(int code) {
 std::string describe_grpc_status(const grpc::Status& status) {
   const std::string name = status_code_name(static_cast<int>(status.error_code()));
   return status.error_message().empty() ? name : name + ": " + status.error_message();
+}
+
+std::string cannot_reach(const std::string& target, const std::string& reason) {
+  return "cannot reach a relay at " + target + ": " + reason;
+}
+
+std::string no_answer_within(std::chrono::milliseconds timeout) {
+  return fmt::format("no answer within {:g} s", static_cast<double>(timeout.count()) / 1000);
 }
 
 }  // namespace relay::cli

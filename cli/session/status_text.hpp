@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <grpcpp/support/status.h>
@@ -10,5 +11,11 @@ namespace relay::cli {
 std::string status_code_name(int code);
 // "UNAVAILABLE: relay shutting down", or just the name without a message.
 std::string describe_grpc_status(const grpc::Status& status);
+// "cannot reach a relay at TARGET: REASON", the words of every mode for a
+// relay that does not answer.
+std::string cannot_reach(const std::string& target, const std::string& reason);
+// "no answer within 2.5 s": the reason when a relay accepts connections but
+// does not answer.
+std::string no_answer_within(std::chrono::milliseconds timeout);
 
 }  // namespace relay::cli

@@ -1,6 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <memory>
 #include <thread>
 
 #include "tests/integration/child_process.hpp"
@@ -11,10 +17,89 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> chat(const RelayProcess& relay, std::vector<std::string> args) {
-  std::vector<std::string> all{RELAY_CHAT_PATH, "--relay", relay.target()};
+std::vector<std::string> chat(const std::string& target, std::vector<std::string> args) {
+  std::vector<std::string> all{RELAY_CHAT_PATH, "--relay", target};
   all.insert(all.end(), args.begin(), args.end());
   return all;
+}
+
+std::vector<std::string> chat(const RelayProcess& relay, std::vector<std::string> args) {
+  return chat(relay.target(), std::move(args));
+}
+
+// An address where nothing listens: a port bound and closed again.
+std::string address_with_nothing() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  ::close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+}
+
+// A relay that accepts connections (the kernel does) but never answers. It is
+// resumed and killed by PID at the end, so that no stopped relay outlives the test.
+class StoppedRelay {
+ public:
+  StoppedRelay() { relay_.signal(SIGSTOP); }
+  ~StoppedRelay() {
+    relay_.signal(SIGCONT);
+    relay_.signal(SIGKILL);
+    relay_.wait_exit(10s);
+  }
+  std::string target() const { return relay_.target(); }
+
+ private:
+  RelayProcess relay_;
+};
+
+// Every mode that ends by itself, with its stdin.
+struct Mode {
+  std::vector<std::string> args;
+  std::string input;
+};
+const std::vector<Mode> kEndingModes = {{{"rooms"}, ""},
+                                        {{"who", "lobby"}, ""},
+                                        {{"history", "lobby"}, ""},
+                                        {{"send", "lobby"}, "a\nb\n"},
+                                        {{"--plain", "--room", "lobby"}, ""},
+                                        {{"--plain", "--room", "lobby"}, "a\n"}};
+
+std::string describe(const Mode& mode) {
+  std::string text;
+  for (const auto& arg : mode.args) {
+    text += arg + " ";
+  }
+  return text + (mode.input.empty() ? "< /dev/null" : "< lines");
+}
+
+// Runs every mode at once against `target`, so that a test waits for the
+// slowest one rather than for their sum.
+std::vector<std::unique_ptr<ChildProcess>> start_all(const std::string& target,
+                                                     const std::vector<std::string>& extra,
+                                                     const std::vector<Mode>& modes) {
+  std::vector<std::unique_ptr<ChildProcess>> children;
+  for (const auto& mode : modes) {
+    auto args = extra;
+    args.insert(args.end(), mode.args.begin(), mode.args.end());
+    children.push_back(std::make_unique<ChildProcess>(chat(target, args), mode.input));
+  }
+  return children;
+}
+
+bool wait_for_error_output(const ChildProcess& child, const std::string& text,
+                           std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (child.err().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
 }
 
 }  // namespace
@@ -38,7 +123,7 @@ TEST_CASE("plain mode publishes stdin lines, exits 0 once acknowledged, and foll
   REQUIRE(follower.wait_for_output("[r] #2 ann: b", 10s));
   CHECK(follower.out() == "[r] #1 ann: a\n[r] #2 ann: b\n");
   follower.signal(SIGINT);
-  CHECK(follower.wait_exit(10s) == 0);
+  CHECK(follower.wait_exit(10s) == 130);
 }
 
 TEST_CASE("--json prints one JSON object per delivered message") {
@@ -94,4 +179,86 @@ TEST_CASE("a line over the relay's announced body limit is refused at once, and 
   REQUIRE(sender.wait_exit(20s) == 1);
   CHECK(sender.out().find("#2 ") != std::string::npos);
   CHECK(sender.out().find("after") != std::string::npos);
+}
+
+TEST_CASE(
+    "with nothing listening, every mode says it cannot reach the relay and why, within --timeout") {
+  const std::string target = address_with_nothing();
+  auto children = start_all(target, {"--timeout", "3"}, kEndingModes);
+  ChildProcess follow(chat(target, {"--timeout", "3", "follow", "lobby"}), "");
+  const auto started = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    const auto& mode = kEndingModes[i];
+    CAPTURE(describe(mode));
+    CHECK(children[i]->wait_exit(5s) == 1);
+    const std::string err = children[i]->err();
+    CAPTURE(err);
+    CHECK(err.find("cannot reach a relay at " + target + ": ") != std::string::npos);
+    if (mode.args.front() != "--plain") {
+      // A refused connection is the reason given, not a timeout.
+      CHECK(err.find("refused") != std::string::npos);
+    }
+  }
+  // The one-shot commands do not wait out --timeout for a refused connection.
+  CHECK(std::chrono::steady_clock::now() - started < 4500ms);
+  // follow keeps retrying, and says why it cannot follow meanwhile.
+  CHECK(wait_for_error_output(follow, "cannot reach a relay at " + target + ": ", 4s));
+  CHECK_FALSE(follow.wait_exit(0ms).has_value());
+  follow.signal(SIGTERM);
+  CHECK(follow.wait_exit(2s) == 143);
+}
+
+TEST_CASE("with a relay that never answers, every mode ends within --timeout and says so") {
+  StoppedRelay relay;
+  auto children = start_all(relay.target(), {"--timeout", "2"}, kEndingModes);
+  ChildProcess follow(chat(relay.target(), {"--timeout", "2", "follow", "lobby"}), "");
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    CAPTURE(describe(kEndingModes[i]));
+    CHECK(children[i]->wait_exit(4s) == 1);
+    CAPTURE(children[i]->err());
+    CHECK(children[i]->err().find("cannot reach a relay at " + relay.target() + ": ") !=
+          std::string::npos);
+  }
+  CHECK(wait_for_error_output(follow, "cannot reach a relay at " + relay.target() + ": ", 4s));
+  follow.signal(SIGINT);
+  CHECK(follow.wait_exit(2s) == 130);
+}
+
+TEST_CASE("SIGINT and SIGTERM end every mode within a second, with 130 and 143 and a message") {
+  StoppedRelay relay;
+  auto modes = kEndingModes;
+  modes.push_back({{"follow", "lobby"}, ""});
+  for (const auto& [signal, code, name] :
+       {std::tuple{SIGINT, 130, "SIGINT"}, std::tuple{SIGTERM, 143, "SIGTERM"}}) {
+    CAPTURE(name);
+    auto children = start_all(relay.target(), {"--timeout", "60"}, modes);
+    // Nothing shows when each one is waiting for the relay: give them the
+    // time to get there, so that the signal meets the wait, not the start-up.
+    std::this_thread::sleep_for(500ms);
+    for (auto& child : children) {
+      child->signal(signal);
+    }
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      CAPTURE(describe(modes[i]));
+      CHECK(children[i]->wait_exit(1500ms) == code);
+      CHECK(children[i]->err().find(name) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("send ends when its relay stops answering in the middle of a batch") {
+  // Paced at 20 messages/s, the batch flows for far longer than the test.
+  RelayProcess relay({"--publish-rate-per-second", "20", "--publish-burst", "1"});
+  ChildProcess follower(chat(relay, {"follow", "r"}), "");
+  std::string lines;
+  for (int i = 0; i < 1000; ++i) {
+    lines += "line " + std::to_string(i) + "\n";
+  }
+  ChildProcess sender(chat(relay, {"--timeout", "2", "send", "r"}), lines);
+  REQUIRE(follower.wait_for_output("#3 ", 10s));
+  relay.signal(SIGSTOP);
+  const auto exit_code = sender.wait_exit(6s);
+  relay.signal(SIGCONT);
+  CHECK(exit_code == 1);
+  CHECK(sender.err().find("cannot reach a relay at " + relay.target() + ": ") != std::string::npos);
 }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <thread>
 
@@ -48,6 +50,16 @@ void publish_steadily(ChatSession& publisher, const std::function<void(int)>& at
     REQUIRE(publisher.publish("r", body(i)));
     std::this_thread::sleep_for(1ms);  // the pace of the traffic, not a wait for an event
   }
+}
+
+// CPU time of this whole process (every thread), user and system.
+std::chrono::microseconds process_cpu_time() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto micros = [](const timeval& t) {
+    return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+  };
+  return micros(usage.ru_utime) + micros(usage.ru_stime);
 }
 
 void check_all_once_in_order(const std::vector<relay::v1::Message>& messages) {
@@ -208,4 +220,26 @@ TEST_CASE("two sessions of one user share its rate and lose nothing to it: refus
   CHECK(second->refused() == 0);
   first->stop();
   second->stop();
+}
+
+TEST_CASE("stop() waits for paced publishes without spinning") {
+  // At 2 messages/s, 50 queued publishes keep the writer pacing for longer
+  // than stop() waits: it must sleep through that wait, not poll it.
+  RelayProcess relay({"--publish-rate-per-second", "2", "--publish-burst", "1"});
+  SessionRecorder events;
+  auto session = joined_session(relay.target(), "ann", events);
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(session->publish("r", body(i)));
+  }
+  const auto cpu_before = process_cpu_time();
+  const auto wall_before = std::chrono::steady_clock::now();
+  session->stop(2s);
+  const auto wall = std::chrono::steady_clock::now() - wall_before;
+  const auto cpu = process_cpu_time() - cpu_before;
+  INFO("stop() took " << std::chrono::duration_cast<std::chrono::milliseconds>(wall).count()
+                      << " ms of wall time and "
+                      << std::chrono::duration_cast<std::chrono::milliseconds>(cpu).count()
+                      << " ms of CPU");
+  CHECK(wall < 4s);
+  CHECK(cpu < 0.3 * wall);
 }

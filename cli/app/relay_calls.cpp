@@ -1,0 +1,129 @@
+#include "cli/app/relay_calls.hpp"
+
+#include <thread>
+
+#include "cli/session/channel.hpp"
+#include "cli/session/status_text.hpp"
+#include "cli/ui/sanitize.hpp"
+#include "common/metadata.hpp"
+
+namespace relay::cli::app {
+
+RelayCalls::RelayCalls(std::shared_ptr<grpc::Channel> channel, const GlobalOptions& global)
+    : channel_(std::move(channel)), stub_(v1::Relay::NewStub(channel_)), global_(global) {}
+
+grpc::Status RelayCalls::unary(const Call& call) {
+  const auto deadline = std::chrono::steady_clock::now() + global_.timeout;
+  if (auto failure = reach(deadline)) {
+    return *failure;
+  }
+  grpc::ClientContext context;
+  prepare(context);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       (deadline - std::chrono::steady_clock::now()));
+  return run(context, call);
+}
+
+grpc::Status RelayCalls::watched(const Call& call, const Call& probe) {
+  if (auto failure = reach(std::chrono::steady_clock::now() + global_.timeout)) {
+    return *failure;
+  }
+  grpc::ClientContext context;
+  prepare(context);
+  bool finished = false;  // guarded by mutex_
+  std::thread watchdog([&] { watch(context, probe, finished); });
+  const auto status = run(context, call);
+  {
+    std::lock_guard lock(mutex_);
+    finished = true;
+    changed_.notify_all();
+  }
+  watchdog.join();
+  return status;
+}
+
+void RelayCalls::watch(grpc::ClientContext& watched, const Call& probe, const bool& finished) {
+  std::unique_lock lock(mutex_);
+  while (!changed_.wait_for(lock, global_.timeout, [&] { return finished || cancelled_; })) {
+    lock.unlock();
+    grpc::ClientContext context;
+    prepare(context);
+    context.set_deadline(std::chrono::system_clock::now() + global_.timeout);
+    const auto code = run(context, probe).error_code();
+    lock.lock();
+    if (code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::UNAVAILABLE) {
+      stalled_ = true;
+      if (!finished) {
+        watched.TryCancel();
+      }
+      return;
+    }
+  }
+}
+
+void RelayCalls::cancel() {
+  std::lock_guard lock(mutex_);
+  cancelled_ = true;
+  for (auto* context : live_) {
+    context->TryCancel();
+  }
+  changed_.notify_all();
+}
+
+bool RelayCalls::cancelled() const {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+
+std::string RelayCalls::describe_failure(const grpc::Status& status) const {
+  const bool stalled = [this] {
+    std::lock_guard lock(mutex_);
+    return stalled_;
+  }();
+  std::string text;
+  if (stalled || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    text = cannot_reach(global_.target, no_answer_within(global_.timeout));
+  } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+             channel_->GetState(false) != GRPC_CHANNEL_READY) {
+    text = cannot_reach(global_.target, status.error_message());
+  } else {
+    text = describe_grpc_status(status);
+  }
+  return "relay-chat: " + ui::sanitize_for_terminal(text);
+}
+
+std::optional<grpc::Status> RelayCalls::reach(Deadline deadline) {
+  switch (wait_for_relay(*channel_, deadline, [this] { return cancelled(); })) {
+    case RelayReach::connected:
+    case RelayReach::failing:
+      return std::nullopt;
+    case RelayReach::no_answer:
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, no_answer_within(global_.timeout));
+    case RelayReach::stopped:
+      break;
+  }
+  return grpc::Status::CANCELLED;
+}
+
+void RelayCalls::prepare(grpc::ClientContext& context) const {
+  // wait_for_relay has already waited for a relay that is starting: a call on
+  // a channel that still fails then fails at once, with gRPC's reason.
+  context.set_wait_for_ready(false);
+  context.AddMetadata(common::kUserKey, global_.user);
+}
+
+grpc::Status RelayCalls::run(grpc::ClientContext& context, const Call& call) {
+  {
+    std::lock_guard lock(mutex_);
+    if (cancelled_) {
+      return grpc::Status::CANCELLED;
+    }
+    live_.insert(&context);
+  }
+  const auto status = call(context);
+  std::lock_guard lock(mutex_);
+  live_.erase(&context);
+  return status;
+}
+
+}  // namespace relay::cli::app

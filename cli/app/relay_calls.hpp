@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "cli/app/options.hpp"
+#include "relay/v1/relay.grpc.pb.h"
+
+namespace relay::cli::app {
+
+// The one-shot calls of a command (rooms, who, history, send, and the chat's
+// /rooms, /who, /history). Each waits for a relay that is starting, fails with
+// "cannot reach a relay at ADDRESS: REASON" when none answers within
+// --timeout, and ends at once when cancel() is called.
+class RelayCalls {
+ public:
+  using Call = std::function<grpc::Status(grpc::ClientContext&)>;
+
+  RelayCalls(std::shared_ptr<grpc::Channel> channel, const GlobalOptions& global);
+
+  v1::Relay::Stub& stub() { return *stub_; }
+  // Runs `call` once the relay is reachable, all within --timeout.
+  grpc::Status unary(const Call& call);
+  // Runs `call` with no deadline, since a stream that flows may take longer
+  // than --timeout; meanwhile `probe`, a unary call, is sent every --timeout,
+  // and the stream is cancelled when a probe gets no answer within it.
+  grpc::Status watched(const Call& call, const Call& probe);
+
+  // From any thread (the stop signal's): ends the calls in flight, and every
+  // later one, at once.
+  void cancel();
+  bool cancelled() const;
+
+  // "relay-chat: cannot reach a relay at ADDRESS: REASON" when the call never
+  // got an answer, else "relay-chat: CODE: message"; sanitized for a terminal.
+  std::string describe_failure(const grpc::Status& status) const;
+
+ private:
+  using Deadline = std::chrono::steady_clock::time_point;
+  // The failure to report when no relay is reachable by `deadline`.
+  std::optional<grpc::Status> reach(Deadline deadline);
+  void prepare(grpc::ClientContext& context) const;
+  // Runs `call` on `context` where cancel() can reach it.
+  grpc::Status run(grpc::ClientContext& context, const Call& call);
+  // Sends `probe` every --timeout until `finished`; cancels `watched` when a
+  // probe gets no answer.
+  void watch(grpc::ClientContext& watched, const Call& probe, const bool& finished);
+
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::unique_ptr<v1::Relay::Stub> stub_;
+  const GlobalOptions global_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool cancelled_ = false;               // guarded by mutex_
+  bool stalled_ = false;                 // a probe went unanswered; guarded by mutex_
+  std::set<grpc::ClientContext*> live_;  // calls in flight; guarded by mutex_
+};
+
+}  // namespace relay::cli::app
