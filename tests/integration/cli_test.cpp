@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 namespace {
 
 std::vector<std::string> chat(const RelayProcess& relay, std::vector<std::string> args) {
-  std::vector<std::string> all{RELAY_CHAT_PATH, "--relay", relay.target()};
+  std::vector<std::string> all{relay_chat_path(), "--relay", relay.target()};
   all.insert(all.end(), args.begin(), args.end());
   return all;
 }
