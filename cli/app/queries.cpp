@@ -8,6 +8,7 @@
 
 #include "cli/app/stdin_lines.hpp"
 #include "cli/session/channel.hpp"
+#include "cli/session/history_pages.hpp"
 #include "cli/session/status_text.hpp"
 #include "cli/ui/notices.hpp"
 #include "cli/ui/renderers.hpp"
@@ -54,22 +55,11 @@ grpc::Status fetch_rooms(v1::Relay::Stub& stub, const GlobalOptions& global,
 grpc::Status fetch_last_messages(v1::Relay::Stub& stub, const GlobalOptions& global,
                                  const std::string& room, int count,
                                  v1::HistoryResponse& response) {
-  // Where the room is now first, then what precedes it.
-  v1::HistoryRequest probe;
-  probe.set_room(room);
-  probe.set_limit(1);
-  v1::HistoryResponse head;
-  auto context = context_for(global);
-  if (auto status = stub.History(context.get(), probe, &head); !status.ok()) {
-    return status;
-  }
-  v1::HistoryRequest request;
-  request.set_room(room);
-  const auto wanted = static_cast<std::uint64_t>(count);
-  request.set_after_sequence(head.sequence() > wanted ? head.sequence() - wanted : 0);
-  request.set_limit(static_cast<std::uint32_t>(count));
-  context = context_for(global);
-  return stub.History(context.get(), request, &response);
+  const auto call = [&stub, &global](const v1::HistoryRequest& request, v1::HistoryResponse& page) {
+    auto context = context_for(global);
+    return stub.History(context.get(), request, &page);
+  };
+  return cli::fetch_history_tail(call, room, static_cast<std::uint32_t>(count), response);
 }
 
 grpc::Status fetch_members(v1::Relay::Stub& stub, const GlobalOptions& global,

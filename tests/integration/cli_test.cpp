@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/integration/child_process.hpp"
 #include "tests/integration/relay_process.hpp"
@@ -94,4 +96,26 @@ TEST_CASE("a line over the relay's announced body limit is refused at once, and 
   REQUIRE(sender.wait_exit(20s) == 1);
   CHECK(sender.out().find("#2 ") != std::string::npos);
   CHECK(sender.out().find("after") != std::string::npos);
+}
+
+TEST_CASE("history -n N beyond the relay's per-call limit prints the newest N, in order") {
+  RelayProcess relay;
+  std::string lines;
+  for (int i = 1; i <= 150; ++i) {
+    lines += "line " + std::to_string(i) + "\n";
+  }
+  ChildProcess sender(chat(relay, {"--user", "ann", "send", "r"}), lines);
+  REQUIRE(sender.wait_exit(20s) == 0);
+  REQUIRE(sender.out() == "150 accepted, 0 rejected (#1..#150)\n");
+
+  for (const int count : {150, 101, 5}) {
+    CAPTURE(count);
+    std::string expected;
+    for (int i = 151 - count; i <= 150; ++i) {
+      expected += "[r] #" + std::to_string(i) + " ann: line " + std::to_string(i) + "\n";
+    }
+    ChildProcess history(chat(relay, {"history", "r", "-n", std::to_string(count)}), "");
+    REQUIRE(history.wait_exit(20s) == 0);
+    CHECK(history.out() == expected);
+  }
 }
