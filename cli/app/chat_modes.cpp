@@ -8,6 +8,7 @@
 #include "cli/app/stdin_lines.hpp"
 #include "cli/session/chat_session.hpp"
 #include "cli/session/follower.hpp"
+#include "cli/ui/notices.hpp"
 #include "cli/ui/renderers.hpp"
 
 namespace relay::cli::app {
@@ -68,12 +69,12 @@ int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& 
   session.stop();
   // refused() is final once the session has stopped.
   if (!all_acked) {
-    output.notice(
-        fmt::format("{} messages not acknowledged within {} ms", unacked, global.timeout.count()));
+    output.notice(fmt::format("{} not acknowledged within {} ms", ui::plural(unacked, "message"),
+                              global.timeout.count()));
     return 1;
   }
   if (session.refused() > 0) {
-    output.notice(fmt::format("the relay refused {} lines", session.refused()));
+    output.notice("the relay refused " + ui::plural(session.refused(), "line"));
   }
   return refused == 0 && session.refused() == 0 ? 0 : 1;
 }

@@ -90,7 +90,7 @@ std::vector<std::string> member_lines(const v1::WhoResponse& response) {
                     (member.streams() > 1 ? fmt::format(" ({} streams)", member.streams()) : ""));
   }
   if (response.followers() > 0) {
-    lines.push_back(fmt::format("and {} followers", response.followers()));
+    lines.push_back("and " + ui::plural(response.followers(), "follower"));
   }
   return lines;
 }
@@ -183,8 +183,9 @@ int send_lines(const GlobalOptions& global, const std::string& room) {
     const auto& trailers = context->GetServerTrailingMetadata();
     if (const auto found = trailers.find(common::kAcceptedKey); found != trailers.end()) {
       std::cerr << fmt::format(
-          "relay-chat: the relay accepted {} of the {} lines sent\n",
-          ui::sanitize_for_terminal(std::string(found->second.data(), found->second.size())), sent);
+          "relay-chat: the relay accepted {} of the {} sent\n",
+          ui::sanitize_for_terminal(std::string(found->second.data(), found->second.size())),
+          ui::plural(sent, "line"));
     }
     return failed(status);
   }

@@ -56,6 +56,7 @@ TEST_CASE("plain mode exits non-zero with the reason when the relay refuses a li
   ChildProcess sender(chat(relay, {"--plain", "--room", "r"}), "this line is too long\n");
   REQUIRE(sender.wait_exit(20s) == 1);
   CHECK(sender.err().find("INVALID_ARGUMENT") != std::string::npos);
+  CHECK(sender.err().find("the relay refused 1 line\n") != std::string::npos);
 }
 
 TEST_CASE("send publishes a file in one batch and prints the summary") {
