@@ -47,12 +47,21 @@ std::string subcommand_footer(std::string_view examples) {
       examples);
 }
 
+// A name that is not valid would be refused by the relay on every call.
 std::string default_user() {
   const char* user = std::getenv("USER");
-  if (user != nullptr && !relay::common::validate_user_name(user)) {
+  if (user == nullptr || *user == '\0') {
+    return "guest";
+  }
+  if (!relay::common::validate_user_name(user)) {
     return user;
   }
-  return "guest";
+  std::string mapped = relay::common::to_user_name(user);
+  std::cerr << fmt::format(
+      "relay-chat: $USER {} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -); using \"{}\", "
+      "or choose one with --user\n",
+      relay::common::quote_for_humans(user), mapped);
+  return mapped;
 }
 
 }  // namespace
@@ -62,7 +71,6 @@ int main(int argc, char** argv) {
   relay::cli::app::StopSignal signals;
 
   GlobalOptions global;
-  global.user = default_user();
   std::string room = "lobby";
   bool plain = false;
   double timeout_s = 10;
@@ -77,7 +85,6 @@ int main(int argc, char** argv) {
                  "gRPC target of the relay(s): HOST:PORT, ipv4:A:P,B:P or dns:///NAME:PORT")
       ->capture_default_str();
   app.add_option("--user", global.user, "Your name (1-32 of A-Z a-z 0-9 _ . -); default $USER")
-      ->capture_default_str()
       ->check([](const std::string& user) {
         return relay::common::validate_user_name(user).value_or("");
       });
@@ -144,6 +151,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;
+  }
+  if (app.count("--user") == 0) {
+    global.user = default_user();
   }
   global.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   global.backoff_max = std::chrono::milliseconds(backoff_max_ms);

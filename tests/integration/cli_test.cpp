@@ -120,3 +120,26 @@ TEST_CASE("history -n N beyond the relay's per-call limit prints the newest N, i
     CHECK(history.out() == expected);
   }
 }
+
+TEST_CASE("a $USER that is no valid name is mapped to one, and relay-chat says so once") {
+  RelayProcess relay;
+  std::vector<std::string> args = chat(relay, {"send", "r"});
+  args.insert(args.begin(), {"/usr/bin/env", "USER=jane@corp.com"});
+  ChildProcess sender(args, "hello\n");
+  REQUIRE(sender.wait_exit(20s) == 0);
+  const std::string notice = R"($USER "jane@corp.com" is not a valid user name)";
+  const std::string err = sender.err();
+  CHECK(err.find(notice) != std::string::npos);
+  CHECK(err.find(notice) == err.rfind(notice));
+  CHECK(err.find(R"(using "jane_corp.com")") != std::string::npos);
+
+  ChildProcess history(chat(relay, {"--user", "ann", "history", "r"}), "");
+  REQUIRE(history.wait_exit(20s) == 0);
+  CHECK(history.out() == "[r] #1 jane_corp.com: hello\n");
+
+  // A name given with --user leaves $USER unread.
+  args.insert(args.end() - 2, {"--user", "jane"});
+  ChildProcess named(args, "again\n");
+  REQUIRE(named.wait_exit(20s) == 0);
+  CHECK(named.err().find("$USER") == std::string::npos);
+}
