@@ -4,7 +4,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <string_view>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "cli/app/chat_modes.hpp"
@@ -22,23 +24,45 @@ Examples:
   relay-chat --room lobby                      chat in #lobby (interactive in a terminal)
   relay-chat --user bob --room lobby           a second user, from another terminal
   printf 'a\nb\n' | relay-chat --room build    publish two lines, exit once both are acknowledged
-  relay-chat --json --room ops < /dev/null     join, print nothing, exit (use follow to listen)
-  relay-chat follow lobby ops --json | jq .    tail rooms as JSON lines, surviving relay restarts
+  printf 'done\n' | relay-chat --json --room ops
+                                               publish, print the message and its ack as JSON lines
+  relay-chat follow lobby ops --json | jq -r 'select(.type == "message") | .body'
+                                               tail rooms, print each new message's text
   relay-chat send lobby < notes.txt            bulk publish a file, one message per line
-  relay-chat rooms | history lobby -n 50 | who lobby
+  relay-chat rooms                             the relay's rooms
+  relay-chat history lobby -n 50               the last 50 messages of #lobby
+  relay-chat who lobby                         the members of #lobby
   relay-chat --relay ipv4:127.0.0.1:50051,127.0.0.1:50052 --room lobby
                                                spread over two relays with round_robin
 
+Options may come before or after a subcommand.
 In the chat, a line is sent to the current room; /help lists the commands
 (/join, /leave, /switch, /who, /rooms, /history, /quit).
 )";
 
+// A subcommand's help shows only its own options; say where the others are.
+std::string subcommand_footer(std::string_view examples) {
+  return fmt::format(
+      "\nExamples:\n{}\nThe options of relay-chat (--relay, --user, --timeout, ...) may come\n"
+      "before or after the subcommand; relay-chat --help lists them.\n",
+      examples);
+}
+
+// A name that is not valid would be refused by the relay on every call.
 std::string default_user() {
   const char* user = std::getenv("USER");
-  if (user != nullptr && !relay::common::validate_user_name(user)) {
+  if (user == nullptr || *user == '\0') {
+    return "guest";
+  }
+  if (!relay::common::validate_user_name(user)) {
     return user;
   }
-  return "guest";
+  std::string mapped = relay::common::to_user_name(user);
+  std::cerr << fmt::format(
+      "relay-chat: $USER {} is not a valid user name (1-32 of A-Z a-z 0-9 _ . -); using \"{}\", "
+      "or choose one with --user\n",
+      relay::common::quote_for_humans(user), mapped);
+  return mapped;
 }
 
 }  // namespace
@@ -48,7 +72,6 @@ int main(int argc, char** argv) {
   relay::cli::app::StopSignal signals;
 
   GlobalOptions global;
-  global.user = default_user();
   std::string room = "lobby";
   bool plain = false;
   double timeout_s = 10;
@@ -57,11 +80,12 @@ int main(int argc, char** argv) {
   CLI::App app("Chat through a relay: interactively in a terminal, or from scripts and pipes.",
                "relay-chat");
   app.footer(kExamples);
+  // Subcommands inherit it: `relay-chat follow ci --json` reads as people write it.
+  app.fallthrough();
   app.add_option("--relay", global.target,
                  "gRPC target of the relay(s): HOST:PORT, ipv4:A:P,B:P or dns:///NAME:PORT")
       ->capture_default_str();
   app.add_option("--user", global.user, "Your name (1-32 of A-Z a-z 0-9 _ . -); default $USER")
-      ->capture_default_str()
       ->check([](const std::string& user) {
         return relay::common::validate_user_name(user).value_or("");
       });
@@ -83,13 +107,30 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
 
+  // Each subcommand's own --json is the main one's, repeated so that its help lists it.
+  const auto add_json = [&global](CLI::App* command) {
+    command->add_flag("--json", global.json, "Print one JSON object per line");
+  };
+
   std::vector<std::string> follow_rooms;
   auto* follow = app.add_subcommand("follow", "Tail rooms (read-only), resuming after reconnects");
   follow->add_option("rooms", follow_rooms, "Rooms to follow")->required();
+  add_json(follow);
+  follow->footer(subcommand_footer(
+      R"(  relay-chat follow lobby                      print #lobby's new messages until Ctrl-C
+  relay-chat follow lobby ops --json | jq -r 'select(.type == "message") | .body'
+                                               the text of each new message in #lobby and #ops
+)"));
   std::string send_room;
   auto* send = app.add_subcommand("send", "Publish every stdin line to ROOM in one batch");
   send->add_option("room", send_room, "Room to publish to")->required();
-  app.add_subcommand("rooms", "List the relay's rooms");
+  add_json(send);
+  send->footer(subcommand_footer(
+      "  relay-chat send lobby < notes.txt            one message per line, then a summary\n"));
+  auto* rooms = app.add_subcommand("rooms", "List the relay's rooms");
+  add_json(rooms);
+  rooms->footer(subcommand_footer(
+      "  relay-chat rooms --json                      one JSON object per room\n"));
   std::string history_room;
   int history_count = 20;
   auto* history = app.add_subcommand("history", "Print the last messages of ROOM");
@@ -97,15 +138,24 @@ int main(int argc, char** argv) {
   history->add_option("-n,--count", history_count, "How many (1-1000)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  add_json(history);
+  history->footer(subcommand_footer(
+      "  relay-chat history lobby -n 50 --json        the last 50 messages of #lobby, as JSON\n"));
   std::string who_room;
   auto* who = app.add_subcommand("who", "List the members of ROOM");
   who->add_option("room", who_room, "Room")->required();
+  add_json(who);
+  who->footer(
+      subcommand_footer("  relay-chat who lobby                         the members of #lobby\n"));
   app.require_subcommand(0, 1);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;
+  }
+  if (app.count("--user") == 0) {
+    global.user = default_user();
   }
   global.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   global.backoff_max = std::chrono::milliseconds(backoff_max_ms);
@@ -118,7 +168,7 @@ int main(int argc, char** argv) {
     if (*send) {
       return send_lines(global, send_room, signals);
     }
-    if (app.got_subcommand("rooms")) {
+    if (*rooms) {
       return list_rooms(global, signals);
     }
     if (*history) {

@@ -103,6 +103,22 @@ std::optional<std::string> validate_user_name(std::string_view user) {
   return check_name({"user name", kMaxUserNameBytes, is_name_character, kNameAlphabet}, user);
 }
 
+std::string to_user_name(std::string_view name) {
+  std::string result;
+  bool replacing = false;
+  for (const char c : name) {
+    if (is_name_character(static_cast<unsigned char>(c))) {
+      result += c;
+      replacing = false;
+    } else if (!replacing) {
+      result += '_';
+      replacing = true;
+    }
+  }
+  result.resize(std::min(result.size(), kMaxUserNameBytes));
+  return result;
+}
+
 std::optional<std::string> validate_body(std::string_view body, std::size_t max_body_bytes) {
   if (body.empty()) {
     return "message body must not be empty";

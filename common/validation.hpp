@@ -20,6 +20,10 @@ inline constexpr std::size_t kMaxClientMessageIdBytes = 64;
 std::optional<std::string> validate_room_name(std::string_view room);
 // User: 1-32 characters of [A-Za-z0-9_.-].
 std::optional<std::string> validate_user_name(std::string_view user);
+// The valid user name nearest to `name`, for names that come from elsewhere
+// ($USER): each run of other characters becomes one '_', cut to 32. Empty
+// only when `name` is.
+std::string to_user_name(std::string_view name);
 // Body: 1 to max_body_bytes bytes, valid UTF-8.
 std::optional<std::string> validate_body(std::string_view body, std::size_t max_body_bytes);
 // Client message id: 1-64 printable ASCII characters (0x21-0x7e).

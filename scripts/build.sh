@@ -97,6 +97,11 @@ if [[ -f "$cache_file" ]]; then
 fi
 
 start=$SECONDS
-cmake -S "$root" -B "$build_dir" -G Ninja -DRELAY_WERROR=ON "${cache_args[@]}"
+# Configuring costs seconds and repeats CMake's warnings on every build, and
+# Ninja re-runs it by itself when a CMakeLists.txt changes: configure only a
+# new tree, or when this script (and so the settings above) changed since.
+if [[ ! -f "$build_dir/build.ninja" || "${BASH_SOURCE[0]}" -nt "$build_dir/build.ninja" ]]; then
+  cmake -S "$root" -B "$build_dir" -G Ninja -DRELAY_WERROR=ON "${cache_args[@]}"
+fi
 cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}" "$@"
 echo "build.sh: $kind build in $dir/ done in $((SECONDS - start))s"

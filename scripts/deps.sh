@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev nlohmann-json3-dev doctest-dev libcli11-dev libspdlog-dev
-  tmux procps clang-format clang libclang-rt-14-dev
+  tmux procps jq clang-format clang libclang-rt-14-dev
 )
 
 is_installed() {

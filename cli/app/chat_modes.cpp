@@ -9,6 +9,7 @@
 #include "cli/session/chat_session.hpp"
 #include "cli/session/follower.hpp"
 #include "cli/session/status_text.hpp"
+#include "cli/ui/notices.hpp"
 #include "cli/ui/outage_digest.hpp"
 #include "cli/ui/renderers.hpp"
 
@@ -90,14 +91,14 @@ int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& 
   }
   // refused() is final once the session has stopped.
   if (!all_acked && unacked > 0) {
-    output.notice(
-        fmt::format("{} messages not acknowledged within {} ms", unacked, global.timeout.count()));
+    output.notice(fmt::format("{} not acknowledged within {} ms", ui::plural(unacked, "message"),
+                              global.timeout.count()));
   }
   if (!all_acked) {
     return 1;
   }
   if (session.refused() > 0) {
-    output.notice(fmt::format("the relay refused {} lines", session.refused()));
+    output.notice("the relay refused " + ui::plural(session.refused(), "line"));
   }
   return refused == 0 && session.refused() == 0 ? 0 : 1;
 }

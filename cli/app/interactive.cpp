@@ -11,6 +11,7 @@
 #include "cli/app/queries.hpp"
 #include "cli/session/chat_session.hpp"
 #include "cli/ui/commands.hpp"
+#include "cli/ui/notices.hpp"
 #include "cli/ui/terminal.hpp"
 
 namespace relay::cli::app {
@@ -94,7 +95,7 @@ class Commander {
       return;
     }
     terminal_.print_info(
-        fmt::format("last {} messages of #{}:", response.messages_size(), current_));
+        fmt::format("last {} of #{}:", ui::plural(response.messages_size(), "message"), current_));
     for (const auto& message : response.messages()) {
       terminal_.on_message(message);
     }

@@ -8,6 +8,8 @@
 
 #include "cli/app/stdin_lines.hpp"
 #include "cli/session/channel.hpp"
+#include "cli/session/history_pages.hpp"
+#include "cli/session/status_text.hpp"
 #include "cli/ui/notices.hpp"
 #include "cli/ui/renderers.hpp"
 #include "cli/ui/sanitize.hpp"
@@ -47,25 +49,12 @@ grpc::Status fetch_rooms(RelayCalls& calls, v1::ListRoomsResponse& response) {
 
 grpc::Status fetch_last_messages(RelayCalls& calls, const std::string& room, int count,
                                  v1::HistoryResponse& response) {
-  // Where the room is now first, then what precedes it.
-  v1::HistoryRequest probe;
-  probe.set_room(room);
-  probe.set_limit(1);
-  v1::HistoryResponse head;
-  if (auto status = calls.unary([&](grpc::ClientContext& context) {
-        return calls.stub().History(&context, probe, &head);
-      });
-      !status.ok()) {
-    return status;
-  }
-  v1::HistoryRequest request;
-  request.set_room(room);
-  const auto wanted = static_cast<std::uint64_t>(count);
-  request.set_after_sequence(head.sequence() > wanted ? head.sequence() - wanted : 0);
-  request.set_limit(static_cast<std::uint32_t>(count));
-  return calls.unary([&](grpc::ClientContext& context) {
-    return calls.stub().History(&context, request, &response);
-  });
+  const auto call = [&calls](const v1::HistoryRequest& request, v1::HistoryResponse& page) {
+    return calls.unary([&](grpc::ClientContext& context) {
+      return calls.stub().History(&context, request, &page);
+    });
+  };
+  return cli::fetch_history_tail(call, room, static_cast<std::uint32_t>(count), response);
 }
 
 grpc::Status fetch_members(RelayCalls& calls, const std::string& room, v1::WhoResponse& response) {
@@ -95,7 +84,7 @@ std::vector<std::string> member_lines(const v1::WhoResponse& response) {
                     (member.streams() > 1 ? fmt::format(" ({} streams)", member.streams()) : ""));
   }
   if (response.followers() > 0) {
-    lines.push_back(fmt::format("and {} followers", response.followers()));
+    lines.push_back("and " + ui::plural(response.followers(), "follower"));
   }
   return lines;
 }
@@ -212,8 +201,9 @@ int send_lines(const GlobalOptions& global, const std::string& room, StopSignal&
   };
   if (const auto status = calls.watched(batch, probe); !status.ok()) {
     if (!accepted_before_failure.empty()) {
-      std::cerr << fmt::format("relay-chat: the relay accepted {} of the {} lines sent\n",
-                               ui::sanitize_for_terminal(accepted_before_failure), sent);
+      std::cerr << fmt::format("relay-chat: the relay accepted {} of the {} sent\n",
+                               ui::sanitize_for_terminal(accepted_before_failure),
+                               ui::plural(sent, "line"));
     }
     return failed(calls, status);
   }

@@ -17,11 +17,11 @@ std::string seconds_text(std::chrono::milliseconds wait) {
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
 }
 
+}  // namespace
+
 std::string plural(std::uint64_t count, std::string_view noun) {
   return std::to_string(count) + " " + std::string(noun) + (count == 1 ? "" : "s");
 }
-
-}  // namespace
 
 std::string describe_status(const ConnectionStatus& status, const std::string& target,
                             const std::string& room) {

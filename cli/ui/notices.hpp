@@ -28,6 +28,9 @@ std::string describe_presence(const v1::Presence& presence);
 // "refused in #lobby: message body must be ... (INVALID_ARGUMENT)".
 std::string describe_error(const v1::ErrorNotice& error);
 
+// "1 message", "3 messages": `noun` is singular and takes an "s".
+std::string plural(std::uint64_t count, std::string_view noun);
+
 using cli::status_code_name;
 // "connecting", "connected", "reconnecting", "closed".
 std::string_view state_name(ConnectionState state);

@@ -20,11 +20,21 @@ std::filesystem::path unique_port_file() {
          ("relay-port-" + std::to_string(::getpid()) + "-" + std::to_string(random()));
 }
 
+// An environment variable may name another build of the binary, such as one
+// from before a fix.
+std::string binary_under_test(const char* variable, const char* built) {
+  const char* other = std::getenv(variable);
+  return other != nullptr && *other != '\0' ? other : built;
+}
+
 }  // namespace
 
 std::string relay_server_path() {
-  const char* other = std::getenv("RELAY_SERVER_UNDER_TEST");
-  return other != nullptr && *other != '\0' ? other : RELAY_SERVER_PATH;
+  return binary_under_test("RELAY_SERVER_UNDER_TEST", RELAY_SERVER_PATH);
+}
+
+std::string relay_chat_path() {
+  return binary_under_test("RELAY_CHAT_UNDER_TEST", RELAY_CHAT_PATH);
 }
 
 RelayProcess::RelayProcess(std::vector<std::string> extra_args) : port_file_(unique_port_file()) {

@@ -17,6 +17,8 @@ namespace relay::testing {
 // RELAY_SERVER_UNDER_TEST names, such as one built before a fix, to see a new
 // test fail there.
 std::string relay_server_path();
+// The same for relay-chat, with RELAY_CHAT_UNDER_TEST.
+std::string relay_chat_path();
 
 // A real relay-server child process on 127.0.0.1, port 0. The constructor
 // returns once the relay listens (it writes its port file after binding);

@@ -225,3 +225,9 @@ TEST_CASE("notices quote untrusted names harmlessly") {
   CHECK(describe_error(error) == "refused: rate limit^M (RESOURCE_EXHAUSTED)");
   CHECK(status_code_name(99) == "code 99");
 }
+
+TEST_CASE("counts in sentences agree with their noun") {
+  CHECK(plural(0, "message") == "0 messages");
+  CHECK(plural(1, "message") == "1 message");
+  CHECK(plural(2, "line") == "2 lines");
+}

@@ -12,6 +12,7 @@ using relay::common::kMaxClientMessageIdBytes;
 using relay::common::kMaxRoomNameBytes;
 using relay::common::kMaxUserNameBytes;
 using relay::common::quote_for_humans;
+using relay::common::to_user_name;
 using relay::common::validate_body;
 using relay::common::validate_client_message_id;
 using relay::common::validate_room_name;
@@ -64,6 +65,19 @@ TEST_CASE("user names are 1-32 name characters and may start with a dot") {
   const auto problem = validate_user_name("al ice");
   REQUIRE(problem);
   CHECK(*problem == "user name must be 1-32 characters of A-Z a-z 0-9 _ . -, got \"al ice\"");
+}
+
+TEST_CASE("a name from elsewhere becomes the nearest valid user name") {
+  CHECK(to_user_name("alice") == "alice");
+  CHECK(to_user_name("jane@corp.com") == "jane_corp.com");
+  CHECK(to_user_name("Jos\xc3\xa9 Mar\xc3\xad"
+                     "a") == "Jos_Mar_a");
+  CHECK(to_user_name(std::string(40, 'u')) == std::string(kMaxUserNameBytes, 'u'));
+  CHECK(to_user_name("@") == "_");
+  CHECK(to_user_name("").empty());
+  for (const char* name : {"jane@corp.com", "a b\tc", "\xff\xfe"}) {
+    CHECK_FALSE(validate_user_name(to_user_name(name)));
+  }
 }
 
 TEST_CASE("client message ids are 1-64 printable ASCII characters without spaces") {
