@@ -110,6 +110,13 @@ bool ChatSession::wait_all_acked(std::chrono::milliseconds timeout) {
   return unacked_.empty();
 }
 
+bool ChatSession::wait_below_max_unacked(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout,
+                    [this] { return unacked_.size() < options_.max_unacked || stopping_; });
+  return unacked_.size() < options_.max_unacked;
+}
+
 bool ChatSession::wait_connected(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout,

@@ -104,6 +104,9 @@ class ChatSession {
   // Waits until every publish so far is acknowledged; false on timeout or
   // once stopping.
   bool wait_all_acked(std::chrono::milliseconds timeout);
+  // Waits until publish() has room for one more; false on timeout or once
+  // stopping.
+  bool wait_below_max_unacked(std::chrono::milliseconds timeout);
   // Waits until the session is connected; false on timeout or once stopping.
   bool wait_connected(std::chrono::milliseconds timeout);
 
