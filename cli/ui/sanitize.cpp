@@ -152,6 +152,7 @@ std::string sanitize_for_terminal(std::string_view text) {
     if (!decoded) {
       append_hex(out, "\\x", static_cast<unsigned char>(text[at]), 2);
       ++at;
+      previous = 0;  // what stands before a joiner now is the escape's last digit
       continue;
     }
     const char32_t c = decoded->code_point;

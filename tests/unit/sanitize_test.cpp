@@ -105,6 +105,9 @@ TEST_CASE("invisible characters are shown, so that look-alike names and messages
   CHECK(sanitize_for_terminal(family) == family);
   CHECK(sanitize_for_terminal("a\u200db") == "a\\u200db");
   CHECK(sanitize_for_terminal("\U0001f468\u200d") == "\U0001f468\\u200d");
+  // An escape between an emoji and the joiner is no emoji (found by fuzzing).
+  CHECK(sanitize_for_terminal("\U0001f61f\x9f\u200d\U0001f61f") ==
+        "\U0001f61f\\x9f\\u200d\U0001f61f");
 }
 
 TEST_CASE("invalid UTF-8 shows each bad byte as \\x") {
