@@ -156,7 +156,8 @@ void ChatSession::supervise() {
         backoff.reset();
         resumed = true;
       }
-      if (status.ok()) {
+      // Only stop() cancels our stream: an end we asked for is not a failure.
+      if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
         last_error.clear();
       } else if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
         last_error = cannot_reach(options_.target, status.error_message());
