@@ -229,7 +229,7 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
     listener_.on_error(notice);
   }
   if (established) {
-    set_status({ConnectionState::connected, 0, {}, ""});
+    set_status({ConnectionState::connected, 0, {}, "", context.peer()});
   }
   std::thread writer([&] { write_loop(*stream, stream_over); });
   v1::ServerFrame frame;
