@@ -23,6 +23,9 @@ constexpr std::string_view kPrompt = "> ";
 // line is not written again, so an idle chat writes nothing.
 constexpr int kTickMs = 100;
 constexpr std::string_view kEraseLine = "\r\x1b[2K";
+// Long enough to read the warning and answer it, short enough that a /quit
+// typed much later is a new decision.
+constexpr auto kConfirmQuitWithin = std::chrono::seconds(10);
 constexpr int kMinColumns = 10;
 constexpr int kDefaultColumns = 80;
 
@@ -86,10 +89,47 @@ void Terminal::wait_for_quit() {
   quit_changed_.wait(lock, [this] { return quit_; });
 }
 
+bool Terminal::wait_for_quit(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return quit_changed_.wait_for(lock, timeout, [this] { return quit_; });
+}
+
 void Terminal::request_quit() {
   const std::lock_guard lock(mutex_);
+  quit_locked();
+}
+
+void Terminal::quit_locked() {
   quit_ = true;
   quit_changed_.notify_all();
+}
+
+void Terminal::ask_to_quit() {
+  const std::lock_guard lock(mutex_);
+  ask_to_quit_locked();
+}
+
+void Terminal::ask_to_quit_locked() {
+  const auto now = std::chrono::steady_clock::now();
+  if (pending_.empty() || (quit_asked_at_ && now - *quit_asked_at_ < kConfirmQuitWithin)) {
+    quit_locked();
+    return;
+  }
+  quit_asked_at_ = now;
+  const std::string text = plural(pending_.size(), "line") +
+                           " not yet delivered: /quit again to drop " +
+                           (pending_.size() == 1 ? "it" : "them") + ", or wait";
+  print_locked({format_terminal_notice(text, true, options_.color)});
+}
+
+// An acknowledged or refused publish; the last one ends a quit that waited.
+void Terminal::forget_pending_locked() {
+  if (!pending_.empty()) {
+    pending_.pop_front();
+  }
+  if (pending_.empty() && quit_asked_at_) {
+    quit_locked();
+  }
 }
 
 void Terminal::feed(std::string_view keys) {
@@ -111,8 +151,10 @@ void Terminal::feed(std::string_view keys) {
           changed = true;
           break;
         case EditResult::quit:
-          quit_ = true;
-          quit_changed_.notify_all();
+          ask_to_quit_locked();
+          break;
+        case EditResult::interrupt:
+          quit_locked();
           break;
       }
     }
@@ -150,6 +192,7 @@ void Terminal::set_room(std::string room) {
 void Terminal::note_publish(std::string body) {
   const std::lock_guard lock(mutex_);
   pending_.push_back(std::move(body));
+  quit_asked_at_.reset();
   print_locked({});
 }
 
@@ -196,18 +239,18 @@ void Terminal::on_ack(const v1::PublishAck&) {
   // The relay answers one stream's publishes in the order they were written,
   // so the oldest pending one is the one acknowledged.
   const std::lock_guard lock(mutex_);
-  if (!pending_.empty()) {
-    pending_.pop_front();
-  }
+  forget_pending_locked();
   print_locked({});
 }
 
 void Terminal::on_error(const v1::ErrorNotice& error) {
   const std::string line = format_terminal_notice(describe_error(error), true, options_.color);
   const std::lock_guard lock(mutex_);
-  // A refused publish will never be acknowledged.
-  if (!error.client_message_id().empty() && !pending_.empty()) {
-    pending_.pop_front();
+  // A refused publish will never be acknowledged, but one refused by a relay
+  // that is shutting down is sent to the next one.
+  if (!error.client_message_id().empty() &&
+      error.code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE)) {
+    forget_pending_locked();
   }
   print_locked({line});
 }

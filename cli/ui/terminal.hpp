@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -75,7 +76,14 @@ class Terminal final : public SessionListener {
   // Blocks until the user quits (Ctrl-C, Ctrl-D on an empty line, end of
   // input) or request_quit() is called.
   void wait_for_quit();
+  // The same, for at most `timeout`: whether the user has quit.
+  bool wait_for_quit(std::chrono::milliseconds timeout);
   void request_quit();
+  // The user asked to quit (/quit, or Ctrl-D on an empty line). With lines
+  // not yet acknowledged, quitting would drop them: it warns instead, quits
+  // once they are acknowledged, and quits anyway when asked again within
+  // 10 s. A new line typed meanwhile cancels the request.
+  void ask_to_quit();
 
   // Handles keyboard bytes as if typed (the key thread calls this).
   void feed(std::string_view keys);
@@ -106,6 +114,9 @@ class Terminal final : public SessionListener {
 
  private:
   void print_notices(std::string_view text, bool warning);
+  void quit_locked();
+  void ask_to_quit_locked();
+  void forget_pending_locked();
   // Erases the status and input lines, writes `lines`, draws both again.
   void print_locked(const std::vector<std::string>& lines);
   std::string erase_locked() const;
@@ -121,7 +132,9 @@ class Terminal final : public SessionListener {
 
   std::mutex mutex_;
   std::condition_variable quit_changed_;
-  bool quit_ = false;           // guarded by mutex_
+  bool quit_ = false;  // guarded by mutex_
+  // When the user asked to quit with lines pending; guarded by mutex_.
+  std::optional<std::chrono::steady_clock::time_point> quit_asked_at_;
   int columns_;                 // guarded by mutex_
   LineEditor editor_;           // guarded by mutex_
   std::size_t view_start_ = 0;  // first byte of the input shown; guarded by mutex_

@@ -176,7 +176,7 @@ TEST_CASE("the line editor keeps controls and broken characters out of the line"
   CHECK(feed_all(editor, "a\x07\xc2\x9b\xff\xc3(b\x1b[31mc\x1bxd") == "a(bcxd");
 }
 
-TEST_CASE("Enter submits, Ctrl-D on an empty line and Ctrl-C quit") {
+TEST_CASE("Enter submits, Ctrl-D on an empty line quits and Ctrl-C interrupts") {
   LineEditor editor;
   feed_all(editor, "hi");
   CHECK(editor.feed('\x04') == EditResult::none);  // nothing after the cursor
@@ -184,7 +184,7 @@ TEST_CASE("Enter submits, Ctrl-D on an empty line and Ctrl-C quit") {
   CHECK(editor.take_line() == "hi");
   CHECK(editor.text().empty());
   CHECK(editor.feed('\x04') == EditResult::quit);
-  CHECK(editor.feed('\x03') == EditResult::quit);
+  CHECK(editor.feed('\x03') == EditResult::interrupt);
 }
 
 TEST_CASE("a sender's colour depends on the name alone") {
@@ -391,6 +391,48 @@ TEST_CASE("the status line says what a reconnect found, then clears it") {
     terminal.on_status(status);
   }
   CHECK(replay(out).rows().end()[-2] == "connected \u00b7 #lobby \u00b7 relay:1");
+}
+
+TEST_CASE("quitting with lines not yet delivered warns, and asking again drops them") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(80), out);
+  terminal.note_publish("hello");
+  terminal.note_publish("again");
+  terminal.ask_to_quit();
+  CHECK(replay(out, 80).rows().end()[-3] ==
+        "!! 2 lines not yet delivered: /quit again to drop them, or wait");
+  CHECK_FALSE(terminal.wait_for_quit(std::chrono::milliseconds(50)));
+
+  SUBCASE("/quit again") { terminal.ask_to_quit(); }
+  SUBCASE("Ctrl-D on an empty line") { terminal.feed("\x04"); }
+  SUBCASE("waiting until they are delivered") {
+    terminal.on_ack(v1::PublishAck{});
+    CHECK_FALSE(terminal.wait_for_quit(std::chrono::milliseconds(50)));
+    terminal.on_ack(v1::PublishAck{});
+  }
+  CHECK(terminal.wait_for_quit(std::chrono::milliseconds(0)));
+}
+
+TEST_CASE("a line typed after the warning cancels the quit; Ctrl-C quits at once") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(), out);
+  terminal.note_publish("hello");
+  terminal.feed("\x04");
+  terminal.note_publish("changed my mind");
+  terminal.on_ack(v1::PublishAck{});
+  terminal.on_ack(v1::PublishAck{});
+  CHECK_FALSE(terminal.wait_for_quit(std::chrono::milliseconds(50)));
+
+  terminal.note_publish("one more");
+  terminal.feed("\x03");
+  CHECK(terminal.wait_for_quit(std::chrono::milliseconds(0)));
+}
+
+TEST_CASE("with nothing pending, /quit quits at once") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(), out);
+  terminal.ask_to_quit();
+  CHECK(terminal.wait_for_quit(std::chrono::milliseconds(0)));
 }
 
 TEST_CASE("a line longer than the screen scrolls sideways to keep the cursor in view") {
