@@ -33,7 +33,8 @@ Examples:
   relay-chat history lobby -n 50               the last 50 messages of #lobby
   relay-chat who lobby                         the members of #lobby
   relay-chat --relay ipv4:127.0.0.1:50051,127.0.0.1:50052 --room lobby
-                                               spread over two relays with round_robin
+                                               fail over between two relays (that do not
+                                               share rooms: see the README)
 
 Options may come before or after a subcommand.
 In the chat, a line is sent to the current room; /help lists the commands

@@ -99,9 +99,14 @@ fi
 start=$SECONDS
 # Configuring costs seconds and repeats CMake's warnings on every build, and
 # Ninja re-runs it by itself when a CMakeLists.txt changes: configure only a
-# new tree, or when this script (and so the settings above) changed since.
-if [[ ! -f "$build_dir/build.ninja" || "${BASH_SOURCE[0]}" -nt "$build_dir/build.ninja" ]]; then
-  cmake -S "$root" -B "$build_dir" -G Ninja -DRELAY_WERROR=ON "${cache_args[@]}"
+# tree that was not configured with exactly these settings (the stamp holds
+# them, so a tree changed by hand or by an older build.sh is set right).
+configure_args=(-G Ninja -DRELAY_WERROR=ON "${cache_args[@]}")
+stamp="$build_dir/build-sh-settings"
+settings="${configure_args[*]} CC=${CC:-} CXX=${CXX:-}"
+if [[ ! -f "$build_dir/build.ninja" || ! -f "$stamp" || "$(cat "$stamp")" != "$settings" ]]; then
+  cmake -S "$root" -B "$build_dir" "${configure_args[@]}"
+  printf '%s' "$settings" >"$stamp"
 fi
 cmake --build "$build_dir" -j "$(nproc)" "${targets[@]}" "$@"
 echo "build.sh: $kind build in $dir/ done in $((SECONDS - start))s"

@@ -12,6 +12,7 @@
 #include "cli/ui/notices.hpp"
 #include "cli/ui/outage_digest.hpp"
 #include "cli/ui/renderers.hpp"
+#include "cli/ui/sanitize.hpp"
 
 namespace relay::cli::app {
 namespace {
@@ -31,7 +32,16 @@ struct Output {
   SessionListener& listener() {
     return json ? static_cast<SessionListener&>(*json) : static_cast<SessionListener&>(*digest);
   }
-  void notice(std::string_view text) { json ? json->notice(text) : plain->notice(text); }
+  // Every notice here tells why the run fails: with --json it is also on
+  // stderr, where a script that filters the JSON lines still sees it.
+  void notice(std::string_view text) {
+    if (json) {
+      json->notice(text);
+      std::cerr << "relay-chat: " << ui::sanitize_for_terminal(text) << "\n";
+    } else {
+      plain->notice(text);
+    }
+  }
   std::unique_ptr<ui::JsonRenderer> json;
   std::unique_ptr<ui::PlainRenderer> plain;
   std::unique_ptr<ui::OutageDigest> digest;
@@ -52,49 +62,66 @@ int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& 
   session.join(room);
 
   int refused = 0;
+  std::uint64_t published = 0;
+  bool gave_up = false;
   while (auto line = lines.next()) {
     if (line->empty()) {
       continue;
     }
     // Too many unacknowledged: wait for the relay to catch up rather than
-    // refuse a line a script gave us.
+    // refuse a line a script gave us; a relay that frees no room within
+    // --timeout is not acknowledging, and the rest of the input is not read.
     auto id = session.publish(room, *line);
-    if (!id && session.wait_all_acked(global.timeout)) {
+    if (!id && session.unacked() > 0) {
+      if (!session.wait_below_max_unacked(global.timeout)) {
+        gave_up = true;
+        break;
+      }
       id = session.publish(room, *line);
     }
     if (!id) {
-      output.notice(fmt::format("line not sent: {}", session.unacked() == 0
-                                                         ? "it is longer than 64 KiB"
-                                                         : "the relay is not acknowledging"));
+      output.notice("line not sent: it is longer than the relay accepts");
       ++refused;
+      continue;
     }
+    ++published;
   }
-  // Even with nothing to send, a script learns whether a relay is there.
   const auto deadline = std::chrono::steady_clock::now() + global.timeout;
   const auto remaining = [&deadline] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
                                                                  std::chrono::steady_clock::now());
   };
-  const bool connected = !interrupted() && session.wait_connected(remaining());
-  const bool all_acked = connected && session.wait_all_acked(remaining());
+  // What was published must be acknowledged, wherever the connection is at
+  // the end; with nothing to send, a script still learns whether a relay is
+  // there.
+  const bool done =
+      !gave_up && !interrupted() &&
+      (published > 0 ? session.wait_all_acked(remaining()) : session.wait_connected(remaining()));
   const std::size_t unacked = session.unacked();
   const ConnectionStatus status = session.status();
   if (interrupted()) {
     session.stop(kStopOnSignalTimeout);
     return 1;  // the caller says which signal
   }
-  session.stop();
-  if (!connected) {
-    output.notice(status.last_error.empty()
-                      ? cannot_reach(global.target, no_answer_within(global.timeout))
-                      : status.last_error);
+  // A relay that did not answer in time will not answer the half-close either.
+  if (done) {
+    session.stop();
+  } else {
+    session.stop(kStopOnSignalTimeout);
   }
-  // refused() is final once the session has stopped.
-  if (!all_acked && unacked > 0) {
-    output.notice(fmt::format("{} not acknowledged within {} ms", ui::plural(unacked, "message"),
-                              global.timeout.count()));
-  }
-  if (!all_acked) {
+  if (!done) {
+    if (status.state != ConnectionState::connected) {
+      output.notice(status.last_error.empty()
+                        ? cannot_reach(global.target, no_answer_within(global.timeout))
+                        : status.last_error);
+    }
+    if (unacked > 0) {
+      output.notice(fmt::format("{} not acknowledged within {} ms", ui::plural(unacked, "message"),
+                                global.timeout.count()));
+    }
+    if (gave_up) {
+      output.notice("the rest of the input was not read");
+    }
     return 1;
   }
   if (session.refused() > 0) {

@@ -199,7 +199,8 @@ int send_lines(const GlobalOptions& global, const std::string& room, StopSignal&
     v1::HistoryResponse response;
     return calls.stub().History(&context, head, &response);
   };
-  if (const auto status = calls.watched(batch, probe); !status.ok()) {
+  if (const auto status = calls.watched(batch, probe, [&lines] { lines.interrupt(); });
+      !status.ok()) {
     if (!accepted_before_failure.empty()) {
       std::cerr << fmt::format("relay-chat: the relay accepted {} of the {} sent\n",
                                ui::sanitize_for_terminal(accepted_before_failure),

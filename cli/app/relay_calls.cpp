@@ -8,6 +8,15 @@
 #include "common/metadata.hpp"
 
 namespace relay::cli::app {
+namespace {
+
+bool unanswered(const grpc::Status& status) {
+  const auto code = status.error_code();
+  return code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::UNAVAILABLE ||
+         code == grpc::StatusCode::CANCELLED;
+}
+
+}  // namespace
 
 RelayCalls::RelayCalls(std::shared_ptr<grpc::Channel> channel, const GlobalOptions& global)
     : channel_(std::move(channel)), stub_(v1::Relay::NewStub(channel_)), global_(global) {}
@@ -24,14 +33,20 @@ grpc::Status RelayCalls::unary(const Call& call) {
   return run(context, call);
 }
 
-grpc::Status RelayCalls::watched(const Call& call, const Call& probe) {
+grpc::Status RelayCalls::watched(const Call& call, const Call& probe,
+                                 const std::function<void()>& on_stall) {
   if (auto failure = reach(std::chrono::steady_clock::now() + global_.timeout)) {
     return *failure;
+  }
+  // Any answer, NOT_FOUND for a room not created yet included, says the
+  // relay is there.
+  if (auto status = probe_once(probe); unanswered(status)) {
+    return status;
   }
   grpc::ClientContext context;
   prepare(context);
   bool finished = false;  // guarded by mutex_
-  std::thread watchdog([&] { watch(context, probe, finished); });
+  std::thread watchdog([&] { watch(context, probe, finished, on_stall); });
   const auto status = run(context, call);
   {
     std::lock_guard lock(mutex_);
@@ -42,19 +57,26 @@ grpc::Status RelayCalls::watched(const Call& call, const Call& probe) {
   return status;
 }
 
-void RelayCalls::watch(grpc::ClientContext& watched, const Call& probe, const bool& finished) {
+grpc::Status RelayCalls::probe_once(const Call& probe) {
+  grpc::ClientContext context;
+  prepare(context);
+  context.set_deadline(std::chrono::system_clock::now() + global_.timeout);
+  return run(context, probe);
+}
+
+void RelayCalls::watch(grpc::ClientContext& watched, const Call& probe, const bool& finished,
+                       const std::function<void()>& on_stall) {
   std::unique_lock lock(mutex_);
   while (!changed_.wait_for(lock, global_.timeout, [&] { return finished || cancelled_; })) {
     lock.unlock();
-    grpc::ClientContext context;
-    prepare(context);
-    context.set_deadline(std::chrono::system_clock::now() + global_.timeout);
-    const auto code = run(context, probe).error_code();
+    const auto status = probe_once(probe);
     lock.lock();
-    if (code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::UNAVAILABLE) {
+    if (unanswered(status) && status.error_code() != grpc::StatusCode::CANCELLED) {
       stalled_ = true;
       if (!finished) {
         watched.TryCancel();
+        lock.unlock();
+        on_stall();
       }
       return;
     }

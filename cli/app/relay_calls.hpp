@@ -30,9 +30,12 @@ class RelayCalls {
   // Runs `call` once the relay is reachable, all within --timeout.
   grpc::Status unary(const Call& call);
   // Runs `call` with no deadline, since a stream that flows may take longer
-  // than --timeout; meanwhile `probe`, a unary call, is sent every --timeout,
-  // and the stream is cancelled when a probe gets no answer within it.
-  grpc::Status watched(const Call& call, const Call& probe);
+  // than --timeout. `probe`, a unary call, goes first (a relay that refuses
+  // or does not answer fails the command before any input is read), then
+  // every --timeout: when one gets no answer within it, the stream is
+  // cancelled and `on_stall` called, to wake what feeds the stream (a read
+  // of stdin that may never return).
+  grpc::Status watched(const Call& call, const Call& probe, const std::function<void()>& on_stall);
 
   // From any thread (the stop signal's): ends the calls in flight, and every
   // later one, at once.
@@ -52,7 +55,10 @@ class RelayCalls {
   grpc::Status run(grpc::ClientContext& context, const Call& call);
   // Sends `probe` every --timeout until `finished`; cancels `watched` when a
   // probe gets no answer.
-  void watch(grpc::ClientContext& watched, const Call& probe, const bool& finished);
+  void watch(grpc::ClientContext& watched, const Call& probe, const bool& finished,
+             const std::function<void()>& on_stall);
+  // One probe within --timeout; its status.
+  grpc::Status probe_once(const Call& probe);
 
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::Relay::Stub> stub_;

@@ -68,9 +68,4 @@ void StdinLines::interrupt() {
   [[maybe_unused]] const auto written = ::write(wake_write_, &byte, 1);
 }
 
-bool StdinLines::interrupted() const {
-  pollfd fd{wake_read_, POLLIN, 0};
-  return ::poll(&fd, 1, 0) > 0;
-}
-
 }  // namespace relay::cli::app

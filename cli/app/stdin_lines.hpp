@@ -19,7 +19,6 @@ class StdinLines {
   // interrupt(). A last line without a newline still counts.
   std::optional<std::string> next();
   void interrupt();
-  bool interrupted() const;
 
  private:
   int wake_read_ = -1;

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 
 namespace relay::cli::app {
@@ -27,17 +28,27 @@ StopSignal::StopSignal() {
   waiter_ = std::thread([this, set] {
     int signal = 0;
     sigwait(&set, &signal);
-    // Under the lock, so that a Registration that ends meanwhile waits for
-    // the handler to finish with what it refers to.
-    std::lock_guard lock(handler_mutex);
-    // The destructor wakes this thread with a SIGTERM of its own: nothing
-    // came then.
-    if (closing_) {
-      return;
+    {
+      // Under the lock, so that a Registration that ends meanwhile waits for
+      // the handler to finish with what it refers to.
+      std::lock_guard lock(handler_mutex);
+      // The destructor wakes this thread with a SIGTERM of its own: nothing
+      // came then.
+      if (closing_) {
+        return;
+      }
+      received_ = signal;
+      if (on_stop_) {
+        on_stop_();
+      }
     }
-    received_ = signal;
-    if (on_stop_) {
-      on_stop_();
+    // A second signal while the first one's stop is under way: the user
+    // insists, so nothing is waited for any more.
+    int again = 0;
+    sigwait(&set, &again);
+    std::lock_guard lock(handler_mutex);
+    if (!closing_) {
+      std::_Exit(128 + again);
     }
   });
 }

@@ -71,6 +71,12 @@ void ChatSession::stop(std::chrono::milliseconds timeout) {
 void ChatSession::join(const std::string& room) {
   std::lock_guard lock(mutex_);
   if (rooms_.try_emplace(room).second) {
+    // Joined for a resend only: leave first, so that this join is answered.
+    if (visiting_.erase(room) > 0) {
+      v1::ClientFrame leave;
+      leave.mutable_leave()->set_room(room);
+      outbound_.push_back(std::move(leave));
+    }
     outbound_.push_back(join_frame(room, rooms_[room]));
     changed_.notify_all();
   }
@@ -102,6 +108,13 @@ bool ChatSession::wait_all_acked(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   changed_.wait_for(lock, timeout, [this] { return unacked_.empty() || stopping_; });
   return unacked_.empty();
+}
+
+bool ChatSession::wait_below_max_unacked(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout,
+                    [this] { return unacked_.size() < options_.max_unacked || stopping_; });
+  return unacked_.size() < options_.max_unacked;
 }
 
 bool ChatSession::wait_connected(std::chrono::milliseconds timeout) {
@@ -216,12 +229,19 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
       oversized = drop_oversized_locked();
     }
     // A new stream has joined nothing: rejoin every room from where we are,
-    // then resend every unacknowledged publish with its original id.
+    // then resend every unacknowledged publish with its original id. A
+    // publish to a room left before the old relay answered may or may not
+    // have been published there: the room is visited (joined without
+    // showing anything) just long enough to resend it and hear the answer.
     outbound_.clear();
+    visiting_.clear();
     for (const auto& [room, state] : rooms_) {
       outbound_.push_back(join_frame(room, state));
     }
     for (const auto& pending : unacked_) {
+      if (!rooms_.contains(pending.room) && visiting_.insert(pending.room).second) {
+        outbound_.push_back(join_frame(pending.room, RoomState{}));
+      }
       outbound_.push_back(publish_frame(pending));
     }
   }
@@ -366,9 +386,16 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
       listener_.on_joined(joined, resumed);
       return;
     }
-    case v1::ServerFrame::kPresence:
+    case v1::ServerFrame::kPresence: {
+      {
+        std::lock_guard lock(mutex_);
+        if (!rooms_.contains(frame.presence().room())) {
+          return;  // a room visited to resend, or left meanwhile
+        }
+      }
       listener_.on_presence(frame.presence());
       return;
+    }
     case v1::ServerFrame::kAck: {
       {
         std::lock_guard lock(mutex_);
@@ -387,6 +414,11 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
         std::lock_guard lock(mutex_);
         const auto& error = frame.error();
         if (error.retry_after_ms() > 0 && retry_later_locked(error)) {
+          return;
+        }
+        // A room visited to resend could not be joined: the resends are
+        // refused next, and reported then; there is nothing to leave.
+        if (error.client_message_id().empty() && visiting_.erase(error.room()) > 0) {
           return;
         }
         if (!error.client_message_id().empty() &&
@@ -449,13 +481,23 @@ bool ChatSession::retry_later_locked(const v1::ErrorNotice& error) {
 }
 
 bool ChatSession::settle_locked(const std::string& client_message_id) {
-  for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
-    if (it->client_message_id == client_message_id) {
-      unacked_.erase(it);
-      return true;
-    }
+  const auto it = std::find_if(unacked_.begin(), unacked_.end(), [&](const Pending& p) {
+    return p.client_message_id == client_message_id;
+  });
+  if (it == unacked_.end()) {
+    return false;
   }
-  return false;
+  const std::string room = it->room;
+  unacked_.erase(it);
+  // The last resend to a visited room is answered: leave it again.
+  const bool more_for_room = std::any_of(unacked_.begin(), unacked_.end(),
+                                         [&](const Pending& p) { return p.room == room; });
+  if (!more_for_room && visiting_.erase(room) > 0) {
+    v1::ClientFrame frame;
+    frame.mutable_leave()->set_room(room);
+    outbound_.push_back(std::move(frame));
+  }
+  return true;
 }
 
 void ChatSession::set_status(ConnectionStatus status) {

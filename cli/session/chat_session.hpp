@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -107,6 +108,9 @@ class ChatSession {
   // Waits until every publish so far is acknowledged; false on timeout or
   // once stopping.
   bool wait_all_acked(std::chrono::milliseconds timeout);
+  // Waits until publish() has room for one more; false on timeout or once
+  // stopping.
+  bool wait_below_max_unacked(std::chrono::milliseconds timeout);
   // Waits until the session is connected; false on timeout or once stopping.
   bool wait_connected(std::chrono::milliseconds timeout);
 
@@ -168,6 +172,9 @@ class ChatSession {
   std::condition_variable changed_;
   bool stopping_ = false;                   // guarded by mutex_
   std::map<std::string, RoomState> rooms_;  // guarded by mutex_
+  // Rooms left with publishes still unacknowledged, joined on a new stream
+  // only to resend those and left once they are answered.
+  std::set<std::string> visiting_;  // guarded by mutex_
   // Frames for the writer, in the order the user gave them; rebuilt on each
   // new stream from rooms_ and unacked_.
   std::deque<v1::ClientFrame> outbound_;  // guarded by mutex_

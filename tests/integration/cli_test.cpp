@@ -1,11 +1,14 @@
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -318,6 +321,31 @@ TEST_CASE("send ends when its relay stops answering in the middle of a batch") {
   relay.signal(SIGCONT);
   CHECK(exit_code == 1);
   CHECK(sender.err().find("cannot reach a relay at " + relay.target() + ": ") != std::string::npos);
+}
+
+TEST_CASE("send with its input still open ends when the relay stops answering") {
+  // stdin is a FIFO that the test keeps open for writing: a read of it never
+  // ends by itself, as with `tail -f log | relay-chat send ci`.
+  const auto fifo =
+      std::filesystem::temp_directory_path() / ("relay-chat-stdin-" + std::to_string(::getpid()));
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const int held_open = ::open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(held_open >= 0);
+  RelayProcess relay;
+  std::string command = "exec";
+  for (const auto& arg : chat(relay.target(), {"--timeout", "2", "send", "lobby"})) {
+    command += " '" + arg + "'";
+  }
+  ChildProcess sender({"/bin/sh", "-c", command + " < '" + fifo.string() + "'"}, "");
+  REQUIRE(::write(held_open, "first\n", 6) == 6);
+  std::this_thread::sleep_for(500ms);  // lets the line reach the relay before it stops
+  relay.signal(SIGSTOP);
+  const auto exit_code = sender.wait_exit(6s);
+  relay.signal(SIGCONT);
+  CHECK(exit_code == 1);
+  CHECK(sender.err().find("cannot reach a relay at " + relay.target() + ": ") != std::string::npos);
+  ::close(held_open);
+  std::filesystem::remove(fifo);
 }
 
 TEST_CASE("history -n N beyond the relay's per-call limit prints the newest N, in order") {

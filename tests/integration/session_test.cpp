@@ -243,3 +243,40 @@ TEST_CASE("stop() waits for paced publishes without spinning") {
   CHECK(wall < 4s);
   CHECK(cpu < 0.3 * wall);
 }
+
+TEST_CASE("a publish left unacknowledged in a room the user left is resent, not counted refused") {
+  auto relay = std::make_unique<RelayProcess>();
+  const int port = relay->port();
+  SessionRecorder events;
+  auto session = joined_session(relay->target(), "ann", events);
+  // The relay hears nothing more: the publish and the leave wait in its socket.
+  relay->signal(SIGSTOP);
+  REQUIRE(session->publish("r", "said before leaving"));
+  session->leave("r");
+  relay->signal(SIGKILL);
+  relay->wait_exit(10s);
+  relay = std::make_unique<RelayProcess>(
+      std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port)});
+  // The session visits the room to resend, hears the ack, and leaves again.
+  CHECK(session->wait_all_acked(20s));
+  CHECK(session->refused() == 0);
+  CHECK(session->rooms().empty());
+  // Bob may join before or after the resend: from the start of the room's
+  // numbering, he sees it either way.
+  ChatClient bob(relay->target(), "bob");
+  join_and_wait(bob, "r", position(0, 0));
+  const auto message = bob.next_of(relay::v1::ServerFrame::kMessage);
+  REQUIRE(message);
+  CHECK(message->message().body() == "said before leaving");
+  bool ann_left = false;
+  for (int poll = 0; poll < 100 && !ann_left; ++poll) {
+    ann_left = !member_present(relay->target(), "r", "ann");
+    if (!ann_left) {
+      std::this_thread::sleep_for(50ms);  // the pace of the polls, bounded at 5 s
+    }
+  }
+  CHECK(ann_left);
+  // Nothing of the room it left was shown to the user.
+  CHECK(events.messages().empty());
+  session->stop();
+}
