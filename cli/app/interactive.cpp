@@ -101,7 +101,7 @@ class Commander {
     }
   }
   void operator()(const ui::ShowHelp&) { terminal_.print_info(ui::help_text()); }
-  void operator()(const ui::Quit&) { terminal_.request_quit(); }
+  void operator()(const ui::Quit&) { terminal_.ask_to_quit(); }
   void operator()(const ui::BlankLine&) {}
 
  private:
@@ -169,6 +169,12 @@ int run_interactive(const GlobalOptions& global, const std::string& room, StopSi
     session.stop();
   }
   terminal.stop();
+  // After the terminal is restored, so that the message stays on the screen.
+  if (const std::size_t dropped = session.unacked(); dropped > 0) {
+    std::cerr << fmt::format("relay-chat: {} not delivered: dropped when the chat ended\n",
+                             ui::plural(dropped, "line"));
+    return 1;
+  }
   return 0;
 }
 

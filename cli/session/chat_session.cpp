@@ -169,7 +169,8 @@ void ChatSession::supervise() {
         backoff.reset();
         resumed = true;
       }
-      if (status.ok()) {
+      // Only stop() cancels our stream: an end we asked for is not a failure.
+      if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
         last_error.clear();
       } else if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
         last_error = cannot_reach(options_.target, status.error_message());
@@ -248,7 +249,7 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
     listener_.on_error(notice);
   }
   if (established) {
-    set_status({ConnectionState::connected, 0, {}, ""});
+    set_status({ConnectionState::connected, 0, {}, "", context.peer()});
   }
   std::thread writer([&] { write_loop(*stream, stream_over); });
   v1::ServerFrame frame;

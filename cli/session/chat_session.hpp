@@ -54,6 +54,10 @@ struct ConnectionStatus {
   std::chrono::milliseconds retry_in{0};
   // Why the last stream ended ("" when none has).
   std::string last_error;
+  // While connected: the relay serving the stream, as gRPC names its peer
+  // ("ipv4:127.0.0.1:50051"), so that a user of several relays knows which.
+  // Initialized, so that the statuses built without it need not name it.
+  std::string relay = {};
 };
 
 // What the session tells its user interface. Called from the session's

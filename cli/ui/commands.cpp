@@ -111,7 +111,9 @@ constexpr std::array<Spec, 8> kCommands{{
     {"history", "[N]", 0, 1, "show the last N messages of the current room (1-1000, default 20)",
      history},
     {"help", "", 0, 0, "show this help", [](const Words&) { return command<ShowHelp>(); }},
-    {"quit", "", 0, 0, "leave relay-chat (so do Ctrl-C, and Ctrl-D on an empty line)",
+    {"quit", "", 0, 0,
+     "leave relay-chat, asking first if lines are not yet delivered (so does Ctrl-D on an "
+     "empty line; Ctrl-C leaves at once)",
      [](const Words&) { return command<Quit>(); }},
 }};
 

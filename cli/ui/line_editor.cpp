@@ -117,7 +117,7 @@ EditResult LineEditor::on_control(unsigned char byte) {
     case '\n':
       return EditResult::submit;
     case 0x03:  // Ctrl-C
-      return EditResult::quit;
+      return EditResult::interrupt;
     case 0x04:  // Ctrl-D
       if (text_.empty()) {
         return EditResult::quit;

@@ -7,10 +7,11 @@ namespace relay::cli::ui {
 
 // What a key did to the line being typed.
 enum class EditResult {
-  none,     // nothing visible changed (a partial key sequence, an unknown key)
-  changed,  // the text or the cursor moved: redraw the input line
-  submit,   // Enter: take_line() holds the line
-  quit,     // Ctrl-C, or Ctrl-D on an empty line
+  none,       // nothing visible changed (a partial key sequence, an unknown key)
+  changed,    // the text or the cursor moved: redraw the input line
+  submit,     // Enter: take_line() holds the line
+  quit,       // Ctrl-D on an empty line, as /quit
+  interrupt,  // Ctrl-C: quit at once
 };
 
 // The line the user is typing, edited one byte of keyboard input at a time.
@@ -22,8 +23,8 @@ enum class EditResult {
 // Keys: printable characters insert; Backspace (DEL or Ctrl-H) deletes back;
 // Delete and Ctrl-D delete forward; Ctrl-U clears the line; Ctrl-W deletes
 // the word before the cursor; Ctrl-K deletes to the end; Left/Right, Ctrl-B/
-// Ctrl-F move; Home/End, Ctrl-A/Ctrl-E jump; Enter submits; Ctrl-C quits, and
-// so does Ctrl-D on an empty line.
+// Ctrl-F move; Home/End, Ctrl-A/Ctrl-E jump; Enter submits; Ctrl-D on an
+// empty line quits, and Ctrl-C interrupts.
 class LineEditor {
  public:
   EditResult feed(char byte);

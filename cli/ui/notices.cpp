@@ -38,27 +38,36 @@ std::string describe_status(const ConnectionStatus& status, const std::string& t
   if (!room.empty()) {
     add(room_tag(room));
   }
-  switch (status.state) {
-    case ConnectionState::reconnecting:
-      add(status.retry_in.count() > 0 ? "reconnecting in " + seconds_text(status.retry_in)
-                                      : "reconnecting");
-      if (status.attempt > 0) {
-        text += ", attempt " + std::to_string(status.attempt);
-      }
-      break;
-    case ConnectionState::closed:
-      add("disconnected");
-      break;
-    default:
-      add(state_name(status.state));
-  }
+  add(describe_connection(status));
   return text;
 }
 
-std::string describe_resume(std::uint64_t replayed, std::uint64_t missed) {
-  std::string text = "resumed, " + std::to_string(replayed) + " replayed";
+std::string describe_connection(const ConnectionStatus& status, bool brief) {
+  const std::string attempt =
+      status.attempt > 0 && !brief ? ", attempt " + std::to_string(status.attempt) : "";
+  switch (status.state) {
+    case ConnectionState::reconnecting:
+      if (status.retry_in.count() > 0) {
+        return (brief ? "retry in " : "reconnecting in ") + seconds_text(status.retry_in) + attempt;
+      }
+      return "reconnecting" + attempt;
+    case ConnectionState::connecting:
+      return status.attempt > 0 ? "reconnecting" + attempt : "connecting";
+    case ConnectionState::closed:
+      return "disconnected";
+    case ConnectionState::connected:
+      break;
+  }
+  return std::string(state_name(status.state));
+}
+
+std::string describe_rejoin(std::uint64_t replayed, std::uint64_t missed, bool restarted) {
+  std::string text = restarted ? "numbering restarted" : "resumed";
+  if (replayed > 0) {
+    text += ", " + std::to_string(replayed) + " replayed";
+  }
   if (missed > 0) {
-    text += ", " + std::to_string(missed) + " missed";
+    text = (restarted || replayed > 0 ? text + ", " : "") + "missed " + std::to_string(missed);
   }
   return text;
 }

@@ -17,8 +17,15 @@ namespace relay::cli::ui {
 // attempt 3"; an empty target or room is left out.
 std::string describe_status(const ConnectionStatus& status, const std::string& target,
                             const std::string& room);
-// "resumed, 12 replayed" (", 3 missed" when the history had lost some).
-std::string describe_resume(std::uint64_t replayed, std::uint64_t missed);
+// The connection alone: "connected", "reconnecting in 2.3 s, attempt 3"
+// while a reconnect is scheduled, "reconnecting, attempt 3" while that
+// attempt is under way (a first connection is just "connecting"). `brief`,
+// for narrow screens, leaves the attempt out and says "retry in 2.3 s".
+std::string describe_connection(const ConnectionStatus& status, bool brief = false);
+// What rejoining after a reconnect found: "resumed, 12 replayed", "missed 3",
+// "numbering restarted" (the room's history began again: nothing was
+// resumed), or just "resumed" when nothing was missing.
+std::string describe_rejoin(std::uint64_t replayed, std::uint64_t missed, bool restarted);
 // "joined #lobby", "rejoined #lobby, 12 replayed; 3 messages missed, ...".
 std::string describe_joined(const v1::Joined& joined, bool resumed);
 // Whether a Joined says messages are gone for good (worth a warning).

@@ -11,6 +11,7 @@
 
 #include "cli/ui/notices.hpp"
 #include "cli/ui/sanitize.hpp"
+#include "cli/ui/status_line.hpp"
 #include "cli/ui/terminal_style.hpp"
 #include "cli/ui/tty.hpp"
 
@@ -18,8 +19,13 @@ namespace relay::cli::ui {
 namespace {
 
 constexpr std::string_view kPrompt = "> ";
-constexpr std::string_view kSeparator = " \u00b7 ";
+// Often enough for a countdown in tenths of a second; an unchanged status
+// line is not written again, so an idle chat writes nothing.
+constexpr int kTickMs = 100;
 constexpr std::string_view kEraseLine = "\r\x1b[2K";
+// Long enough to read the warning and answer it, short enough that a /quit
+// typed much later is a new decision.
+constexpr auto kConfirmQuitWithin = std::chrono::seconds(10);
 constexpr int kMinColumns = 10;
 constexpr int kDefaultColumns = 80;
 
@@ -83,10 +89,47 @@ void Terminal::wait_for_quit() {
   quit_changed_.wait(lock, [this] { return quit_; });
 }
 
+bool Terminal::wait_for_quit(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return quit_changed_.wait_for(lock, timeout, [this] { return quit_; });
+}
+
 void Terminal::request_quit() {
   const std::lock_guard lock(mutex_);
+  quit_locked();
+}
+
+void Terminal::quit_locked() {
   quit_ = true;
   quit_changed_.notify_all();
+}
+
+void Terminal::ask_to_quit() {
+  const std::lock_guard lock(mutex_);
+  ask_to_quit_locked();
+}
+
+void Terminal::ask_to_quit_locked() {
+  const auto now = std::chrono::steady_clock::now();
+  if (pending_.empty() || (quit_asked_at_ && now - *quit_asked_at_ < kConfirmQuitWithin)) {
+    quit_locked();
+    return;
+  }
+  quit_asked_at_ = now;
+  const std::string text = plural(pending_.size(), "line") +
+                           " not yet delivered: /quit again to drop " +
+                           (pending_.size() == 1 ? "it" : "them") + ", or wait";
+  print_locked({format_terminal_notice(text, true, options_.color)});
+}
+
+// An acknowledged or refused publish; the last one ends a quit that waited.
+void Terminal::forget_pending_locked() {
+  if (!pending_.empty()) {
+    pending_.pop_front();
+  }
+  if (pending_.empty() && quit_asked_at_) {
+    quit_locked();
+  }
 }
 
 void Terminal::feed(std::string_view keys) {
@@ -108,8 +151,10 @@ void Terminal::feed(std::string_view keys) {
           changed = true;
           break;
         case EditResult::quit:
-          quit_ = true;
-          quit_changed_.notify_all();
+          ask_to_quit_locked();
+          break;
+        case EditResult::interrupt:
+          quit_locked();
           break;
       }
     }
@@ -131,6 +176,13 @@ void Terminal::resize(int columns) {
   print_locked({});
 }
 
+void Terminal::tick() {
+  const std::lock_guard lock(mutex_);
+  if (drawn_ && status_text_locked() != status_text_) {
+    print_locked({});
+  }
+}
+
 void Terminal::set_room(std::string room) {
   const std::lock_guard lock(mutex_);
   room_ = std::move(room);
@@ -140,6 +192,7 @@ void Terminal::set_room(std::string room) {
 void Terminal::note_publish(std::string body) {
   const std::lock_guard lock(mutex_);
   pending_.push_back(std::move(body));
+  quit_asked_at_.reset();
   print_locked({});
 }
 
@@ -167,9 +220,10 @@ void Terminal::on_joined(const v1::Joined& joined, bool resumed) {
                                                   joined_lost_messages(joined), options_.color);
   const std::lock_guard lock(mutex_);
   if (resumed) {
-    resumed_ = true;
     replayed_ += joined.replayed();
     missed_ += joined.missed();
+    restarted_ = restarted_ || joined.epoch_changed();
+    event_until_ = std::chrono::steady_clock::now() + options_.event_shown_for;
   }
   print_locked({line});
 }
@@ -185,18 +239,18 @@ void Terminal::on_ack(const v1::PublishAck&) {
   // The relay answers one stream's publishes in the order they were written,
   // so the oldest pending one is the one acknowledged.
   const std::lock_guard lock(mutex_);
-  if (!pending_.empty()) {
-    pending_.pop_front();
-  }
+  forget_pending_locked();
   print_locked({});
 }
 
 void Terminal::on_error(const v1::ErrorNotice& error) {
   const std::string line = format_terminal_notice(describe_error(error), true, options_.color);
   const std::lock_guard lock(mutex_);
-  // A refused publish will never be acknowledged.
-  if (!error.client_message_id().empty() && !pending_.empty()) {
-    pending_.pop_front();
+  // A refused publish will never be acknowledged, but one refused by a relay
+  // that is shutting down is sent to the next one.
+  if (!error.client_message_id().empty() &&
+      error.code() != static_cast<int>(grpc::StatusCode::UNAVAILABLE)) {
+    forget_pending_locked();
   }
   print_locked({line});
 }
@@ -217,11 +271,13 @@ void Terminal::on_status(const ConnectionStatus& status) {
     lines.push_back(format_terminal_notice(text, false, options_.color));
   }
   if (status.state != ConnectionState::connected) {
-    resumed_ = false;
     replayed_ = 0;
     missed_ = 0;
+    restarted_ = false;
+    event_until_ = {};
   }
   status_ = status;
+  retry_at_ = std::chrono::steady_clock::now() + status.retry_in;
   print_locked(lines);
 }
 
@@ -233,10 +289,9 @@ void Terminal::print_locked(const std::vector<std::string>& lines) {
     frame += line;
     frame += "\r\n";
   }
-  const std::string status = status_text_locked();
-  const std::size_t usable = usable_columns_locked();
-  status_width_ = display_width(truncate_to_width(status, usable));
-  frame += format_status_bar(status, usable, options_.color);
+  status_text_ = status_text_locked();
+  status_width_ = display_width(status_text_);
+  frame += format_status_bar(status_text_, usable_columns_locked(), options_.color);
   frame += "\r\n";
   frame += input_line_locked();
   out_ << frame << std::flush;
@@ -267,18 +322,24 @@ void Terminal::redraw_input_locked() {
 }
 
 std::string Terminal::status_text_locked() const {
-  std::string text = describe_status(status_, options_.target, room_);
-  if (resumed_ && status_.state == ConnectionState::connected) {
-    text += std::string(kSeparator) + describe_resume(replayed_, missed_);
+  const auto now = std::chrono::steady_clock::now();
+  StatusLineParts parts;
+  parts.connection = status_;
+  parts.room = room_;
+  parts.target = options_.target;
+  if (status_.state == ConnectionState::reconnecting) {
+    parts.connection.retry_in =
+        std::max(std::chrono::ceil<std::chrono::milliseconds>(retry_at_ - now),
+                 std::chrono::milliseconds::zero());
   }
+  parts.unsent = pending_.size();
   if (!pending_.empty()) {
-    text += std::string(kSeparator) + "(sending";
-    if (pending_.size() > 1) {
-      text += " " + std::to_string(pending_.size());
-    }
-    text += ") " + sanitize_for_terminal(pending_.front());
+    parts.oldest_unsent = pending_.front();
   }
-  return text;
+  if (now < event_until_) {
+    parts.event = describe_rejoin(replayed_, missed_, restarted_);
+  }
+  return format_status_line(parts, usable_columns_locked());
 }
 
 std::string Terminal::input_line_locked() {
@@ -298,11 +359,16 @@ void Terminal::read_keys(int input_fd, int output_fd) {
   std::array<pollfd, 2> watched{{{input_fd, POLLIN, 0}, {wake_->read_fd(), POLLIN, 0}}};
   std::array<char, 256> buffer{};
   while (!stopping_) {
-    if (::poll(watched.data(), watched.size(), -1) < 0) {
+    const int ready = ::poll(watched.data(), watched.size(), kTickMs);
+    if (ready < 0) {
       if (errno == EINTR) {
         continue;
       }
       break;
+    }
+    if (ready == 0) {
+      tick();
+      continue;
     }
     if (watched[1].revents != 0 && wake_->drain()) {
       if (const auto columns = terminal_columns(output_fd)) {

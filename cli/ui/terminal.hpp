@@ -1,12 +1,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -30,11 +32,15 @@ struct TerminalOptions {
   // The screen width; 0: the width of the terminal on standard output (80
   // when it is not one). start() reads the width of its output terminal.
   int columns = 0;
+  // How long the status line says what a reconnect found ("resumed, 12
+  // replayed") before it goes back to the steady state.
+  std::chrono::milliseconds event_shown_for{5000};
 };
 
 // The interactive front end of relay-chat. The bottom two lines of the screen
-// are a status line (relay, current room, connection state, publishes not yet
-// acknowledged) and the input line the user types on. Every event is printed
+// are a status line (see format_status_line: the connection and its reconnect
+// countdown, publishes not yet acknowledged, the current room, what a
+// reconnect found, the relay) and the input line the user types on. Every event is printed
 // by erasing those two lines, writing the event's line(s), and drawing them
 // again with the user's partial input and cursor where they were: whole
 // frames are written under one lock, so incoming messages scroll above the
@@ -70,7 +76,14 @@ class Terminal final : public SessionListener {
   // Blocks until the user quits (Ctrl-C, Ctrl-D on an empty line, end of
   // input) or request_quit() is called.
   void wait_for_quit();
+  // The same, for at most `timeout`: whether the user has quit.
+  bool wait_for_quit(std::chrono::milliseconds timeout);
   void request_quit();
+  // The user asked to quit (/quit, or Ctrl-D on an empty line). With lines
+  // not yet acknowledged, quitting would drop them: it warns instead, quits
+  // once they are acknowledged, and quits anyway when asked again within
+  // 10 s. A new line typed meanwhile cancels the request.
+  void ask_to_quit();
 
   // Handles keyboard bytes as if typed (the key thread calls this).
   void feed(std::string_view keys);
@@ -78,6 +91,10 @@ class Terminal final : public SessionListener {
   // The window is now `columns` wide: draw again (the key thread calls this
   // on SIGWINCH).
   void resize(int columns);
+  // Draws the status line again if its text has changed with time (the
+  // reconnect countdown, a reconnect's outcome that expired); the key thread
+  // calls this every 100 ms.
+  void tick();
 
   // The room plain lines go to, for the status line.
   void set_room(std::string room);
@@ -97,6 +114,9 @@ class Terminal final : public SessionListener {
 
  private:
   void print_notices(std::string_view text, bool warning);
+  void quit_locked();
+  void ask_to_quit_locked();
+  void forget_pending_locked();
   // Erases the status and input lines, writes `lines`, draws both again.
   void print_locked(const std::vector<std::string>& lines);
   std::string erase_locked() const;
@@ -112,7 +132,9 @@ class Terminal final : public SessionListener {
 
   std::mutex mutex_;
   std::condition_variable quit_changed_;
-  bool quit_ = false;           // guarded by mutex_
+  bool quit_ = false;  // guarded by mutex_
+  // When the user asked to quit with lines pending; guarded by mutex_.
+  std::optional<std::chrono::steady_clock::time_point> quit_asked_at_;
   int columns_;                 // guarded by mutex_
   LineEditor editor_;           // guarded by mutex_
   std::size_t view_start_ = 0;  // first byte of the input shown; guarded by mutex_
@@ -120,12 +142,17 @@ class Terminal final : public SessionListener {
   // cursor's column on the input line. Guarded by mutex_.
   std::size_t status_width_ = 0;
   std::size_t cursor_column_ = 0;
-  bool drawn_ = false;               // the status and input lines are on screen; guarded by mutex_
-  std::string room_;                 // guarded by mutex_
-  ConnectionStatus status_;          // guarded by mutex_
-  bool resumed_ = false;             // since the last connection; guarded by mutex_
-  std::uint64_t replayed_ = 0;       // guarded by mutex_
-  std::uint64_t missed_ = 0;         // guarded by mutex_
+  bool drawn_ = false;       // the status and input lines are on screen; guarded by mutex_
+  std::string status_text_;  // the status line last drawn; guarded by mutex_
+  std::string room_;         // guarded by mutex_
+  ConnectionStatus status_;  // guarded by mutex_
+  std::chrono::steady_clock::time_point retry_at_;  // guarded by mutex_
+  // What the rejoins since the last connection found, shown until
+  // event_until_. Guarded by mutex_.
+  std::uint64_t replayed_ = 0;
+  std::uint64_t missed_ = 0;
+  bool restarted_ = false;
+  std::chrono::steady_clock::time_point event_until_;
   std::deque<std::string> pending_;  // bodies sent, not yet acknowledged; guarded by mutex_
 
   std::unique_ptr<RawMode> raw_mode_;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end, as a person would: two relay-chat clients in tmux panes, one
 # typing, the other half-way through typing a line of its own; then the relay
-# is restarted under them and the chat goes on.
+# is restarted under them and the chat goes on. A third client, in a pane 40
+# columns wide, watches its status line through the outage, and quits with a
+# line the relay never received.
 #
 #   tests/e2e/tmux_chat.sh RELAY_SERVER RELAY_CHAT
 set -euo pipefail
@@ -22,7 +24,7 @@ trap cleanup EXIT
 
 fail() {
   echo "FAIL: $*" >&2
-  for pane in ann bob; do
+  for pane in ann bob cy; do
     echo "--- $pane pane:" >&2
     tmux capture-pane -p -t "$session:$pane" >&2 || true
   done
@@ -78,8 +80,13 @@ tmux new-session -d -s "$session" -n ann -x 100 -y 20 \
   "$chat --relay $target --user ann --room lobby --backoff-max-ms 2000"
 tmux new-window -t "$session" -n bob \
   "$chat --relay $target --user bob --room lobby --backoff-max-ms 2000"
-wait_for_status ann "· connected" "ann never connected"
-wait_for_status bob "· connected" "bob never connected"
+tmux new-window -t "$session" -n cy \
+  "$chat --relay $target --user cy --room lobby --backoff-max-ms 2000 2>$work/cy.err; echo \$? >$work/cy.exit"
+tmux resize-window -t "$session:cy" -x 40 -y 20
+wait_for_status ann "^connected" "ann never connected"
+wait_for_status bob "^connected" "bob never connected"
+# Which relay serves the chat, even in a narrow pane.
+wait_for_status cy "^connected · #lobby · $target\$" "cy's status line does not name its relay"
 
 # Bob is half-way through a line when Ann's message arrives.
 tmux send-keys -t "$session:bob" -l "half-typed"
@@ -92,13 +99,36 @@ last_line=$(screen bob | tail -n 1)
 
 # The relay goes away and comes back on the same port.
 relay_stop || fail "the relay did not exit 0 on SIGTERM"
-wait_for_status bob "reconnecting|connecting" "bob's status line does not show the reconnect"
+wait_for_status bob "^reconnecting" "bob's status line does not show the reconnect"
+# At 40 columns the countdown and the unsent line stay in view.
+tmux send-keys -t "$session:cy" -l "while the relay is down"
+tmux send-keys -t "$session:cy" Enter
+wait_for_status cy "^retry in [0-9]+\.[0-9] s · \(sending\)" \
+  "cy's status line at 40 columns hides the countdown or the unsent line"
+# Quitting then would drop the line: the chat asks first, and a second
+# /quit drops it, says so after the terminal is restored, and exits 1.
+tmux send-keys -t "$session:cy" -l "/quit"
+tmux send-keys -t "$session:cy" Enter
+wait_for cy "1 line not yet delivered" "/quit with an unsent line did not warn"
+[[ ! -e "$work/cy.exit" ]] || fail "the first /quit with an unsent line quit"
+tmux send-keys -t "$session:cy" -l "/quit"
+tmux send-keys -t "$session:cy" Enter
+deadline=$((SECONDS + 20))
+until [[ -s "$work/cy.exit" ]]; do
+  ((SECONDS < deadline)) || fail "the second /quit did not quit"
+  sleep 0.05
+done
+[[ "$(cat "$work/cy.exit")" == 1 ]] || fail "dropping a line exited $(cat "$work/cy.exit"), not 1"
+grep -q "relay-chat: 1 line not delivered" "$work/cy.err" ||
+  fail "dropping a line was not reported: '$(cat "$work/cy.err")'"
+
 start_relay "$target"
-wait_for_status bob "· connected|resumed" "bob did not reconnect"
-wait_for_status ann "· connected|resumed" "ann did not reconnect"
+wait_for_status bob "^connected" "bob did not reconnect"
+wait_for_status ann "^connected" "ann did not reconnect"
 
 tmux send-keys -t "$session:bob" Enter
 wait_for ann "bob.*half-typed" "bob's line after the restart did not reach ann"
 tmux send-keys -t "$session:ann" -l "/quit"
 tmux send-keys -t "$session:ann" Enter
-echo "PASS: message shown, input intact, reconnect shown, chat goes on after a restart"
+echo "PASS: message shown, input intact, reconnect shown at 40 columns, unsent line not dropped" \
+  "silently, chat goes on after a restart"

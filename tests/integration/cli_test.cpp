@@ -14,6 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
+#include "common/metadata.hpp"
+#include "relay/v1/relay.grpc.pb.h"
 #include "tests/integration/child_process.hpp"
 #include "tests/integration/relay_process.hpp"
 
@@ -55,6 +59,49 @@ class StoppedRelay {
 
  private:
   RelayProcess relay_;
+};
+
+// A relay that opens Chat streams but does not end them when the client
+// half-closes, so that relay-chat's stop() has to cancel its own stream.
+class RelayKeepingStreamsOpen final : public relay::v1::Relay::CallbackService {
+ public:
+  RelayKeepingStreamsOpen() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~RelayKeepingStreamsOpen() override { server_->Shutdown(); }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  grpc::ServerBidiReactor<relay::v1::ClientFrame, relay::v1::ServerFrame>* Chat(
+      grpc::CallbackServerContext* context) override {
+    context->AddInitialMetadata(relay::common::kHelloKey, relay::common::kHelloVersion);
+    return new Stream;
+  }
+
+ private:
+  class Stream final
+      : public grpc::ServerBidiReactor<relay::v1::ClientFrame, relay::v1::ServerFrame> {
+   public:
+    Stream() {
+      StartSendInitialMetadata();
+      StartRead(&frame_);
+    }
+    void OnReadDone(bool ok) override {
+      if (ok) {
+        StartRead(&frame_);
+      }
+    }
+    void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+    void OnDone() override { delete this; }
+
+   private:
+    relay::v1::ClientFrame frame_;
+  };
+
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
 };
 
 // Every mode that ends by itself, with its stdin.
@@ -133,6 +180,17 @@ TEST_CASE("--json prints one JSON object per delivered message") {
   REQUIRE(sender.wait_exit(20s) == 0);
   CHECK(sender.out().find(R"("body":"hello")") != std::string::npos);
   CHECK(sender.out().find(R"("type":"message")") != std::string::npos);
+}
+
+TEST_CASE("at a clean end of input, stopping reports no error, even when it cancels the stream") {
+  RelayKeepingStreamsOpen relay;
+  ChildProcess sender(chat(relay.target(), {"--json", "--room", "r"}), "");
+  REQUIRE(sender.wait_exit(20s) == 0);
+  CAPTURE(sender.out());
+  CAPTURE(sender.err());
+  CHECK(sender.out().find(R"("state":"closed")") != std::string::npos);
+  CHECK(sender.out().find("CANCELLED") == std::string::npos);
+  CHECK(sender.err().find("CANCELLED") == std::string::npos);
 }
 
 TEST_CASE("plain mode exits non-zero with the reason when the relay refuses a line") {

@@ -209,8 +209,22 @@ TEST_CASE("status descriptions name the relay, the room and the state") {
         "127.0.0.1:50051 \u00b7 #lobby \u00b7 reconnecting in 2.3 s, attempt 3");
   CHECK(describe_status(reconnecting(1, 0), "", "") == "reconnecting, attempt 1");
   CHECK(describe_status(ConnectionStatus{}, "relay", "") == "relay \u00b7 connecting");
-  CHECK(describe_resume(12, 0) == "resumed, 12 replayed");
-  CHECK(describe_resume(12, 3) == "resumed, 12 replayed, 3 missed");
+}
+
+TEST_CASE("a retry under way is reconnecting, and a first connection connecting") {
+  ConnectionStatus status;
+  CHECK(describe_connection(status) == "connecting");
+  status.attempt = 3;
+  CHECK(describe_connection(status) == "reconnecting, attempt 3");
+}
+
+TEST_CASE("a rejoin says what happened: replayed, missed, or the numbering restarted") {
+  CHECK(describe_rejoin(0, 0, false) == "resumed");
+  CHECK(describe_rejoin(12, 0, false) == "resumed, 12 replayed");
+  CHECK(describe_rejoin(0, 3, false) == "missed 3");
+  CHECK(describe_rejoin(12, 3, false) == "resumed, 12 replayed, missed 3");
+  CHECK(describe_rejoin(0, 0, true) == "numbering restarted");
+  CHECK(describe_rejoin(2, 0, true) == "numbering restarted, 2 replayed");
 }
 
 TEST_CASE("notices quote untrusted names harmlessly") {

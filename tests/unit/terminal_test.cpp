@@ -176,7 +176,7 @@ TEST_CASE("the line editor keeps controls and broken characters out of the line"
   CHECK(feed_all(editor, "a\x07\xc2\x9b\xff\xc3(b\x1b[31mc\x1bxd") == "a(bcxd");
 }
 
-TEST_CASE("Enter submits, Ctrl-D on an empty line and Ctrl-C quit") {
+TEST_CASE("Enter submits, Ctrl-D on an empty line quits and Ctrl-C interrupts") {
   LineEditor editor;
   feed_all(editor, "hi");
   CHECK(editor.feed('\x04') == EditResult::none);  // nothing after the cursor
@@ -184,7 +184,7 @@ TEST_CASE("Enter submits, Ctrl-D on an empty line and Ctrl-C quit") {
   CHECK(editor.take_line() == "hi");
   CHECK(editor.text().empty());
   CHECK(editor.feed('\x04') == EditResult::quit);
-  CHECK(editor.feed('\x03') == EditResult::quit);
+  CHECK(editor.feed('\x03') == EditResult::interrupt);
 }
 
 TEST_CASE("a sender's colour depends on the name alone") {
@@ -207,7 +207,7 @@ TEST_CASE("an incoming message scrolls above what the user is typing") {
   const auto rows = screen.rows();
   REQUIRE(rows.size() == 3);
   CHECK(rows[0].ends_with(" #lobby bob: hi there"));
-  CHECK(rows[1] == "relay:1 \u00b7 #lobby \u00b7 connecting");
+  CHECK(rows[1] == "connecting \u00b7 #lobby \u00b7 relay:1");
   CHECK(rows[2] == "> hel");
   CHECK(screen.row() == 2);
   CHECK(screen.column() == 5);
@@ -274,16 +274,16 @@ TEST_CASE("own messages are pending in the status line until acknowledged") {
   REQUIRE(submitted == std::vector<std::string>{"hello"});
   terminal.note_publish("hello");
   terminal.note_publish("again");
-  CHECK(replay(out).rows().end()[-2].ends_with("(sending 2) hello"));
+  CHECK(replay(out).rows().end()[-2] == "connecting \u00b7 (sending 2) hello \u00b7 relay:1");
 
   terminal.on_ack(v1::PublishAck{});
   terminal.on_message(message("lobby", "me", "hello"));
   auto rows = replay(out).rows();
   CHECK(rows.end()[-3].ends_with("me: hello \u2713"));
-  CHECK(rows.end()[-2].ends_with("(sending) again"));
+  CHECK(rows.end()[-2] == "connecting \u00b7 (sending) again \u00b7 relay:1");
 
   terminal.on_ack(v1::PublishAck{});
-  CHECK(replay(out).rows().end()[-2] == "relay:1 \u00b7 connecting");
+  CHECK(replay(out).rows().end()[-2] == "connecting \u00b7 relay:1");
 }
 
 TEST_CASE("the status line follows the connection") {
@@ -300,7 +300,7 @@ TEST_CASE("the status line follows the connection") {
   terminal.on_status(status);
   auto rows = replay(out).rows();
   CHECK(rows.end()[-3] == "!! connection lost: Socket closed");
-  CHECK(rows.end()[-2] == "relay:1 \u00b7 #lobby \u00b7 reconnecting in 2.3 s, attempt 3");
+  CHECK(rows.end()[-2] == "reconnecting in 2.3 s, attempt 3 \u00b7 #lobby \u00b7 relay:1");
 
   status = ConnectionStatus{};
   status.state = ConnectionState::connected;
@@ -311,7 +311,128 @@ TEST_CASE("the status line follows the connection") {
   terminal.on_joined(joined, true);
   rows = replay(out).rows();
   CHECK(rows.end()[-3] == "-- rejoined #lobby, 12 replayed");
-  CHECK(rows.end()[-2] == "relay:1 \u00b7 #lobby \u00b7 connected \u00b7 resumed, 12 replayed");
+  CHECK(rows.end()[-2] == "connected \u00b7 #lobby \u00b7 resumed, 12 replayed \u00b7 relay:1");
+}
+
+TEST_CASE("the reconnect countdown runs down in the status line, then says the attempt") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(), out);
+  ConnectionStatus status;
+  status.state = ConnectionState::reconnecting;
+  status.attempt = 3;
+  status.retry_in = std::chrono::milliseconds(150);
+  terminal.on_status(status);
+  CHECK(replay(out).rows().end()[-2].starts_with("reconnecting in 0."));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  terminal.tick();
+  CHECK(replay(out).rows().end()[-2] == "reconnecting, attempt 3 \u00b7 relay:1");
+
+  // The attempt itself, under way, is still a reconnect, not a first connection.
+  status.state = ConnectionState::connecting;
+  status.retry_in = {};
+  terminal.on_status(status);
+  CHECK(replay(out).rows().end()[-2] == "reconnecting, attempt 3 \u00b7 relay:1");
+}
+
+TEST_CASE("at 40 columns the status line keeps the countdown and the unsent lines") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(40), out);
+  terminal.set_room("lobby");
+  terminal.note_publish("hello");
+  terminal.note_publish("again");
+  ConnectionStatus status;
+  status.state = ConnectionState::reconnecting;
+  status.attempt = 3;
+  status.retry_in = std::chrono::seconds(20);
+  terminal.on_status(status);
+  const std::string line = replay(out, 40).rows().end()[-2];
+  CHECK(line.starts_with("retry in "));
+  CHECK(line.ends_with(" s \u00b7 (sending 2) \u00b7 #lobby"));
+}
+
+TEST_CASE("the status line names the relay serving the stream") {
+  std::ostringstream out;
+  TerminalOptions options = plain_options();
+  options.target = "ipv4:127.0.0.1:50051,127.0.0.1:50052";
+  Terminal terminal(options, out);
+  terminal.resize(60);
+  CHECK(replay(out).rows().end()[-2] == "connecting \u00b7 127.0.0.1:50051 +1");
+  ConnectionStatus status;
+  status.state = ConnectionState::connected;
+  status.relay = "ipv4:127.0.0.1:50052";
+  terminal.on_status(status);
+  CHECK(replay(out).rows().end()[-2] == "connected \u00b7 127.0.0.1:50052");
+}
+
+TEST_CASE("the status line says what a reconnect found, then clears it") {
+  std::ostringstream out;
+  TerminalOptions options = plain_options();
+  options.event_shown_for = std::chrono::milliseconds(100);
+  Terminal terminal(options, out);
+  terminal.set_room("lobby");
+  ConnectionStatus status;
+  status.state = ConnectionState::connected;
+  terminal.on_status(status);
+  v1::Joined joined;
+  joined.set_room("lobby");
+  joined.set_epoch_changed(true);
+  terminal.on_joined(joined, true);
+  CHECK(replay(out).rows().end()[-2] ==
+        "connected \u00b7 #lobby \u00b7 numbering restarted \u00b7 relay:1");
+
+  SUBCASE("after a while") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    terminal.tick();
+  }
+  SUBCASE("when the connection changes") {
+    status.state = ConnectionState::reconnecting;
+    terminal.on_status(status);
+    status.state = ConnectionState::connected;
+    terminal.on_status(status);
+  }
+  CHECK(replay(out).rows().end()[-2] == "connected \u00b7 #lobby \u00b7 relay:1");
+}
+
+TEST_CASE("quitting with lines not yet delivered warns, and asking again drops them") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(80), out);
+  terminal.note_publish("hello");
+  terminal.note_publish("again");
+  terminal.ask_to_quit();
+  CHECK(replay(out, 80).rows().end()[-3] ==
+        "!! 2 lines not yet delivered: /quit again to drop them, or wait");
+  CHECK_FALSE(terminal.wait_for_quit(std::chrono::milliseconds(50)));
+
+  SUBCASE("/quit again") { terminal.ask_to_quit(); }
+  SUBCASE("Ctrl-D on an empty line") { terminal.feed("\x04"); }
+  SUBCASE("waiting until they are delivered") {
+    terminal.on_ack(v1::PublishAck{});
+    CHECK_FALSE(terminal.wait_for_quit(std::chrono::milliseconds(50)));
+    terminal.on_ack(v1::PublishAck{});
+  }
+  CHECK(terminal.wait_for_quit(std::chrono::milliseconds(0)));
+}
+
+TEST_CASE("a line typed after the warning cancels the quit; Ctrl-C quits at once") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(), out);
+  terminal.note_publish("hello");
+  terminal.feed("\x04");
+  terminal.note_publish("changed my mind");
+  terminal.on_ack(v1::PublishAck{});
+  terminal.on_ack(v1::PublishAck{});
+  CHECK_FALSE(terminal.wait_for_quit(std::chrono::milliseconds(50)));
+
+  terminal.note_publish("one more");
+  terminal.feed("\x03");
+  CHECK(terminal.wait_for_quit(std::chrono::milliseconds(0)));
+}
+
+TEST_CASE("with nothing pending, /quit quits at once") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(), out);
+  terminal.ask_to_quit();
+  CHECK(terminal.wait_for_quit(std::chrono::milliseconds(0)));
 }
 
 TEST_CASE("a line longer than the screen scrolls sideways to keep the cursor in view") {
@@ -323,7 +444,7 @@ TEST_CASE("a line longer than the screen scrolls sideways to keep the cursor in 
   const Screen screen = replay(out, kColumns);
   CHECK(screen.rows().back() == "> jklmnopqrstuvwxyz");
   CHECK(screen.column() == kColumns - 1);
-  CHECK(screen.rows().end()[-2] == "relay:1 \u00b7 connectin");
+  CHECK(screen.rows().end()[-2] == "connecting");
 }
 
 TEST_CASE("on a real terminal: raw mode, typed lines, quitting and restoring the mode") {
