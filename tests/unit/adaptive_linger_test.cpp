@@ -90,7 +90,10 @@ TEST_CASE("a base of zero never lingers, saturated or not") {
 }
 
 TEST_CASE("a lingering subscriber reports how long its writes took and lingers as long as told") {
-  AdaptiveLinger linger({.base = 1ms, .max = 60s, .saturated_write = 1ms, .window = 10ms});
+  // A long window: the write below must complete within the window after
+  // the one it started in, however late a loaded machine wakes the sleep
+  // (a 10 ms window failed under ASan when the sleep overshot two of them).
+  AdaptiveLinger linger({.base = 1ms, .max = 60s, .saturated_write = 1ms, .window = 200ms});
   FlushTimer timer;
   testing::ManualSink sink;
   auto subscriber = std::make_shared<Subscriber>(
@@ -104,14 +107,14 @@ TEST_CASE("a lingering subscriber reports how long its writes took and lingers a
   };
   push("a");
   REQUIRE(sink.write_in_flight());
-  // A write that takes 12 ms, past the window's end: the window closes with
-  // its fastest write at 12 ms, so the linger doubles.
-  std::this_thread::sleep_for(12ms);
+  // A write that takes 210 ms, past the window's end: the window closes with
+  // its fastest write at 210 ms, so the linger doubles.
+  std::this_thread::sleep_for(210ms);
   sink.complete_one();
   CHECK(linger.current() == 2ms);
   // Saturated for long enough that the linger is far longer than this test.
   for (int i = 0; i < 20; ++i) {
-    linger.write_completed(10ms, AdaptiveLinger::Clock::now() + 10ms * (i + 1));
+    linger.write_completed(10ms, AdaptiveLinger::Clock::now() + 200ms * (i + 1));
   }
   REQUIRE(linger.current() == 60s);
   push("b");
