@@ -259,15 +259,16 @@ void Terminal::on_status(const ConnectionStatus& status) {
   std::vector<std::string> lines;
   const std::lock_guard lock(mutex_);
   const ConnectionState previous = status_.state;
-  if (status.state == ConnectionState::reconnecting && previous != ConnectionState::reconnecting) {
+  if (status.state == ConnectionState::reconnecting && !in_outage_) {
+    in_outage_ = true;
     std::string text = "connection lost";
     if (!status.last_error.empty()) {
       text += ": " + sanitize_for_terminal(status.last_error);
     }
     lines.push_back(format_terminal_notice(text, true, options_.color));
   } else if (status.state == ConnectionState::connected && previous != ConnectionState::connected) {
-    const std::string text =
-        previous == ConnectionState::reconnecting ? "connected again" : "connected";
+    const std::string text = in_outage_ ? "connected again" : "connected";
+    in_outage_ = false;
     lines.push_back(format_terminal_notice(text, false, options_.color));
   }
   if (status.state != ConnectionState::connected) {

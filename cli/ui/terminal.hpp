@@ -146,6 +146,9 @@ class Terminal final : public SessionListener {
   std::string status_text_;  // the status line last drawn; guarded by mutex_
   std::string room_;         // guarded by mutex_
   ConnectionStatus status_;  // guarded by mutex_
+  // The connection was lost and has not come back: an outage is told once,
+  // not at every failed attempt of it.
+  bool in_outage_ = false;                          // guarded by mutex_
   std::chrono::steady_clock::time_point retry_at_;  // guarded by mutex_
   // What the rejoins since the last connection found, shown until
   // event_until_. Guarded by mutex_.

@@ -4,6 +4,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <future>
@@ -499,4 +500,31 @@ TEST_CASE("after the window narrows, the rows the old lines wrapped into are era
   out.str("");
   terminal.print_info("x");
   CHECK(out.str().starts_with("\r\x1b[A\x1b[J"));
+}
+
+TEST_CASE("an outage is told once, not at every failed attempt, and its end once") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(), out);
+  ConnectionStatus status;
+  status.state = ConnectionState::connected;
+  terminal.on_status(status);
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    status.state = ConnectionState::reconnecting;
+    status.attempt = attempt;
+    status.last_error = "Connection refused";
+    terminal.on_status(status);
+    status.state = ConnectionState::connecting;
+    terminal.on_status(status);
+  }
+  status = ConnectionStatus{};
+  status.state = ConnectionState::connected;
+  terminal.on_status(status);
+  const auto rows = replay(out).rows();
+  const auto count = [&rows](const std::string& text) {
+    return std::count_if(rows.begin(), rows.end(), [&](const std::string& row) {
+      return row.find(text) != std::string::npos;
+    });
+  };
+  CHECK(count("connection lost") == 1);
+  CHECK(count("connected again") == 1);
 }
