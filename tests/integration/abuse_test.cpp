@@ -378,8 +378,8 @@ TEST_CASE("streams are limited per user, per address and per relay") {
   REQUIRE(first.wait_status());
   for (int attempt = 0; attempt < 100; ++attempt) {
     ChatClient again(relay.target(), second_user);
-    REQUIRE(again.join("lobby"));
-    if (again.next_of(ServerFrame::kJoined, 5s)) {
+    // The write fails when the relay has refused the stream already.
+    if (again.join("lobby") && again.next_of(ServerFrame::kJoined, 5s)) {
       return;
     }
     const auto status = again.wait_status();
