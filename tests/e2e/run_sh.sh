@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The quick start's script as the README shows it: scripts/run.sh starts a
+# relay and a chat (here in plain mode, its input a FIFO the test writes to),
+# `scripts/run.sh --stop` stops that relay by the PID it recorded, and a
+# second --stop says there is none. Every process started is stopped by PID.
+#
+#   tests/e2e/run_sh.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+work=$(mktemp -d)
+run_pid=""
+
+cleanup() {
+  exec 3>&- 2>/dev/null || true
+  if [[ -n "$run_pid" ]] && kill -0 "$run_pid" 2>/dev/null; then
+    kill -TERM "$run_pid" 2>/dev/null || true
+    wait "$run_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  echo "--- run.sh stdout:" >&2
+  cat "$work/out" >&2 || true
+  echo "--- run.sh stderr:" >&2
+  cat "$work/err" >&2 || true
+  exit 1
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+address="127.0.0.1:$port"
+mkfifo "$work/in"
+exec 3<>"$work/in"
+# Not inheriting fd 3, the test's end of the FIFO: the chat sees the end of
+# its input when the test closes it.
+"$root/scripts/run.sh" --relay "$address" --room runsh --user ann <"$work/in" >"$work/out" 2>"$work/err" 3>&- &
+run_pid=$!
+
+started() {
+  kill -0 "$run_pid" 2>/dev/null || fail "run.sh ended before it started a relay"
+  grep -q "relay-server is running at $address" "$work/err"
+}
+wait_for 300 started || fail "run.sh did not start a relay at $address"
+relay=$(cat "$root/build/relay-server.pid")
+[[ "$(ps -o comm= -p "$relay")" == relay-server ]] || fail "build/relay-server.pid names no relay-server"
+
+echo "hello from run.sh" >&3
+shown() { grep -q "hello from run.sh" "$work/out"; }
+wait_for 20 shown || fail "the chat did not show the line it published"
+
+"$root/scripts/run.sh" --stop 2>"$work/stop.err" || fail "run.sh --stop failed: $(cat "$work/stop.err")"
+! kill -0 "$relay" 2>/dev/null || fail "the relay (PID $relay) still runs after --stop"
+if "$root/scripts/run.sh" --stop 2>"$work/stop2.err"; then
+  fail "a second --stop succeeded with no relay running"
+fi
+grep -q "no relay started by scripts/run.sh is running" "$work/stop2.err" ||
+  fail "a second --stop did not say why: $(cat "$work/stop2.err")"
+
+# End of input: the chat has nothing unacknowledged and ends; run.sh with it.
+exec 3>&-
+ended() { ! kill -0 "$run_pid" 2>/dev/null; }
+wait_for 30 ended || fail "run.sh did not end with its chat's input"
+wait "$run_pid" || true
+run_pid=""
+echo "PASS: run.sh started a relay and a chat, --stop stopped that relay by its PID, and said so when none ran"
