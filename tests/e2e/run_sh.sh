@@ -2,7 +2,8 @@
 # The quick start's script as the README shows it: scripts/run.sh starts a
 # relay and a chat (here in plain mode, its input a FIFO the test writes to),
 # `scripts/run.sh --stop` stops that relay by the PID it recorded, and a
-# second --stop says there is none. Every process started is stopped by PID.
+# second --stop says there is none; starting does not configure build/ again.
+# Every process started is stopped by PID.
 #
 #   tests/e2e/run_sh.sh
 set -euo pipefail
@@ -58,6 +59,11 @@ started() {
 wait_for 300 started || fail "run.sh did not start a relay at $address"
 relay=$(cat "$root/build/relay-server.pid")
 [[ "$(ps -o comm= -p "$relay")" == relay-server ]] || fail "build/relay-server.pid names no relay-server"
+
+# The tests' own build configured build/: starting the chat does not again.
+if grep -q "Configuring" "$work/err"; then
+  fail "run.sh configured build/ again"
+fi
 
 echo "hello from run.sh" >&3
 shown() { grep -q "hello from run.sh" "$work/out"; }
