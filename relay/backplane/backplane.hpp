@@ -20,9 +20,10 @@ class Backplane {
  public:
   virtual ~Backplane() = default;
   // `may_create` is asked before the publish creates the room (see
-  // hub::CreateGate).
+  // hub::CreateGate); it is the caller's, valid during the call only, so a
+  // backplane that decides later copies it.
   virtual void publish(const std::string& room, hub::PublishRequest request,
-                       hub::CreateGate may_create, PublishDone done) = 0;
+                       const hub::CreateGate& may_create, PublishDone done) = 0;
 };
 
 // One relay on its own: the room's counter gives the sequence, its duplicate
@@ -30,8 +31,8 @@ class Backplane {
 class LocalBackplane final : public Backplane {
  public:
   explicit LocalBackplane(hub::Hub& hub) : hub_(hub) {}
-  void publish(const std::string& room, hub::PublishRequest request, hub::CreateGate may_create,
-               PublishDone done) override {
+  void publish(const std::string& room, hub::PublishRequest request,
+               const hub::CreateGate& may_create, PublishDone done) override {
     done(hub_.publish(room, std::move(request), may_create));
   }
 

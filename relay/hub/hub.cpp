@@ -60,8 +60,7 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
       // A refused join may have created the room (a resume position ahead of
       // a new room, say): left empty, it must not wait for the idle sweep.
       if (outcome.status != JoinStatus::joined && target->remove_if_unused()) {
-        rooms_removed_when_left_empty_.fetch_add(1, std::memory_order_relaxed);
-        erase_removed(target);
+        erase_left_empty(target);
       }
       return outcome;
     }
@@ -78,9 +77,7 @@ bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
   const LeaveStatus status = found->leave(subscriber, clock_(), flush);
   settle(flush);
   if (status == LeaveStatus::left_and_removed) {
-    rooms_removed_when_left_empty_.fetch_add(1, std::memory_order_relaxed);
-    // Not under the room's lock: a shard's lock is never taken inside one.
-    erase_removed(found);
+    erase_left_empty(found);
   }
   return status != LeaveStatus::not_joined;
 }
@@ -261,6 +258,12 @@ std::shared_ptr<Room> Hub::find(const std::string& room) const {
   std::shared_lock lock(shard.mutex);
   const auto it = shard.rooms.find(room);
   return it == shard.rooms.end() ? nullptr : it->second;
+}
+
+void Hub::erase_left_empty(const std::shared_ptr<Room>& room) {
+  rooms_removed_when_left_empty_.fetch_add(1, std::memory_order_relaxed);
+  // Not under the room's lock: a shard's lock is never taken inside one.
+  erase_removed(room);
 }
 
 void Hub::erase_removed(const std::shared_ptr<Room>& room) {

@@ -117,6 +117,9 @@ class Hub {
   // room of that name by now (or none). Whoever finds such a room may call
   // it: only the call that erases it counts it.
   void erase_removed(const std::shared_ptr<Room>& room);
+  // The same for a room that marked itself removed as it was left empty,
+  // never published to; counted apart.
+  void erase_left_empty(const std::shared_ptr<Room>& room);
 
   const HubLimits limits_;
   FrameEncoder& encoder_;

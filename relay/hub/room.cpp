@@ -88,11 +88,7 @@ LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, Fl
       chat_streams_of_locked(subscriber->user()) == 0) {
     announce_locked(subscriber->user(), PresenceKind::left, flush);
   }
-  if (subscribers_.empty() && sequence_ == 0) {
-    removed_ = true;
-    return LeaveStatus::left_and_removed;
-  }
-  return LeaveStatus::left;
+  return mark_removed_if_unused_locked() ? LeaveStatus::left_and_removed : LeaveStatus::left;
 }
 
 std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_t now_us,
@@ -190,6 +186,10 @@ Eviction Room::evict_oldest_message(std::int64_t not_after_us) {
 
 bool Room::remove_if_unused() {
   std::lock_guard lock(mutex_);
+  return mark_removed_if_unused_locked();
+}
+
+bool Room::mark_removed_if_unused_locked() {
   if (!removed_ && subscribers_.empty() && sequence_ == 0) {
     removed_ = true;
     return true;

@@ -147,6 +147,8 @@ class Room {
 
  private:
   std::size_t chat_streams_of_locked(const std::string& user) const;
+  // See remove_if_unused.
+  bool mark_removed_if_unused_locked();
   void announce_locked(const std::string& user, PresenceKind kind, FlushList& flush);
 
   const std::string name_;

@@ -104,7 +104,7 @@ void ChatReactor::handle(const v1::Join& join) {
   if (join.has_resume()) {
     resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
   }
-  const auto outcome = context_.hub.join(room, subscriber_, resume, slot_->create_gate(now_us));
+  const auto outcome = context_.hub.join(room, subscriber_, resume, slot_->create_gate());
   switch (outcome.status) {
     case hub::JoinStatus::joined:
       rooms_.insert(room);
@@ -174,7 +174,7 @@ void ChatReactor::handle(const v1::Publish& publish) {
   // just taken the stream out of it and removed it: recreating it is a
   // creation like any other.
   context_.backplane.publish(
-      room, {user_, id, publish.body()}, slot_->create_gate(steady_now_us()),
+      room, {user_, id, publish.body()}, slot_->create_gate(),
       [&hub = context_.hub, &config = context_.config, subscriber = subscriber_, room,
        id](const hub::PublishResult& result) {
         if (auto refusal = publish_refusal(result, config)) {

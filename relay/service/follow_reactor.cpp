@@ -43,7 +43,7 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),
                subscriber_->user(), peer_, request.rooms_size());
-  const auto may_create = slot_->create_gate(steady_now_us());
+  const auto& may_create = slot_->create_gate();
   for (const auto& room : request.rooms()) {
     std::optional<hub::Position> resume;
     if (room.has_resume()) {

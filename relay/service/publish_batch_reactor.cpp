@@ -103,12 +103,12 @@ void PublishBatchReactor::publish_when_allowed() {
   }
   // The call cannot end while a publish is pending (finish waits for it), so
   // the callback may use `this`.
-  context_.backplane.publish(
-      request_.room(), {user_, request_.client_message_id(), request_.body()},
-      slot_->create_gate(steady_now_us()), [this, index](const hub::PublishResult& result) {
-        const auto refusal = publish_refusal(result, context_.config);
-        count(index, &result, refusal.value_or(""));
-      });
+  context_.backplane.publish(request_.room(),
+                             {user_, request_.client_message_id(), request_.body()},
+                             slot_->create_gate(), [this, index](const hub::PublishResult& result) {
+                               const auto refusal = publish_refusal(result, context_.config);
+                               count(index, &result, refusal.value_or(""));
+                             });
   read_next();
 }
 

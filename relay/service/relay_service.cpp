@@ -79,10 +79,8 @@ RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerCont
   if (context_.draining.load()) {
     return {"", nullptr, kShuttingDown};
   }
-  auto identity = identify(context);
+  auto identity = identify_or_log(context, rpc);
   if (!identity.user) {
-    context_.refused_calls.refused(
-        fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));
     return {"", nullptr, identity.error};
   }
   auto admission = context_.users.admit(*identity.user, context.peer());
@@ -98,13 +96,20 @@ template <typename Request>
 std::optional<grpc::Status> RelayService::read_unary(const grpc::CallbackServerContext& context,
                                                      const grpc::ByteBuffer& bytes, Request& out,
                                                      const char* rpc) {
+  if (auto identity = identify_or_log(context, rpc); !identity.user) {
+    return identity.error;
+  }
+  return parse(bytes, out);
+}
+
+Identity RelayService::identify_or_log(const grpc::CallbackServerContext& context,
+                                       const char* rpc) {
   auto identity = identify(context);
   if (!identity.user) {
     context_.refused_calls.refused(
         fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));
-    return identity.error;
   }
-  return parse(bytes, out);
+  return identity;
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(

@@ -6,6 +6,7 @@
 #include "relay/hub/hub.hpp"
 #include "relay/service/proto_frames.hpp"
 #include "relay/service/service_context.hpp"
+#include "relay/service/status.hpp"
 #include "relay/v1/relay.grpc.pb.h"
 
 namespace relay::service {
@@ -65,6 +66,9 @@ class RelayService final : public RelayServiceBase {
     grpc::Status refusal;
   };
   Admitted admit_stream(const grpc::CallbackServerContext& context, const char* rpc);
+  // The caller's identity; a call without one is logged, summarised with the
+  // relay's other refused calls.
+  Identity identify_or_log(const grpc::CallbackServerContext& context, const char* rpc);
   // Checks a unary call's identity, then parses its request into `out`:
   // nothing when both are good, or the status to refuse the call with.
   template <typename Request>

@@ -5,15 +5,6 @@
 #include <fmt/format.h>
 
 namespace relay::service {
-namespace {
-
-// A rate per minute as a bucket: that many at once, refilled over a minute.
-std::shared_ptr<SharedBucket> per_minute(std::size_t count) {
-  return std::make_shared<SharedBucket>(static_cast<double>(count) / 60.0,
-                                        static_cast<double>(count));
-}
-
-}  // namespace
 
 std::int64_t steady_now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -43,18 +34,23 @@ bool SharedBucket::full(std::int64_t now_us) {
 
 UserQuota::UserQuota(const common::RelayConfig& config)
     : publishes(config.publish_rate_per_second, static_cast<double>(config.publish_burst)),
-      room_creations(static_cast<double>(config.room_creations_per_user_per_minute) / 60.0,
-                     static_cast<double>(config.room_creations_per_user_per_minute)) {}
+      room_creations(SharedBucket::PerMinute{config.room_creations_per_user_per_minute}) {}
+
+StreamSlot::StreamSlot(UserLimits& limits, std::string user, std::string peer,
+                       std::shared_ptr<UserQuota> quota,
+                       std::shared_ptr<SharedBucket> peer_creations)
+    : limits_(limits),
+      user_(std::move(user)),
+      peer_(std::move(peer)),
+      quota_(std::move(quota)),
+      create_gate_([quota = quota_, peer_creations = std::move(peer_creations)] {
+        // The address first: a client cycling names is refused without
+        // spending the quota of the name it borrowed.
+        const std::int64_t now_us = steady_now_us();
+        return peer_creations->try_take(now_us) == 0 && quota->room_creations.try_take(now_us) == 0;
+      }) {}
 
 StreamSlot::~StreamSlot() { limits_.release(user_, peer_); }
-
-std::function<bool()> StreamSlot::create_gate(std::int64_t now_us) const {
-  return [quota = quota_, peer = peer_creations_, now_us] {
-    // The address first: a client cycling names is refused without spending
-    // the quota of the name it borrowed.
-    return peer->try_take(now_us) == 0 && quota->room_creations.try_take(now_us) == 0;
-  };
-}
 
 UserLimits::Admission UserLimits::admit(const std::string& user, const std::string& peer) {
   const std::string address = peer_address(peer);
@@ -84,7 +80,8 @@ UserLimits::Admission UserLimits::admit(const std::string& user, const std::stri
     entry.quota = std::make_shared<UserQuota>(config_);
   }
   if (!from.room_creations) {
-    from.room_creations = per_minute(config_.room_creations_per_peer_per_minute);
+    from.room_creations = std::make_shared<SharedBucket>(
+        SharedBucket::PerMinute{config_.room_creations_per_peer_per_minute});
   }
   ++entry.streams;
   ++from.streams;

@@ -19,6 +19,13 @@ namespace relay::service {
 class SharedBucket {
  public:
   SharedBucket(double rate_per_second, double burst) : bucket_(rate_per_second, burst) {}
+  // `count` a minute, that many at once (0: no limit).
+  struct PerMinute {
+    std::size_t count;
+  };
+  explicit SharedBucket(PerMinute per_minute)
+      : SharedBucket(static_cast<double>(per_minute.count) / 60.0,
+                     static_cast<double>(per_minute.count)) {}
   // 0 when a token was taken; otherwise the microseconds until one would be.
   std::int64_t try_take(std::int64_t now_us);
   bool full(std::int64_t now_us);
@@ -47,12 +54,7 @@ class UserLimits;
 class StreamSlot {
  public:
   StreamSlot(UserLimits& limits, std::string user, std::string peer,
-             std::shared_ptr<UserQuota> quota, std::shared_ptr<SharedBucket> peer_creations)
-      : limits_(limits),
-        user_(std::move(user)),
-        peer_(std::move(peer)),
-        quota_(std::move(quota)),
-        peer_creations_(std::move(peer_creations)) {}
+             std::shared_ptr<UserQuota> quota, std::shared_ptr<SharedBucket> peer_creations);
   ~StreamSlot();
   StreamSlot(const StreamSlot&) = delete;
   StreamSlot& operator=(const StreamSlot&) = delete;
@@ -62,16 +64,16 @@ class StreamSlot {
   std::int64_t try_publish(std::int64_t now_us) { return quota_->publishes.try_take(now_us); }
   // For hub::CreateGate: a room may be created if both the user and its
   // address have a creation left (user names are not verified, so the
-  // address bounds a client that changes names). It owns what it uses, so a
-  // backplane may ask it after the stream has ended.
-  std::function<bool()> create_gate(std::int64_t now_us) const;
+  // address bounds a client that changes names). Built once per stream, so
+  // that a publish or a join pays nothing for it until it creates a room.
+  const std::function<bool()>& create_gate() const { return create_gate_; }
 
  private:
   UserLimits& limits_;
   const std::string user_;
   const std::string peer_;
   const std::shared_ptr<UserQuota> quota_;
-  const std::shared_ptr<SharedBucket> peer_creations_;
+  const std::function<bool()> create_gate_;
 };
 
 // Open streams per relay, per user and per peer address, and the quotas of
