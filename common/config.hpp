@@ -60,8 +60,10 @@ struct RelayConfig {
   // closed is cancelled, so a client that stopped reading cannot hold a stream.
   std::int64_t slow_consumer_grace_ms = 5000;
   // A busy stream that takes batches starts at most one write per linger
-  // (microseconds; 0 = write whenever a frame is queued and none is in flight).
-  std::int64_t write_linger_us = 5000;
+  // (microseconds; 0 = write whenever a frame is queued and none is in
+  // flight, which is what a relay with CPU to spare should do: a person
+  // waits for every microsecond of it).
+  std::int64_t write_linger_us = 0;
   // While the relay is saturated the linger grows, up to this, so that busy
   // streams join their frames again (microseconds; at most write_linger_us
   // keeps it fixed).

@@ -162,13 +162,14 @@ const ConfigField kFields[] = {
     {.key = "write_linger_us",
      .value_name = "US",
      .help = "Microseconds a busy stream waits after starting a write before the next, so "
-             "that its frames go out together; 0 turns lingering off (at most 1 s).",
+             "that its frames go out together, even while the relay has CPU to spare; 0 "
+             "lingers only while the relay is saturated (at most 1 s).",
      .rule = Micros{&RelayConfig::write_linger_us, 0, 1000 * 1000}},
     {.key = "max_write_linger_us",
      .value_name = "US",
-     .help = "Microseconds the linger grows to at most while the relay is saturated, so that "
-             "busy streams send fewer, fuller writes; at most --write-linger-us keeps the "
-             "linger fixed (at most 1 s).",
+     .help = "Microseconds the linger grows to at most while the relay is saturated (from "
+             "1 ms), so that busy streams send fewer, fuller writes; at most --write-linger-us "
+             "keeps the linger fixed, 0 with it turns lingering off (at most 1 s).",
      .rule = Micros{&RelayConfig::max_write_linger_us, 0, 1000 * 1000}},
     {.key = "shutdown_grace_ms",
      .value_name = "MS",

@@ -3,26 +3,38 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 namespace relay::hub {
 
-// The linger of busy batching streams (see WriteBatching::linger), stretched
-// while the relay is saturated and back to its base once it is not.
+// The linger of busy batching streams (see WriteBatching::linger): zero
+// while the relay has CPU to spare, stretched only while it is saturated,
+// and back to its base once it is not.
 //
 // A saturated relay writes one frame per write: each subscriber's next frame
 // arrives after its last write completed, so nothing is there to join, and
 // every write costs gRPC a transport write and a callback hand-off of its
 // own. Without help it stays saturated at its most expensive per message.
-// A longer linger joins a busy stream's frames again, which frees the CPU,
-// which lets it keep up.
+// A linger joins a busy stream's frames again, which frees the CPU, which
+// lets it keep up. A relay that is not saturated gains nothing worth a
+// person's wait from it: frames that queue behind a write in flight are
+// joined anyway when it completes.
 //
-// Saturation shows in how long writes take to complete: the callbacks that
-// report completions queue behind all other work. The fastest write of a
-// window, not the mean, is the signal, so that a few slow readers (whose
-// writes wait for flow control) do not count as load. With relay-bench's
-// rooms scenario on one core, the fastest write of each 200 ms took 10 to
-// 16 ms while saturated; with fanout and latency (not saturated) 9 to 35 µs,
-// so 250 µs is far from both.
+// Saturation is measured two ways, and either one counts:
+// - The share of its CPUs that the relay used over a window. This is what
+//   "CPU to spare" means, and it is the only signal that sees a relay whose
+//   every write carries one frame: relay-bench latency (1,000 messages a
+//   second to 100 streams) kept the fastest write of each window under
+//   250 µs at 95-98 % of its core, and with no linger its p50 then reached
+//   0.7 s with a connection per subscriber.
+// - How long writes take to complete: the callbacks that report completions
+//   queue behind all other work, so this sees the saturation of gRPC's
+//   callback threads even on a machine with more cores than they can use.
+//   The fastest write of a window, not the mean, is the signal, so that a
+//   few slow readers (whose writes wait for flow control) do not count as
+//   load. With relay-bench's rooms scenario on one core, the fastest write of
+//   each 200 ms took 10 to 16 ms while saturated; with fanout and latency at
+//   a 5 ms linger 9 to 35 µs, so 250 µs is far from both.
 class AdaptiveLinger {
  public:
   using Clock = std::chrono::steady_clock;
@@ -30,9 +42,19 @@ class AdaptiveLinger {
   struct Options {
     std::chrono::microseconds base{0};
     std::chrono::microseconds max{0};
+    // Where a saturated relay starts from when its base is zero, and the
+    // shortest linger worth keeping: falling below it goes back to the base.
+    std::chrono::microseconds first_step{1000};
     // The fastest write of a window taking this long means saturated.
     std::chrono::microseconds saturated_write{250};
     Clock::duration window = std::chrono::milliseconds(100);
+    // Using this share of its CPUs over a window means saturated; under half
+    // of it, clearly not, and the linger falls by half instead of an eighth.
+    double saturated_cpu_share = 0.8;
+    // The relay's CPU time so far; none: CPU is not a signal.
+    std::function<std::chrono::nanoseconds()> cpu_time = nullptr;
+    // How many CPUs the relay may run on.
+    int cpus = 1;
   };
 
   explicit AdaptiveLinger(Options options, Clock::time_point now = Clock::now());
@@ -43,13 +65,15 @@ class AdaptiveLinger {
     return std::chrono::microseconds(current_us_.load(std::memory_order_relaxed));
   }
 
-  // A lingering stream's write completed `took` after it started. At the end
-  // of each window, the linger doubles (up to max) if even the fastest write
-  // was slow, and otherwise falls by an eighth (down to base): quick to give
-  // a saturated relay room, slow to take it back, so that it stays near the
-  // shortest linger that keeps the relay from saturating instead of
-  // swinging between the two. (Falling by a quarter, relay-bench rooms gave
-  // 0.60x the deliveries per second at 1.75x the CPU per delivery.)
+  // A batching stream's write completed `took` after it started. At the end
+  // of each window, the linger doubles (from first_step, up to max) if the
+  // relay was saturated, and otherwise falls by an eighth, or by half when
+  // the relay used under half the saturated CPU share, back to base below
+  // first_step: quick to give a saturated relay room, slow to take it back
+  // while near saturation, so that it stays near the shortest linger that
+  // keeps the relay from saturating instead of swinging between the two.
+  // (Falling by a quarter, relay-bench rooms gave 0.60x the deliveries per
+  // second at 1.75x the CPU per delivery.)
   void write_completed(Clock::duration took, Clock::time_point now);
 
  private:
@@ -57,6 +81,14 @@ class AdaptiveLinger {
   std::atomic<std::int64_t> current_us_;
   std::atomic<std::int64_t> fastest_us_;
   std::atomic<Clock::rep> window_end_;
+  // The CPU time at the start of the window; written only by the thread
+  // that closes a window, which one compare-exchange elects.
+  std::atomic<std::int64_t> window_cpu_ns_;
 };
+
+// The CPU time this process has used, and how many CPUs it may run on: the
+// relay's own figures for AdaptiveLinger::Options.
+std::chrono::nanoseconds process_cpu_time();
+int usable_cpus();
 
 }  // namespace relay::hub

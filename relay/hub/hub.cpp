@@ -33,7 +33,9 @@ Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
       clock_(std::move(clock)),
       epoch_base_(static_cast<std::uint64_t>(clock_())),
       linger_({.base = limits_.write_linger,
-               .max = std::max(limits_.write_linger, limits_.max_write_linger)}) {}
+               .max = std::max(limits_.write_linger, limits_.max_write_linger),
+               .cpu_time = process_cpu_time,
+               .cpus = usable_cpus()}) {}
 
 SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink,
                                    WriteBatching batching) {

@@ -172,10 +172,12 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
     return action;
   }
   if (!queue_.empty() && (state_ == State::open || drain_)) {
-    if (lingers() && state_ == State::open) {
+    // Every write of a batching stream is timed, lingering or not: how long
+    // they take is how the linger learns that the relay is saturated.
+    if (timed()) {
       const auto now = FlushTimer::Clock::now();
       const auto ready = last_write_started_ + linger();
-      if (!due && now < ready && !worth_writing_now_locked()) {
+      if (state_ == State::open && !due && now < ready && !worth_writing_now_locked()) {
         if (!flush_scheduled_) {
           flush_scheduled_ = true;
           action.flush_at = ready;

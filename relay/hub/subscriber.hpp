@@ -157,7 +157,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::chrono::microseconds linger() const {
     return batching_.linger != nullptr ? batching_.linger->current() : std::chrono::microseconds(0);
   }
-  bool lingers() const { return timer_ != nullptr && linger().count() > 0; }
+  bool timed() const { return timer_ != nullptr && batching_.linger != nullptr; }
   // Whether the queue is too full for a linger to wait any longer.
   bool worth_writing_now_locked() const;
   void clear_queue_locked();
@@ -184,7 +184,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // The frames of the write in flight. Filled under the lock, then read by
   // the sink without it: no one else touches it until that write completes.
   std::vector<FramePtr> in_flight_;
-  FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; with a linger
+  FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; when timed()
   // The write in flight started at last_write_started_.
   bool timing_write_ = false;      // guarded by mutex_
   bool flush_scheduled_ = false;   // guarded by mutex_

@@ -83,17 +83,61 @@ TEST_CASE("after a pause in writes the linger starts again from its base") {
   CHECK(linger.current() == 5ms);
 }
 
-TEST_CASE("a base of zero never lingers, saturated or not") {
-  AdaptiveLinger linger({.base = 0us, .max = 100ms, .window = kWindow}, kStart);
+TEST_CASE("a base of zero lingers only while saturated, from the first step, and back to zero") {
+  AdaptiveLinger linger(
+      {.base = 0us, .max = 100ms, .first_step = 1ms, .saturated_write = 250us, .window = kWindow},
+      kStart);
+  CHECK(window(linger, 0, 30us) == 0us);
+  CHECK(window(linger, 1, 2ms) == 1ms);
+  CHECK(window(linger, 2, 2ms) == 2ms);
+  CHECK(window(linger, 3, 2ms) == 4ms);
+  int index = 3;
+  while (linger.current() > 0us && index < 100) {
+    const auto before = linger.current();
+    const auto after = window(linger, ++index, 30us);
+    CHECK((after == before - before / 8 || after == 0us));
+    CHECK((after >= 1ms || after == 0us));
+  }
+  CHECK(linger.current() == 0us);
+  CHECK(index - 3 == 11);  // 4 ms falls below 1 ms in eleven quick windows
+}
+
+TEST_CASE("a relay using most of its CPUs is saturated however quick its writes") {
+  std::chrono::nanoseconds used{0};
+  AdaptiveLinger linger({.base = 0us,
+                         .max = 100ms,
+                         .first_step = 1ms,
+                         .window = kWindow,
+                         .saturated_cpu_share = 0.8,
+                         .cpu_time = [&used] { return used; },
+                         .cpus = 2},
+                        kStart);
+  // Each window: the CPU time used over it, as a share of two CPUs.
+  auto busy_window = [&](int index, double share) {
+    used += std::chrono::duration_cast<std::chrono::nanoseconds>(kWindow * 2 * share);
+    return window(linger, index, 30us);
+  };
+  CHECK(busy_window(0, 0.85) == 1ms);
+  CHECK(busy_window(1, 0.85) == 2ms);
+  CHECK(busy_window(2, 0.85) == 4ms);
+  CHECK(busy_window(3, 0.6) == 3500us);  // near saturation: by an eighth
+  CHECK(busy_window(4, 0.3) == 1750us);  // clearly idle: by half
+  CHECK(busy_window(5, 0.3) == 0us);     // under the first step: none
+  CHECK(busy_window(6, 0.79) == 0us);
+}
+
+TEST_CASE("a maximum of zero with a base of zero never lingers, saturated or not") {
+  AdaptiveLinger linger({.base = 0us, .max = 0us, .window = kWindow}, kStart);
   CHECK(window(linger, 0, 2ms) == 0us);
   CHECK(window(linger, 1, 2ms) == 0us);
 }
 
-TEST_CASE("a lingering subscriber reports how long its writes took and lingers as long as told") {
+TEST_CASE("a batching subscriber reports how long its writes took and lingers as long as told") {
   // A long window: the write below must complete within the window after
   // the one it started in, however late a loaded machine wakes the sleep
   // (a 10 ms window failed under ASan when the sleep overshot two of them).
-  AdaptiveLinger linger({.base = 1ms, .max = 60s, .saturated_write = 1ms, .window = 200ms});
+  AdaptiveLinger linger(
+      {.base = 0ms, .max = 60s, .first_step = 1ms, .saturated_write = 1ms, .window = 200ms});
   FlushTimer timer;
   testing::ManualSink sink;
   auto subscriber = std::make_shared<Subscriber>(
@@ -108,10 +152,10 @@ TEST_CASE("a lingering subscriber reports how long its writes took and lingers a
   push("a");
   REQUIRE(sink.write_in_flight());
   // A write that takes 210 ms, past the window's end: the window closes with
-  // its fastest write at 210 ms, so the linger doubles.
+  // its fastest write at 210 ms, so the linger, not lingering yet, starts.
   std::this_thread::sleep_for(210ms);
   sink.complete_one();
-  CHECK(linger.current() == 2ms);
+  CHECK(linger.current() == 1ms);
   // Saturated for long enough that the linger is far longer than this test.
   for (int i = 0; i < 20; ++i) {
     linger.write_completed(10ms, AdaptiveLinger::Clock::now() + 200ms * (i + 1));

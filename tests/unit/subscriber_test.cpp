@@ -288,6 +288,21 @@ TEST_CASE("a lingering stream writes a lone frame at once and holds those that f
   CHECK(f.sink.written() == std::vector<std::string>{"a", "b", "c"});
 }
 
+TEST_CASE("with no linger, frames that follow closely wait only for the write in flight") {
+  LingerFixture f(std::chrono::milliseconds(0));
+  f.push("a");
+  CHECK(f.sink.write_in_flight());
+  f.push("b");
+  f.push("c");
+  f.sink.complete_one();
+  CHECK(f.sink.write_in_flight());  // the backlog goes at once, as one write
+  f.sink.complete_one();
+  f.push("d");
+  CHECK(f.sink.write_in_flight());
+  f.sink.complete_one();
+  CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 2, 1});
+}
+
 TEST_CASE("a stream quiet for a linger writes at once") {
   LingerFixture f(std::chrono::milliseconds(5));
   f.push("a");
