@@ -74,7 +74,8 @@ class Hub {
   Hub& operator=(const Hub&) = delete;
 
   SubscriberPtr make_subscriber(std::string user, SubscriberKind kind, FrameSink& sink,
-                                WriteBatching batching = {});
+                                WriteBatching batching = {},
+                                std::shared_ptr<SharedConnection> connection = nullptr);
 
   JoinOutcome join(const std::string& room, const SubscriberPtr& subscriber,
                    std::optional<Position> resume, const CreateGate& may_create = {});

@@ -7,14 +7,16 @@
 namespace relay::hub {
 
 Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
-                       FrameSink& sink, WriteBatching batching, FlushTimer* timer)
+                       FrameSink& sink, WriteBatching batching, FlushTimer* timer,
+                       std::shared_ptr<SharedConnection> connection)
     : id_(id),
       user_(std::move(user)),
       kind_(kind),
       limits_(limits),
       batching_(batching),
       sink_(sink),
-      timer_(batching.max_frames > 1 ? timer : nullptr) {}
+      timer_(batching.max_frames > 1 ? timer : nullptr),
+      connection_(std::move(connection)) {}
 
 bool Subscriber::enqueue(FramePtr frame, bool replay) {
   std::lock_guard lock(mutex_);

@@ -49,6 +49,23 @@ class FrameSink {
   virtual void write_stuck_after_close() {}
 };
 
+// The connection that a subscriber's stream shares with other streams (a
+// gateway's or a bot's many streams over one TCP connection), so that a
+// fan-out can write to all of them at once. gRPC C++ 1.51 sends each write of
+// an idle connection with a `sendmsg` of its own, and on loopback most of
+// that call's cost is the transmit and receive path of its own TCP segment
+// (a third of the relay's CPU in relay-bench latency, bench/PROFILE.md): held
+// between hold() and release(), the writes of many streams leave in as few
+// segments as their bytes need. Both are called by the thread that starts
+// those writes, and release() only after a hold() that returned true.
+class SharedConnection {
+ public:
+  virtual ~SharedConnection() = default;
+  // False when the connection cannot be held (not known yet, or gone).
+  virtual bool hold() = 0;
+  virtual void release() = 0;
+};
+
 // Live frames and the replay of joins are bounded apart: resuming a room
 // may queue its whole history without counting against the live limits,
 // but replay in all is bounded by one history per room the stream is in
@@ -97,13 +114,16 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // A linger needs the timer, and a Subscriber owned by a shared_ptr; the
   // timer must outlive the Subscriber.
   Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
-             FrameSink& sink, WriteBatching batching = {}, FlushTimer* timer = nullptr);
+             FrameSink& sink, WriteBatching batching = {}, FlushTimer* timer = nullptr,
+             std::shared_ptr<SharedConnection> connection = nullptr);
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
 
   std::uint64_t id() const { return id_; }
   const std::string& user() const { return user_; }
   SubscriberKind kind() const { return kind_; }
+  // The connection its stream shares with others, if the sink said which.
+  SharedConnection* connection() const { return connection_.get(); }
 
   // Queues a frame, live or part of a join's replay (see QueueLimits).
   // Returns true when flush() is needed, which is also the case when this
@@ -170,6 +190,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   const WriteBatching batching_;
   FrameSink& sink_;
   FlushTimer* const timer_;
+  const std::shared_ptr<SharedConnection> connection_;
 
   mutable std::mutex mutex_;
   struct Queued {

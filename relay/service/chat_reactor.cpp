@@ -29,8 +29,9 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
       user_(std::move(user)),
       peer_(call->peer()),
       slot_(std::move(slot)),
+      connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
-                                              write_batching(*call))),
+                                              write_batching(*call), connection_.connection())),
       stuck_write_(call),
       refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_)),
       // A reconnecting client rejoins all its rooms at once, and may leave and

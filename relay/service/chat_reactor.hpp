@@ -52,6 +52,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   const std::string user_;
   const std::string peer_;
   const std::unique_ptr<StreamSlot> slot_;
+  const ConnectionLease connection_;
   const hub::SubscriberPtr subscriber_;
   StuckWriteCanceller stuck_write_;
   RefusalLog refusals_;

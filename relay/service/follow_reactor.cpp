@@ -37,8 +37,9 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
     : context_(context),
       peer_(call->peer()),
       slot_(std::move(slot)),
+      connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::follow, *this,
-                                              write_batching(*call))),
+                                              write_batching(*call), connection_.connection())),
       stuck_write_(call) {
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),

@@ -40,6 +40,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   ServiceContext& context_;
   const std::string peer_;
   const std::unique_ptr<StreamSlot> slot_;
+  const ConnectionLease connection_;
   const hub::SubscriberPtr subscriber_;
   StuckWriteCanceller stuck_write_;
   // Written in the constructor, read again only in OnDone.

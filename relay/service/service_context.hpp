@@ -13,6 +13,7 @@
 #include "relay/backplane/backplane.hpp"
 #include "relay/hub/hub.hpp"
 #include "relay/service/refusal_log.hpp"
+#include "relay/service/shared_connections.hpp"
 #include "relay/service/user_limits.hpp"
 
 namespace relay::service {
@@ -68,6 +69,7 @@ struct ServiceContext {
   backplane::Backplane& backplane;
   StreamRegistry streams;
   BatchRegistry batches;
+  SharedConnections connections;
   UserLimits users;
   // Calls refused before a reactor exists (no identity, a limit reached),
   // summarised relay-wide as a stream summarises its own refusals.
