@@ -47,6 +47,7 @@ void FlushTimer::schedule(std::weak_ptr<Subscriber> subscriber, Clock::time_poin
 
 void FlushTimer::run() {
   std::vector<std::weak_ptr<Subscriber>> due;
+  std::vector<std::shared_ptr<Subscriber>> alive;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     if (pending_.empty()) {
@@ -67,10 +68,13 @@ void FlushTimer::run() {
     }
     lock.unlock();
     for (const auto& weak : due) {
-      if (const auto subscriber = weak.lock()) {
-        subscriber->flush_due();
+      if (auto subscriber = weak.lock()) {
+        alive.push_back(std::move(subscriber));
       }
     }
+    start_writes_by_connection(
+        alive, [](const std::shared_ptr<Subscriber>& subscriber) { subscriber->flush_due(); });
+    alive.clear();
     due.clear();
     lock.lock();
   }

@@ -19,10 +19,6 @@ FlushList& thread_flush_list() {
   return list;
 }
 
-// Fewer writes to one connection than this are not worth holding it for: a
-// hold and its release cost the relay three system calls (bench/PROFILE.md).
-constexpr std::size_t kMinHeldWrites = 4;
-
 }  // namespace
 
 std::int64_t system_now_us() {
@@ -229,35 +225,11 @@ void Hub::enforce_history_budget() {
 
 void Hub::settle(FlushList& flush) {
   std::vector<SubscriberPtr> closed;
-  auto flush_one = [&closed](const SubscriberPtr& subscriber) {
+  start_writes_by_connection(flush, [&closed](const SubscriberPtr& subscriber) {
     if (subscriber->flush()) {
       closed.push_back(subscriber);
     }
-  };
-  if (flush.size() < kMinHeldWrites) {
-    std::for_each(flush.begin(), flush.end(), flush_one);
-  } else {
-    // The writes of one connection's streams, started together while it is
-    // held (see SharedConnection). Which stream is written first does not
-    // matter: each keeps its own order.
-    std::sort(flush.begin(), flush.end(), [](const SubscriberPtr& a, const SubscriberPtr& b) {
-      return std::less<>{}(a->connection(), b->connection());
-    });
-    for (auto begin = flush.begin(); begin != flush.end();) {
-      SharedConnection* connection = (*begin)->connection();
-      const auto end = std::find_if(begin, flush.end(), [connection](const SubscriberPtr& s) {
-        return s->connection() != connection;
-      });
-      const bool held = connection != nullptr &&
-                        static_cast<std::size_t>(end - begin) >= kMinHeldWrites &&
-                        connection->hold();
-      std::for_each(begin, end, flush_one);
-      if (held) {
-        connection->release();
-      }
-      begin = end;
-    }
-  }
+  });
   // Cleared first: leave() below uses this thread's list again.
   flush.clear();
   for (const auto& subscriber : closed) {

@@ -1,10 +1,28 @@
 #include "relay/hub/subscriber.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
 namespace relay::hub {
+namespace {
+
+// Fewer writes to one connection than this are not worth holding it for: a
+// hold and its release cost the relay three system calls.
+constexpr std::size_t kMinHeldWrites = 4;
+
+// The connection whose streams this thread is starting writes on, held by
+// the first of them that does write: a stream that lingers writes nothing,
+// and a group that writes nothing is not worth three system calls.
+struct WriteGroup {
+  SharedConnection* connection = nullptr;
+  bool tried = false;
+  bool held = false;
+};
+thread_local WriteGroup* current_group = nullptr;
+
+}  // namespace
 
 Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
                        FrameSink& sink, WriteBatching batching, FlushTimer* timer,
@@ -234,9 +252,44 @@ void Subscriber::run(Action action) {
     }
     timer_->schedule(std::move(self), *action.flush_at);
   } else if (action.write) {
+    if (current_group != nullptr && current_group->connection == connection_.get() &&
+        !current_group->tried) {
+      current_group->tried = true;
+      current_group->held = connection_->hold();
+    }
     sink_.start_write(in_flight_);
   } else if (action.finish) {
     sink_.finish(*action.finish);
+  }
+}
+
+void start_writes_by_connection(
+    std::vector<std::shared_ptr<Subscriber>>& subscribers,
+    const std::function<void(const std::shared_ptr<Subscriber>&)>& start) {
+  if (subscribers.size() < kMinHeldWrites) {
+    std::for_each(subscribers.begin(), subscribers.end(), start);
+    return;
+  }
+  using Ptr = std::shared_ptr<Subscriber>;
+  std::sort(subscribers.begin(), subscribers.end(), [](const Ptr& a, const Ptr& b) {
+    return std::less<>{}(a->connection(), b->connection());
+  });
+  for (auto begin = subscribers.begin(); begin != subscribers.end();) {
+    SharedConnection* connection = (*begin)->connection();
+    const auto end = std::find_if(begin, subscribers.end(), [connection](const Ptr& subscriber) {
+      return subscriber->connection() != connection;
+    });
+    WriteGroup group;
+    if (connection != nullptr && static_cast<std::size_t>(end - begin) >= kMinHeldWrites) {
+      group.connection = connection;
+      current_group = &group;
+    }
+    std::for_each(begin, end, start);
+    current_group = nullptr;
+    if (group.held) {
+      connection->release();
+    }
+    begin = end;
   }
 }
 

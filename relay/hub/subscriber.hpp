@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -218,5 +219,14 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::optional<Overflow> overflowed_;  // guarded by mutex_
   std::vector<std::string> rooms_;      // guarded by mutex_
 };
+
+// Calls start on each subscriber, which may start a write of each; those of
+// the subscribers that share a connection are started while it is held (see
+// SharedConnection), when there are enough of them to be worth it. Reorders
+// the subscribers: which stream is written first does not matter, as each
+// keeps its own order.
+void start_writes_by_connection(
+    std::vector<std::shared_ptr<Subscriber>>& subscribers,
+    const std::function<void(const std::shared_ptr<Subscriber>&)>& start);
 
 }  // namespace relay::hub

@@ -1,9 +1,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "relay/hub/hub.hpp"
 #include "tests/unit/hub_fakes.hpp"
@@ -15,8 +21,27 @@ using relay::hub::testing::TextEncoder;
 
 namespace {
 
-// Holds, releases and the writes started meanwhile, in the order they came.
-using EventLog = std::vector<std::string>;
+// Holds, releases and the writes started meanwhile, in the order they came,
+// from the test's thread or the hub's FlushTimer.
+class EventLog {
+ public:
+  void push_back(std::string event) {
+    std::lock_guard lock(mutex_);
+    events_.push_back(std::move(event));
+  }
+  std::vector<std::string> events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  void clear() {
+    std::lock_guard lock(mutex_);
+    events_.clear();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> events_;
+};
 
 class RecordingConnection : public SharedConnection {
  public:
@@ -49,10 +74,10 @@ class LoggingSink : public ManualSink {
 
 struct Stream {
   Stream(Hub& hub, EventLog& log, const std::string& name,
-         std::shared_ptr<SharedConnection> connection)
+         std::shared_ptr<SharedConnection> connection, WriteBatching batching)
       : sink(log, name),
-        subscriber(
-            hub.make_subscriber(name, SubscriberKind::chat, sink, {}, std::move(connection))) {
+        subscriber(hub.make_subscriber(name, SubscriberKind::chat, sink, batching,
+                                       std::move(connection))) {
     sink.bind(subscriber.get());
   }
   LoggingSink sink;
@@ -60,14 +85,17 @@ struct Stream {
 };
 
 struct Fixture {
+  explicit Fixture(HubLimits limits = {}, WriteBatching batching = {})
+      : hub(limits, encoder, time.clock()), batching(batching) {}
   TextEncoder encoder;
   FakeClock time;
-  Hub hub{HubLimits{}, encoder, time.clock()};
+  Hub hub;
+  const WriteBatching batching;
   EventLog log;
   std::vector<std::unique_ptr<Stream>> streams;
 
   void open(const std::string& name, std::shared_ptr<SharedConnection> connection) {
-    streams.push_back(std::make_unique<Stream>(hub, log, name, std::move(connection)));
+    streams.push_back(std::make_unique<Stream>(hub, log, name, std::move(connection), batching));
     REQUIRE(hub.join("room", streams.back()->subscriber, std::nullopt, {}).status ==
             JoinStatus::joined);
   }
@@ -78,12 +106,17 @@ struct Fixture {
   }
   // The events between "hold NAME" and "release NAME", or nothing if none.
   std::vector<std::string> held(const std::string& name) const {
-    const auto hold = std::find(log.begin(), log.end(), "hold " + name);
-    const auto release = std::find(log.begin(), log.end(), "release " + name);
-    if (hold == log.end() || release == log.end() || release < hold) {
+    const auto events = log.events();
+    const auto hold = std::find(events.begin(), events.end(), "hold " + name);
+    const auto release = std::find(events.begin(), events.end(), "release " + name);
+    if (hold == events.end() || release == events.end() || release < hold) {
       return {};
     }
     return {hold + 1, release};
+  }
+  std::size_t count(const std::string& event) const {
+    const auto events = log.events();
+    return static_cast<std::size_t>(std::count(events.begin(), events.end(), event));
   }
 };
 
@@ -109,11 +142,11 @@ TEST_CASE_FIXTURE(Fixture,
   CHECK(inside ==
         std::vector<std::string>{"write g1", "write g2", "write g3", "write g4", "write g5"});
   // Two writes are not worth a hold; a stream of its own has nothing to share.
-  CHECK(std::count(log.begin(), log.end(), "hold pair") == 0);
-  CHECK(std::count(log.begin(), log.end(), "write p1") == 1);
-  CHECK(std::count(log.begin(), log.end(), "write p2") == 1);
-  CHECK(std::count(log.begin(), log.end(), "write alone") == 1);
-  CHECK(log.size() == 10);
+  CHECK(count("hold pair") == 0);
+  CHECK(count("write p1") == 1);
+  CHECK(count("write p2") == 1);
+  CHECK(count("write alone") == 1);
+  CHECK(log.events().size() == 10);
   complete_all();
   for (const auto& stream : streams) {
     CHECK(stream->sink.written().back() == "msg room#1 ann hello");
@@ -131,11 +164,58 @@ TEST_CASE_FIXTURE(Fixture,
 
   REQUIRE(hub.publish("room", {"ann", "m1", "hello"}).sequence == 1);
 
-  CHECK(std::count(log.begin(), log.end(), "hold gone") == 1);
-  CHECK(std::count(log.begin(), log.end(), "release gone") == 0);
-  CHECK(log.size() == 5);
+  CHECK(count("hold gone") == 1);
+  CHECK(count("release gone") == 0);
+  CHECK(log.events().size() == 5);
   complete_all();
   for (const auto& stream : streams) {
     CHECK(stream->sink.written().back() == "msg room#1 ann hello");
+  }
+}
+
+namespace {
+
+HubLimits fixed_linger(std::chrono::microseconds linger) {
+  HubLimits limits;
+  limits.write_linger = linger;
+  limits.max_write_linger = linger;
+  return limits;
+}
+
+// Long enough that a loaded machine publishes twice within one.
+constexpr std::chrono::milliseconds kLinger{200};
+
+struct LingerFixture : Fixture {
+  LingerFixture()
+      : Fixture(fixed_linger(kLinger), WriteBatching{.max_frames = 10, .max_bytes = 100000}) {}
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(LingerFixture,
+                  "lingered writes of streams sharing a connection start while it is held") {
+  auto gateway = std::make_shared<RecordingConnection>(log, "gateway");
+  for (const char* name : {"g1", "g2", "g3", "g4"}) {
+    open(name, gateway);
+  }
+  complete_all();
+  // Quiet for a linger: the next frame goes at once, the one after lingers.
+  std::this_thread::sleep_for(kLinger * 2);
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  complete_all();
+  log.clear();
+  REQUIRE(hub.publish("room", {"ann", "m2", "two"}).sequence == 2);
+  CHECK(log.events().empty());  // lingering
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (count("release gateway") == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto inside = held("gateway");
+  std::sort(inside.begin(), inside.end());
+  INFO("events: " << fmt::format("{}", fmt::join(log.events(), ", ")));
+  CHECK(inside == std::vector<std::string>{"write g1", "write g2", "write g3", "write g4"});
+  complete_all();
+  for (const auto& stream : streams) {
+    CHECK(stream->sink.written().back() == "msg room#2 ann two");
   }
 }
