@@ -1,8 +1,10 @@
 // The driver for relays: relay-server and the Go reference, over the Chat
 // streams of relay.proto.
+#include <atomic>
 #include <memory>
 #include <vector>
 
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
 #include "cli/bench/driver.hpp"
@@ -35,13 +37,17 @@ class GrpcDriver final : public Driver {
     while (subscriber_stubs_.size() <= stub) {
       subscriber_stubs_.push_back(std::make_unique<ChatStub>(connection(target_)));
     }
-    return std::make_unique<SubscriberStream>(*subscriber_stubs_[stub], room, "bench", phase_,
-                                              workload_.accept_batch, progress);
+    return std::make_unique<SubscriberStream>(
+        *subscriber_stubs_[stub], room,
+        workload_.user_per_stream ? fmt::format("bench-{}", index) : "bench", phase_,
+        workload_.accept_batch, progress);
   }
 
   std::unique_ptr<Subscriber> churner(const std::string& room) override {
-    return std::make_unique<SubscriberStream>(churn_stub_, room, "bench", phase_,
-                                              workload_.accept_batch, nullptr);
+    return std::make_unique<SubscriberStream>(
+        churn_stub_, room,
+        workload_.user_per_stream ? fmt::format("bench-churn-{}", churned_.fetch_add(1)) : "bench",
+        phase_, workload_.accept_batch, nullptr);
   }
 
   std::unique_ptr<Publisher> publisher(PublisherOptions options) override {
@@ -56,6 +62,7 @@ class GrpcDriver final : public Driver {
   std::vector<std::unique_ptr<ChatStub>> subscriber_stubs_;
   ChatStub publisher_stub_;
   ChatStub churn_stub_;
+  std::atomic<std::uint64_t> churned_{0};
 };
 
 }  // namespace

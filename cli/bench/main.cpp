@@ -31,6 +31,7 @@ nlohmann::json to_json(const Report& r, const std::string& driver,
                       {"driver", driver},
                       {"streams_per_connection", load.streams_per_connection},
                       {"accept_batch", load.accept_batch},
+                      {"user_per_stream", load.user_per_stream},
                       {"seconds", r.seconds},
                       {"streams", r.streams},
                       {"churned_streams", r.churned},
@@ -120,8 +121,10 @@ int main(int argc, char** argv) {
 Scenarios (fixed, so results compare over time):
   fanout   1 publisher, 100 subscribers, one room, 64 B, max rate, 10 s
   latency  1 publisher at 1,000 msgs/s, 100 subscribers, 256 B, 10 s
+  quiet    1 publisher at 100 msgs/s, 100 subscribers, 256 B, 10 s
   rooms    50 rooms with 1 publisher and 20 subscribers each, max rate, 10 s
-  idle     10,000 idle subscriber streams over 100 connections: RSS per stream
+  idle     10,000 idle subscriber streams in 100 rooms, each its own user: RSS
+           per stream
   churn    1 publisher at 1,000 msgs/s, 20 steady subscribers, 4 streams joining
            and leaving all the time: no loss for those present, RSS before and
            after the churn (growth means a leak)
@@ -141,8 +144,8 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
   app.add_option("--relay", options.target,
                  "The server: a gRPC target (default 127.0.0.1:50051), or with --driver nats a "
                  "NATS URL (default nats://127.0.0.1:4222)");
-  app.add_option("--scenario", options.scenario, "fanout, latency, rooms, idle or churn")
-      ->check(CLI::IsMember({"fanout", "latency", "rooms", "idle", "churn"}));
+  app.add_option("--scenario", options.scenario, "fanout, latency, quiet, rooms, idle or churn")
+      ->check(CLI::IsMember({"fanout", "latency", "quiet", "rooms", "idle", "churn"}));
   // Flags are parsed into their own Workload and laid over the scenario's:
   // an explicit flag always wins, whatever the order on the command line.
   relay::cli::bench::Workload flags;
@@ -174,6 +177,11 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
   app.add_flag("--no-batch", no_batch,
                "Subscribers refuse batched frames (the relay then writes one frame per message), "
                "as clients generated from relay.proto do");
+  bool user_per_stream = false;
+  auto* user_per_stream_flag =
+      app.add_flag("--user-per-stream,!--one-user", user_per_stream,
+                   "Each subscriber stream is a user of its own, or all are one user (the "
+                   "scenario decides: idle has a user per stream, the others one user)");
   app.add_option("--duration", duration_s, "Seconds measured");
   app.add_option("--warmup", warmup_s, "Seconds of load before measuring");
   app.add_option(
@@ -189,6 +197,9 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
     apply();
   }
   load.accept_batch = !no_batch;
+  if (user_per_stream_flag->count() > 0) {
+    load.user_per_stream = user_per_stream;
+  }
   const bool nats = driver == "nats";
   options.transport =
       nats ? relay::cli::bench::Transport::nats : relay::cli::bench::Transport::grpc;
