@@ -63,7 +63,8 @@ class Publisher : public WindowListener {
 };
 
 // Opens subscribers and publishers on one server. It owns the connections
-// they share, and is destroyed after all of them.
+// they share, and is destroyed after all of them. subscriber() and
+// publisher() are called from one thread, churner() from several.
 class Driver {
  public:
   virtual ~Driver() = default;
@@ -73,7 +74,7 @@ class Driver {
   virtual std::unique_ptr<Subscriber> subscriber(std::size_t index, const std::string& room,
                                                  RoomProgress* progress) = 0;
   // A subscriber that joins and soon leaves (Workload::churners); churners
-  // share one connection, whatever the layout. Thread-safe.
+  // share one connection, whatever the layout.
   virtual std::unique_ptr<Subscriber> churner(const std::string& room) = 0;
   // Publishers share one connection.
   virtual std::unique_ptr<Publisher> publisher(PublisherOptions options) = 0;
