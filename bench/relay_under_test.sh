@@ -1,7 +1,7 @@
-# Sourced by bench/run.sh and bench/compare.sh, so that both start the relay
+# Sourced by bench/run.sh and bench/compare.sh, so that both start the server
 # under measurement the same way: pinned to its own core, with the same
 # flags, a fresh one per run, stopped by its PID on exit. Needs $work, a
-# scratch directory the caller owns; the relay's port is in $work/port.
+# scratch directory the caller owns; the server's port is in $work/port.
 
 # shellcheck source=scripts/relay_process.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/relay_process.sh"
@@ -48,11 +48,23 @@ start_relay() {
   fi
 }
 
-# stop_relay: a relay that died during the run fails the whole run, so
+# start_nats [FLAGS...]: nats-server (core NATS: no JetStream, no
+# persistence), pinned as the relays are, on a free loopback port; returns
+# once it listens.
+start_nats() {
+  if ! nats_start "$work/nats" "$work/relay.log" taskset -c "$relay_cpu" nats-server "$@"; then
+    echo "nats-server did not start" >&2
+    cat "$work/relay.log" >&2
+    exit 1
+  fi
+  cp "$work/nats/port" "$work/port"
+}
+
+# stop_relay: a server that died during the run fails the whole run, so
 # that its figures never reach the medians.
 stop_relay() {
   if ! kill -0 "$relay_pid" 2>/dev/null; then
-    echo "the relay (PID $relay_pid) died during the run" >&2
+    echo "the server (PID $relay_pid) died during the run" >&2
     cat "$work/relay.log" >&2
     exit 1
   fi

@@ -1,23 +1,56 @@
 #!/usr/bin/env bash
-# Measures relay-server against the Go reference relay with relay-bench, on
-# this machine, in one run: each relay pinned to CPU 1, the bench to CPU 0,
-# every scenario RUNS times (3); the medians go to bench/results/DATE.json and
-# a Markdown table to bench/results/DATE.md (also printed).
+# Measures relay-server against the Go reference relay and nats-server with
+# relay-bench, on this machine, in one run: each server pinned to CPU 1, the
+# bench to CPU 0, a fresh server per run, every scenario in every layout RUNS
+# times (3), the servers taking turns run after run so that the machine's
+# drift hits them alike. The medians go to bench/results/DATE.json and a
+# Markdown table to bench/results/DATE.md (also printed).
 #
-#   bench/run.sh                        all scenarios, 10 s each
+# Servers (SERVERS):
+#   cpp          relay-server (Release build)
+#   cpp-nobatch  relay-server, subscribers not asking for batches (relay-bench
+#                --no-batch), as clients generated from relay.proto
+#   go           the Go reference relay (bench/reference)
+#   nats         nats-server, core NATS (relay-bench --driver nats)
+# Layouts (LAYOUTS):
+#   people       a connection per subscriber (--streams-per-connection 1)
+#   gateway      100 subscribers per connection (--streams-per-connection 100)
+#
+#   bench/run.sh                        everything, 10 s each
 #   DURATION=2 RUNS=1 bench/run.sh      a quick smoke
-#   SCENARIOS="fanout latency" bench/run.sh
+#   SCENARIOS="fanout latency" LAYOUTS=people SERVERS="cpp go" bench/run.sh
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs=${RUNS:-3}
 duration=${DURATION:-10}
-scenarios=${SCENARIOS:-"fanout latency rooms idle churn"}
+scenarios=${SCENARIOS:-"fanout latency quiet rooms idle churn"}
+layouts=${LAYOUTS:-"people gateway"}
+servers=${SERVERS:-"cpp cpp-nobatch go nats"}
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out_dir="$root/bench/results"
 work=$(mktemp -d)
 # shellcheck source=bench/relay_under_test.sh
 source "$root/bench/relay_under_test.sh"
+
+for server in $servers; do
+  case $server in
+    cpp | cpp-nobatch | go | nats) ;;
+    *)
+      echo "run.sh: unknown server '$server' (cpp, cpp-nobatch, go, nats)" >&2
+      exit 2
+      ;;
+  esac
+done
+for layout in $layouts; do
+  case $layout in
+    people | gateway) ;;
+    *)
+      echo "run.sh: unknown layout '$layout' (people, gateway)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 "$root/scripts/deps.sh"
 missing=()
@@ -31,30 +64,52 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 "$root/scripts/build.sh" release --target relay-server relay-bench >&2
-reference=$("$root/bench/reference/build.sh" | tail -n 1)
+reference=""
+if [[ " $servers " == *" go "* ]]; then
+  reference=$("$root/bench/reference/build.sh" | tail -n 1)
+fi
 bench="$root/build-release/cli/bench/relay-bench"
+# The people layout holds 10,000 idle connections: a socket each in the
+# bench and in the server, beyond the usual soft limit of 1,024 descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 : >"$work/all.jsonl"
 for scenario in $scenarios; do
-  for relay in cpp go; do
+  for layout in $layouts; do
+    layout_flags=(--streams-per-connection 100)
+    [[ $layout == people ]] && layout_flags=(--streams-per-connection 1)
     for run in $(seq 1 "$runs"); do
-      # A fresh relay per run: no state carries over between measurements.
-      if [[ $relay == cpp ]]; then
-        start_relay "$root/build-release/relay/relay-server"
-      else
-        start_relay "$reference"
-      fi
-      echo "== $scenario, $relay relay, run $run of $runs" >&2
-      taskset -c "$bench_cpu" "$bench" --relay "127.0.0.1:$(cat "$work/port")" \
-        --scenario "$scenario" --duration "$duration" --relay-pid "$relay_pid" --json |
-        python3 -c 'import json,sys; r=json.load(sys.stdin); r["relay"]=sys.argv[1]; print(json.dumps(r))' \
-          "$relay" >>"$work/all.jsonl" || echo "   (the bench reported loss or failed streams)" >&2
-      stop_relay
+      for server in $servers; do
+        # A fresh server per run: no state carries over between measurements.
+        server_flags=()
+        case $server in
+          cpp) start_relay "$root/build-release/relay/relay-server" ;;
+          cpp-nobatch)
+            start_relay "$root/build-release/relay/relay-server"
+            server_flags=(--no-batch)
+            ;;
+          go) start_relay "$reference" ;;
+          nats)
+            start_nats
+            server_flags=(--driver nats)
+            ;;
+        esac
+        target="127.0.0.1:$(cat "$work/port")"
+        [[ $server == nats ]] && target="nats://$target"
+        echo "== $scenario, $layout, $server, run $run of $runs" >&2
+        taskset -c "$bench_cpu" "$bench" --relay "$target" --scenario "$scenario" \
+          --duration "$duration" --relay-pid "$relay_pid" --json "${layout_flags[@]}" \
+          "${server_flags[@]}" |
+          python3 -c 'import json,sys; r=json.load(sys.stdin); r["relay"]=sys.argv[1]; r["layout"]=sys.argv[2]; print(json.dumps(r))' \
+            "$server" "$layout" >>"$work/all.jsonl" ||
+          echo "   (the bench reported loss or failed streams)" >&2
+        stop_relay
+      done
     done
   done
 done
 
 mkdir -p "$out_dir"
 python3 "$root/bench/summarize.py" "$work/all.jsonl" "$out_dir/$stamp.json" "$out_dir/$stamp.md" \
-  "bench/run.sh (RUNS=$runs DURATION=$duration) on $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+  "SCENARIOS=\"$scenarios\" LAYOUTS=\"$layouts\" SERVERS=\"$servers\" RUNS=$runs DURATION=$duration bench/run.sh on $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 cat "$out_dir/$stamp.md"

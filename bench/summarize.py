@@ -1,6 +1,9 @@
-"""Medians of bench/run.sh's runs, per scenario and relay, as JSON and Markdown.
+"""Medians of bench/run.sh's runs, per scenario, layout and server, as JSON and Markdown.
 
 usage: summarize.py ALL.jsonl OUT.json OUT.md "how it was made"
+
+Each line of ALL.jsonl is one relay-bench --json report with "relay" (the
+server: cpp, cpp-nobatch, go, nats) and "layout" (people, gateway) added.
 """
 import json
 import statistics
@@ -8,11 +11,11 @@ import sys
 
 METRICS = [
     ("delivered_per_s", "delivered/s", "{:.0f}"),
-    ("relay_cpu_ns_per_delivery", "relay ns/delivery", "{:.0f}"),
+    ("relay_cpu_ns_per_delivery", "server ns/delivery", "{:.0f}"),
     ("latency_us.p50", "p50 µs", "{:.0f}"),
     ("latency_us.p99", "p99 µs", "{:.0f}"),
     ("relay_rss_per_stream", "RSS/stream B", "{:.0f}"),
-    ("relay_cpu_share", "relay CPU", "{:.0%}"),
+    ("relay_cpu_share", "server CPU", "{:.0%}"),
     ("bench_cpu_share", "bench CPU", "{:.0%}"),
     ("lost", "lost", "{:.0f}"),
     ("duplicated", "dup", "{:.0f}"),
@@ -23,95 +26,112 @@ METRICS = [
     ("relay_rss_growth", "RSS growth B", "{:.0f}"),
 ]
 
-# The bench counts as the bottleneck when it used nearly all of its core.
-BENCH_SATURATED = 0.9
+# The relay's ratios to the other servers, in these columns of the table.
+RATIO_METRICS = ["delivered_per_s", "relay_cpu_ns_per_delivery", "latency_us.p50",
+                 "latency_us.p99", "relay_rss_per_stream"]
+RELAYS = ["cpp", "cpp-nobatch"]
+OTHERS = ["go", "nats"]
+SERVER_ORDER = RELAYS + OTHERS
+LAYOUT_ORDER = ["people", "gateway"]
+LAYOUT_NOTE = {
+    "people": "people: a connection per subscriber (--streams-per-connection 1)",
+    "gateway": "gateway: 100 subscribers per connection (--streams-per-connection 100)",
+}
+
 # A stream that leaked anything of itself would leave kilobytes behind
 # (gRPC's call arena alone is about 12 KiB); allocator noise is far less.
 CHURN_GROWTH_PER_STREAM = 1024
 
 
-# What bounds the targets that gRPC C++ 1.51 on one core does not let this
-# relay reach; the measurements are in bench/PROFILE.md ("What is left, and
-# why"). Shown beside such a target whenever a run misses it for that reason.
-LATENCY_HALF_BOUND = (
-    "bounded: the p99 does not go below the linger plus the 2-3 ms that a round of writes to "
-    "100 streams takes, so half holds only when the reference's p99 is about twice that")
-LATENCY_1MS_BOUND = (
-    "bounded: a write per message fills the relay's core, and a linger adds its length to the "
-    "p99")
-IDLE_BOUND = (
-    "bounded: gRPC's per-call arena alone (about 12 KB) is more than half of the reference's "
-    "whole stream")
+def ordered(keys, order):
+    return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))
 
 
 def fmt_ratio(x):
     return f"{x:.2f}"
 
 
+def ratio(a, b, path):
+    if a and b and a.get(path) and b.get(path):
+        return a[path] / b[path]
+    return None
+
+
 def targets(medians):
-    """Issue 4's targets: each with its figures, whether it holds, and what bounds it."""
+    """Issue 12's targets, per layout: each with its figures and whether it holds."""
     rows = []
 
-    def both(scenario):
-        relays = medians.get(scenario, {})
-        return relays.get("cpp"), relays.get("go")
+    def get(scenario, layout, server):
+        return medians.get(scenario, {}).get(layout, {}).get(server)
 
-    for scenario in ("fanout", "rooms"):
-        cpp, go = both(scenario)
-        if not (cpp and go):
-            continue
-        cpu = cpp["relay_cpu_ns_per_delivery"] / go["relay_cpu_ns_per_delivery"]
-        rows.append((f"{scenario}: relay CPU per delivery at most half the reference's",
-                     f"cpp/go {fmt_ratio(cpu)}", cpu <= 0.5, None))
-        throughput = cpp["delivered_per_s"] / go["delivered_per_s"]
-        bench_bound = cpp.get("bench_cpu_share", 0) >= BENCH_SATURATED
-        need = 1.0 if bench_bound else 2.0
-        rows.append((f"{scenario}: delivered/s at least the reference's (2x unless the bench is "
-                     "the bottleneck)",
-                     f"cpp/go {fmt_ratio(throughput)}; bench CPU "
-                     f"{cpp.get('bench_cpu_share', 0):.0%}, so at least {need:g}x",
-                     throughput >= need, None))
-    cpp, go = both("latency")
-    if cpp and go:
-        p99 = cpp["latency_us.p99"] / go["latency_us.p99"]
-        rows.append(("latency: p99 at most half the reference's",
-                     f"cpp {cpp['latency_us.p99']:.0f} µs, go {go['latency_us.p99']:.0f} µs, "
-                     f"cpp/go {fmt_ratio(p99)}", p99 <= 0.5, LATENCY_HALF_BOUND))
-        rows.append(("latency: p99 under 1 ms", f"cpp {cpp['latency_us.p99']:.0f} µs",
-                     cpp["latency_us.p99"] < 1000, LATENCY_1MS_BOUND))
-    cpp, go = both("idle")
-    if cpp and go:
-        rss = cpp["relay_rss_per_stream"] / go["relay_rss_per_stream"]
-        held = cpp.get("streams") == 10000 and cpp.get("failed_streams", 0) == 0
-        rows.append(("idle: memory per idle stream at most half the reference's, 10,000 held",
-                     f"cpp {cpp['relay_rss_per_stream']:.0f} B, go "
-                     f"{go['relay_rss_per_stream']:.0f} B, cpp/go {fmt_ratio(rss)}; "
-                     f"{cpp.get('streams', 0):.0f} streams, {cpp.get('failed_streams', 0):.0f} "
-                     "failed",
-                     rss <= 0.5 and held, IDLE_BOUND if held else None))
-    for scenario in ("rooms", "churn"):
-        cpp, _ = both(scenario)
+    layouts = ordered({l for s in medians.values() for l in s}, LAYOUT_ORDER)
+    for layout in layouts:
+        cpp, go = get("latency", layout, "cpp"), get("latency", layout, "go")
+        if cpp and go:
+            p50, p99 = ratio(cpp, go, "latency_us.p50"), ratio(cpp, go, "latency_us.p99")
+            rows.append(("latency: p50 and p99 at most the Go reference's", layout,
+                         f"cpp {cpp['latency_us.p50']:.0f} / {cpp['latency_us.p99']:.0f} µs, "
+                         f"go {go['latency_us.p50']:.0f} / {go['latency_us.p99']:.0f} µs",
+                         p50 is not None and p99 is not None and p50 <= 1 and p99 <= 1))
         if cpp:
-            clean = cpp.get("lost", 1) == 0 and cpp.get("duplicated", 1) == 0
-            rows.append((f"{scenario}: zero loss, zero duplicates",
-                         f"lost {cpp.get('lost', 0):.0f}, duplicated "
-                         f"{cpp.get('duplicated', 0):.0f}", clean, None))
-    cpp, _ = both("churn")
-    if cpp and cpp.get("churned_between_rss_samples"):
-        churned = cpp["churned_between_rss_samples"]
-        per_stream = cpp.get("relay_rss_growth", 0) / churned
-        rows.append(("churn: no growth of RSS after the churn",
-                     f"{cpp.get('relay_rss_growth', 0) / 2**20:.2f} MiB over the "
-                     f"{churned:.0f} streams churned in the second half, {per_stream:.0f} B each "
-                     f"(a leak would be over {CHURN_GROWTH_PER_STREAM})",
-                     per_stream < CHURN_GROWTH_PER_STREAM, None))
+            nats = get("latency", layout, "nats")
+            rows.append(("latency: p99 under 1 ms", layout,
+                         f"cpp {cpp['latency_us.p99']:.0f} µs" +
+                         (f", nats {nats['latency_us.p99']:.0f} µs" if nats else ""),
+                         cpp["latency_us.p99"] < 1000))
+        cpp, go = get("quiet", layout, "cpp"), get("quiet", layout, "go")
+        if cpp and go:
+            checks = [(path, ratio(cpp, go, path)) for path in
+                      ("latency_us.p50", "latency_us.p99", "relay_cpu_ns_per_delivery")]
+            rows.append(("quiet: p50, p99 and CPU per delivery at most the Go reference's", layout,
+                         "cpp/go " + ", ".join(f"{label} {fmt_ratio(r)}" for (_, r), label in
+                                               zip(checks, ("p50", "p99", "CPU")) if r is not None),
+                         all(r is not None and r <= 1 for _, r in checks)))
+        for scenario in ("fanout", "rooms"):
+            cpp, go, nats = (get(scenario, layout, s) for s in ("cpp", "go", "nats"))
+            to_go = ratio(cpp, go, "relay_cpu_ns_per_delivery")
+            if to_go is not None:
+                rows.append((f"{scenario}: CPU per delivery at most half the Go reference's",
+                             layout, f"cpp/go {fmt_ratio(to_go)}", to_go <= 0.5))
+            to_nats = ratio(cpp, nats, "relay_cpu_ns_per_delivery")
+            if to_nats is not None:
+                rows.append((f"{scenario}: CPU per delivery within 3x of nats-server's", layout,
+                             f"cpp/nats {fmt_ratio(to_nats)}", to_nats <= 3))
+        cpp, go = get("idle", layout, "cpp"), get("idle", layout, "go")
+        if cpp and go:
+            rss = ratio(cpp, go, "relay_rss_per_stream")
+            held = cpp.get("streams") == 10000 and cpp.get("failed_streams", 0) == 0
+            rows.append(("idle: bytes per stream at most the Go reference's, a user per stream",
+                         layout,
+                         f"cpp {cpp['relay_rss_per_stream']:.0f} B, go "
+                         f"{go['relay_rss_per_stream']:.0f} B; {cpp.get('streams', 0):.0f} "
+                         f"streams, {cpp.get('failed_streams', 0):.0f} failed",
+                         rss is not None and rss <= 1 and held))
+        for scenario in ordered(medians, []):
+            nobatch, go = get(scenario, layout, "cpp-nobatch"), get(scenario, layout, "go")
+            cpu = ratio(nobatch, go, "relay_cpu_ns_per_delivery")
+            if cpu is not None:
+                rows.append((f"{scenario} without batching: CPU per delivery at most the Go "
+                             "reference's", layout, f"cpp-nobatch/go {fmt_ratio(cpu)}", cpu <= 1))
+        cpp = get("churn", layout, "cpp")
+        if cpp and cpp.get("churned_between_rss_samples"):
+            churned = cpp["churned_between_rss_samples"]
+            per_stream = cpp.get("relay_rss_growth", 0) / churned
+            rows.append(("churn: no growth of RSS after the churn", layout,
+                         f"{cpp.get('relay_rss_growth', 0) / 2**20:.2f} MiB over the "
+                         f"{churned:.0f} streams churned in the second half, {per_stream:.0f} B "
+                         f"each (a leak would be over {CHURN_GROWTH_PER_STREAM})",
+                         per_stream < CHURN_GROWTH_PER_STREAM))
+    unclean = [f"{scenario} {layout} {server}"
+               for scenario, by_layout in medians.items()
+               for layout, by_server in by_layout.items()
+               for server, entry in by_server.items()
+               if any(entry.get(k, 0) for k in ("lost", "duplicated", "failed_streams"))]
+    if medians:
+        rows.append(("loss, duplicates and failed streams 0 in every cell", "all",
+                     "not in: " + ", ".join(unclean) if unclean else "0 everywhere",
+                     not unclean))
     return rows
-
-
-def met_cell(met, bound):
-    if met:
-        return "yes"
-    return f"**no**; {bound} (bench/PROFILE.md)" if bound else "**no**"
 
 
 def value(record, path):
@@ -122,6 +142,31 @@ def value(record, path):
     return record
 
 
+def table(medians):
+    rows = ["| scenario | layout | server | " + " | ".join(name for _, name, _ in METRICS) + " |",
+            "|" + " --- |" * (len(METRICS) + 3)]
+    for scenario, by_layout in medians.items():
+        for layout in ordered(by_layout, LAYOUT_ORDER):
+            servers = by_layout[layout]
+            for server in ordered(servers, SERVER_ORDER):
+                entry = servers[server]
+                cells = [fmt.format(entry[path]) if path in entry else "–"
+                         for path, _, fmt in METRICS]
+                rows.append(f"| {scenario} | {layout} | {server} | " + " | ".join(cells) + " |")
+            for relay in RELAYS:
+                for other in OTHERS:
+                    if relay not in servers or other not in servers:
+                        continue
+                    cells = []
+                    for path, _, _ in METRICS:
+                        r = ratio(servers[relay], servers[other], path)
+                        cells.append(f"{r:.2f}x" if path in RATIO_METRICS and r is not None
+                                     else "")
+                    rows.append(f"| {scenario} | {layout} | {relay}/{other} | " +
+                                " | ".join(cells) + " |")
+    return rows
+
+
 def main():
     source, out_json, out_md, made_by = sys.argv[1:5]
     groups = {}
@@ -130,43 +175,34 @@ def main():
             record = json.loads(line)
             if "relay_rss_before" in record and "relay_rss_after" in record:
                 record["relay_rss_growth"] = record["relay_rss_after"] - record["relay_rss_before"]
-            groups.setdefault((record["scenario"], record["relay"]), []).append(record)
+            key = (record["scenario"], record.get("layout", "gateway"), record["relay"])
+            groups.setdefault(key, []).append(record)
     medians = {}
-    for (scenario, relay), records in sorted(groups.items()):
+    for (scenario, layout, server), records in sorted(groups.items()):
         entry = {"runs": len(records)}
         for path, _, _ in METRICS:
             values = [v for v in (value(r, path) for r in records) if v is not None]
             if values:
                 entry[path] = statistics.median(values)
-        medians.setdefault(scenario, {})[relay] = entry
+        medians.setdefault(scenario, {}).setdefault(layout, {})[server] = entry
     checks = targets(medians)
     with open(out_json, "w") as out:
         json.dump({"made_by": made_by, "medians": medians,
-                   "targets": [{"target": t, "figures": f, "met": m,
-                                "bound": None if m else b} for t, f, m, b in checks]},
+                   "targets": [{"target": t, "layout": l, "figures": f, "met": m}
+                               for t, l, f, m in checks]},
                   out, indent=2)
-    rows = ["| scenario | relay | " + " | ".join(name for _, name, _ in METRICS) + " |",
-            "|" + " --- |" * (len(METRICS) + 2)]
-    for scenario, relays in medians.items():
-        for relay, entry in relays.items():
-            cells = [fmt.format(entry[path]) if path in entry else "–" for path, _, fmt in METRICS]
-            rows.append(f"| {scenario} | {relay} | " + " | ".join(cells) + " |")
-        if "cpp" in relays and "go" in relays:
-            cpp, go = relays["cpp"], relays["go"]
-            ratios = []
-            for path, label in (("relay_cpu_ns_per_delivery", "CPU/delivery"),
-                                ("delivered_per_s", "throughput"),
-                                ("latency_us.p99", "p99"),
-                                ("relay_rss_per_stream", "RSS/stream")):
-                if cpp.get(path) and go.get(path):
-                    ratios.append(f"{label} cpp/go {cpp[path] / go[path]:.2f}")
-            if ratios:
-                rows.append(f"| {scenario} | ratio | " + "; ".join(ratios) + " |" +
-                            " |" * (len(METRICS) - 1))
-    rows += ["", "| target (issue 4) | figures | met |", "| --- | --- | --- |"]
-    rows += [f"| {t} | {f} | {met_cell(m, b)} |" for t, f, m, b in checks]
+    layouts = ordered({l for s in medians.values() for l in s}, LAYOUT_ORDER)
+    rows = [f"Medians of each scenario; made by `{made_by}`.", "",
+            "Servers: cpp is relay-server, cpp-nobatch the same with subscribers that do not ask "
+            "for batches (as clients generated from relay.proto), go the reference in "
+            "bench/reference, nats nats-server (core NATS). Layouts: " +
+            "; ".join(LAYOUT_NOTE.get(l, l) for l in layouts) +
+            ". Rows cpp/go, cpp/nats: the relay's figure over the other's.", ""]
+    rows += table(medians)
+    rows += ["", "| target (issue 12) | layout | figures | met |", "| --- | --- | --- | --- |"]
+    rows += [f"| {t} | {l} | {f} | {'yes' if m else '**no**'} |" for t, l, f, m in checks]
     with open(out_md, "w") as out:
-        out.write(f"Medians of each scenario; made by `{made_by}`.\n\n" + "\n".join(rows) + "\n")
+        out.write("\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-// relay-bench: drives a relay with many streams and reports throughput,
-// latency, loss and the relay's CPU cost per delivered message.
+// relay-bench: drives a relay (or, for comparison, nats-server) with many
+// streams and reports throughput, latency, loss and the server's CPU cost per
+// delivered message.
+#include <exception>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -23,8 +25,13 @@ double per_second(std::uint64_t count, double seconds) {
   return seconds > 0 ? static_cast<double>(count) / seconds : 0;
 }
 
-nlohmann::json to_json(const Report& r) {
+nlohmann::json to_json(const Report& r, const std::string& driver,
+                       const relay::cli::bench::Workload& load) {
   nlohmann::json json{{"scenario", r.scenario},
+                      {"driver", driver},
+                      {"streams_per_connection", load.streams_per_connection},
+                      {"accept_batch", load.accept_batch},
+                      {"user_per_stream", load.user_per_stream},
                       {"seconds", r.seconds},
                       {"streams", r.streams},
                       {"churned_streams", r.churned},
@@ -60,11 +67,11 @@ nlohmann::json to_json(const Report& r) {
   return json;
 }
 
-void print_table(const Report& r) {
-  const auto json = to_json(r);
+// `server`: what the bench drove, in words ("relay", "server").
+void print_table(const Report& r, const nlohmann::json& json, const std::string& server) {
   std::cout << fmt::format("scenario            {}\n", r.scenario.empty() ? "custom" : r.scenario)
-            << fmt::format("streams             {} ({} failed to join or closed by the relay)\n",
-                           r.streams, r.failed_streams)
+            << fmt::format("streams             {} ({} failed to join or closed by the {})\n",
+                           r.streams, r.failed_streams, server)
             << fmt::format("delivered           {:.0f} msgs/s\n",
                            per_second(r.delivered, r.seconds))
             << fmt::format("published           {:.0f} msgs/s ({} refused)\n",
@@ -76,11 +83,12 @@ void print_table(const Report& r) {
   std::cout << fmt::format("bench CPU           {:.0f} % of a core\n", bench_share * 100);
   if (json.contains("relay_cpu_share")) {
     const double relay_share = json["relay_cpu_share"];
-    std::cout << fmt::format("relay CPU           {:.0f} % of a core, {:.0f} ns per delivery\n",
+    std::cout << fmt::format("{:<20}{:.0f} % of a core, {:.0f} ns per delivery\n", server + " CPU",
                              relay_share * 100, json["relay_cpu_ns_per_delivery"].get<double>());
-    const char* verdict = relay_share >= kSaturated   ? "the relay was saturated"
-                          : bench_share >= kSaturated ? "the bench was saturated, not the relay"
-                                                      : "neither side was saturated";
+    const std::string verdict = relay_share >= kSaturated ? "the " + server + " was saturated"
+                                : bench_share >= kSaturated
+                                    ? "the bench was saturated, not the " + server
+                                    : "neither side was saturated";
     std::cout << fmt::format("bottleneck          {}\n", verdict);
   }
   if (r.churned > 0) {
@@ -89,11 +97,10 @@ void print_table(const Report& r) {
         r.churned_between_rss_samples);
   }
   if (json.contains("relay_rss_per_stream")) {
-    std::cout << fmt::format(
-        "relay RSS           {:.1f} MiB -> {:.1f} MiB, {:.0f} bytes per stream\n",
-        static_cast<double>(*r.relay_rss_before) / (1 << 20),
-        static_cast<double>(*r.relay_rss_after) / (1 << 20),
-        json["relay_rss_per_stream"].get<double>());
+    std::cout << fmt::format("{:<20}{:.1f} MiB -> {:.1f} MiB, {:.0f} bytes per stream\n",
+                             server + " RSS", static_cast<double>(*r.relay_rss_before) / (1 << 20),
+                             static_cast<double>(*r.relay_rss_after) / (1 << 20),
+                             json["relay_rss_per_stream"].get<double>());
   }
 }
 
@@ -102,8 +109,8 @@ void print_table(const Report& r) {
 int main(int argc, char** argv) {
   relay::common::disable_abseil_deadlock_detection();
   relay::cli::bench::RunOptions options;
-  options.target = "127.0.0.1:50051";
   auto& load = options.workload;
+  std::string driver = "grpc";
   bool json = false;
   int relay_pid = 0;
   double duration_s = 10, warmup_s = 1;
@@ -114,17 +121,31 @@ int main(int argc, char** argv) {
 Scenarios (fixed, so results compare over time):
   fanout   1 publisher, 100 subscribers, one room, 64 B, max rate, 10 s
   latency  1 publisher at 1,000 msgs/s, 100 subscribers, 256 B, 10 s
+  quiet    1 publisher at 100 msgs/s, 100 subscribers, 256 B, 10 s
   rooms    50 rooms with 1 publisher and 20 subscribers each, max rate, 10 s
-  idle     10,000 idle subscriber streams over 100 connections: RSS per stream
+  idle     10,000 idle subscriber streams in 100 rooms, each its own user: RSS
+           per stream
   churn    1 publisher at 1,000 msgs/s, 20 steady subscribers, 4 streams joining
            and leaving all the time: no loss for those present, RSS before and
            after the churn (growth means a leak)
 
+Drivers:
+  grpc     relay-server or the Go reference (bench/reference), over Chat streams
+  nats     nats-server (core NATS), the same fan-out: a room is a subject, a
+           subscriber a subscription, --streams-per-connection of them share a
+           connection; loss and duplicates are found per publisher
+
 Start the relay with --publish-rate-per-second 0, or its rate limit is measured.
-Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pidof relay-server))");
-  app.add_option("--relay", options.target, "gRPC target of the relay")->capture_default_str();
-  app.add_option("--scenario", options.scenario, "fanout, latency, rooms, idle or churn")
-      ->check(CLI::IsMember({"fanout", "latency", "rooms", "idle", "churn"}));
+Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pidof relay-server)
+Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:4222)");
+  app.add_option("--driver", driver, "What --relay is: grpc (a relay) or nats (nats-server)")
+      ->check(CLI::IsMember({"grpc", "nats"}))
+      ->capture_default_str();
+  app.add_option("--relay", options.target,
+                 "The server: a gRPC target (default 127.0.0.1:50051), or with --driver nats a "
+                 "NATS URL (default nats://127.0.0.1:4222)");
+  app.add_option("--scenario", options.scenario, "fanout, latency, quiet, rooms, idle or churn")
+      ->check(CLI::IsMember({"fanout", "latency", "quiet", "rooms", "idle", "churn"}));
   // Flags are parsed into their own Workload and laid over the scenario's:
   // an explicit flag always wins, whatever the order on the command line.
   relay::cli::bench::Workload flags;
@@ -146,7 +167,7 @@ Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pid
                   "Subscriber streams sharing one connection")
       ->check(CLI::PositiveNumber);
   workload_option("--size", &Workload::message_bytes,
-                  "Message body bytes (at least 16: the timestamp)");
+                  "Message body bytes (at least 40: the time sent, publisher and sequence)");
   workload_option("--rate", &Workload::rate,
                   "Messages per second per publisher; 0 = as fast as the room's fan-out goes");
   workload_option(
@@ -154,10 +175,18 @@ Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pid
       "At rate 0, how many messages a room's publishers may be ahead of its first subscriber");
   bool no_batch = false;
   app.add_flag("--no-batch", no_batch,
-               "Subscribers refuse batched frames (the relay then writes one frame per message)");
+               "Subscribers refuse batched frames (the relay then writes one frame per message), "
+               "as clients generated from relay.proto do");
+  bool user_per_stream = false;
+  auto* user_per_stream_flag =
+      app.add_flag("--user-per-stream,!--one-user", user_per_stream,
+                   "Each subscriber stream is a user of its own, or all are one user (the "
+                   "scenario decides: idle has a user per stream, the others one user)");
   app.add_option("--duration", duration_s, "Seconds measured");
   app.add_option("--warmup", warmup_s, "Seconds of load before measuring");
-  app.add_option("--relay-pid", relay_pid, "The relay's PID, for its RSS and CPU time");
+  app.add_option(
+      "--relay-pid", relay_pid,
+      "The server's PID (relay-server, the reference or nats-server), for its RSS and CPU time");
   app.add_flag("--json", json, "One JSON object instead of the table (no progress line)");
   CLI11_PARSE(app, argc, argv);
 
@@ -168,6 +197,19 @@ Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pid
     apply();
   }
   load.accept_batch = !no_batch;
+  if (user_per_stream_flag->count() > 0) {
+    load.user_per_stream = user_per_stream;
+  }
+  const bool nats = driver == "nats";
+  options.transport =
+      nats ? relay::cli::bench::Transport::nats : relay::cli::bench::Transport::grpc;
+  if (options.target.empty()) {
+    options.target = nats ? "nats://127.0.0.1:4222" : "127.0.0.1:50051";
+  }
+  if (nats && no_batch) {
+    std::cerr << "relay-bench: --no-batch is about the relay's batches; core NATS has none\n";
+    return 2;
+  }
   if (app.count("--duration") > 0 || options.scenario.empty()) {
     load.duration = std::chrono::milliseconds(static_cast<std::int64_t>(duration_s * 1000));
   }
@@ -178,11 +220,18 @@ Example: relay-bench --scenario fanout --relay 127.0.0.1:50051 --relay-pid $(pid
     options.relay_pid = relay_pid;
   }
   options.progress = !json;
-  const Report report = relay::cli::bench::run_workload(options);
+  Report report;
+  try {
+    report = relay::cli::bench::run_workload(options);
+  } catch (const std::exception& error) {
+    std::cerr << "relay-bench: " << error.what() << "\n";
+    return 1;
+  }
+  const auto summary = to_json(report, driver, load);
   if (json) {
-    std::cout << to_json(report).dump() << "\n";
+    std::cout << summary.dump() << "\n";
   } else {
-    print_table(report);
+    print_table(report, summary, nats ? "server" : "relay");
   }
   return report.lost == 0 && report.duplicated == 0 && report.failed_streams == 0 ? 0 : 1;
 }

@@ -9,23 +9,14 @@
 
 #include <fmt/format.h>
 
-#include "cli/bench/load.hpp"
+#include "cli/bench/driver.hpp"
 #include "cli/bench/process_stats.hpp"
-#include "cli/bench/publisher.hpp"
 
 namespace relay::cli::bench {
 namespace {
 
 constexpr auto kJoinTimeout = std::chrono::seconds(30);
 constexpr auto kProgressInterval = std::chrono::seconds(1);
-
-std::shared_ptr<grpc::Channel> connection(const std::string& target) {
-  grpc::ChannelArguments args;
-  // One TCP connection per channel: streams share connections only as the
-  // workload says (streams_per_connection).
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
 
 std::string room_name(std::size_t index) { return fmt::format("bench-{}", index); }
 
@@ -39,22 +30,31 @@ struct ChurnTally {
 
 // One stream that joins, stays a while, leaves, and checks that what it got
 // while present was contiguous.
-void churn_once(ChatStub& stub, const std::string& room, const Phase& phase, const Workload& load,
-                ChurnTally& churn) {
-  SubscriberStream stream(stub, room, phase, load.accept_batch, nullptr);
-  const bool joined = stream.wait_joined(kJoinTimeout);
+void churn_once(Driver& driver, const std::string& room, const Workload& load, ChurnTally& churn) {
+  const auto stream = driver.churner(room);
+  const bool joined = stream->wait_joined(kJoinTimeout);
   if (joined) {
     // The time it is present, not a wait for an event.
     std::this_thread::sleep_for(load.churn_stay);
   }
-  stream.cancel();
-  stream.wait_done();
-  const StreamTally tally = stream.tally();
+  stream->cancel();
+  stream->wait_done();
+  const StreamTally tally = stream->deliveries().tally();
   std::lock_guard lock(churn.mutex);
   ++churn.streams;
   churn.lost += tally.lost;
   churn.duplicated += tally.duplicated;
-  churn.failed += joined && !stream.ended_early() ? 0 : 1;
+  churn.failed += joined && !stream->ended_early() ? 0 : 1;
+}
+
+std::unique_ptr<Driver> make_driver(const RunOptions& options, const Phase& phase) {
+  switch (options.transport) {
+    case Transport::nats:
+      return make_nats_driver(options.target, options.workload, phase);
+    case Transport::grpc:
+      break;
+  }
+  return make_grpc_driver(options.target, options.workload, phase);
 }
 
 }  // namespace
@@ -63,25 +63,22 @@ Report run_workload(const RunOptions& options) {
   const Workload& load = options.workload;
   Report report;
   report.scenario = options.scenario;
-  Phase phase;
-
   if (options.relay_pid) {
     if (auto before = sample_process(*options.relay_pid)) {
       report.relay_rss_before = before->rss_bytes;
     }
   }
+  Phase phase;
+  // Declared before everything it opens, so that it closes its connections
+  // after them.
+  const std::unique_ptr<Driver> driver = make_driver(options, phase);
   std::vector<RoomProgress> progress(load.rooms);
-  std::vector<std::unique_ptr<ChatStub>> stubs;
-  std::vector<std::unique_ptr<SubscriberStream>> subscribers;
+  std::vector<std::unique_ptr<Subscriber>> subscribers;
   for (std::size_t i = 0; i < load.subscribers; ++i) {
-    if (i % load.streams_per_connection == 0) {
-      stubs.push_back(std::make_unique<ChatStub>(connection(options.target)));
-    }
     const std::size_t room = i % load.rooms;
     // The first subscriber of each room paces that room's publishers.
     subscribers.push_back(
-        std::make_unique<SubscriberStream>(*stubs.back(), room_name(room), phase, load.accept_batch,
-                                           i < load.rooms ? &progress[room] : nullptr));
+        driver->subscriber(i, room_name(room), i < load.rooms ? &progress[room] : nullptr));
   }
   for (auto& subscriber : subscribers) {
     if (!subscriber->wait_joined(kJoinTimeout)) {
@@ -90,13 +87,12 @@ Report run_workload(const RunOptions& options) {
   }
   report.streams = subscribers.size();
 
-  ChatStub publisher_stub(connection(options.target));
   std::vector<std::unique_ptr<Publisher>> publishers;
   for (std::size_t room = 0; room < load.rooms; ++room) {
     for (std::size_t p = 0; p < load.publishers; ++p) {
-      publishers.push_back(std::make_unique<Publisher>(
-          publisher_stub, PublisherOptions{room_name(room), load.message_bytes, load.rate,
-                                           load.window, &progress[room]}));
+      publishers.push_back(driver->publisher(
+          PublisherOptions{room_name(room), static_cast<std::uint32_t>(p), load.message_bytes,
+                           load.rate, load.window, &progress[room]}));
       progress[room].publishers.push_back(publishers.back().get());
     }
   }
@@ -105,14 +101,14 @@ Report run_workload(const RunOptions& options) {
   }
   std::this_thread::sleep_for(load.warmup);  // warm-up is a span of time, not an event
 
-  auto acknowledged = [&] {
+  auto published = [&] {
     std::uint64_t sum = 0;
     for (auto& publisher : publishers) {
-      sum += publisher->acknowledged();
+      sum += publisher->published();
     }
     return sum;
   };
-  const std::uint64_t acked_before = acknowledged();
+  const std::uint64_t published_before = published();
   std::optional<ProcessSample> relay_before;
   if (options.relay_pid) {
     relay_before = sample_process(*options.relay_pid);
@@ -122,12 +118,11 @@ Report run_workload(const RunOptions& options) {
   phase.measuring = true;
   ChurnTally churn;
   std::atomic<bool> churning{true};
-  ChatStub churn_stub(connection(options.target));
   std::vector<std::thread> churners;
   for (std::size_t i = 0; i < load.churners; ++i) {
     churners.emplace_back([&] {
       while (churning.load()) {
-        churn_once(churn_stub, room_name(0), phase, load, churn);
+        churn_once(*driver, room_name(0), load, churn);
       }
     });
   }
@@ -147,13 +142,13 @@ Report run_workload(const RunOptions& options) {
     if (options.progress) {
       std::uint64_t delivered = 0;
       for (auto& subscriber : subscribers) {
-        delivered += subscriber->delivered_so_far();
+        delivered += subscriber->deliveries().delivered_so_far();
       }
       const double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       std::cerr << fmt::format("\r{:>5.1f} s  {:>10.0f} delivered/s  {:>9.0f} published/s", elapsed,
                                static_cast<double>(delivered) / elapsed,
-                               static_cast<double>(acknowledged() - acked_before) / elapsed)
+                               static_cast<double>(published() - published_before) / elapsed)
                 << std::flush;
     }
   }
@@ -164,7 +159,7 @@ Report run_workload(const RunOptions& options) {
   phase.measuring = false;
   report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  report.published = acknowledged() - acked_before;
+  report.published = published() - published_before;
   report.bench_cpu_ns = own_cpu_ns() - bench_cpu_before;
   if (relay_halfway) {
     // Churn is about what the joining and leaving leaves behind: memory
@@ -198,11 +193,11 @@ Report run_workload(const RunOptions& options) {
     if (subscriber->ended_early()) {
       ++report.failed_streams;
     }
-    const StreamTally tally = subscriber->tally();
+    const StreamTally tally = subscriber->deliveries().tally();
     report.delivered += tally.delivered;
     report.lost += tally.lost;
     report.duplicated += tally.duplicated;
-    if (const auto* histogram = subscriber->latencies()) {
+    if (const auto* histogram = subscriber->deliveries().latencies()) {
       latencies.merge(*histogram);
     }
   }

@@ -30,7 +30,12 @@ struct Report {
   std::uint64_t churned_between_rss_samples = 0;
 };
 
+// Which kind of server the run drives (driver.hpp).
+enum class Transport { grpc, nats };
+
 struct RunOptions {
+  Transport transport = Transport::grpc;
+  // A gRPC target, or a NATS URL.
   std::string target;
   Workload workload;
   std::string scenario;
@@ -39,6 +44,7 @@ struct RunOptions {
 };
 
 // Opens the streams, warms up, measures, and closes everything it opened.
+// Throws std::runtime_error when the server cannot be reached at all.
 Report run_workload(const RunOptions& options);
 
 }  // namespace relay::cli::bench

@@ -24,9 +24,13 @@ struct Workload {
   // Whether subscribers accept ServerFrame.batch (relay.proto), as relay-chat
   // does; off measures the relay writing one frame per message.
   bool accept_batch = true;
+  // Whether each subscriber stream is a user of its own ("bench-N"), as in a
+  // real chat, or all are one user ("bench"). The relay keeps per-user state
+  // and tells a room when a user comes and goes; NATS has no users.
+  bool user_per_stream = false;
 };
 
-// The fixed scenarios (fanout, latency, rooms, idle, churn), so that results compare
+// The fixed scenarios (fanout, latency, quiet, rooms, idle, churn), so that results compare
 // over time; false for an unknown name.
 bool apply_scenario(const std::string& name, Workload& workload);
 

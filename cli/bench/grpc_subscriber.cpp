@@ -1,4 +1,4 @@
-#include "cli/bench/load.hpp"
+#include "cli/bench/grpc_subscriber.hpp"
 
 #include <memory>
 
@@ -6,40 +6,14 @@
 #include <google/protobuf/arena.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
-#include "cli/bench/publisher.hpp"
 #include "common/metadata.hpp"
 
 namespace relay::cli::bench {
 namespace {
-constexpr std::size_t kStampDigits = 16;
-
 // Room for a whole parsed batch (the relay sends at most 64 KiB of frames
 // in one) on the arena's first block.
 constexpr std::size_t kParseBlockBytes = 512 * 1024;
 }  // namespace
-
-std::string make_body(std::size_t size, std::chrono::steady_clock::time_point sent) {
-  std::string body =
-      fmt::format("{:016x}", static_cast<std::uint64_t>(sent.time_since_epoch().count()));
-  if (size > body.size()) {
-    body.resize(size, 'x');
-  }
-  return body;
-}
-
-std::optional<std::chrono::steady_clock::time_point> sent_time(const std::string& body) {
-  if (body.size() < kStampDigits) {
-    return std::nullopt;
-  }
-  std::uint64_t ticks = 0;
-  for (std::size_t i = 0; i < kStampDigits; ++i) {
-    const char c = body[i];
-    const int digit = c >= 'a' ? c - 'a' + 10 : c - '0';
-    ticks = ticks * 16 + static_cast<std::uint64_t>(digit);
-  }
-  return std::chrono::steady_clock::time_point(
-      std::chrono::steady_clock::duration(static_cast<std::int64_t>(ticks)));
-}
 
 void prepare_chat(ChatStub& stub, grpc::ClientContext* context, ChatReactor* reactor) {
   stub.PrepareBidiStreamingCall(context, fmt::format("/{}/Chat", v1::Relay::service_full_name()),
@@ -74,10 +48,10 @@ bool parse_frame(grpc::ByteBuffer& bytes,
   return parsed;
 }
 
-SubscriberStream::SubscriberStream(ChatStub& stub, const std::string& room, const Phase& phase,
-                                   bool accept_batch, RoomProgress* progress)
-    : phase_(phase), progress_(progress) {
-  context_.AddMetadata(common::kUserKey, "bench");
+SubscriberStream::SubscriberStream(ChatStub& stub, const std::string& room, const std::string& user,
+                                   const Phase& phase, bool accept_batch, RoomProgress* progress)
+    : log_(phase, progress) {
+  context_.AddMetadata(common::kUserKey, user);
   if (accept_batch) {
     context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
   }
@@ -107,7 +81,9 @@ void SubscriberStream::OnReadDone(bool ok) {
 
 void SubscriberStream::handle(const v1::ServerFrame& frame) {
   if (frame.has_message()) {
-    handle(frame.message());
+    // The relay numbers a room's messages itself: one origin, its sequence.
+    const auto stamp = read_stamp(frame.message().body());
+    log_.record(0, frame.message().sequence(), stamp ? std::optional(stamp->sent) : std::nullopt);
   } else if (frame.has_batch()) {
     for (const auto& inner : frame.batch().frames()) {
       handle(inner);
@@ -116,36 +92,6 @@ void SubscriberStream::handle(const v1::ServerFrame& frame) {
     std::lock_guard lock(mutex_);
     joined_ = true;
     changed_.notify_all();
-  }
-}
-
-void SubscriberStream::handle(const v1::Message& message) {
-  const std::uint64_t sequence = message.sequence();
-  if (last_sequence_ != 0) {
-    if (sequence <= last_sequence_) {
-      ++duplicated_;
-      return;
-    }
-    lost_ += sequence - last_sequence_ - 1;
-  }
-  last_sequence_ = sequence;
-  if (progress_ != nullptr) {
-    progress_->delivered.fetch_add(1);
-    for (Publisher* publisher : progress_->publishers) {
-      publisher->window_moved();
-    }
-  }
-  if (!phase_.measuring.load(std::memory_order_relaxed)) {
-    return;
-  }
-  delivered_.fetch_add(1, std::memory_order_relaxed);
-  if (const auto sent = sent_time(message.body())) {
-    if (!latencies_) {
-      latencies_ = std::make_unique<common::LatencyHistogram>();
-    }
-    const auto latency = std::chrono::steady_clock::now() - *sent;
-    latencies_->record(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
   }
 }
 
@@ -178,7 +124,5 @@ bool SubscriberStream::ended_early() const {
   std::lock_guard lock(mutex_);
   return ended_early_;
 }
-
-StreamTally SubscriberStream::tally() const { return {delivered_.load(), lost_, duplicated_}; }
 
 }  // namespace relay::cli::bench

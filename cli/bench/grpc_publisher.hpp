@@ -6,45 +6,37 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <thread>
 
-#include "cli/bench/load.hpp"
+#include "cli/bench/driver.hpp"
+#include "cli/bench/grpc_subscriber.hpp"
+#include "cli/bench/pacer.hpp"
 #include "relay/v1/relay.grpc.pb.h"
 
 namespace relay::cli::bench {
-
-struct PublisherOptions {
-  std::string room;
-  std::size_t message_bytes = 64;
-  // Messages per second; 0 means as fast as the room's fan-out goes, at most
-  // `window` messages ahead of its first subscriber (see RoomProgress).
-  double rate = 0;
-  std::size_t window = 64;
-  RoomProgress* progress = nullptr;
-};
 
 // One publishing stream on the callback API, like the subscribers, so that
 // fifty publishers at full speed cost the bench no threads of their own:
 // each publish starts from the completion of the one before, or from the
 // room's first subscriber when it opens the window again. A paced publisher
-// has a thread of its own that marks each publish due at its time. It
+// has a Pacer that marks each publish due at its time. It
 // accepts batches as relay-chat does, since it receives its room's messages
 // and its acks, which it counts and otherwise skips.
-class Publisher final : public ChatReactor {
+class PublisherStream final : public ChatReactor, public Publisher {
  public:
   // Opens the stream and joins the room; start() starts publishing.
-  Publisher(ChatStub& stub, PublisherOptions options);
-  ~Publisher() override;
+  PublisherStream(ChatStub& stub, PublisherOptions options);
+  ~PublisherStream() override;
 
-  void start();
+  void start() override;
   // Stops publishing and half-closes; returns once the stream has ended.
-  void stop();
-  std::uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_relaxed); }
-  std::uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+  void stop() override;
+  // Acknowledged by the relay.
+  std::uint64_t published() const override { return acknowledged_.load(std::memory_order_relaxed); }
+  std::uint64_t refused() const override { return refused_.load(std::memory_order_relaxed); }
 
   // The room's first subscriber received a message: a publisher that waits
   // for the window starts its next publish.
-  void window_moved();
+  void window_moved() override;
 
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
@@ -58,15 +50,13 @@ class Publisher final : public ChatReactor {
   // hold: it may start a write.
   void advance();
   bool window_open() const;
-  // The paced publisher's thread: one publish falls due per interval, and
-  // one that fell behind catches up at once, so that the rate holds.
-  void pace();
+  // The Pacer's tick: one more publish is due.
+  void publish_due();
 
   const PublisherOptions options_;
   // Unique per run: the relay's duplicate window would take a second run's
   // "1", "2", ... for resends of the first run's and not deliver them.
   const std::string id_prefix_;
-  const std::chrono::nanoseconds interval_;
   grpc::ClientContext context_;
   v1::ClientFrame out_;
   grpc::ByteBuffer in_;
@@ -87,9 +77,9 @@ class Publisher final : public ChatReactor {
   bool broken_ = false;        // a write failed or a frame did not parse; guarded by mutex_
   bool half_closed_ = false;   // guarded by mutex_
   bool done_ = false;          // guarded by mutex_
-  // Joined by stop() before it gives up the constructor's hold, which is
+  // Stopped by stop() before it gives up the constructor's hold, which is
   // what lets it start writes.
-  std::thread pacer_;
+  Pacer pacer_;
 };
 
 }  // namespace relay::cli::bench

@@ -1,4 +1,4 @@
-#include "cli/bench/publisher.hpp"
+#include "cli/bench/grpc_publisher.hpp"
 
 #include <random>
 
@@ -23,10 +23,10 @@ std::chrono::nanoseconds interval_of(double rate) {
 
 }  // namespace
 
-Publisher::Publisher(ChatStub& stub, PublisherOptions options)
+PublisherStream::PublisherStream(ChatStub& stub, PublisherOptions options)
     : options_(std::move(options)),
       id_prefix_(unique_id_prefix()),
-      interval_(interval_of(options_.rate)) {
+      pacer_(interval_of(options_.rate), [this] { publish_due(); }) {
   context_.AddMetadata(common::kUserKey, "bench-publisher");
   context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
   prepare_chat(stub, &context_, this);
@@ -40,35 +40,34 @@ Publisher::Publisher(ChatStub& stub, PublisherOptions options)
   StartCall();
 }
 
-Publisher::~Publisher() { stop(); }
+PublisherStream::~PublisherStream() { stop(); }
 
-void Publisher::start() {
+void PublisherStream::start() {
   {
     std::lock_guard lock(mutex_);
     started_ = true;
   }
   if (options_.rate > 0) {
-    pacer_ = std::thread([this] { pace(); });
+    pacer_.start();
   } else {
     // Not from a reaction, but under the hold taken in the constructor.
     advance();
   }
 }
 
-void Publisher::pace() {
-  std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return joined_ || stopping_; });
-  auto next = std::chrono::steady_clock::now();
-  while (!changed_.wait_until(lock, next, [this] { return stopping_; })) {
+void PublisherStream::publish_due() {
+  {
+    std::lock_guard lock(mutex_);
+    // The rate counts from the join: none falls due before there is a room.
+    if (!joined_) {
+      return;
+    }
     ++due_;
-    next += interval_;
-    lock.unlock();
-    advance();
-    lock.lock();
   }
+  advance();
 }
 
-void Publisher::stop() {
+void PublisherStream::stop() {
   bool half_close = false;
   {
     std::unique_lock lock(mutex_);
@@ -83,9 +82,7 @@ void Publisher::stop() {
     }
   }
   changed_.notify_all();
-  if (pacer_.joinable()) {
-    pacer_.join();
-  }
+  pacer_.stop();
   if (half_close) {
     StartWritesDone();
   }
@@ -97,19 +94,18 @@ void Publisher::stop() {
   changed_.wait(lock, [this] { return done_; });
 }
 
-void Publisher::window_moved() {
+void PublisherStream::window_moved() {
   if (parked_.load() && parked_.exchange(false)) {
     advance();
     RemoveHold();
   }
 }
 
-bool Publisher::window_open() const {
-  const auto& progress = *options_.progress;
-  return progress.published.load() < progress.delivered.load() + options_.window;
+bool PublisherStream::window_open() const {
+  return options_.progress->window_open(options_.window);
 }
 
-void Publisher::advance() {
+void PublisherStream::advance() {
   std::unique_lock lock(mutex_);
   if (writing_ || stopping_ || broken_ || !started_ || !joined_) {
     return;
@@ -133,14 +129,16 @@ void Publisher::advance() {
   writing_ = true;
   auto& publish = *out_.mutable_publish();
   publish.set_room(options_.room);
-  publish.set_client_message_id(id_prefix_ + std::to_string(next_id_++));
-  publish.set_body(make_body(options_.message_bytes, std::chrono::steady_clock::now()));
+  const std::uint64_t sequence = next_id_++;
+  publish.set_client_message_id(id_prefix_ + std::to_string(sequence));
+  publish.set_body(make_body(options_.message_bytes,
+                             {std::chrono::steady_clock::now(), options_.index, sequence}));
   options_.progress->published.fetch_add(1);
   lock.unlock();
   StartWrite(&out_);
 }
 
-void Publisher::OnWriteDone(bool ok) {
+void PublisherStream::OnWriteDone(bool ok) {
   bool half_close = false;
   {
     std::lock_guard lock(mutex_);
@@ -158,9 +156,9 @@ void Publisher::OnWriteDone(bool ok) {
   }
 }
 
-void Publisher::OnWritesDoneDone(bool) {}
+void PublisherStream::OnWritesDoneDone(bool) {}
 
-void Publisher::OnReadDone(bool ok) {
+void PublisherStream::OnReadDone(bool ok) {
   if (!ok) {
     return;
   }
@@ -175,7 +173,7 @@ void Publisher::OnReadDone(bool ok) {
   StartRead(&in_);
 }
 
-void Publisher::handle(const v1::ServerFrame& frame) {
+void PublisherStream::handle(const v1::ServerFrame& frame) {
   if (frame.has_ack()) {
     acknowledged_.fetch_add(1, std::memory_order_relaxed);
   } else if (frame.has_error()) {
@@ -194,7 +192,7 @@ void Publisher::handle(const v1::ServerFrame& frame) {
   }
 }
 
-void Publisher::OnDone(const grpc::Status&) {
+void PublisherStream::OnDone(const grpc::Status&) {
   std::lock_guard lock(mutex_);
   done_ = true;
   changed_.notify_all();

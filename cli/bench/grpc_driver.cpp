@@ -1,0 +1,75 @@
+// The driver for relays: relay-server and the Go reference, over the Chat
+// streams of relay.proto.
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+
+#include "cli/bench/driver.hpp"
+#include "cli/bench/grpc_publisher.hpp"
+#include "cli/bench/grpc_subscriber.hpp"
+
+namespace relay::cli::bench {
+namespace {
+
+std::shared_ptr<grpc::Channel> connection(const std::string& target) {
+  grpc::ChannelArguments args;
+  // One TCP connection per channel: streams share connections only as the
+  // workload says (streams_per_connection).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+class GrpcDriver final : public Driver {
+ public:
+  GrpcDriver(std::string target, const Workload& workload, const Phase& phase)
+      : target_(std::move(target)),
+        workload_(workload),
+        phase_(phase),
+        publisher_stub_(connection(target_)),
+        churn_stub_(connection(target_)) {}
+
+  std::unique_ptr<Subscriber> subscriber(std::size_t index, const std::string& room,
+                                         RoomProgress* progress) override {
+    const std::size_t stub = index / workload_.streams_per_connection;
+    while (subscriber_stubs_.size() <= stub) {
+      subscriber_stubs_.push_back(std::make_unique<ChatStub>(connection(target_)));
+    }
+    return std::make_unique<SubscriberStream>(
+        *subscriber_stubs_[stub], room,
+        workload_.user_per_stream ? fmt::format("bench-{}", index) : "bench", phase_,
+        workload_.accept_batch, progress);
+  }
+
+  std::unique_ptr<Subscriber> churner(const std::string& room) override {
+    return std::make_unique<SubscriberStream>(
+        churn_stub_, room,
+        workload_.user_per_stream ? fmt::format("bench-churn-{}", churned_.fetch_add(1)) : "bench",
+        phase_, workload_.accept_batch, nullptr);
+  }
+
+  std::unique_ptr<Publisher> publisher(PublisherOptions options) override {
+    return std::make_unique<PublisherStream>(publisher_stub_, std::move(options));
+  }
+
+ private:
+  const std::string target_;
+  const Workload& workload_;
+  const Phase& phase_;
+  // Subscribers are opened from one thread; only churners come from several.
+  std::vector<std::unique_ptr<ChatStub>> subscriber_stubs_;
+  ChatStub publisher_stub_;
+  ChatStub churn_stub_;
+  std::atomic<std::uint64_t> churned_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<Driver> make_grpc_driver(const std::string& target, const Workload& workload,
+                                         const Phase& phase) {
+  return std::make_unique<GrpcDriver>(target, workload, phase);
+}
+
+}  // namespace relay::cli::bench
