@@ -282,7 +282,7 @@ TEST_CASE_FIXTURE(HubFixture,
   CHECK(hub.join("t", slow.subscriber, std::nullopt).status == JoinStatus::subscriber_closed);
 }
 
-TEST_CASE("the hub holds at most max_rooms rooms; existing rooms go on") {
+TEST_CASE("the hub holds at most max_rooms rooms, and existing rooms go on") {
   TextEncoder encoder;
   HubLimits limits = small_limits();
   limits.max_rooms = 2;
