@@ -114,8 +114,11 @@ int main(int argc, char** argv) {
   };
 
   std::vector<std::string> follow_rooms;
+  bool follow_presence = false;
   auto* follow = app.add_subcommand("follow", "Tail rooms (read-only), resuming after reconnects");
   follow->add_option("rooms", follow_rooms, "Rooms to follow")->required();
+  follow->add_flag("--presence", follow_presence,
+                   "Also print who joins and leaves the rooms (the chat always shows it)");
   add_json(follow);
   follow->footer(subcommand_footer(
       R"(  relay-chat follow lobby                      print #lobby's new messages until Ctrl-C
@@ -164,7 +167,7 @@ int main(int argc, char** argv) {
   using namespace relay::cli::app;
   const int code = [&] {
     if (*follow) {
-      return run_follow(global, follow_rooms, signals);
+      return run_follow(global, follow_rooms, follow_presence, signals);
     }
     if (*send) {
       return send_lines(global, send_room, signals);

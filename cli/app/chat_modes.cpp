@@ -130,10 +130,10 @@ int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& 
   return refused == 0 && session.refused() == 0 ? 0 : 1;
 }
 
-int run_follow(const GlobalOptions& global, const std::vector<std::string>& rooms,
+int run_follow(const GlobalOptions& global, const std::vector<std::string>& rooms, bool presence,
                StopSignal& signals) {
   Output output(global);
-  Follower follower(follow_options(global, rooms), output.listener());
+  Follower follower(follow_options(global, rooms, presence), output.listener());
   const auto stop = signals.stop_with([&follower] { follower.stop(); });
   const grpc::Status status = follower.run();
   if (signals.received() != 0) {

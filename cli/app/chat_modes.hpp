@@ -17,8 +17,9 @@ int run_interactive(const GlobalOptions& global, const std::string& room, StopSi
 // line is acknowledged (up to --timeout). Exit 0, or 1 with the reason.
 int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& signals);
 
-// Tails rooms (Follow), reconnecting and resuming, until SIGINT or SIGTERM.
-int run_follow(const GlobalOptions& global, const std::vector<std::string>& rooms,
+// Tails rooms (Follow), reconnecting and resuming, until SIGINT or SIGTERM;
+// with `presence`, who joins and leaves them too.
+int run_follow(const GlobalOptions& global, const std::vector<std::string>& rooms, bool presence,
                StopSignal& signals);
 
 }  // namespace relay::cli::app

@@ -11,8 +11,10 @@ SessionOptions session_options(const GlobalOptions& global) {
   return options;
 }
 
-FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms) {
+FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms,
+                             bool presence) {
   FollowOptions options;
+  options.presence = presence;
   options.target = global.target;
   options.user = global.user;
   options.rooms = std::move(rooms);

@@ -23,6 +23,7 @@ struct GlobalOptions {
 inline constexpr std::chrono::milliseconds kStopOnSignalTimeout{500};
 
 SessionOptions session_options(const GlobalOptions& global);
-FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms);
+FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms,
+                             bool presence);
 
 }  // namespace relay::cli::app

@@ -77,7 +77,7 @@ void ChatSession::join(const std::string& room) {
       leave.mutable_leave()->set_room(room);
       outbound_.push_back(std::move(leave));
     }
-    outbound_.push_back(join_frame(room, rooms_[room]));
+    outbound_.push_back(join_frame(room, rooms_[room], options_.presence));
     changed_.notify_all();
   }
 }
@@ -236,11 +236,12 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
     outbound_.clear();
     visiting_.clear();
     for (const auto& [room, state] : rooms_) {
-      outbound_.push_back(join_frame(room, state));
+      outbound_.push_back(join_frame(room, state, options_.presence));
     }
     for (const auto& pending : unacked_) {
+      // A visit shows nothing of the room, its presence included.
       if (!rooms_.contains(pending.room) && visiting_.insert(pending.room).second) {
-        outbound_.push_back(join_frame(pending.room, RoomState{}));
+        outbound_.push_back(join_frame(pending.room, RoomState{}, false));
       }
       outbound_.push_back(publish_frame(pending));
     }
@@ -509,9 +510,11 @@ void ChatSession::set_status(ConnectionStatus status) {
   listener_.on_status(status);
 }
 
-v1::ClientFrame ChatSession::join_frame(const std::string& room, const RoomState& state) {
+v1::ClientFrame ChatSession::join_frame(const std::string& room, const RoomState& state,
+                                        bool presence) {
   v1::ClientFrame frame;
   frame.mutable_join()->set_room(room);
+  frame.mutable_join()->set_presence(presence);
   if (state.positioned) {
     frame.mutable_join()->mutable_resume()->set_epoch(state.epoch);
     frame.mutable_join()->mutable_resume()->set_sequence(state.sequence);

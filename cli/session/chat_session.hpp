@@ -43,6 +43,9 @@ struct SessionOptions {
   // How long one attempt waits for a relay that accepts connections but does
   // not answer before it counts as failed.
   std::chrono::milliseconds connect_timeout{5000};
+  // Ask for each room's Presence frames (who joins and leaves), which the
+  // relay sends only to streams that ask.
+  bool presence = true;
 };
 
 enum class ConnectionState { connecting, connected, reconnecting, closed };
@@ -132,7 +135,8 @@ class ChatSession {
     std::string body;
     std::string client_message_id;
   };
-  static v1::ClientFrame join_frame(const std::string& room, const RoomState& state);
+  // `presence`: ask for the room's Presence frames.
+  static v1::ClientFrame join_frame(const std::string& room, const RoomState& state, bool presence);
   static v1::ClientFrame publish_frame(const Pending& pending);
 
   using Stream = grpc::ClientReaderWriter<v1::ClientFrame, v1::ServerFrame>;

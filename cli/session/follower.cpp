@@ -74,6 +74,7 @@ v1::FollowRequest Follower::request() const {
   for (const auto& [room, position] : positions_) {
     auto& entry = *request.add_rooms();
     entry.set_room(room);
+    entry.set_presence(options_.presence);
     if (position.known) {
       entry.mutable_resume()->set_epoch(position.epoch);
       entry.mutable_resume()->set_sequence(position.sequence);
@@ -154,6 +155,8 @@ void Follower::handle(const v1::ServerFrame& frame, bool resumed) {
     if (!seen_.seen_before(message)) {
       listener_.on_message(message);
     }
+  } else if (frame.has_presence()) {
+    listener_.on_presence(frame.presence());
   }
 }
 

@@ -26,13 +26,16 @@ struct FollowOptions {
   // How long one attempt waits for a relay that accepts connections but does
   // not answer before it counts as failed.
   std::chrono::milliseconds connect_timeout{5000};
+  // Ask for each room's Presence frames (who joins and leaves); a tail of
+  // messages does not need them, so the relay is spared them by default.
+  bool presence = false;
 };
 
 // A read-only tail of rooms over the server-streaming Follow call that, like
 // ChatSession, survives relay restarts: it reconnects with backoff and
 // resumes every room from the last message it showed, so nothing is shown
 // twice. It reports through the same SessionListener (messages, joins,
-// connection state).
+// presence when asked for, connection state).
 class Follower {
  public:
   Follower(FollowOptions options, SessionListener& listener);

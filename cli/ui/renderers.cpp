@@ -45,6 +45,7 @@ std::string format_json_line(const v1::Joined& joined, bool resumed) {
                     {"replayed", joined.replayed()},
                     {"missed", joined.missed()},
                     {"epoch_changed", joined.epoch_changed()},
+                    {"members", joined.members()},
                     {"resumed", resumed}});
 }
 

@@ -16,7 +16,7 @@ std::string format_plain_line(const v1::Message& message);
 // bytes in a body become U+FFFD), for jq and other programs:
 //   {"type":"message","room":..,"seq":..,"epoch":..,"sender":..,"id":..,"time_us":..,"body":..}
 //   {"type":"joined","room":..,"epoch":..,"seq":..,"replayed":..,"missed":..,
-//    "epoch_changed":..,"resumed":..}
+//    "epoch_changed":..,"members":..,"resumed":..}
 //   {"type":"presence","room":..,"user":..,"event":"joined"|"left"}
 //   {"type":"ack","room":..,"id":..,"seq":..,"epoch":..,"duplicate":..}
 //   {"type":"error","code":3,"status":"INVALID_ARGUMENT","message":..,"room":..,"id":..}

@@ -56,6 +56,9 @@ struct JoinSummary {
   std::uint64_t replayed = 0;
   std::uint64_t missed = 0;
   bool epoch_changed = false;
+  // Distinct users with a chat stream in the room, the joining one included
+  // when it is a chat stream.
+  std::size_t members = 0;
 };
 
 enum class PresenceKind { joined, left };

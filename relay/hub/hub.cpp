@@ -47,7 +47,7 @@ SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameS
 }
 
 JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
-                      std::optional<Position> resume, const CreateGate& may_create) {
+                      const JoinOptions& options, const CreateGate& may_create) {
   FlushList& flush = thread_flush_list();
   // A sweep or a last leave may remove the room between finding and joining
   // it; the retry erases it if its remover has not yet, then finds (or
@@ -58,7 +58,7 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
       return JoinOutcome{
           creation_refused ? JoinStatus::creation_refused : JoinStatus::too_many_rooms, {}};
     }
-    JoinOutcome outcome = target->join(subscriber, resume, flush);
+    JoinOutcome outcome = target->join(subscriber, options, flush);
     if (outcome.status != JoinStatus::room_removed) {
       settle(flush);
       // A refused join may have created the room (a resume position ahead of

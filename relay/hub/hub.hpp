@@ -78,7 +78,7 @@ class Hub {
                                 std::shared_ptr<SharedConnection> connection = nullptr);
 
   JoinOutcome join(const std::string& room, const SubscriberPtr& subscriber,
-                   std::optional<Position> resume, const CreateGate& may_create = {});
+                   const JoinOptions& options, const CreateGate& may_create = {});
   // Returns false when the subscriber was not in the room.
   bool leave(const std::string& room, const SubscriberPtr& subscriber);
   PublishResult publish(const std::string& room, PublishRequest request,

@@ -1,7 +1,6 @@
 #include "relay/hub/room.hpp"
 
 #include <algorithm>
-#include <map>
 #include <utility>
 
 namespace relay::hub {
@@ -25,7 +24,7 @@ Room::Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncode
       duplicates_(limits.duplicates),
       last_activity_us_(now_us) {}
 
-JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> resume,
+JoinOutcome Room::join(const SubscriberPtr& subscriber, const JoinOptions& options,
                        FlushList& flush) {
   JoinOutcome outcome;
   std::lock_guard lock(mutex_);
@@ -33,15 +32,19 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
     outcome.status = JoinStatus::room_removed;
     return outcome;
   }
-  if (std::find(subscribers_.begin(), subscribers_.end(), subscriber) != subscribers_.end()) {
+  if (seats_.contains(subscriber.get())) {
     outcome.status = JoinStatus::already_joined;
     return outcome;
   }
+  const bool chat = subscriber->kind() == SubscriberKind::chat;
+  const bool first_of_user = chat && !chat_streams_of_.contains(subscriber->user());
   JoinSummary& summary = outcome.summary;
   summary.room = name_;
   summary.epoch = epoch_;
   summary.sequence = sequence_;
+  summary.members = chat_streams_of_.size() + (first_of_user ? 1 : 0);
 
+  const std::optional<Position>& resume = options.resume;
   std::vector<StoredMessagePtr> replay;
   if (resume) {
     std::uint64_t after = resume->sequence;
@@ -67,26 +70,40 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, std::optional<Position> 
     outcome.status = JoinStatus::subscriber_closed;
     return outcome;
   }
-  if (subscriber->kind() == SubscriberKind::chat &&
-      chat_streams_of_locked(subscriber->user()) == 0) {
+  if (first_of_user) {
+    // Before the subscriber is seated: a stream is not told of its own join.
     announce_locked(subscriber->user(), PresenceKind::joined, flush);
   }
+  if (chat) {
+    ++chat_streams_of_[subscriber->user()];
+  }
+  Seat seat{subscribers_.size(), std::nullopt};
   subscribers_.push_back(subscriber);
+  if (options.presence) {
+    seat.presence_index = presence_subscribers_.size();
+    presence_subscribers_.push_back(subscriber);
+  }
+  seats_.emplace(subscriber.get(), seat);
   return outcome;
 }
 
 LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush) {
   std::lock_guard lock(mutex_);
-  const auto it = std::find(subscribers_.begin(), subscribers_.end(), subscriber);
-  if (it == subscribers_.end()) {
+  const auto seat = seats_.find(subscriber.get());
+  if (seat == seats_.end()) {
     return LeaveStatus::not_joined;
   }
-  subscribers_.erase(it);
+  unseat_locked(seat->second);
+  seats_.erase(seat);
   subscriber->remove_room(name_);
   last_activity_us_ = std::max(last_activity_us_, now_us);
-  if (subscriber->kind() == SubscriberKind::chat &&
-      chat_streams_of_locked(subscriber->user()) == 0) {
-    announce_locked(subscriber->user(), PresenceKind::left, flush);
+  if (subscriber->kind() == SubscriberKind::chat) {
+    const auto streams = chat_streams_of_.find(subscriber->user());
+    if (--streams->second == 0) {
+      chat_streams_of_.erase(streams);
+      // After the subscriber left: a stream is not told of its own leave.
+      announce_locked(subscriber->user(), PresenceKind::left, flush);
+    }
   }
   return mark_removed_if_unused_locked() ? LeaveStatus::left_and_removed : LeaveStatus::left;
 }
@@ -144,21 +161,19 @@ HistoryPage Room::history(std::uint64_t after, std::size_t limit) const {
 }
 
 Members Room::members() const {
-  std::map<std::string, std::size_t> streams;
   Members result;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& subscriber : subscribers_) {
-      if (subscriber->kind() == SubscriberKind::chat) {
-        ++streams[subscriber->user()];
-      } else {
-        ++result.followers;
-      }
+    std::size_t chat_streams = 0;
+    result.members.reserve(chat_streams_of_.size());
+    for (const auto& [user, streams] : chat_streams_of_) {
+      result.members.push_back({user, streams});
+      chat_streams += streams;
     }
+    result.followers = subscribers_.size() - chat_streams;
   }
-  for (auto& [user, count] : streams) {
-    result.members.push_back({user, count});
-  }
+  std::sort(result.members.begin(), result.members.end(),
+            [](const MemberInfo& a, const MemberInfo& b) { return a.user < b.user; });
   return result;
 }
 
@@ -205,22 +220,36 @@ bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us) {
   return removed_;
 }
 
-std::size_t Room::chat_streams_of_locked(const std::string& user) const {
-  return static_cast<std::size_t>(
-      std::count_if(subscribers_.begin(), subscribers_.end(), [&](const SubscriberPtr& s) {
-        return s->kind() == SubscriberKind::chat && s->user() == user;
-      }));
+void Room::unseat_locked(const Seat& seat) {
+  // The order of subscribers means nothing (each one's own queue keeps the
+  // room's order), so the last one takes the free place and nothing shifts.
+  if (seat.index + 1 != subscribers_.size()) {
+    subscribers_[seat.index] = std::move(subscribers_.back());
+    seats_.at(subscribers_[seat.index].get()).index = seat.index;
+  }
+  subscribers_.pop_back();
+  if (seat.presence_index) {
+    const std::size_t index = *seat.presence_index;
+    if (index + 1 != presence_subscribers_.size()) {
+      presence_subscribers_[index] = std::move(presence_subscribers_.back());
+      seats_.at(presence_subscribers_[index].get()).presence_index = index;
+    }
+    presence_subscribers_.pop_back();
+  }
 }
 
+// The frame is serialized once and shared by every queue. Only the
+// subscribers that asked for presence are walked, so members that did not
+// ask cost a join nothing. Where every member asked, a storm of joins is
+// fan-out like a storm of messages, and the same bounds hold: each queue is
+// bounded in frames and bytes, and a subscriber that cannot keep up is closed
+// as a slow consumer rather than slowing the room.
 void Room::announce_locked(const std::string& user, PresenceKind kind, FlushList& flush) {
-  FramePtr frame;
-  for (const auto& subscriber : subscribers_) {
-    if (subscriber->kind() != SubscriberKind::chat) {
-      continue;
-    }
-    if (!frame) {
-      frame = encoder_.encode_presence(name_, user, kind);
-    }
+  if (presence_subscribers_.empty()) {
+    return;
+  }
+  const FramePtr frame = encoder_.encode_presence(name_, user, kind);
+  for (const auto& subscriber : presence_subscribers_) {
     queue_to(subscriber, frame, flush);
   }
 }

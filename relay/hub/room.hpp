@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "relay/hub/duplicate_window.hpp"
@@ -44,6 +45,15 @@ enum class JoinStatus {
 // erase it: such a room costs a place of max_rooms and keeps nothing worth a
 // wait.
 enum class LeaveStatus { not_joined, left, left_and_removed };
+
+// What a stream asks for when it joins a room.
+struct JoinOptions {
+  // Where to resume; none: live from now, no replay.
+  std::optional<Position> resume = std::nullopt;
+  // Whether the stream receives the room's presence frames (who joins and
+  // leaves). Off by default: a join then costs the room nothing per member.
+  bool presence = false;
+};
 
 struct JoinOutcome {
   JoinStatus status = JoinStatus::joined;
@@ -103,6 +113,11 @@ struct Members {
 // queue receives frames in that order because they are queued under the lock.
 // A room removed from the hub refuses joins and publishes (the caller retries
 // with the room the hub holds now).
+//
+// Joins and leaves cost the room O(1) plus one queued frame per subscriber
+// that asked for presence, whatever the number of members: a storm of joins
+// into a large room would otherwise queue a frame for every member at every
+// join (10,000 joins into rooms of 100 members: 500,000 frames).
 class Room {
  public:
   // `history_bytes` counts the bytes of every room's history (see History).
@@ -114,10 +129,9 @@ class Room {
   const std::string& name() const { return name_; }
 
   // Registers the subscriber and queues the join answer, then the replay after
-  // `resume`, all under the lock so that live messages follow with no gap and
-  // no duplicate.
-  JoinOutcome join(const SubscriberPtr& subscriber, std::optional<Position> resume,
-                   FlushList& flush);
+  // `options.resume`, all under the lock so that live messages follow with no
+  // gap and no duplicate.
+  JoinOutcome join(const SubscriberPtr& subscriber, const JoinOptions& options, FlushList& flush);
   LeaveStatus leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
 
   // nullopt when the room was removed, and then `request` is left as it was;
@@ -146,7 +160,15 @@ class Room {
   bool remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us);
 
  private:
-  std::size_t chat_streams_of_locked(const std::string& user) const;
+  // Where a subscriber sits in subscribers_ and, when it asked for
+  // presence, in presence_subscribers_.
+  struct Seat {
+    std::size_t index = 0;
+    std::optional<std::size_t> presence_index;
+  };
+  // Takes a subscriber out of subscribers_ and presence_subscribers_ by
+  // moving the last one into its place.
+  void unseat_locked(const Seat& seat);
   // See remove_if_unused.
   bool mark_removed_if_unused_locked();
   void announce_locked(const std::string& user, PresenceKind kind, FlushList& flush);
@@ -156,12 +178,19 @@ class Room {
   FrameEncoder& encoder_;
 
   mutable std::mutex mutex_;
-  std::uint64_t sequence_ = 0;              // guarded by mutex_
-  History history_;                         // guarded by mutex_
-  DuplicateWindow duplicates_;              // guarded by mutex_
+  std::uint64_t sequence_ = 0;         // guarded by mutex_
+  History history_;                    // guarded by mutex_
+  DuplicateWindow duplicates_;         // guarded by mutex_
+  std::int64_t last_activity_us_ = 0;  // guarded by mutex_
+  bool removed_ = false;               // guarded by mutex_
+  // Every subscriber, in no particular order: messages go to all of them.
   std::vector<SubscriberPtr> subscribers_;  // guarded by mutex_
-  std::int64_t last_activity_us_ = 0;       // guarded by mutex_
-  bool removed_ = false;                    // guarded by mutex_
+  // Those that asked for presence frames: the only ones a join or leave
+  // costs. Guarded by mutex_, as are the two maps below.
+  std::vector<SubscriberPtr> presence_subscribers_;
+  std::unordered_map<const Subscriber*, Seat> seats_;
+  // Chat streams per user in the room; its size is the member count.
+  std::unordered_map<std::string, std::size_t> chat_streams_of_;
 };
 
 }  // namespace relay::hub

@@ -101,11 +101,11 @@ void ChatReactor::handle(const v1::Join& join) {
            room, "", join_rate_.wait_us(now_us));
     return;
   }
-  std::optional<hub::Position> resume;
+  hub::JoinOptions options{.presence = join.presence()};
   if (join.has_resume()) {
-    resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
+    options.resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
   }
-  const auto outcome = context_.hub.join(room, subscriber_, resume, slot_->create_gate());
+  const auto outcome = context_.hub.join(room, subscriber_, options, slot_->create_gate());
   switch (outcome.status) {
     case hub::JoinStatus::joined:
       rooms_.insert(room);
@@ -118,7 +118,7 @@ void ChatReactor::handle(const v1::Join& join) {
       return;
     case hub::JoinStatus::resume_ahead:
       notice(grpc::StatusCode::INVALID_ARGUMENT,
-             "resume position " + std::to_string(resume->sequence) +
+             "resume position " + std::to_string(options.resume->sequence) +
                  " is ahead of the room's last sequence",
              room);
       return;

@@ -46,14 +46,14 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
                subscriber_->user(), peer_, request.rooms_size());
   const auto& may_create = slot_->create_gate();
   for (const auto& room : request.rooms()) {
-    std::optional<hub::Position> resume;
+    hub::JoinOptions options{.presence = room.presence()};
     if (room.has_resume()) {
-      resume = hub::Position{room.resume().epoch(), room.resume().sequence()};
+      options.resume = hub::Position{room.resume().epoch(), room.resume().sequence()};
     }
-    const auto outcome = context_.hub.join(room.room(), subscriber_, resume, may_create);
+    const auto outcome = context_.hub.join(room.room(), subscriber_, options, may_create);
     if (outcome.status == hub::JoinStatus::resume_ahead) {
       subscriber_->close({hub::CloseCode::invalid_argument,
-                          "resume position " + std::to_string(resume->sequence) +
+                          "resume position " + std::to_string(options.resume->sequence) +
                               " is ahead of the last sequence of " + room.room()},
                          false);
       return;

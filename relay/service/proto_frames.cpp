@@ -128,6 +128,7 @@ hub::FramePtr ProtoFrameEncoder::encode_joined(const hub::JoinSummary& summary) 
   joined.set_replayed(summary.replayed);
   joined.set_missed(summary.missed);
   joined.set_epoch_changed(summary.epoch_changed);
+  joined.set_members(static_cast<std::uint32_t>(summary.members));
   return std::make_shared<SliceFrame>(frame);
 }
 

@@ -56,6 +56,8 @@ struct ChatStream {
 
   fuzz::RecordedStream& recorded;
   std::set<std::string> rooms;
+  // Of rooms: those joined asking for presence frames.
+  std::set<std::string> presence_rooms;
   bool ended = false;
 
   void send(hub::FramePtr frame) {
@@ -77,13 +79,16 @@ struct ChatStream {
     if (rooms.size() >= relay.config.max_rooms_per_stream && !rooms.contains(room)) {
       return notice(grpc::StatusCode::RESOURCE_EXHAUSTED, room);
     }
-    std::optional<hub::Position> resume;
+    hub::JoinOptions options{.presence = join.presence()};
     if (join.has_resume()) {
-      resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
+      options.resume = hub::Position{join.resume().epoch(), join.resume().sequence()};
     }
-    switch (relay.hub.join(room, recorded.subscriber(), resume).status) {
+    switch (relay.hub.join(room, recorded.subscriber(), options).status) {
       case hub::JoinStatus::joined:
         rooms.insert(room);
+        if (join.presence()) {
+          presence_rooms.insert(room);
+        }
         return {Kind::joined, grpc::StatusCode::OK, room, {}};
       case hub::JoinStatus::already_joined:
         return notice(grpc::StatusCode::ALREADY_EXISTS, room);
@@ -106,6 +111,7 @@ struct ChatStream {
     if (rooms.erase(leave.room()) == 0) {
       return notice(grpc::StatusCode::FAILED_PRECONDITION, leave.room());
     }
+    presence_rooms.erase(leave.room());
     require(relay.hub.leave(leave.room(), recorded.subscriber()));
     return {Kind::left, grpc::StatusCode::OK, leave.room(), {}};
   }
@@ -134,6 +140,7 @@ struct ChatStream {
       relay.hub.leave(room, recorded.subscriber());
     }
     rooms.clear();
+    presence_rooms.clear();
     recorded.subscriber()->close({hub::CloseCode::invalid_argument, "malformed"}, true);
     ended = true;
     return {Kind::ended, grpc::StatusCode::OK, "", {}};
@@ -197,8 +204,9 @@ class Session {
     return recorded_[stream].subscriber()->user();
   }
 
-  // Every other stream got nothing, or, when in `room`, the presence change of
-  // the sender's user if that user has no other stream in it.
+  // Every other stream got nothing, or, when in `room` and asking for its
+  // presence, the presence change of the sender's user if that user has no
+  // other stream in it.
   void others_saw_presence(std::size_t sender, const std::string& room,
                            v1::Presence::Kind kind) const {
     bool announced = true;
@@ -212,7 +220,7 @@ class Session {
         continue;
       }
       const auto frames = received(other);
-      if (!announced || !streams_[other].rooms.contains(room)) {
+      if (!announced || !streams_[other].presence_rooms.contains(room)) {
         require(frames.empty());
         continue;
       }
@@ -268,6 +276,14 @@ class Session {
           require(message.room() == room && message.epoch() == now.epoch &&
                   message.sequence() == now.sequence - joined.replayed() + i);
         }
+        // Members: the distinct users with a stream in the room, the sender's included.
+        std::set<std::string> members;
+        for (std::size_t stream = 0; stream < kStreams; ++stream) {
+          if (streams_[stream].rooms.contains(room)) {
+            members.insert(user(stream));
+          }
+        }
+        require(joined.members() == members.size());
         others_saw_presence(sender, room, v1::Presence::KIND_JOINED);
         return;
       }
@@ -330,7 +346,8 @@ class Session {
           for (const v1::ServerFrame& seen : received(other)) {
             require(other != sender && seen.has_presence() &&
                     seen.presence().kind() == v1::Presence::KIND_LEFT &&
-                    seen.presence().user() == user(sender));
+                    seen.presence().user() == user(sender) &&
+                    streams_[other].presence_rooms.contains(seen.presence().room()));
           }
         }
         return;

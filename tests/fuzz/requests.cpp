@@ -32,11 +32,9 @@ class Prepared {
     auto& bob = add_stream("bob", hub::SubscriberKind::chat);
     auto& follower = add_stream("", hub::SubscriberKind::follow);
     for (auto* stream : {&alice, &bob, &follower}) {
-      require(relay.hub.join("lobby", stream->subscriber(), std::nullopt).status ==
-              hub::JoinStatus::joined);
+      require(relay.hub.join("lobby", stream->subscriber(), {}).status == hub::JoinStatus::joined);
     }
-    require(relay.hub.join("ops", alice.subscriber(), std::nullopt).status ==
-            hub::JoinStatus::joined);
+    require(relay.hub.join("ops", alice.subscriber(), {}).status == hub::JoinStatus::joined);
     for (int i = 1; i <= 6; ++i) {
       relay.hub.publish("lobby", {"alice", "a" + std::to_string(i), "line " + std::to_string(i)});
     }
@@ -122,11 +120,11 @@ void follow(Prepared& prepared, const v1::FollowRequest& request) {
   auto& stream = prepared.add_stream("", hub::SubscriberKind::follow);
   std::size_t joined = 0;
   for (const auto& room : request.rooms()) {
-    std::optional<hub::Position> resume;
+    hub::JoinOptions options{.presence = room.presence()};
     if (room.has_resume()) {
-      resume = hub::Position{room.resume().epoch(), room.resume().sequence()};
+      options.resume = hub::Position{room.resume().epoch(), room.resume().sequence()};
     }
-    const auto status = prepared.relay.hub.join(room.room(), stream.subscriber(), resume).status;
+    const auto status = prepared.relay.hub.join(room.room(), stream.subscriber(), options).status;
     if (status == hub::JoinStatus::resume_ahead || status == hub::JoinStatus::too_many_rooms) {
       stream.subscriber()->close({hub::CloseCode::invalid_argument, "refused"}, false);
       break;
@@ -145,6 +143,9 @@ void follow(Prepared& prepared, const v1::FollowRequest& request) {
     require(frames[at].has_joined());
     const v1::Joined& answer = frames[at].joined();
     require(answer.room() == request.rooms(static_cast<int>(i)).room());
+    // A follower is no member: the count is the chat users' alone.
+    const auto members = prepared.relay.hub.members(answer.room());
+    require(members && answer.members() == members->members.size());
     ++at;
     for (std::uint64_t k = 1; k <= answer.replayed(); ++k, ++at) {
       require(at < frames.size() && frames[at].has_message());

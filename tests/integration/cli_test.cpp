@@ -174,6 +174,33 @@ TEST_CASE("plain mode publishes stdin lines, exits 0 once acknowledged, and foll
   CHECK(follower.wait_exit(10s) == 130);
 }
 
+TEST_CASE("follow --presence prints who joins and leaves, and follow alone only messages") {
+  RelayProcess relay;
+  ChildProcess watcher(chat(relay.target(), {"follow", "r", "--presence", "--json"}), "");
+  ChildProcess tail(chat(relay.target(), {"follow", "r", "--json"}), "");
+  for (ChildProcess* follower : {&watcher, &tail}) {
+    REQUIRE(follower->wait_for_output(R"("type":"joined")", 10s));
+  }
+
+  ChildProcess sender(chat(relay.target(), {"--plain", "--room", "r", "--user", "ann"}), "hi\n");
+  REQUIRE(sender.wait_exit(20s) == 0);
+  REQUIRE(watcher.wait_for_output(R"("event":"left")", 10s));
+  CHECK(watcher.out().find(R"("event":"joined")") < watcher.out().find(R"("event":"left")"));
+  CHECK(watcher.out().find(R"("user":"ann")") != std::string::npos);
+
+  // send joins nothing: its message comes after whatever tail was given about ann.
+  ChildProcess marker(chat(relay.target(), {"send", "r"}), "marker\n");
+  REQUIRE(marker.wait_exit(20s) == 0);
+  REQUIRE(tail.wait_for_output(R"("body":"marker")", 10s));
+  CHECK(tail.out().find(R"("body":"hi")") != std::string::npos);
+  CHECK(tail.out().find("presence") == std::string::npos);
+
+  for (ChildProcess* follower : {&watcher, &tail}) {
+    follower->signal(SIGINT);
+    CHECK(follower->wait_exit(10s) == 130);
+  }
+}
+
 TEST_CASE("--json prints one JSON object per delivered message") {
   RelayProcess relay;
   ChildProcess sender(chat(relay.target(), {"--json", "--room", "r", "--user", "ann"}), "hello\n");

@@ -214,7 +214,7 @@ TEST_CASE("leaving a room stops delivery") {
   ChatClient bob(relay.target(), "bob");
   for (const char* room : {"left", "kept"}) {
     join_and_wait(ann, room);
-    join_and_wait(bob, room);
+    join_with_presence(bob, room);
   }
   REQUIRE(bob.publish("left", "before", "bob-1"));
   const auto before = ann.next_of(ServerFrame::kMessage);
@@ -277,11 +277,11 @@ TEST_CASE("a client that goes away disappears from Who within a second") {
   CHECK(who_reaches(relay.target(), "room", "bob", 1, std::chrono::steady_clock::now()));
 }
 
-TEST_CASE("presence: members see others join and leave") {
+TEST_CASE("presence: a member that asked for it sees others join and leave") {
   RelayProcess relay;
   ChatClient ann(relay.target(), "ann");
   ChatClient bob(relay.target(), "bob");
-  join_and_wait(ann, "lobby");
+  join_with_presence(ann, "lobby");
   join_and_wait(bob, "lobby");
   check_presence(next_presence(ann), "lobby", "bob", Presence::KIND_JOINED);
 
@@ -300,7 +300,7 @@ TEST_CASE(
   ChatClient bob_phone(relay.target(), "bob");
   ChatClient bob_laptop(relay.target(), "bob");
   ChatClient carol(relay.target(), "carol");
-  join_and_wait(ann, "lobby");
+  join_with_presence(ann, "lobby");
   join_and_wait(bob_phone, "lobby");
   check_presence(next_presence(ann), "lobby", "bob", Presence::KIND_JOINED);
 
@@ -317,6 +317,59 @@ TEST_CASE(
 
   REQUIRE(bob_laptop.leave("lobby"));
   check_presence(next_presence(ann), "lobby", "bob", Presence::KIND_LEFT);
+}
+
+TEST_CASE("presence: only the streams that asked for it on their Join get it") {
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");      // asks
+  ChatClient carol(relay.target(), "carol");  // does not
+  ChatClient bob(relay.target(), "bob");
+  join_with_presence(ann, "lobby");
+  join_and_wait(carol, "lobby");
+  // ann is not told of her own join: carol's is the first she hears of.
+  check_presence(next_presence(ann), "lobby", "carol", Presence::KIND_JOINED);
+  join_and_wait(bob, "lobby");
+  check_presence(next_presence(ann), "lobby", "bob", Presence::KIND_JOINED);
+  REQUIRE(bob.leave("lobby"));
+  check_presence(next_presence(ann), "lobby", "bob", Presence::KIND_LEFT);
+
+  // ann heard of the leave, so whatever the relay had for carol about bob is
+  // queued before this message: a presence would come first.
+  publish_acked(ann, "lobby", "marker", "ann-marker");
+  const auto next = carol.next();
+  REQUIRE(next);
+  CHECK(next->kind_case() == ServerFrame::kMessage);
+  CHECK(next->message().body() == "marker");
+}
+
+TEST_CASE("Joined counts the room's members (distinct users, not streams), and Who lists them") {
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");
+  ChatClient ann_again(relay.target(), "ann");
+  ChatClient bob(relay.target(), "bob");
+  ChatClient carol(relay.target(), "carol");
+  CHECK(join_and_wait(ann, "lobby").members() == 1);
+  // One user on two streams is one member.
+  CHECK(join_and_wait(ann_again, "lobby").members() == 1);
+  CHECK(join_and_wait(bob, "lobby").members() == 2);
+
+  relay::v1::FollowRequest request;
+  request.add_rooms()->set_room("lobby");
+  FollowClient follower(relay.target(), request);
+  const auto followed = follower.next();
+  REQUIRE(followed);
+  REQUIRE(followed->kind_case() == ServerFrame::kJoined);
+  // A follower is not a member, and does not count itself.
+  CHECK(followed->joined().members() == 2);
+
+  const auto relay_stub = stub(relay.target());
+  const auto members = members_of(*relay_stub, "lobby");
+  REQUIRE(members);
+  CHECK(*members == std::map<std::string, std::uint32_t>{{"ann", 2}, {"bob", 1}});
+
+  REQUIRE(bob.leave("lobby"));
+  REQUIRE(who_reaches(relay.target(), "lobby", "bob", 0, std::chrono::steady_clock::now() + 5s));
+  CHECK(join_and_wait(carol, "lobby").members() == 2);
 }
 
 TEST_CASE("health answers SERVING for the server and for relay.v1.Relay") {

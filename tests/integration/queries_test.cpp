@@ -102,7 +102,8 @@ TEST_CASE(
     "rooms and nothing else") {
   RelayProcess relay;
   ChatClient ann(relay.target(), "ann");
-  const Joined alpha = join_and_wait(ann, "alpha");
+  // ann asks for presence: the follower's test below waits on it.
+  const Joined alpha = join_with_presence(ann, "alpha");
   join_and_wait(ann, "beta");
   publish_numbered(ann, "alpha", 3);
   publish_numbered(ann, "beta", 2);
@@ -124,6 +125,7 @@ TEST_CASE(
   CHECK(joined_alpha->joined().replayed() == 2);
   CHECK(joined_alpha->joined().missed() == 0);
   CHECK_FALSE(joined_alpha->joined().epoch_changed());
+  CHECK(joined_alpha->joined().members() == 1);
   check_next_message(follower, "alpha", 2, "body2", "ann");
   check_next_message(follower, "alpha", 3, "body3", "ann");
   const auto joined_beta = follower.next();
@@ -142,7 +144,7 @@ TEST_CASE(
     CHECK(members.followers() == 1);
   }
 
-  SUBCASE("presence and acks of the rooms never reach the follower") {
+  SUBCASE("presence and acks of the rooms never reach a follower that did not ask for presence") {
     // Each step waits for its own effect, so the relay has queued whatever it
     // would give the follower before the next step: a presence or an ack
     // leaked to the follower would come before the next expected message.
@@ -165,6 +167,50 @@ TEST_CASE(
     check_next_message(follower, "alpha", 5, "from bob", "bob");
     check_next_message(follower, "alpha", 6, "last", "ann");
   }
+}
+
+TEST_CASE("a follower that asks for a room's presence gets its joins and leaves, and no other's") {
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");
+  join_with_presence(ann, "alpha");
+  join_and_wait(ann, "beta");
+
+  FollowRequest request;
+  auto& followed_alpha = *request.add_rooms();
+  followed_alpha.set_room("alpha");
+  followed_alpha.set_presence(true);
+  request.add_rooms()->set_room("beta");
+  FollowClient follower(relay.target(), request);
+  for (const char* room : {"alpha", "beta"}) {
+    const auto joined = follower.next();
+    REQUIRE(joined);
+    REQUIRE(joined->kind_case() == ServerFrame::kJoined);
+    CHECK(joined->joined().room() == room);
+    CHECK(joined->joined().members() == 1);
+  }
+
+  // bob joins beta (not asked for), then alpha, and leaves alpha; his
+  // publish comes after all of it on his one stream.
+  ChatClient bob(relay.target(), "bob");
+  join_and_wait(bob, "beta");
+  join_and_wait(bob, "alpha");
+  REQUIRE(bob.leave("alpha"));
+  publish_acked(bob, "beta", "marker", "bob-marker");
+
+  for (const auto kind : {relay::v1::Presence::KIND_JOINED, relay::v1::Presence::KIND_LEFT}) {
+    const auto presence = follower.next();
+    REQUIRE(presence);
+    REQUIRE(presence->kind_case() == ServerFrame::kPresence);
+    CHECK(presence->presence().room() == "alpha");
+    CHECK(presence->presence().user() == "bob");
+    CHECK(presence->presence().kind() == kind);
+  }
+  check_next_message(follower, "beta", 1, "marker", "bob");
+
+  // A follower is never announced to the members: bob is the first ann hears of.
+  const auto first = ann.next_of(ServerFrame::kPresence);
+  REQUIRE(first);
+  CHECK(first->presence().user() == "bob");
 }
 
 TEST_CASE("Follow refuses a request it cannot serve with INVALID_ARGUMENT") {

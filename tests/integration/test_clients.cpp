@@ -170,9 +170,10 @@ ChatClient::~ChatClient() {
   reader_.join();
 }
 
-bool ChatClient::join(const std::string& room, std::optional<v1::Position> resume) {
+bool ChatClient::join(const std::string& room, std::optional<v1::Position> resume, bool presence) {
   v1::ClientFrame frame;
   frame.mutable_join()->set_room(room);
+  frame.mutable_join()->set_presence(presence);
   if (resume) {
     *frame.mutable_join()->mutable_resume() = *resume;
   }
@@ -250,13 +251,17 @@ FollowClient::~FollowClient() {
 }
 
 v1::Joined join_and_wait(ChatClient& client, const std::string& room,
-                         std::optional<v1::Position> resume) {
-  REQUIRE(client.join(room, resume));
+                         std::optional<v1::Position> resume, bool presence) {
+  REQUIRE(client.join(room, resume, presence));
   const auto frame = client.next_matching([&room](const v1::ServerFrame& f) {
     return f.kind_case() == v1::ServerFrame::kJoined && f.joined().room() == room;
   });
   REQUIRE(frame);
   return frame->joined();
+}
+
+v1::Joined join_with_presence(ChatClient& client, const std::string& room) {
+  return join_and_wait(client, room, std::nullopt, true);
 }
 
 v1::PublishAck publish_acked(ChatClient& client, const std::string& room, const std::string& body,

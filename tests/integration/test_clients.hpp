@@ -72,7 +72,9 @@ class ChatClient {
   ChatClient(const ChatClient&) = delete;
   ChatClient& operator=(const ChatClient&) = delete;
 
-  bool join(const std::string& room, std::optional<v1::Position> resume = std::nullopt);
+  // `presence`: ask for the room's Presence frames (Join.presence).
+  bool join(const std::string& room, std::optional<v1::Position> resume = std::nullopt,
+            bool presence = false);
   bool leave(const std::string& room);
   bool publish(const std::string& room, const std::string& body, const std::string& id = "");
   bool write(const v1::ClientFrame& frame);
@@ -128,7 +130,9 @@ class FollowClient {
 
 // Joins and waits for the room's Joined answer (a failed REQUIRE otherwise).
 v1::Joined join_and_wait(ChatClient& client, const std::string& room,
-                         std::optional<v1::Position> resume = std::nullopt);
+                         std::optional<v1::Position> resume = std::nullopt, bool presence = false);
+// The same, asking for the room's Presence frames.
+v1::Joined join_with_presence(ChatClient& client, const std::string& room);
 // Publishes and waits for the acknowledgement of that client message id.
 v1::PublishAck publish_acked(ChatClient& client, const std::string& room, const std::string& body,
                              const std::string& id);

@@ -35,7 +35,8 @@ inline const std::string& text_of(const FramePtr& frame) {
 }
 
 // Encodes "msg ROOM#SEQ SENDER BODY", "joined ROOM epoch_changed=.. replayed=.. missed=..",
-// "presence ROOM USER joined|left", and counts the messages it encoded.
+// "presence ROOM USER joined|left", and counts the messages and presence
+// changes it encoded.
 class TextEncoder : public FrameEncoder {
  public:
   FramePtr encode_message(const Message& m) override {
@@ -51,10 +52,12 @@ class TextEncoder : public FrameEncoder {
   }
   FramePtr encode_presence(const std::string& room, const std::string& user,
                            PresenceKind kind) override {
+    presences_encoded.fetch_add(1);
     return std::make_shared<TextFrame>("presence " + room + " " + user +
                                        (kind == PresenceKind::joined ? " joined" : " left"));
   }
   std::atomic<int> messages_encoded{0};
+  std::atomic<int> presences_encoded{0};
 };
 
 // A sink whose writes complete only when the test says so, like a network

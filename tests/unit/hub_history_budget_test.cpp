@@ -92,20 +92,20 @@ TEST_CASE_FIXTURE(BudgetFixture, "a join after the budget evicted messages count
   Client ann(hub, "ann");
 
   SUBCASE("resume before the eviction") {
-    const auto outcome = hub.join("a", ann.subscriber, Position{epoch("a"), 0});
+    const auto outcome = hub.join("a", ann.subscriber, {.resume = Position{epoch("a"), 0}});
     CHECK(outcome.summary.replayed == 2);
     CHECK(outcome.summary.missed == 2);
     CHECK(ann.received("msg").front() == "msg a#3 bob " + kBody);
   }
   SUBCASE("resume within the evicted part") {
-    const auto outcome = hub.join("a", ann.subscriber, Position{epoch("a"), 1});
+    const auto outcome = hub.join("a", ann.subscriber, {.resume = Position{epoch("a"), 1}});
     CHECK(outcome.summary.replayed == 2);
     CHECK(outcome.summary.missed == 1);
   }
   SUBCASE("everything evicted") {
     say("b", 2);  // evicts a#3 and a#4
     REQUIRE(held("a").empty());
-    const auto outcome = hub.join("a", ann.subscriber, Position{epoch("a"), 1});
+    const auto outcome = hub.join("a", ann.subscriber, {.resume = Position{epoch("a"), 1}});
     CHECK(outcome.summary.replayed == 0);
     CHECK(outcome.summary.missed == 3);
     CHECK(hub.history("a", 1, 10)->missed == 3);
@@ -115,7 +115,7 @@ TEST_CASE_FIXTURE(BudgetFixture, "a join after the budget evicted messages count
 TEST_CASE_FIXTURE(BudgetFixture,
                   "a room the budget emptied keeps its numbering and duplicate window when left") {
   Client ann(hub, "ann");
-  REQUIRE(hub.join("a", ann.subscriber, std::nullopt).status == JoinStatus::joined);
+  REQUIRE(hub.join("a", ann.subscriber, {}).status == JoinStatus::joined);
   time.now_us += 1;
   const PublishResult first = hub.publish("a", {"ann", "ann-1", kBody});
   say("b", 11);  // evicts all of a's history

@@ -40,14 +40,14 @@ TEST_CASE("rooms left empty and without history go at once, so new names never f
   SUBCASE("chat streams") {
     for (int i = 0; i < 1000; ++i) {
       const std::string room = "room-" + std::to_string(i);
-      REQUIRE(hub.join(room, ann.subscriber, std::nullopt).status == JoinStatus::joined);
+      REQUIRE(hub.join(room, ann.subscriber, {}).status == JoinStatus::joined);
       REQUIRE(hub.leave(room, ann.subscriber));
     }
   }
   SUBCASE("follow streams") {
     for (int i = 0; i < 1000; ++i) {
       const std::string room = "room-" + std::to_string(i);
-      REQUIRE(hub.join(room, follower.subscriber, std::nullopt).status == JoinStatus::joined);
+      REQUIRE(hub.join(room, follower.subscriber, {}).status == JoinStatus::joined);
       REQUIRE(hub.leave(room, follower.subscriber));
     }
   }
@@ -57,15 +57,15 @@ TEST_CASE("rooms left empty and without history go at once, so new names never f
   CHECK(hub.stats().rooms_removed_when_left_empty == 1000);
 
   Client bob(hub, "bob");
-  CHECK(hub.join("bobs-room", bob.subscriber, std::nullopt).status == JoinStatus::joined);
+  CHECK(hub.join("bobs-room", bob.subscriber, {}).status == JoinStatus::joined);
 }
 
 TEST_CASE("a room stays while anyone is in it, chat or follow") {
   TextEncoder encoder;
   Hub hub(few_rooms(), encoder);
   Client ann(hub, "ann"), follower(hub, "", SubscriberKind::follow);
-  hub.join("r", ann.subscriber, std::nullopt);
-  hub.join("r", follower.subscriber, std::nullopt);
+  hub.join("r", ann.subscriber, {});
+  hub.join("r", follower.subscriber, {});
   hub.leave("r", ann.subscriber);
   REQUIRE(hub.list_rooms().size() == 1);
   CHECK(hub.list_rooms()[0].subscribers == 1);
@@ -78,7 +78,7 @@ TEST_CASE("a room with history outlives its last leave until the idle sweep") {
   FakeClock time;
   Hub hub(few_rooms(), encoder, time.clock());
   Client ann(hub, "ann");
-  hub.join("r", ann.subscriber, std::nullopt);
+  hub.join("r", ann.subscriber, {});
   hub.publish("r", {"ann", "", "kept"});
   hub.leave("r", ann.subscriber);
   REQUIRE(hub.list_rooms().size() == 1);
@@ -109,7 +109,7 @@ TEST_CASE("joins, leaves and publishes racing on the same rooms lose no member a
   auto name = [](int i) { return "room-" + std::to_string(i % kNames); };
 
   Client steady(hub, "steady");
-  REQUIRE(hub.join(name(0), steady.subscriber, std::nullopt).status == JoinStatus::joined);
+  REQUIRE(hub.join(name(0), steady.subscriber, {.presence = true}).status == JoinStatus::joined);
 
   std::atomic<int> lost{0};
   std::atomic<int> refused{0};
@@ -120,7 +120,9 @@ TEST_CASE("joins, leaves and publishes racing on the same rooms lose no member a
       Client client(hub, user, c % 2 == 0 ? SubscriberKind::chat : SubscriberKind::follow);
       for (int i = 0; i < kRounds; ++i) {
         const std::string room = name(i + c);
-        if (hub.join(room, client.subscriber, std::nullopt).status != JoinStatus::joined) {
+        // Half of them ask for presence, so that leaves move both kinds of seat.
+        if (hub.join(room, client.subscriber, {.presence = c < kChurners / 2}).status !=
+            JoinStatus::joined) {
           refused.fetch_add(1);
           continue;
         }
@@ -166,7 +168,7 @@ TEST_CASE("a join refused on a room it created leaves no room behind") {
   Client closing(hub, "closing", SubscriberKind::chat);
   closing.subscriber->close({CloseCode::cancelled, "gone"}, false);
   for (int i = 0; i < 10; ++i) {
-    CHECK(hub.join("room-" + std::to_string(i), closing.subscriber, std::nullopt).status ==
+    CHECK(hub.join("room-" + std::to_string(i), closing.subscriber, {}).status ==
           JoinStatus::subscriber_closed);
   }
   CHECK(hub.list_rooms().empty());
@@ -174,7 +176,6 @@ TEST_CASE("a join refused on a room it created leaves no room behind") {
   // The room places are free for others.
   Client bob(hub, "bob");
   for (int i = 0; i < 3; ++i) {
-    CHECK(hub.join("bob-" + std::to_string(i), bob.subscriber, std::nullopt).status ==
-          JoinStatus::joined);
+    CHECK(hub.join("bob-" + std::to_string(i), bob.subscriber, {}).status == JoinStatus::joined);
   }
 }

@@ -69,7 +69,7 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
                                            peer->sink, batching);
     peer->sink.bind(peer->subscriber.get());
     for (const auto& room : rooms) {
-      REQUIRE(hub.join(room, peer->subscriber, std::nullopt).status == JoinStatus::joined);
+      REQUIRE(hub.join(room, peer->subscriber, {}).status == JoinStatus::joined);
     }
     steady.push_back(std::move(peer));
   }
@@ -98,7 +98,7 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
                                               peer.sink, batching);
         peer.sink.bind(peer.subscriber.get());
         const auto& room = rooms[random() % rooms.size()];
-        hub.join(room, peer.subscriber, Position{0, 0});
+        hub.join(room, peer.subscriber, {.resume = Position{0, 0}});
         peer.sink.complete_all();
         hub.leave(room, peer.subscriber);
         // As a reactor does: the sink may die only once the stream is
@@ -239,10 +239,10 @@ TEST_CASE("a stream closed as a slow consumer while it joins a room is in no roo
     const auto subscriber = hub.make_subscriber("ann", SubscriberKind::chat, sink);
     sink.bind(subscriber.get());
     // The join answer's write stays in flight, so the live frames queue up.
-    REQUIRE(hub.join("y", subscriber, std::nullopt).status == JoinStatus::joined);
+    REQUIRE(hub.join("y", subscriber, {}).status == JoinStatus::joined);
 
     encoder.joining = false;
-    std::thread joiner([&] { hub.join("x", subscriber, std::nullopt); });
+    std::thread joiner([&] { hub.join("x", subscriber, {}); });
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (!encoder.joining && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::yield();

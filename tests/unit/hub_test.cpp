@@ -38,9 +38,9 @@ struct HubFixture {
 TEST_CASE_FIXTURE(HubFixture,
                   "every subscriber of a room, the sender included, gets every message in order") {
   Client ann(hub, "ann"), bob(hub, "bob"), other(hub, "cy");
-  REQUIRE(hub.join("lobby", ann.subscriber, std::nullopt).status == JoinStatus::joined);
-  REQUIRE(hub.join("lobby", bob.subscriber, std::nullopt).status == JoinStatus::joined);
-  REQUIRE(hub.join("elsewhere", other.subscriber, std::nullopt).status == JoinStatus::joined);
+  REQUIRE(hub.join("lobby", ann.subscriber, {}).status == JoinStatus::joined);
+  REQUIRE(hub.join("lobby", bob.subscriber, {}).status == JoinStatus::joined);
+  REQUIRE(hub.join("elsewhere", other.subscriber, {}).status == JoinStatus::joined);
 
   CHECK(say("lobby", "ann", "hello").sequence == 1);
   CHECK(say("lobby", "bob", "hi").sequence == 2);
@@ -57,7 +57,7 @@ TEST_CASE_FIXTURE(HubFixture, "each message is encoded once whatever the number 
   std::vector<std::unique_ptr<Client>> clients;
   for (int i = 0; i < 20; ++i) {
     clients.push_back(std::make_unique<Client>(hub, "u" + std::to_string(i)));
-    hub.join("big", clients.back()->subscriber, std::nullopt);
+    hub.join("big", clients.back()->subscriber, {});
   }
   say("big", "u0", "one");
   say("big", "u1", "two");
@@ -67,24 +67,127 @@ TEST_CASE_FIXTURE(HubFixture, "each message is encoded once whatever the number 
   }
 }
 
-TEST_CASE_FIXTURE(HubFixture, "presence is announced to the other chat members, once per user") {
-  Client ann(hub, "ann"), bob(hub, "bob"), bob_again(hub, "bob"),
-      follower(hub, "", SubscriberKind::follow);
-  hub.join("r", ann.subscriber, std::nullopt);
-  hub.join("r", follower.subscriber, std::nullopt);
-  hub.join("r", bob.subscriber, std::nullopt);
-  hub.join("r", bob_again.subscriber, std::nullopt);
+TEST_CASE_FIXTURE(HubFixture,
+                  "presence goes only to the streams that asked for it, once per user") {
+  Client ann(hub, "ann"), cy(hub, "cy"), bob(hub, "bob"), bob_again(hub, "bob"),
+      follower(hub, "", SubscriberKind::follow), watcher(hub, "", SubscriberKind::follow);
+  hub.join("r", ann.subscriber, {.presence = true});
+  hub.join("r", watcher.subscriber, {.presence = true});
+  hub.join("r", cy.subscriber, {});
+  hub.join("r", follower.subscriber, {});
+  hub.join("r", bob.subscriber, {});
+  hub.join("r", bob_again.subscriber, {.presence = true});
   hub.leave("r", bob.subscriber);
-  CHECK(ann.received("presence") == std::vector<std::string>{"presence r bob joined"});
+  const std::vector<std::string> joins{"presence r cy joined", "presence r bob joined"};
+  CHECK(ann.received("presence") == joins);
   hub.leave("r", bob_again.subscriber);
-  CHECK(ann.received("presence") ==
-        std::vector<std::string>{"presence r bob joined", "presence r bob left"});
+  const std::vector<std::string> joins_and_leave{"presence r cy joined", "presence r bob joined",
+                                                 "presence r bob left"};
+  CHECK(ann.received("presence") == joins_and_leave);
+  // A follower that asks is told too; followers themselves are never announced.
+  CHECK(watcher.received("presence") == joins_and_leave);
+  CHECK(cy.received("presence").empty());
   CHECK(follower.received("presence").empty());
+  // Nor is a stream told of its own user.
+  CHECK(bob_again.received("presence").empty());
+}
+
+TEST_CASE_FIXTURE(HubFixture, "Joined counts the distinct users in the room, followers apart") {
+  Client ann(hub, "ann"), bob(hub, "bob"), bob_again(hub, "bob"), cy(hub, "cy"),
+      follower(hub, "", SubscriberKind::follow);
+  const auto members_at_join = [&](Client& client) {
+    const auto outcome = hub.join("r", client.subscriber, {});
+    REQUIRE(outcome.status == JoinStatus::joined);
+    return outcome.summary.members;
+  };
+  CHECK(members_at_join(ann) == 1);
+  CHECK(members_at_join(bob) == 2);
+  CHECK(members_at_join(bob_again) == 2);
+  CHECK(members_at_join(follower) == 2);
+  hub.leave("r", bob.subscriber);
+  hub.leave("r", bob_again.subscriber);
+  CHECK(members_at_join(cy) == 2);
+  const auto members = hub.members("r");
+  REQUIRE(members.has_value());
+  CHECK(members->members.size() == 2);
+  CHECK(members->followers == 1);
+}
+
+TEST_CASE_FIXTURE(HubFixture,
+                  "a join queues nothing for members that did not ask for presence, and "
+                  "encodes its presence once for those that did") {
+  constexpr int kQuietMembers = 1000;
+  constexpr int kWatchers = 10;
+  std::vector<std::unique_ptr<Client>> quiet;
+  std::vector<std::unique_ptr<Client>> watchers;
+  for (int i = 0; i < kQuietMembers; ++i) {
+    quiet.push_back(std::make_unique<Client>(hub, "quiet" + std::to_string(i)));
+    REQUIRE(hub.join("big", quiet.back()->subscriber, {}).status == JoinStatus::joined);
+  }
+  CHECK(encoder.presences_encoded == 0);
+  for (int i = 0; i < kWatchers; ++i) {
+    watchers.push_back(std::make_unique<Client>(hub, "watcher" + std::to_string(i)));
+    REQUIRE(hub.join("big", watchers.back()->subscriber, {.presence = true}).status ==
+            JoinStatus::joined);
+  }
+  // Each quiet member's Joined is in its write in flight, which the test
+  // never completes: whatever a join queues for it would stay queued.
+  const auto nothing_queued_for_quiet = [&] {
+    return std::all_of(quiet.begin(), quiet.end(),
+                       [](const auto& client) { return client->subscriber->queued_frames() == 0; });
+  };
+  REQUIRE(nothing_queued_for_quiet());
+  const int presences_before = encoder.presences_encoded;
+
+  Client newcomer(hub, "newcomer");
+  REQUIRE(hub.join("big", newcomer.subscriber, {}).status == JoinStatus::joined);
+  CHECK(nothing_queued_for_quiet());
+  CHECK(encoder.presences_encoded == presences_before + 1);
+  for (const auto& watcher : watchers) {
+    CHECK(watcher->received("presence").back() == "presence big newcomer joined");
+  }
+
+  REQUIRE(hub.leave("big", newcomer.subscriber));
+  CHECK(nothing_queued_for_quiet());
+  CHECK(encoder.presences_encoded == presences_before + 2);
+  for (const auto& watcher : watchers) {
+    CHECK(watcher->received("presence").back() == "presence big newcomer left");
+  }
+}
+
+TEST_CASE_FIXTURE(HubFixture, "members leaving in any order leave the others' deliveries whole") {
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<Client>(hub, "u" + std::to_string(i)));
+    // Every other one asks for presence.
+    hub.join("r", clients.back()->subscriber, {.presence = i % 2 == 1});
+  }
+  // From the middle, the first, the last: each moves another into its place.
+  for (const int leaving : {2, 0, 5}) {
+    REQUIRE(hub.leave("r", clients[leaving]->subscriber));
+  }
+  say("r", "someone", "still here");
+  Client late(hub, "late");
+  hub.join("r", late.subscriber, {});
+  for (const int staying : {1, 3, 4}) {
+    CHECK(clients[staying]->received("msg") ==
+          std::vector<std::string>{"msg r#1 someone still here"});
+    const auto presence = clients[staying]->received("presence");
+    const bool asked = staying % 2 == 1;
+    CHECK((!presence.empty() && presence.back() == "presence r late joined") == asked);
+    CHECK(presence.empty() != asked);
+  }
+  for (const int left : {0, 2, 5}) {
+    CHECK(clients[left]->received("msg").empty());
+  }
+  const auto members = hub.members("r");
+  REQUIRE(members.has_value());
+  CHECK(members->members.size() == 4);
 }
 
 TEST_CASE_FIXTURE(HubFixture, "leaving a room stops delivery") {
   Client ann(hub, "ann");
-  hub.join("r", ann.subscriber, std::nullopt);
+  hub.join("r", ann.subscriber, {});
   say("r", "bob", "before");
   CHECK(hub.leave("r", ann.subscriber));
   CHECK_FALSE(hub.leave("r", ann.subscriber));
@@ -94,8 +197,8 @@ TEST_CASE_FIXTURE(HubFixture, "leaving a room stops delivery") {
 
 TEST_CASE_FIXTURE(HubFixture, "joining twice on one stream is refused") {
   Client ann(hub, "ann");
-  hub.join("r", ann.subscriber, std::nullopt);
-  CHECK(hub.join("r", ann.subscriber, std::nullopt).status == JoinStatus::already_joined);
+  hub.join("r", ann.subscriber, {});
+  CHECK(hub.join("r", ann.subscriber, {}).status == JoinStatus::already_joined);
 }
 
 TEST_CASE_FIXTURE(HubFixture, "room replays history after the resume point, then goes live") {
@@ -106,7 +209,7 @@ TEST_CASE_FIXTURE(HubFixture, "room replays history after the resume point, then
   const auto epoch = hub.list_rooms().at(0).epoch;
 
   SUBCASE("resume within history: no gap, no duplicate") {
-    const auto outcome = hub.join("r", ann.subscriber, Position{epoch, 2});
+    const auto outcome = hub.join("r", ann.subscriber, {.resume = Position{epoch, 2}});
     CHECK(outcome.summary.replayed == 2);
     CHECK(outcome.summary.missed == 0);
     CHECK_FALSE(outcome.summary.epoch_changed);
@@ -119,21 +222,22 @@ TEST_CASE_FIXTURE(HubFixture, "room replays history after the resume point, then
     for (int i = 5; i <= 8; ++i) {
       say("r", "bob", "m" + std::to_string(i));
     }
-    const auto outcome = hub.join("r", ann.subscriber, Position{epoch, 1});
+    const auto outcome = hub.join("r", ann.subscriber, {.resume = Position{epoch, 1}});
     CHECK(outcome.summary.replayed == 5);  // 4..8
     CHECK(outcome.summary.missed == 2);    // 2 and 3
   }
   SUBCASE("resume from another epoch replays the current epoch from its start") {
-    const auto outcome = hub.join("r", ann.subscriber, Position{epoch - 1, 3});
+    const auto outcome = hub.join("r", ann.subscriber, {.resume = Position{epoch - 1, 3}});
     CHECK(outcome.summary.epoch_changed);
     CHECK(outcome.summary.replayed == 4);
     CHECK(ann.received("msg").front() == "msg r#1 bob m1");
   }
   SUBCASE("resume ahead of the room is refused") {
-    CHECK(hub.join("r", ann.subscriber, Position{epoch, 9}).status == JoinStatus::resume_ahead);
+    CHECK(hub.join("r", ann.subscriber, {.resume = Position{epoch, 9}}).status ==
+          JoinStatus::resume_ahead);
   }
   SUBCASE("no resume position: live only") {
-    const auto outcome = hub.join("r", ann.subscriber, std::nullopt);
+    const auto outcome = hub.join("r", ann.subscriber, {});
     CHECK(outcome.summary.replayed == 0);
     CHECK(ann.received("msg").empty());
   }
@@ -150,7 +254,7 @@ TEST_CASE_FIXTURE(HubFixture, "a publish racing a resuming join is seen exactly 
         say(room, "bob", "x");
       }
     });
-    hub.join(room, ann.subscriber, Position{epoch, 1});
+    hub.join(room, ann.subscriber, {.resume = Position{epoch, 1}});
     publisher.join();
     const auto got = ann.received("msg");
     REQUIRE(got.size() == 3);
@@ -165,7 +269,7 @@ TEST_CASE_FIXTURE(
     HubFixture,
     "a repeated client message id is acknowledged with its first sequence, not delivered") {
   Client ann(hub, "ann");
-  hub.join("r", ann.subscriber, std::nullopt);
+  hub.join("r", ann.subscriber, {});
   const auto first = say("r", "bob", "hello", "id-1");
   const auto again = say("r", "bob", "hello", "id-1");
   CHECK_FALSE(first.duplicate);
@@ -183,8 +287,8 @@ TEST_CASE_FIXTURE(
 
 TEST_CASE_FIXTURE(HubFixture, "a slow consumer is closed and the others never wait for it") {
   Client slow(hub, "slow"), fast(hub, "fast");
-  hub.join("r", slow.subscriber, std::nullopt);
-  hub.join("r", fast.subscriber, std::nullopt);
+  hub.join("r", slow.subscriber, {});
+  hub.join("r", fast.subscriber, {});
   for (int i = 0; i < 200; ++i) {
     say("r", "bob", std::to_string(i));
     fast.sink.complete_all();
@@ -199,7 +303,7 @@ TEST_CASE_FIXTURE(HubFixture, "a slow consumer is closed and the others never wa
 TEST_CASE_FIXTURE(HubFixture,
                   "an empty room is removed once idle, and recreated with a new epoch") {
   Client ann(hub, "ann");
-  hub.join("r", ann.subscriber, std::nullopt);
+  hub.join("r", ann.subscriber, {});
   say("r", "ann", "x");
   const auto old_epoch = hub.list_rooms().at(0).epoch;
   time.now_us += 60'000'000;
@@ -219,9 +323,9 @@ TEST_CASE_FIXTURE(HubFixture,
 
 TEST_CASE_FIXTURE(HubFixture, "queries report rooms, history and members") {
   Client ann(hub, "ann"), bob(hub, "bob"), follower(hub, "", SubscriberKind::follow);
-  hub.join("b-room", ann.subscriber, std::nullopt);
-  hub.join("a-room", bob.subscriber, std::nullopt);
-  hub.join("a-room", follower.subscriber, std::nullopt);
+  hub.join("b-room", ann.subscriber, {});
+  hub.join("a-room", bob.subscriber, {});
+  hub.join("a-room", follower.subscriber, {});
   for (int i = 1; i <= 7; ++i) {
     say("a-room", "bob", std::to_string(i));
   }
@@ -260,8 +364,8 @@ TEST_CASE_FIXTURE(HubFixture,
                   "a slow consumer leaves every room at once, announced to the others") {
   Client slow(hub, "slow"), fast(hub, "fast");
   for (const char* room : {"r", "s"}) {
-    hub.join(room, fast.subscriber, std::nullopt);
-    hub.join(room, slow.subscriber, std::nullopt);
+    hub.join(room, fast.subscriber, {.presence = true});
+    hub.join(room, slow.subscriber, {});
   }
   // slow's first write never completes, so its queue overflows in room r.
   for (int i = 0; i < 60; ++i) {
@@ -279,18 +383,18 @@ TEST_CASE_FIXTURE(HubFixture,
         std::vector<std::string>{"presence r slow joined", "presence s slow joined",
                                  "presence r slow left", "presence s slow left"});
   CHECK(slow.subscriber->rooms().empty());
-  CHECK(hub.join("t", slow.subscriber, std::nullopt).status == JoinStatus::subscriber_closed);
+  CHECK(hub.join("t", slow.subscriber, {}).status == JoinStatus::subscriber_closed);
 }
 
-TEST_CASE("the hub holds at most max_rooms rooms; existing rooms go on") {
+TEST_CASE("the hub holds at most max_rooms rooms, and existing rooms go on") {
   TextEncoder encoder;
   HubLimits limits = small_limits();
   limits.max_rooms = 2;
   Hub hub(limits, encoder);
   Client ann(hub, "ann");
-  CHECK(hub.join("a", ann.subscriber, std::nullopt).status == JoinStatus::joined);
+  CHECK(hub.join("a", ann.subscriber, {}).status == JoinStatus::joined);
   CHECK_FALSE(hub.publish("b", {"bob", "", "x"}).too_many_rooms);
-  CHECK(hub.join("c", ann.subscriber, std::nullopt).status == JoinStatus::too_many_rooms);
+  CHECK(hub.join("c", ann.subscriber, {}).status == JoinStatus::too_many_rooms);
   CHECK(hub.publish("c", {"bob", "", "x"}).too_many_rooms);
   CHECK(hub.publish("a", {"bob", "", "y"}).sequence == 1);
   CHECK(hub.list_rooms().size() == 2);
@@ -299,8 +403,8 @@ TEST_CASE("the hub holds at most max_rooms rooms; existing rooms go on") {
 TEST_CASE_FIXTURE(HubFixture, "a stream closed outside any room is taken out of all of them") {
   Client ann(hub, "ann"), bob(hub, "bob");
   for (const char* room : {"r", "s"}) {
-    hub.join(room, ann.subscriber, std::nullopt);
-    hub.join(room, bob.subscriber, std::nullopt);
+    hub.join(room, ann.subscriber, {.presence = true});
+    hub.join(room, bob.subscriber, {});
   }
   // As the service does when a frame of its own finds the stream closing.
   bob.subscriber->close({CloseCode::cancelled, "gone"}, false);

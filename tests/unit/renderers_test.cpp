@@ -91,6 +91,7 @@ TEST_CASE("JSON lines for the other events") {
     joined.set_sequence(40);
     joined.set_replayed(12);
     joined.set_missed(2);
+    joined.set_members(5);
     const json parsed = json::parse(format_json_line(joined, true));
     CHECK(parsed == json{{"type", "joined"},
                          {"room", "lobby"},
@@ -99,6 +100,7 @@ TEST_CASE("JSON lines for the other events") {
                          {"replayed", 12},
                          {"missed", 2},
                          {"epoch_changed", false},
+                         {"members", 5},
                          {"resumed", true}});
   }
   SUBCASE("presence") {

@@ -414,7 +414,7 @@ TEST_CASE("quitting with lines not yet delivered warns, and asking again drops t
   CHECK(terminal.wait_for_quit(std::chrono::milliseconds(0)));
 }
 
-TEST_CASE("a line typed after the warning cancels the quit; Ctrl-C quits at once") {
+TEST_CASE("a line typed after the warning cancels the quit, and Ctrl-C quits at once") {
   std::ostringstream out;
   Terminal terminal(plain_options(), out);
   terminal.note_publish("hello");
