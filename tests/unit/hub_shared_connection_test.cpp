@@ -96,7 +96,7 @@ struct Fixture {
 
   void open(const std::string& name, std::shared_ptr<SharedConnection> connection) {
     streams.push_back(std::make_unique<Stream>(hub, log, name, std::move(connection), batching));
-    REQUIRE(hub.join("room", streams.back()->subscriber, std::nullopt, {}).status ==
+    REQUIRE(hub.join("room", streams.back()->subscriber, JoinOptions{}, {}).status ==
             JoinStatus::joined);
   }
   void complete_all() {
