@@ -222,7 +222,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
 // Calls start on each subscriber, which may start a write of each; those of
 // the subscribers that share a connection are started while it is held (see
-// SharedConnection), when there are enough of them to be worth it. Reorders
+// SharedConnection), when there are enough of them to be worth it, a few
+// dozen at a time. Reorders
 // the subscribers: which stream is written first does not matter, as each
 // keeps its own order.
 void start_writes_by_connection(

@@ -154,6 +154,30 @@ TEST_CASE_FIXTURE(Fixture,
 }
 
 TEST_CASE_FIXTURE(Fixture,
+                  "a connection with many streams is held for a few dozen writes at a time") {
+  auto gateway = std::make_shared<RecordingConnection>(log, "gateway");
+  for (int i = 0; i < 40; ++i) {
+    open("g" + std::to_string(i), gateway);
+  }
+  complete_all();
+  log.clear();
+
+  REQUIRE(hub.publish("room", {"ann", "m1", "hello"}).sequence == 1);
+
+  // Two holds of 20 writes each, so that the first streams need not wait for
+  // the writes of the last.
+  const auto events = log.events();
+  REQUIRE(events.size() == 44);
+  for (const std::size_t at : {std::size_t{0}, std::size_t{22}}) {
+    CHECK(events[at] == "hold gateway");
+    CHECK(std::all_of(events.begin() + static_cast<std::ptrdiff_t>(at) + 1,
+                      events.begin() + static_cast<std::ptrdiff_t>(at) + 21,
+                      [](const std::string& e) { return e.starts_with("write g"); }));
+    CHECK(events[at + 21] == "release gateway");
+  }
+}
+
+TEST_CASE_FIXTURE(Fixture,
                   "a connection that cannot be held is written to all the same, and not released") {
   auto gone = std::make_shared<RecordingConnection>(log, "gone", false);
   for (const char* name : {"g1", "g2", "g3", "g4"}) {
