@@ -24,6 +24,10 @@ void AdaptiveLinger::write_completed(Clock::duration took, Clock::time_point now
   while (took_us < fastest &&
          !fastest_us_.compare_exchange_weak(fastest, took_us, std::memory_order_relaxed)) {
   }
+  end_window_if_due(now);
+}
+
+void AdaptiveLinger::end_window_if_due(Clock::time_point now) {
   Clock::rep end = window_end_.load(std::memory_order_relaxed);
   const Clock::rep now_rep = now.time_since_epoch().count();
   if (now_rep < end) {
@@ -48,8 +52,9 @@ void AdaptiveLinger::write_completed(Clock::duration took, Clock::time_point now
           static_cast<double>(used) / (static_cast<double>(length_ns) * std::max(1, options_.cpus));
     }
   }
-  const bool saturated = window_fastest >= options_.saturated_write.count() ||
-                         (options_.cpu_time && cpu_share >= options_.saturated_cpu_share);
+  const bool saturated =
+      (window_fastest != kNoWrite && window_fastest >= options_.saturated_write.count()) ||
+      (options_.cpu_time && cpu_share >= options_.saturated_cpu_share);
   const bool idle = options_.cpu_time && cpu_share < options_.saturated_cpu_share / 2;
   const std::int64_t base = options_.base.count();
   const std::int64_t max = std::max(base, options_.max.count());

@@ -75,8 +75,16 @@ class AdaptiveLinger {
   // (Falling by a quarter, relay-bench rooms gave 0.60x the deliveries per
   // second at 1.75x the CPU per delivery.)
   void write_completed(Clock::duration took, Clock::time_point now);
+  // A write of a stream that does not batch completed: it ends a window as
+  // write_completed does, but its duration says nothing. Such a write
+  // completes once gRPC has taken its bytes, which a reader that is slow
+  // only for itself delays too, and its stream would not linger anyway: it
+  // only holds its connection (see Subscriber) while the CPU says saturated.
+  void write_completed(Clock::time_point now) { end_window_if_due(now); }
 
  private:
+  void end_window_if_due(Clock::time_point now);
+
   const Options options_;
   std::atomic<std::int64_t> current_us_;
   std::atomic<std::int64_t> fastest_us_;

@@ -40,10 +40,24 @@ Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, 
       limits_(limits),
       batching_(batching),
       sink_(sink),
-      timer_(batching.max_frames > 1 ? timer : nullptr),
+      timer_(timer),
       connection_(std::move(connection)) {}
 
+Subscriber::~Subscriber() {
+  // A stream dropped while open (its timer holds it weakly, and so cannot
+  // release for it): the connection may carry other streams.
+  if (holding_) {
+    connection_->release();
+  }
+}
+
 bool Subscriber::enqueue(FramePtr frame, bool replay) {
+  return enqueue(std::move(frame), replay, false);
+}
+
+bool Subscriber::enqueue_answer(FramePtr frame) { return enqueue(std::move(frame), false, true); }
+
+bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
   std::lock_guard lock(mutex_);
   if (state_ != State::open) {
     return false;
@@ -70,7 +84,7 @@ bool Subscriber::enqueue(FramePtr frame, bool replay) {
     ++replay_frames_;
     replay_bytes_ += size;
   }
-  queue_.push_back({std::move(frame), replay});
+  queue_.push_back({std::move(frame), replay, answer});
   return !write_in_flight_;
 }
 
@@ -103,8 +117,12 @@ void Subscriber::flush_due() {
   Action action;
   {
     std::lock_guard lock(mutex_);
-    flush_scheduled_ = false;
-    action = next_action_locked(true);
+    if (holds_while_saturated()) {
+      action.release = std::exchange(holding_, false);
+    } else {
+      flush_scheduled_ = false;
+      action = next_action_locked(true);
+    }
   }
   run(std::move(action));
 }
@@ -138,6 +156,8 @@ void Subscriber::on_write_done(bool ok) {
       timing_write_ = false;
       const auto now = FlushTimer::Clock::now();
       batching_.linger->write_completed(now - last_write_started_, now);
+    } else if (holds_while_saturated()) {
+      batching_.linger->write_completed(FlushTimer::Clock::now());
     }
     if (!ok && state_ != State::finished) {
       // The peer is gone: nothing more can be written, only finished.
@@ -215,6 +235,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
       timing_write_ = true;
     }
     std::size_t batch_bytes = 0;
+    bool answer = false;
     while (!queue_.empty() &&
            (in_flight_.empty() ||
             (in_flight_.size() < batching_.max_frames &&
@@ -228,13 +249,24 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
         --replay_frames_;
         replay_bytes_ -= size;
       }
+      answer = answer || next.answer;
       in_flight_.push_back(std::move(next.frame));
     }
     action.write = true;
     write_in_flight_ = true;
+    if (answer) {
+      action.release = std::exchange(holding_, false);
+    } else if (holds_while_saturated() && !holding_ && state_ == State::open) {
+      if (const auto hold = linger(); hold.count() > 0) {
+        holding_ = true;
+        action.hold_until = FlushTimer::Clock::now() + hold;
+      }
+    }
     return action;
   }
   if (state_ == State::closing) {
+    // The stream's last write has started: nothing is left to send together.
+    action.release = std::exchange(holding_, false);
     state_ = State::finished;
     action.finish = close_reason_;
   }
@@ -259,6 +291,9 @@ void Subscriber::run(Action action) {
     }
     timer_->schedule(std::move(self), *action.flush_at);
   } else if (action.write) {
+    if (action.hold_until) {
+      hold_connection(*action.hold_until);
+    }
     if (current_group != nullptr && current_group->connection == connection_.get() &&
         !current_group->tried) {
       current_group->tried = true;
@@ -268,6 +303,22 @@ void Subscriber::run(Action action) {
   } else if (action.finish) {
     sink_.finish(*action.finish);
   }
+  if (action.release) {
+    connection_->release();
+  }
+}
+
+void Subscriber::hold_connection(FlushTimer::Clock::time_point until) {
+  // The release is scheduled only once the hold is in force, so that it can
+  // never come first and leave the connection held with no one to release
+  // it. A connection that another stream holds already needs no second hold.
+  auto self = weak_from_this();
+  if (!self.expired() && !connection_->held() && connection_->hold()) {
+    timer_->schedule(std::move(self), until);
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  holding_ = false;
 }
 
 void start_writes_by_connection(

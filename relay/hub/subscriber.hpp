@@ -57,14 +57,17 @@ class FrameSink {
 // that call's cost is the transmit and receive path of its own TCP segment
 // (a third of the relay's CPU in relay-bench latency, bench/PROFILE.md): held
 // between hold() and release(), the writes of many streams leave in as few
-// segments as their bytes need. Both are called by the thread that starts
-// those writes, and release() only after a hold() that returned true.
+// segments as their bytes need. Holds nest: the connection is released when
+// every hold() that returned true has been matched by a release(), which any
+// thread may call.
 class SharedConnection {
  public:
   virtual ~SharedConnection() = default;
   // False when the connection cannot be held (not known yet, or gone).
   virtual bool hold() = 0;
   virtual void release() = 0;
+  // Whether some hold is in force.
+  virtual bool held() const = 0;
 };
 
 // Live frames and the replay of joins are bounded apart: resuming a room
@@ -117,6 +120,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
              FrameSink& sink, WriteBatching batching = {}, FlushTimer* timer = nullptr,
              std::shared_ptr<SharedConnection> connection = nullptr);
+  ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
 
@@ -130,6 +134,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // Returns true when flush() is needed, which is also the case when this
   // frame made the subscriber a slow consumer.
   [[nodiscard]] bool enqueue(FramePtr frame, bool replay = false);
+  // Queues an answer to the stream's own client (an ack, a refusal), which
+  // may be waiting for it before it sends more: its write ends a hold of the
+  // connection instead of waiting out the hold (see holds_while_saturated).
+  [[nodiscard]] bool enqueue_answer(FramePtr frame);
 
   // Starts the next write if none is in flight, or finishes a closing stream.
   // Returns whether the subscriber is closing (it then belongs in no room).
@@ -168,6 +176,9 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
     bool write = false;  // of in_flight_
     std::optional<CloseReason> finish;
     std::optional<FlushTimer::Clock::time_point> flush_at;
+    // Hold the connection for the write, until then (see holds_while_saturated).
+    std::optional<FlushTimer::Clock::time_point> hold_until;
+    bool release = false;  // of the connection's hold
   };
   struct Overflow {
     std::size_t frames;
@@ -178,7 +189,18 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::chrono::microseconds linger() const {
     return batching_.linger != nullptr ? batching_.linger->current() : std::chrono::microseconds(0);
   }
-  bool timed() const { return timer_ != nullptr && batching_.linger != nullptr; }
+  bool batches() const { return batching_.max_frames > 1; }
+  bool timed() const { return batches() && timer_ != nullptr && batching_.linger != nullptr; }
+  // A stream that does not batch cannot join its frames into fewer writes,
+  // nor would lingering spare gRPC any of them. While the relay is saturated
+  // it holds its connection instead for as long as a batching stream would
+  // linger: every frame is written at once, and the kernel sends the writes
+  // of that time as one segment at the release. On loopback a segment of its
+  // own costs a write more than gRPC does (bench/PROFILE.md).
+  bool holds_while_saturated() const {
+    return !batches() && timer_ != nullptr && batching_.linger != nullptr && connection_ != nullptr;
+  }
+  void hold_connection(FlushTimer::Clock::time_point until);
   // Whether the queue is too full for a linger to wait any longer.
   bool worth_writing_now_locked() const;
   void clear_queue_locked();
@@ -197,7 +219,9 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   struct Queued {
     FramePtr frame;
     bool replay;
+    bool answer;
   };
+  bool enqueue(FramePtr frame, bool replay, bool answer);
   std::deque<Queued> queue_;       // guarded by mutex_
   std::size_t queued_bytes_ = 0;   // all of queue_; guarded by mutex_
   std::size_t replay_frames_ = 0;  // the replay part; guarded by mutex_
@@ -214,6 +238,9 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   State state_ = State::open;      // guarded by mutex_
   CloseReason close_reason_;       // guarded by mutex_
   bool told_write_stuck_ = false;  // guarded by mutex_
+  // A hold of connection_ is in force, or about to be, with its release
+  // scheduled with the timer (holds_while_saturated).
+  bool holding_ = false;  // guarded by mutex_
   // What the queue held when it overflowed, for flush() to log once no lock
   // is held: enqueue runs under the room's lock.
   std::optional<Overflow> overflowed_;  // guarded by mutex_

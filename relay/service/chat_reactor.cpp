@@ -16,7 +16,7 @@ namespace {
 // A notice or an ack can overflow the queue of a client that stopped reading:
 // it is then a slow consumer like any other and leaves its rooms at once.
 void send(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr frame) {
-  if (subscriber->enqueue(std::move(frame)) && subscriber->flush()) {
+  if (subscriber->enqueue_answer(std::move(frame)) && subscriber->flush()) {
     hub.remove_from_rooms(subscriber);
   }
 }

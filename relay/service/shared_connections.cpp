@@ -52,10 +52,22 @@ std::string grpc_peer_string(const sockaddr_storage& address) {
 }
 
 bool TcpConnection::hold() {
-  const int fd = fd_.load(std::memory_order_acquire);
-  if (fd < 0) {
+  // Only the first of nested holds corks the socket; the others count on it.
+  if (holders_.fetch_add(1, std::memory_order_acq_rel) > 0) {
+    return true;
+  }
+  if (cork()) {
+    return true;
+  }
+  holders_.fetch_sub(1, std::memory_order_acq_rel);
+  return false;
+}
+
+bool TcpConnection::cork() {
+  if (fd_.load(std::memory_order_acquire) < 0 && !registry_.find_socket(*this)) {
     return false;
   }
+  const int fd = fd_.load(std::memory_order_acquire);
   sockaddr_storage now{};
   socklen_t length = sizeof now;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&now), &length) != 0 ||
@@ -66,54 +78,25 @@ bool TcpConnection::hold() {
   return true;
 }
 
-void TcpConnection::release() { set_cork(fd_.load(std::memory_order_relaxed), 0); }
+void TcpConnection::release() {
+  if (holders_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    set_cork(fd_.load(std::memory_order_acquire), 0);
+  }
+}
 
-bool TcpConnection::find_socket() {
-  const std::string wanted = without_percent_brackets(peer_);
-  if (!wanted.starts_with("ipv4:") && !wanted.starts_with("ipv6:")) {
-    return false;
-  }
-  DIR* descriptors = opendir("/proc/self/fd");
-  if (descriptors == nullptr) {
-    return false;
-  }
-  int found = -1;
-  while (const dirent* entry = readdir(descriptors)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(descriptors)) {
-      continue;
-    }
-    sockaddr_storage address{};
-    socklen_t length = sizeof address;
-    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&address), &length) == 0 &&
-        grpc_peer_string(address) == wanted) {
-      address_ = address;
-      address_length_ = length;
-      found = static_cast<int>(fd);
-      break;
-    }
-  }
-  closedir(descriptors);
-  if (found >= 0) {
-    fd_.store(found, std::memory_order_release);
-  }
-  return found >= 0;
+void TcpConnection::adopt(int fd, const sockaddr_storage& address, socklen_t length) {
+  address_ = address;
+  address_length_ = length;
+  fd_.store(fd, std::memory_order_release);
 }
 
 std::shared_ptr<TcpConnection> SharedConnections::attach(const std::string& peer) {
   std::lock_guard lock(mutex_);
   Entry& entry = entries_[peer];
   if (!entry.connection) {
-    entry.connection = std::make_shared<TcpConnection>(peer);
+    entry.connection = std::make_shared<TcpConnection>(peer, *this);
   }
-  // A lone stream has nothing to share its connection's writes with, and
-  // most connections carry one stream (a person's client): only a second
-  // stream is worth reading every descriptor for.
-  if (++entry.streams >= 2 && !entry.searched) {
-    entry.searched = true;
-    entry.connection->find_socket();
-  }
+  ++entry.streams;
   return entry.connection;
 }
 
@@ -128,6 +111,54 @@ void SharedConnections::detach(const std::string& peer) {
 std::size_t SharedConnections::size() const {
   std::lock_guard lock(mutex_);
   return entries_.size();
+}
+
+bool SharedConnections::find_socket(TcpConnection& connection) {
+  const std::string wanted = without_percent_brackets(connection.peer());
+  if (!wanted.starts_with("ipv4:") && !wanted.starts_with("ipv6:")) {
+    return false;
+  }
+  std::lock_guard lock(sockets_mutex_);
+  // Another thread may have found it while this one waited for the lock;
+  // adopting twice could rewrite the address under a hold.
+  if (connection.fd_.load(std::memory_order_acquire) >= 0) {
+    return true;
+  }
+  auto found = sockets_.find(wanted);
+  const auto now = std::chrono::steady_clock::now();
+  if (found == sockets_.end() && (!last_read_ || now - *last_read_ >= read_interval_)) {
+    last_read_ = now;
+    read_sockets_locked();
+    found = sockets_.find(wanted);
+  }
+  if (found == sockets_.end()) {
+    return false;
+  }
+  connection.adopt(found->second.fd, found->second.address, found->second.length);
+  return true;
+}
+
+void SharedConnections::read_sockets_locked() {
+  sockets_.clear();
+  DIR* descriptors = opendir("/proc/self/fd");
+  if (descriptors == nullptr) {
+    return;
+  }
+  while (const dirent* entry = readdir(descriptors)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(descriptors)) {
+      continue;
+    }
+    Socket socket{.fd = static_cast<int>(fd)};
+    socket.length = sizeof socket.address;
+    if (getpeername(socket.fd, reinterpret_cast<sockaddr*>(&socket.address), &socket.length) == 0) {
+      if (std::string name = grpc_peer_string(socket.address); !name.empty()) {
+        sockets_.insert_or_assign(std::move(name), socket);
+      }
+    }
+  }
+  closedir(descriptors);
 }
 
 }  // namespace relay::service

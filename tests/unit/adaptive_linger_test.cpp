@@ -164,3 +164,25 @@ TEST_CASE("a batching subscriber reports how long its writes took and lingers as
   push("b");
   CHECK_FALSE(sink.write_in_flight());  // held: its last write started just now
 }
+
+TEST_CASE("writes that do not say how long they took end windows on the CPU's word alone") {
+  std::chrono::nanoseconds used{0};
+  AdaptiveLinger linger({.base = 0us,
+                         .max = 100ms,
+                         .first_step = 1ms,
+                         .window = kWindow,
+                         .saturated_cpu_share = 0.8,
+                         .cpu_time = [&used] { return used; },
+                         .cpus = 1},
+                        kStart);
+  auto window_at_share = [&](int index, double share) {
+    used += std::chrono::duration_cast<std::chrono::nanoseconds>(kWindow * share);
+    linger.write_completed(kStart + kWindow * (index + 1));
+    return linger.current();
+  };
+  CHECK(window_at_share(0, 0.1) == 0us);
+  CHECK(window_at_share(1, 0.9) == 1ms);
+  CHECK(window_at_share(2, 0.9) == 2ms);
+  CHECK(window_at_share(3, 0.1) == 1ms);
+  CHECK(window_at_share(4, 0.1) == 0us);
+}

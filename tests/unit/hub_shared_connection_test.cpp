@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -49,11 +50,17 @@ class RecordingConnection : public SharedConnection {
       : log_(log), name_(std::move(name)), holdable_(holdable) {}
   bool hold() override {
     log_.push_back("hold " + name_);
+    holders_ += holdable_ ? 1 : 0;
     return holdable_;
   }
-  void release() override { log_.push_back("release " + name_); }
+  void release() override {
+    log_.push_back("release " + name_);
+    --holders_;
+  }
+  bool held() const override { return holders_ > 0; }
 
  private:
+  std::atomic<int> holders_{0};
   EventLog& log_;
   const std::string name_;
   const bool holdable_;
@@ -242,4 +249,134 @@ TEST_CASE_FIXTURE(LingerFixture,
   for (const auto& stream : streams) {
     CHECK(stream->sink.written().back() == "msg room#2 ann two");
   }
+}
+
+namespace {
+
+// A relay saturated for as long as the test: its linger is fixed.
+struct PlainFixture : Fixture {
+  PlainFixture() : Fixture(fixed_linger(kLinger), WriteBatching{}) {}
+
+  // Waits, boundedly, for the scheduled release of the connection.
+  void await_release(const std::string& name, std::size_t releases = 1) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (count("release " + name) < releases && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(PlainFixture,
+                  "while saturated, a stream that does not batch writes at once and holds its "
+                  "connection for a linger") {
+  auto connection = std::make_shared<RecordingConnection>(log, "c");
+  open("p", connection);
+  complete_all();
+  await_release("c");
+  log.clear();
+
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  CHECK(log.events() == std::vector<std::string>{"hold c", "write p"});
+  complete_all();
+  REQUIRE(hub.publish("room", {"ann", "m2", "two"}).sequence == 2);
+  CHECK(log.events() == std::vector<std::string>{"hold c", "write p", "write p"});
+  complete_all();
+  await_release("c");
+  CHECK(log.events() == std::vector<std::string>{"hold c", "write p", "write p", "release c"});
+  CHECK_FALSE(connection->held());
+  const auto written = streams[0]->sink.written();
+  REQUIRE(written.size() >= 2);
+  CHECK(std::vector(written.end() - 2, written.end()) ==
+        std::vector<std::string>{"msg room#1 ann one", "msg room#2 ann two"});
+}
+
+TEST_CASE_FIXTURE(PlainFixture, "streams that share a held connection do not hold it again") {
+  auto connection = std::make_shared<RecordingConnection>(log, "c");
+  open("p1", connection);
+  open("p2", connection);
+  complete_all();
+  await_release("c");
+  log.clear();
+
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  CHECK(count("hold c") == 1);
+  CHECK(count("write p1") == 1);
+  CHECK(count("write p2") == 1);
+  complete_all();
+  await_release("c");
+  CHECK(count("release c") == 1);
+  CHECK_FALSE(connection->held());
+}
+
+TEST_CASE_FIXTURE(PlainFixture,
+                  "a stream that ends while holding its connection releases it with its last "
+                  "write, once") {
+  auto connection = std::make_shared<RecordingConnection>(log, "c");
+  open("p", connection);
+  complete_all();
+  await_release("c");
+  log.clear();
+
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  REQUIRE(count("hold c") == 1);
+  streams[0]->subscriber->close({CloseCode::ok, ""}, true);
+  CHECK(count("release c") == 0);  // its write is still in flight
+  complete_all();
+  CHECK(count("release c") == 1);
+  CHECK_FALSE(connection->held());
+  // The scheduled release finds nothing left to release.
+  std::this_thread::sleep_for(kLinger * 2);
+  CHECK(count("release c") == 1);
+}
+
+TEST_CASE_FIXTURE(PlainFixture,
+                  "an answer to the stream's own client ends the hold with its write") {
+  auto connection = std::make_shared<RecordingConnection>(log, "c");
+  open("p", connection);
+  complete_all();
+  await_release("c");
+  log.clear();
+
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  complete_all();
+  auto& subscriber = *streams[0]->subscriber;
+  REQUIRE(subscriber.enqueue_answer(std::make_shared<testing::TextFrame>("ack m1")));
+  subscriber.flush();
+  CHECK(log.events() == std::vector<std::string>{"hold c", "write p", "write p", "release c"});
+  CHECK_FALSE(connection->held());
+  complete_all();
+  std::this_thread::sleep_for(kLinger * 2);
+  CHECK(count("release c") == 1);
+  CHECK(streams[0]->sink.written().back() == "ack m1");
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a relay that is not saturated never holds a stream that does not batch") {
+  auto connection = std::make_shared<RecordingConnection>(log, "c");
+  open("p", connection);
+  complete_all();
+  log.clear();
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  CHECK(log.events() == std::vector<std::string>{"write p"});
+}
+
+TEST_CASE("a stream dropped while it holds its connection releases it") {
+  EventLog log;
+  auto connection = std::make_shared<RecordingConnection>(log, "c");
+  AdaptiveLinger linger({.base = kLinger, .max = kLinger});
+  FlushTimer timer;
+  testing::ManualSink sink;
+  auto subscriber =
+      std::make_shared<Subscriber>(1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
+                                   WriteBatching{.linger = &linger}, &timer, connection);
+  sink.bind(subscriber.get());
+  REQUIRE(subscriber->enqueue(std::make_shared<testing::TextFrame>("a")));
+  subscriber->flush();
+  sink.complete_all();
+  REQUIRE(connection->held());
+  subscriber.reset();
+  CHECK_FALSE(connection->held());
+  CHECK(log.events() == std::vector<std::string>{"hold c", "release c"});
 }

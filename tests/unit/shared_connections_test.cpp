@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 
 #include "relay/service/shared_connections.hpp"
@@ -76,20 +77,55 @@ TEST_CASE("grpc_peer_string writes addresses as gRPC's peer strings do") {
   CHECK(grpc_peer_string(storage) == "ipv4:127.0.0.1:5001");
 }
 
-TEST_CASE("a connection is held with TCP_CORK once a second stream shares it") {
+TEST_CASE("a connection is held with TCP_CORK, its socket found at the first hold") {
   LoopbackPair pair;
   SharedConnections connections;
   const auto first = connections.attach(pair.peer);
-  CHECK_FALSE(first->hold());  // a lone stream: its socket was not looked for
   const auto second = connections.attach(pair.peer);
   CHECK(second == first);
   REQUIRE(first->hold());
+  CHECK(first->held());
   CHECK(pair.server_corked());
   first->release();
+  CHECK_FALSE(first->held());
   CHECK_FALSE(pair.server_corked());
   connections.detach(pair.peer);
   connections.detach(pair.peer);
   CHECK(connections.size() == 0);
+}
+
+TEST_CASE("holds nest: the socket stays corked until the last of them is released") {
+  LoopbackPair pair;
+  SharedConnections connections;
+  const auto connection = connections.attach(pair.peer);
+  REQUIRE(connection->hold());
+  REQUIRE(connection->hold());
+  connection->release();
+  CHECK(pair.server_corked());
+  CHECK(connection->held());
+  connection->release();
+  CHECK_FALSE(pair.server_corked());
+  connections.detach(pair.peer);
+}
+
+TEST_CASE("the descriptors are read again for a new connection only once the interval has passed") {
+  SharedConnections seldom(std::chrono::hours(1));
+  SharedConnections always(std::chrono::seconds(0));
+  LoopbackPair early;
+  const auto early_seldom = seldom.attach(early.peer);
+  REQUIRE(early_seldom->hold());  // the first read
+  early_seldom->release();
+  LoopbackPair late;
+  const auto late_seldom = seldom.attach(late.peer);
+  const auto late_always = always.attach(late.peer);
+  CHECK_FALSE(late_seldom->hold());  // not in the read of an hour ago
+  REQUIRE(late_always->hold());
+  CHECK(late.server_corked());
+  late_always->release();
+  for (auto* connections : {&seldom, &always}) {
+    connections->detach(late.peer);
+  }
+  seldom.detach(early.peer);
 }
 
 TEST_CASE("a connection whose socket number now belongs to another peer is not held") {
@@ -99,7 +135,6 @@ TEST_CASE("a connection whose socket number now belongs to another peer is not h
   {
     LoopbackPair pair;
     held = connections.attach(pair.peer);
-    connections.attach(pair.peer);
     REQUIRE(held->hold());
     held->release();
     number = pair.server;
@@ -115,7 +150,7 @@ TEST_CASE("a peer that is not a TCP socket of this process is never held") {
   SharedConnections connections;
   for (const char* peer : {"unix:/tmp/relay.sock", "ipv4:127.0.0.1:1"}) {
     const auto connection = connections.attach(peer);
-    connections.attach(peer);
     CHECK_FALSE(connection->hold());
+    CHECK_FALSE(connection->held());
   }
 }
