@@ -77,7 +77,8 @@ class SharedConnections {
   // Finds the connection's socket among those the last read of the
   // process's descriptors saw, reading them again if that read is older
   // than the interval. False if none has its peer (a Unix socket, a
-  // connection closed, or one opened since a read too recent to repeat).
+  // connection closed, or one opened since a read too recent to repeat), or
+  // if another thread is reading them.
   bool find_socket(TcpConnection& connection);
 
  private:
