@@ -9,7 +9,10 @@
 namespace relay::backplane {
 
 // Called exactly once with the message's place in its room, on whatever
-// thread the backplane completes on.
+// thread the backplane completes on, at any moment: after the call that
+// published has ended, or during the relay's shutdown. So it holds no pointer
+// to a gRPC reactor that could be deleted meanwhile, unless the reactor waits
+// for it (see PendingAnswers).
 using PublishDone = std::function<void(const hub::PublishResult&)>;
 
 // Orders the messages of each room and gets them to every subscriber of the
@@ -18,6 +21,10 @@ using PublishDone = std::function<void(const hub::PublishResult&)>;
 // threads, which is why publish reports through a callback and never blocks.
 class Backplane {
  public:
+  // Calls every `done` still outstanding, or drops it, before returning: the
+  // relay destroys its backplane before the hub and the configuration that
+  // the callbacks refer to, once gRPC has ended every call (a call that
+  // waits for an answer holds up the server's shutdown until it comes).
   virtual ~Backplane() = default;
   // `may_create` is asked before the publish creates the room (see
   // hub::CreateGate); it is the caller's, valid during the call only, so a

@@ -170,7 +170,10 @@ void ChatReactor::handle(const v1::Publish& publish) {
     return;
   }
   // The subscriber, not the reactor, receives the ack: the backplane may
-  // answer after this stream has ended, and a finished subscriber drops it.
+  // answer from its own thread after this stream has ended (and the reactor
+  // is gone), and a finished subscriber drops it; the client resends the
+  // message with the same id and is acknowledged then. The hub and the
+  // configuration outlive every answer (see Backplane's destructor).
   // The room is joined, yet a slow-consumer close on another thread may have
   // just taken the stream out of it and removed it: recreating it is a
   // creation like any other.

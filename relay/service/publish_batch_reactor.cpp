@@ -36,27 +36,34 @@ void PublishBatchReactor::read_next() {
     std::lock_guard lock(mutex_);
     if (!shutting_down_) {
       // Started under the lock so that drain() sees either a read pending
-      // (and may finish the call, the read then failing) or none (and leaves
-      // the finishing to this side); StartRead only queues the operation.
+      // (and may end the reads, the read then failing) or none (and leaves
+      // ending them to this side); StartRead only queues the operation.
       read_pending_ = true;
       StartRead(&read_buffer_);
       return;
     }
-    reads_done_ = true;
+    reads_ended_ = true;
   }
-  finish_if_complete();
+  if (pending_.reads_done()) {
+    finish();
+  }
 }
 
 void PublishBatchReactor::OnReadDone(bool ok) {
   {
     std::lock_guard lock(mutex_);
     read_pending_ = false;
-    if (!ok) {
-      reads_done_ = true;
+    if (reads_ended_) {
+      // drain() ended the reads while this one was pending, and the call may
+      // have finished: whatever came was not accepted, and is not counted.
+      return;
     }
+    reads_ended_ = !ok;
   }
   if (!ok) {
-    finish_if_complete();
+    if (pending_.reads_done()) {
+      finish();
+    }
     return;
   }
   const std::uint64_t index = ++read_count_;
@@ -77,13 +84,15 @@ void PublishBatchReactor::OnReadDone(bool ok) {
 
 void PublishBatchReactor::publish_when_allowed() {
   if (context_.draining.load() || cancelled_.load()) {
-    // No read is pending, so none will end the call: end it here.
+    // No read is pending, so drain() leaves ending the reads to this side.
     {
       std::lock_guard lock(mutex_);
-      reads_done_ = true;
+      reads_ended_ = true;
       shutting_down_ = shutting_down_ || context_.draining.load();
     }
-    finish_if_complete();
+    if (pending_.reads_done()) {
+      finish();
+    }
     return;
   }
   if (const auto wait_us = slot_->try_publish(steady_now_us()); wait_us > 0) {
@@ -97,17 +106,19 @@ void PublishBatchReactor::publish_when_allowed() {
     return;
   }
   const std::uint64_t index = read_count_;
-  {
-    std::lock_guard lock(mutex_);
-    ++pending_;
-  }
-  // The call cannot end while a publish is pending (finish waits for it), so
-  // the callback may use `this`.
+  pending_.expect();
+  // The answer may come on any thread, before or after the next read, after
+  // the client half-closed or cancelled. Until it is settled the call cannot
+  // end, so the callback may use `this`; once settled, the call may end and
+  // be deleted at once, so only the party told to finish goes on.
   context_.backplane.publish(request_.room(),
                              {user_, request_.client_message_id(), request_.body()},
                              slot_->create_gate(), [this, index](const hub::PublishResult& result) {
                                const auto refusal = publish_refusal(result, context_.config);
                                count(index, &result, refusal.value_or(""));
+                               if (pending_.answered()) {
+                                 finish();
+                               }
                              });
   read_next();
 }
@@ -117,9 +128,6 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
   std::string described;
   {
     std::lock_guard lock(mutex_);
-    if (result != nullptr) {
-      --pending_;
-    }
     if (refusal.empty()) {
       if (summary_.accepted() == 0) {
         summary_.set_first_sequence(result->sequence);
@@ -138,24 +146,17 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
   if (!described.empty()) {
     refusals_.refused(described);
   }
-  // Decided in the same call that settled the publish: once pending_ is down,
-  // the call may finish and `this` go at any moment.
-  if (result != nullptr) {
-    finish_if_complete();
-  }
 }
 
-void PublishBatchReactor::finish_if_complete() {
+void PublishBatchReactor::finish() {
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
   bool shutting_down = false;
   grpc::Status status;
   {
+    // Every answer is counted and the reads are over, so nothing changes the
+    // summary any more; drain() may still look at the flags.
     std::lock_guard lock(mutex_);
-    if (!reads_done_ || pending_ > 0 || finished_) {
-      return;
-    }
-    finished_ = true;
     accepted = summary_.accepted();
     rejected = summary_.rejected();
     shutting_down = shutting_down_;
@@ -165,8 +166,8 @@ void PublishBatchReactor::finish_if_complete() {
                                                                              &own_buffer);
     }
   }
-  // Nothing touches the summary once finished_ is set, and only this call
-  // gets here: the rest needs no lock, and must hold none (it calls gRPC).
+  // Outside the lock: Finish calls into gRPC. `this` lives until OnDone,
+  // which Finish makes possible: nothing after it may touch the reactor.
   spdlog::info("batch from {}: {} accepted, {} rejected{}", user_, accepted, rejected,
                shutting_down ? ", ended by the shutdown" : "");
   if (shutting_down) {
@@ -182,18 +183,22 @@ void PublishBatchReactor::finish_if_complete() {
 void PublishBatchReactor::drain() {
   {
     std::lock_guard lock(mutex_);
-    if (finished_ || shutting_down_) {
+    if (reads_ended_ || shutting_down_) {
+      // Every message read is settled by its answer: the summary says which
+      // were accepted, shutdown or not.
       return;
     }
     shutting_down_ = true;
     if (!read_pending_) {
       // The read side is busy with a message (or waits to publish it); it
-      // sees the drain when it asks for the next one, and finishes then.
+      // sees the drain when it asks for the next one, and ends the reads then.
       return;
     }
-    reads_done_ = true;
+    reads_ended_ = true;
   }
-  finish_if_complete();
+  if (pending_.reads_done()) {
+    finish();
+  }
 }
 
 void PublishBatchReactor::OnCancel() { cancelled_.store(true); }

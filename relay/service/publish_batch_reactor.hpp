@@ -11,6 +11,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include "relay/backplane/pending_answers.hpp"
 #include "relay/hub/room.hpp"
 #include "relay/service/refusal_log.hpp"
 #include "relay/service/service_context.hpp"
@@ -39,8 +40,9 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   void OnDone() override;
 
   // The relay is shutting down: what was accepted stays so, and the call ends
-  // UNAVAILABLE (with the count in x-relay-accepted) as soon as no message
-  // is half-handled; the rest is the client's to send again elsewhere.
+  // UNAVAILABLE (with the count in x-relay-accepted) once every message read
+  // is answered; the rest is the client's to send again elsewhere. A call
+  // whose reads had already ended gets its summary as usual.
   void drain();
 
  private:
@@ -51,8 +53,8 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   // Counts a message as accepted (`refusal` empty) or rejected; `result` is
   // the backplane's answer, null for a message refused before publishing.
   void count(std::uint64_t index, const hub::PublishResult* result, const std::string& refusal);
-  // Finishes the call if the reads are over and no publish is pending.
-  void finish_if_complete();
+  // Called only by the party that pending_ told to finish.
+  void finish();
 
   ServiceContext& context_;
   grpc::CallbackServerContext* const call_;
@@ -70,14 +72,15 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   v1::PublishRequest request_;
   std::uint64_t read_count_ = 0;
 
-  // Backplane answers and the drain arrive on any thread, concurrently with reads.
+  // Backplane answers and the drain arrive on any thread, concurrently with
+  // reads. The call ends once the reads have ended and every answer is in.
+  backplane::PendingAnswers pending_;
   std::mutex mutex_;
   v1::PublishBatchSummary summary_;  // guarded by mutex_
-  std::uint64_t pending_ = 0;        // guarded by mutex_
   bool read_pending_ = false;        // guarded by mutex_
-  bool reads_done_ = false;          // guarded by mutex_
-  bool shutting_down_ = false;       // guarded by mutex_
-  bool finished_ = false;            // guarded by mutex_
+  // Set once, by the read side or by drain(), whichever ends the reads.
+  bool reads_ended_ = false;    // guarded by mutex_
+  bool shutting_down_ = false;  // guarded by mutex_
 };
 
 }  // namespace relay::service

@@ -71,8 +71,12 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
   return limits;
 }
 
-RelayService::RelayService(const common::RelayConfig& config)
-    : hub_(hub_limits(config), encoder_), backplane_(hub_), context_(config, hub_, backplane_) {}
+RelayService::RelayService(const common::RelayConfig& config,
+                           const BackplaneFactory& make_backplane)
+    : hub_(hub_limits(config), encoder_),
+      backplane_(make_backplane ? make_backplane(hub_)
+                                : std::make_unique<backplane::LocalBackplane>(hub_)),
+      context_(config, hub_, *backplane_) {}
 
 RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerContext& context,
                                                   const char* rpc) {

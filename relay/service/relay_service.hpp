@@ -1,5 +1,8 @@
 #pragma once
 
+#include <functional>
+#include <memory>
+
 #include <grpcpp/support/byte_buffer.h>
 
 #include "common/config.hpp"
@@ -22,11 +25,15 @@ using RelayServiceBase = v1::Relay::WithRawCallbackMethod_Chat<
 
 hub::HubLimits hub_limits(const common::RelayConfig& config);
 
+// Makes the relay's backplane over the hub it owns. None: LocalBackplane.
+using BackplaneFactory = std::function<std::unique_ptr<backplane::Backplane>(hub::Hub&)>;
+
 // The gRPC face of one relay: it owns the hub and translates between the
 // wire and the hub, holding no business rules of its own.
 class RelayService final : public RelayServiceBase {
  public:
-  explicit RelayService(const common::RelayConfig& config);
+  explicit RelayService(const common::RelayConfig& config,
+                        const BackplaneFactory& make_backplane = {});
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Chat(
       grpc::CallbackServerContext* context) override;
@@ -78,7 +85,9 @@ class RelayService final : public RelayServiceBase {
 
   ProtoFrameEncoder encoder_;
   hub::Hub hub_;
-  backplane::LocalBackplane backplane_;
+  // Declared after the hub, so destroyed first: answers it still gives then
+  // find the hub alive.
+  const std::unique_ptr<backplane::Backplane> backplane_;
   ServiceContext context_;
 };
 

@@ -28,15 +28,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-PublishRequest batch_message(const std::string& room, const std::string& body,
-                             const std::string& id) {
-  PublishRequest request;
-  request.set_room(room);
-  request.set_body(body);
-  request.set_client_message_id(id);
-  return request;
-}
-
 // A refusal notice, skipping presences and the acks of earlier publishes.
 ErrorNotice next_notice(ChatClient& client) {
   const auto frame = client.next_of(ServerFrame::kError);

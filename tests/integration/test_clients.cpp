@@ -281,4 +281,13 @@ v1::Position position(std::uint64_t epoch, std::uint64_t sequence) {
   return result;
 }
 
+v1::PublishRequest batch_message(const std::string& room, const std::string& body,
+                                 const std::string& id) {
+  v1::PublishRequest request;
+  request.set_room(room);
+  request.set_body(body);
+  request.set_client_message_id(id);
+  return request;
+}
+
 }  // namespace relay::testing

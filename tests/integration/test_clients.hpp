@@ -137,5 +137,8 @@ v1::Joined join_with_presence(ChatClient& client, const std::string& room);
 v1::PublishAck publish_acked(ChatClient& client, const std::string& room, const std::string& body,
                              const std::string& id);
 v1::Position position(std::uint64_t epoch, std::uint64_t sequence);
+// One message of a PublishBatch.
+v1::PublishRequest batch_message(const std::string& room, const std::string& body,
+                                 const std::string& id);
 
 }  // namespace relay::testing
