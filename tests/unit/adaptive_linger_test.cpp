@@ -102,20 +102,36 @@ TEST_CASE("a base of zero lingers only while saturated, from the first step, and
   CHECK(index - 3 == 11);  // 4 ms falls below 1 ms in eleven quick windows
 }
 
+namespace {
+
+// A linger with no base whose relay's CPU time the test sets.
+struct CpuFedLinger {
+  explicit CpuFedLinger(int cpus)
+      : cpus(cpus),
+        linger({.base = 0us,
+                .max = 100ms,
+                .first_step = 1ms,
+                .window = kWindow,
+                .saturated_cpu_share = 0.8,
+                .cpu_time = [this] { return used; },
+                .cpus = cpus},
+               kStart) {}
+  // The relay used this share of its CPUs over one window.
+  void use(double share) {
+    used += std::chrono::duration_cast<std::chrono::nanoseconds>(kWindow * cpus * share);
+  }
+  const int cpus;
+  std::chrono::nanoseconds used{0};  // before linger, which reads it as it starts
+  AdaptiveLinger linger;
+};
+
+}  // namespace
+
 TEST_CASE("a relay using most of its CPUs is saturated however quick its writes") {
-  std::chrono::nanoseconds used{0};
-  AdaptiveLinger linger({.base = 0us,
-                         .max = 100ms,
-                         .first_step = 1ms,
-                         .window = kWindow,
-                         .saturated_cpu_share = 0.8,
-                         .cpu_time = [&used] { return used; },
-                         .cpus = 2},
-                        kStart);
-  // Each window: the CPU time used over it, as a share of two CPUs.
+  CpuFedLinger fed(2);
   auto busy_window = [&](int index, double share) {
-    used += std::chrono::duration_cast<std::chrono::nanoseconds>(kWindow * 2 * share);
-    return window(linger, index, 30us);
+    fed.use(share);
+    return window(fed.linger, index, 30us);
   };
   CHECK(busy_window(0, 0.85) == 1ms);
   CHECK(busy_window(1, 0.85) == 2ms);
@@ -166,19 +182,11 @@ TEST_CASE("a batching subscriber reports how long its writes took and lingers as
 }
 
 TEST_CASE("writes that do not say how long they took end windows on the CPU's word alone") {
-  std::chrono::nanoseconds used{0};
-  AdaptiveLinger linger({.base = 0us,
-                         .max = 100ms,
-                         .first_step = 1ms,
-                         .window = kWindow,
-                         .saturated_cpu_share = 0.8,
-                         .cpu_time = [&used] { return used; },
-                         .cpus = 1},
-                        kStart);
+  CpuFedLinger fed(1);
   auto window_at_share = [&](int index, double share) {
-    used += std::chrono::duration_cast<std::chrono::nanoseconds>(kWindow * share);
-    linger.write_completed(kStart + kWindow * (index + 1));
-    return linger.current();
+    fed.use(share);
+    fed.linger.write_completed(kStart + kWindow * (index + 1));
+    return fed.linger.current();
   };
   CHECK(window_at_share(0, 0.1) == 0us);
   CHECK(window_at_share(1, 0.9) == 1ms);

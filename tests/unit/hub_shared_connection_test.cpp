@@ -257,6 +257,19 @@ namespace {
 struct PlainFixture : Fixture {
   PlainFixture() : Fixture(fixed_linger(kLinger), WriteBatching{}) {}
 
+  // Opens the streams on one connection, "c", and waits for the hold their
+  // joins made to end.
+  std::shared_ptr<RecordingConnection> open_settled(std::initializer_list<const char*> names) {
+    auto connection = std::make_shared<RecordingConnection>(log, "c");
+    for (const char* name : names) {
+      open(name, connection);
+    }
+    complete_all();
+    await_release("c");
+    log.clear();
+    return connection;
+  }
+
   // Waits, boundedly, for the scheduled release of the connection.
   void await_release(const std::string& name, std::size_t releases = 1) const {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -271,11 +284,7 @@ struct PlainFixture : Fixture {
 TEST_CASE_FIXTURE(PlainFixture,
                   "while saturated, a stream that does not batch writes at once and holds its "
                   "connection for a linger") {
-  auto connection = std::make_shared<RecordingConnection>(log, "c");
-  open("p", connection);
-  complete_all();
-  await_release("c");
-  log.clear();
+  auto connection = open_settled({"p"});
 
   REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
   CHECK(log.events() == std::vector<std::string>{"hold c", "write p"});
@@ -293,12 +302,7 @@ TEST_CASE_FIXTURE(PlainFixture,
 }
 
 TEST_CASE_FIXTURE(PlainFixture, "streams that share a held connection do not hold it again") {
-  auto connection = std::make_shared<RecordingConnection>(log, "c");
-  open("p1", connection);
-  open("p2", connection);
-  complete_all();
-  await_release("c");
-  log.clear();
+  auto connection = open_settled({"p1", "p2"});
 
   REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
   CHECK(count("hold c") == 1);
@@ -313,11 +317,7 @@ TEST_CASE_FIXTURE(PlainFixture, "streams that share a held connection do not hol
 TEST_CASE_FIXTURE(PlainFixture,
                   "a stream that ends while holding its connection releases it with its last "
                   "write, once") {
-  auto connection = std::make_shared<RecordingConnection>(log, "c");
-  open("p", connection);
-  complete_all();
-  await_release("c");
-  log.clear();
+  auto connection = open_settled({"p"});
 
   REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
   REQUIRE(count("hold c") == 1);
@@ -333,11 +333,7 @@ TEST_CASE_FIXTURE(PlainFixture,
 
 TEST_CASE_FIXTURE(PlainFixture,
                   "an answer to the stream's own client ends the hold with its write") {
-  auto connection = std::make_shared<RecordingConnection>(log, "c");
-  open("p", connection);
-  complete_all();
-  await_release("c");
-  log.clear();
+  auto connection = open_settled({"p"});
 
   REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
   complete_all();
