@@ -162,8 +162,9 @@ const ConfigField kFields[] = {
     {.key = "write_linger_us",
      .value_name = "US",
      .help = "Microseconds a busy stream waits after starting a write before the next, so "
-             "that its frames go out together, even while the relay has CPU to spare; 0 "
-             "lingers only while the relay is saturated (at most 1 s).",
+             "that its frames go out together, even while the relay has CPU to spare (a stream "
+             "that takes no batches writes at once and holds its connection that long "
+             "instead); 0 lingers only while the relay is saturated (at most 1 s).",
      .rule = Micros{&RelayConfig::write_linger_us, 0, 1000 * 1000}},
     {.key = "max_write_linger_us",
      .value_name = "US",

@@ -563,3 +563,41 @@ TEST_CASE("a slow consumer is closed with RESOURCE_EXHAUSTED and the others keep
   REQUIRE(after);
   CHECK(after->message().sequence() == kMessages + 1);
 }
+
+TEST_CASE(
+    "with a linger, streams that take no batches hold their connections and still get every "
+    "message once, in order, and every ack") {
+  // A fixed linger makes every stream that takes no batches hold its
+  // connection (TCP_CORK) for 20 ms at a time, as a saturated relay does;
+  // each of these clients has a connection of its own.
+  RelayProcess relay({"--write-linger-us", "20000", "--publish-rate-per-second", "0"});
+  ChatClient ann(relay.target(), "ann");
+  ChatClient bob(relay.target(), "bob");
+  ChatClient carol(relay.target(), "carol");
+  for (ChatClient* client : {&ann, &bob, &carol}) {
+    join_and_wait(*client, "held");
+  }
+  // ann waits for each ack (and her own message) before the next publish, as
+  // a person's client does; the acks end her holds, while the messages to
+  // the others wait out theirs.
+  constexpr int kMessages = 60;
+  std::vector<Message> own;
+  for (int i = 1; i <= kMessages; ++i) {
+    REQUIRE(ann.publish("held", numbered("body", i), numbered("id", i)));
+    auto received = receive(ann, 1, 1, 10s);
+    REQUIRE(received.acks.size() == 1);
+    REQUIRE(received.messages.size() == 1);
+    CHECK(received.acks[0].sequence() == static_cast<std::uint64_t>(i));
+    own.push_back(std::move(received.messages[0]));
+  }
+  for (auto [name, messages] :
+       {std::pair{"ann", own}, std::pair{"bob", next_messages(bob, kMessages, 30s)},
+        std::pair{"carol", next_messages(carol, kMessages, 30s)}}) {
+    INFO("reader ", name);
+    REQUIRE(messages.size() == kMessages);
+    for (std::size_t i = 0; i < kMessages; ++i) {
+      CHECK(messages[i].sequence() == i + 1);
+      CHECK(messages[i].body() == numbered("body", i + 1));
+    }
+  }
+}
