@@ -82,6 +82,16 @@ struct RelayConfig {
   // Shutdown: how long open streams get to drain their queues.
   std::int64_t shutdown_grace_ms = 5000;
 
+  // TLS: PEM files of the relay's certificate chain and private key (both,
+  // or neither for plaintext), and of the CA that client certificates must
+  // be signed by (mutual TLS; empty: clients show none). The files are read
+  // again every tls_reload_interval_ms, so a renewed certificate is served to
+  // new connections while open streams go on.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::int64_t tls_reload_interval_ms = 10000;
+
   // Logging: "text" or "json"; level: trace, debug, info, warn, error.
   std::string log_format = "text";
   std::string log_level = "info";

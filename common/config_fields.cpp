@@ -33,6 +33,8 @@ bool is_host_and_port(std::string_view address) {
 
 bool is_log_level_name(std::string_view name) { return log_level_from_name(name).has_value(); }
 
+bool is_any_path(std::string_view) { return true; }
+
 const ConfigField kFields[] = {
     {.key = "listen_address",
      .flag_alias = "--listen",
@@ -176,6 +178,25 @@ const ConfigField kFields[] = {
      .value_name = "MS",
      .help = "Milliseconds open streams get to drain their queues when the relay stops.",
      .rule = Millis{&RelayConfig::shutdown_grace_ms, 0, kMaxMillis}},
+    {.key = "tls_cert",
+     .value_name = "FILE",
+     .help = "PEM certificate chain the relay shows clients; with --tls-key, the relay speaks "
+             "only TLS. Empty: plaintext.",
+     .rule = TextField{&RelayConfig::tls_cert, is_any_path, "a file path"}},
+    {.key = "tls_key",
+     .value_name = "FILE",
+     .help = "PEM private key of --tls-cert.",
+     .rule = TextField{&RelayConfig::tls_key, is_any_path, "a file path"}},
+    {.key = "tls_client_ca",
+     .value_name = "FILE",
+     .help = "PEM CA certificates that client certificates must be signed by (mutual TLS: a "
+             "client without such a certificate is refused). Needs --tls-cert.",
+     .rule = TextField{&RelayConfig::tls_client_ca, is_any_path, "a file path"}},
+    {.key = "tls_reload_interval_ms",
+     .value_name = "MS",
+     .help = "Milliseconds between reads of the TLS files: a renewed certificate is used for "
+             "new connections without dropping open streams (at least 1000).",
+     .rule = Millis{&RelayConfig::tls_reload_interval_ms, 1000, kMaxMillis}},
     {.key = "log_format",
      .value_name = "FORMAT",
      .help = "Log line format on stderr: text for people, json for one object per line.",

@@ -26,6 +26,7 @@
 #include "common/grpc_runtime.hpp"
 #include "common/logging.hpp"
 #include "relay/service/relay_service.hpp"
+#include "relay/service/server_credentials.hpp"
 #include "relay/service/server_options.hpp"
 
 namespace {
@@ -97,9 +98,15 @@ int serve(const relay::common::StartupOptions& options) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  auto credentials = relay::service::server_credentials(config);
+  if (const auto* problem = std::get_if<std::string>(&credentials)) {
+    spdlog::error("{}", *problem);
+    return 2;
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen_address,
+                           std::get<std::shared_ptr<grpc::ServerCredentials>>(credentials), &port);
   relay::service::apply_server_options(builder, config);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -113,7 +120,10 @@ int serve(const relay::common::StartupOptions& options) {
   auto* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
-  spdlog::info("relay listening on {} (port {})", config.listen_address, port);
+  spdlog::info("relay listening on {} (port {}, {})", config.listen_address, port,
+               config.tls_cert.empty()        ? "plaintext"
+               : config.tls_client_ca.empty() ? "TLS"
+                                              : "mutual TLS");
 
   boost::asio::steady_timer sweep_timer(io);
   schedule_sweep(sweep_timer, service, sweep_interval(config));
