@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include <grpcpp/security/credentials.h>
+
 #include "cli/bench/delivery.hpp"
 #include "cli/bench/scenario.hpp"
 
@@ -82,8 +84,9 @@ class Driver {
 
 // `target`: a gRPC target. Subscribers accept batches unless the workload
 // says not to.
-std::unique_ptr<Driver> make_grpc_driver(const std::string& target, const Workload& workload,
-                                         const Phase& phase);
+std::unique_ptr<Driver> make_grpc_driver(const std::string& target,
+                                         std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                         const Workload& workload, const Phase& phase);
 // `url`: nats://HOST:PORT.
 std::unique_ptr<Driver> make_nats_driver(const std::string& url, const Workload& workload,
                                          const Phase& phase);

@@ -14,28 +14,31 @@
 namespace relay::cli::bench {
 namespace {
 
-std::shared_ptr<grpc::Channel> connection(const std::string& target) {
+std::shared_ptr<grpc::Channel> connection(const std::string& target,
+                                          const std::shared_ptr<grpc::ChannelCredentials>& tls) {
   grpc::ChannelArguments args;
   // One TCP connection per channel: streams share connections only as the
   // workload says (streams_per_connection).
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, tls, args);
 }
 
 class GrpcDriver final : public Driver {
  public:
-  GrpcDriver(std::string target, const Workload& workload, const Phase& phase)
+  GrpcDriver(std::string target, std::shared_ptr<grpc::ChannelCredentials> credentials,
+             const Workload& workload, const Phase& phase)
       : target_(std::move(target)),
+        credentials_(std::move(credentials)),
         workload_(workload),
         phase_(phase),
-        publisher_stub_(connection(target_)),
-        churn_stub_(connection(target_)) {}
+        publisher_stub_(connection(target_, credentials_)),
+        churn_stub_(connection(target_, credentials_)) {}
 
   std::unique_ptr<Subscriber> subscriber(std::size_t index, const std::string& room,
                                          RoomProgress* progress) override {
     const std::size_t stub = index / workload_.streams_per_connection;
     while (subscriber_stubs_.size() <= stub) {
-      subscriber_stubs_.push_back(std::make_unique<ChatStub>(connection(target_)));
+      subscriber_stubs_.push_back(std::make_unique<ChatStub>(connection(target_, credentials_)));
     }
     return std::make_unique<SubscriberStream>(
         *subscriber_stubs_[stub], room,
@@ -56,6 +59,7 @@ class GrpcDriver final : public Driver {
 
  private:
   const std::string target_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const Workload& workload_;
   const Phase& phase_;
   // Subscribers are opened from one thread; only churners come from several.
@@ -67,9 +71,10 @@ class GrpcDriver final : public Driver {
 
 }  // namespace
 
-std::unique_ptr<Driver> make_grpc_driver(const std::string& target, const Workload& workload,
-                                         const Phase& phase) {
-  return std::make_unique<GrpcDriver>(target, workload, phase);
+std::unique_ptr<Driver> make_grpc_driver(const std::string& target,
+                                         std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                         const Workload& workload, const Phase& phase) {
+  return std::make_unique<GrpcDriver>(target, std::move(credentials), workload, phase);
 }
 
 }  // namespace relay::cli::bench

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/bench/run.hpp"
+#include "cli/tls_options.hpp"
 #include "common/grpc_runtime.hpp"
 
 namespace {
@@ -188,6 +189,8 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
       "--relay-pid", relay_pid,
       "The server's PID (relay-server, the reference or nats-server), for its RSS and CPU time");
   app.add_flag("--json", json, "One JSON object instead of the table (no progress line)");
+  relay::common::ClientTls tls;
+  relay::cli::add_tls_options(app, tls);
   CLI11_PARSE(app, argc, argv);
 
   if (!options.scenario.empty()) {
@@ -210,6 +213,16 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
     std::cerr << "relay-bench: --no-batch is about the relay's batches; core NATS has none\n";
     return 2;
   }
+  if (nats && tls.on()) {
+    std::cerr << "relay-bench: the TLS flags are for relays; the NATS driver speaks plaintext\n";
+    return 2;
+  }
+  auto credentials = relay::common::channel_credentials(tls);
+  if (const auto* problem = std::get_if<std::string>(&credentials)) {
+    std::cerr << "relay-bench: " << *problem << "\n";
+    return 2;
+  }
+  options.credentials = std::get<std::shared_ptr<grpc::ChannelCredentials>>(credentials);
   if (app.count("--duration") > 0 || options.scenario.empty()) {
     load.duration = std::chrono::milliseconds(static_cast<std::int64_t>(duration_s * 1000));
   }

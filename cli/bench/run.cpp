@@ -54,7 +54,10 @@ std::unique_ptr<Driver> make_driver(const RunOptions& options, const Phase& phas
     case Transport::grpc:
       break;
   }
-  return make_grpc_driver(options.target, options.workload, phase);
+  return make_grpc_driver(
+      options.target,
+      options.credentials ? options.credentials : grpc::InsecureChannelCredentials(),
+      options.workload, phase);
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include <grpcpp/security/credentials.h>
 
 #include "cli/bench/scenario.hpp"
 
@@ -37,6 +40,8 @@ struct RunOptions {
   Transport transport = Transport::grpc;
   // A gRPC target, or a NATS URL.
   std::string target;
+  // For a gRPC target; none: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   Workload workload;
   std::string scenario;
   std::optional<pid_t> relay_pid;

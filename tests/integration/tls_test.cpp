@@ -243,6 +243,26 @@ TEST_CASE("a renewed certificate is served to new connections while open streams
   CHECK(ann.publish("secure", "the stream outlived the renewal"));
 }
 
+TEST_CASE("relay-bench drives a relay over mutual TLS, and says which file it cannot use") {
+  Certificates certs;
+  RelayProcess relay({"--tls-cert", certs.path("ca-server.pem"), "--tls-key",
+                      certs.path("ca-server.key"), "--tls-client-ca", certs.path("ca.pem"),
+                      "--publish-rate-per-second", "0"});
+  ChildProcess bench(
+      {RELAY_BENCH_PATH, "--relay", relay.target(), "--scenario", "fanout", "--subscribers", "4",
+       "--duration", "0.5", "--warmup", "0.2", "--json", "--tls-ca", certs.path("ca.pem"),
+       "--tls-cert", certs.path("ca-client.pem"), "--tls-key", certs.path("ca-client.key")},
+      "");
+  REQUIRE(bench.wait_exit(60s) == 0);
+  INFO(bench.out());
+  CHECK(contains(bench.out(), "\"lost\":0"));
+
+  ChildProcess missing(
+      {RELAY_BENCH_PATH, "--relay", relay.target(), "--tls-ca", certs.path("nowhere.pem")}, "");
+  CHECK(missing.wait_exit(10s) == 2);
+  CHECK(contains(missing.err(), "--tls-ca " + certs.path("nowhere.pem")));
+}
+
 TEST_CASE("TLS settings that cannot work stop the relay at start with a message naming them") {
   Certificates certs;
   const std::string server = relay_server_path();
