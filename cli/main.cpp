@@ -13,6 +13,7 @@
 #include "cli/app/options.hpp"
 #include "cli/app/queries.hpp"
 #include "cli/app/stop_signal.hpp"
+#include "cli/tls_options.hpp"
 #include "common/validation.hpp"
 
 namespace {
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
                  "acknowledgements at end of input")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
+  relay::cli::add_tls_options(app, global.tls);
   app.add_option("--backoff-max-ms", backoff_max_ms, "Longest wait between reconnection attempts")
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
@@ -160,6 +162,11 @@ int main(int argc, char** argv) {
   }
   if (app.count("--user") == 0) {
     global.user = default_user();
+  }
+  if (const auto credentials = relay::common::channel_credentials(global.tls);
+      const auto* problem = std::get_if<std::string>(&credentials)) {
+    std::cerr << "relay-chat: " << *problem << "\n";
+    return 2;
   }
   global.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
   global.backoff_max = std::chrono::milliseconds(backoff_max_ms);

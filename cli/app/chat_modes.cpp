@@ -112,7 +112,7 @@ int run_plain(const GlobalOptions& global, const std::string& room, StopSignal& 
   if (!done) {
     if (status.state != ConnectionState::connected) {
       output.notice(status.last_error.empty()
-                        ? cannot_reach(global.target, no_answer_within(global.timeout))
+                        ? cannot_reach(global.target, no_answer_within(global.timeout), global.tls)
                         : status.last_error);
     }
     if (unacked > 0) {

@@ -2,8 +2,15 @@
 
 namespace relay::cli::app {
 
+ChannelOptions channel_options(const GlobalOptions& global) {
+  ChannelOptions options;
+  options.tls = global.tls;
+  return options;
+}
+
 SessionOptions session_options(const GlobalOptions& global) {
   SessionOptions options;
+  options.channel = channel_options(global);
   options.target = global.target;
   options.user = global.user;
   options.backoff.max = global.backoff_max;
@@ -14,6 +21,7 @@ SessionOptions session_options(const GlobalOptions& global) {
 FollowOptions follow_options(const GlobalOptions& global, std::vector<std::string> rooms,
                              bool presence) {
   FollowOptions options;
+  options.channel = channel_options(global);
   options.presence = presence;
   options.target = global.target;
   options.user = global.user;

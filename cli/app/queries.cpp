@@ -21,7 +21,7 @@ namespace {
 // The calls of one subcommand, which a stop signal cancels.
 struct SubcommandCalls {
   explicit SubcommandCalls(const GlobalOptions& global, StopSignal& signals)
-      : calls(make_channel(global.target), global),
+      : calls(make_channel(global.target, channel_options(global)), global),
         stop(signals.stop_with([this] { calls.cancel(); })) {}
   RelayCalls calls;
   StopSignal::Registration stop;
@@ -172,7 +172,7 @@ void write_lines(StdinLines& lines, const std::string& room,
 
 int send_lines(const GlobalOptions& global, const std::string& room, StopSignal& signals) {
   StdinLines lines;
-  RelayCalls calls(make_channel(global.target), global);
+  RelayCalls calls(make_channel(global.target, channel_options(global)), global);
   const auto stop = signals.stop_with([&] {
     lines.interrupt();
     calls.cancel();

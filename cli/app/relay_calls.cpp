@@ -104,10 +104,10 @@ std::string RelayCalls::describe_failure(const grpc::Status& status) const {
   }();
   std::string text;
   if (stalled || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    text = cannot_reach(global_.target, no_answer_within(global_.timeout));
+    text = cannot_reach(global_.target, no_answer_within(global_.timeout), global_.tls);
   } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
              channel_->GetState(false) != GRPC_CHANNEL_READY) {
-    text = cannot_reach(global_.target, status.error_message());
+    text = cannot_reach(global_.target, status.error_message(), global_.tls);
   } else {
     text = describe_grpc_status(status);
   }

@@ -1,5 +1,8 @@
 #include "cli/session/channel.hpp"
 
+#include <stdexcept>
+#include <variant>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
@@ -24,7 +27,13 @@ std::shared_ptr<grpc::Channel> make_channel(const std::string& target,
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  auto credentials = common::channel_credentials(options.tls);
+  if (const auto* problem = std::get_if<std::string>(&credentials)) {
+    // Checked at start: a file that went away since must not mean plaintext.
+    throw std::runtime_error(*problem);
+  }
+  return grpc::CreateCustomChannel(
+      target, std::get<std::shared_ptr<grpc::ChannelCredentials>>(credentials), args);
 }
 
 RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::time_point deadline,

@@ -7,6 +7,8 @@
 
 #include <grpcpp/channel.h>
 
+#include "common/client_tls.hpp"
+
 namespace relay::cli {
 
 struct ChannelOptions {
@@ -15,6 +17,8 @@ struct ChannelOptions {
   // answered with too_many_pings.
   std::chrono::milliseconds keepalive_time{20000};
   std::chrono::milliseconds keepalive_timeout{10000};
+  // Plaintext unless it says TLS; its files were checked when relay-chat started.
+  common::ClientTls tls;
 };
 
 // A channel to one or more relays. Several addresses in the target

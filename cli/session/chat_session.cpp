@@ -160,7 +160,8 @@ void ChatSession::supervise() {
           return stopping_;
         });
     if (reach == RelayReach::no_answer) {
-      last_error = cannot_reach(options_.target, no_answer_within(options_.connect_timeout));
+      last_error = cannot_reach(options_.target, no_answer_within(options_.connect_timeout),
+                                options_.channel.tls);
     } else if (reach != RelayReach::stopped) {
       // On a failing channel the stream fails at once, with gRPC's reason.
       bool established = false;
@@ -173,7 +174,7 @@ void ChatSession::supervise() {
       if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
         last_error.clear();
       } else if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-        last_error = cannot_reach(options_.target, status.error_message());
+        last_error = cannot_reach(options_.target, status.error_message(), options_.channel.tls);
       } else {
         last_error = describe_grpc_status(status);
       }

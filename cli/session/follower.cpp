@@ -94,7 +94,8 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
   }
   if (reach == RelayReach::no_answer) {
     return {grpc::StatusCode::UNAVAILABLE,
-            cannot_reach(options_.target, no_answer_within(options_.connect_timeout))};
+            cannot_reach(options_.target, no_answer_within(options_.connect_timeout),
+                         options_.channel.tls)};
   }
   // Not wait_for_ready: on a failing channel the call fails at once with
   // gRPC's reason, for the user to see while run() retries.
@@ -123,7 +124,8 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
   }
   const auto status = reader->Finish();
   if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return {status.error_code(), cannot_reach(options_.target, status.error_message())};
+    return {status.error_code(),
+            cannot_reach(options_.target, status.error_message(), options_.channel.tls)};
   }
   return status;
 }

@@ -36,8 +36,10 @@ std::string describe_grpc_status(const grpc::Status& status) {
   return status.error_message().empty() ? name : name + ": " + status.error_message();
 }
 
-std::string cannot_reach(const std::string& target, const std::string& reason) {
-  return "cannot reach a relay at " + target + ": " + reason;
+std::string cannot_reach(const std::string& target, const std::string& reason,
+                         const common::ClientTls& tls) {
+  const std::string hint = common::tls_hint(tls, reason);
+  return "cannot reach a relay at " + target + ": " + reason + (hint.empty() ? "" : "; " + hint);
 }
 
 std::string no_answer_within(std::chrono::milliseconds timeout) {

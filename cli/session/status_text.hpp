@@ -5,6 +5,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include "common/client_tls.hpp"
+
 namespace relay::cli {
 
 // "INVALID_ARGUMENT" for 3, ..., "code 42" for a code gRPC does not define.
@@ -12,8 +14,10 @@ std::string status_code_name(int code);
 // "UNAVAILABLE: relay shutting down", or just the name without a message.
 std::string describe_grpc_status(const grpc::Status& status);
 // "cannot reach a relay at TARGET: REASON", the words of every mode for a
-// relay that does not answer.
-std::string cannot_reach(const std::string& target, const std::string& reason);
+// relay that does not answer, with a hint when TLS settings (or their
+// absence) are the likely cause.
+std::string cannot_reach(const std::string& target, const std::string& reason,
+                         const common::ClientTls& tls);
 // "no answer within 2.5 s": the reason when a relay accepts connections but
 // does not answer.
 std::string no_answer_within(std::chrono::milliseconds timeout);

@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
@@ -261,6 +263,38 @@ TEST_CASE("relay-bench drives a relay over mutual TLS, and says which file it ca
       {RELAY_BENCH_PATH, "--relay", relay.target(), "--tls-ca", certs.path("nowhere.pem")}, "");
   CHECK(missing.wait_exit(10s) == 2);
   CHECK(contains(missing.err(), "--tls-ca " + certs.path("nowhere.pem")));
+}
+
+TEST_CASE("relay-chat chats over TLS, and says what to check when TLS is the trouble") {
+  Certificates certs;
+  RelayProcess relay(
+      {"--tls-cert", certs.path("ca-server.pem"), "--tls-key", certs.path("ca-server.key")});
+  const auto chat = [&](std::vector<std::string> args, const std::string& input) {
+    args.insert(args.begin(), {relay_chat_path(), "--relay", relay.target(), "--timeout", "3"});
+    return std::make_unique<ChildProcess>(args, input);
+  };
+
+  auto ann = chat({"--tls-ca", certs.path("ca.pem"), "--room", "secure", "--user", "ann"},
+                  "hello over TLS\n");
+  REQUIRE(ann->wait_exit(30s) == 0);
+  CHECK(contains(ann->out(), "ann: hello over TLS"));
+
+  auto wrong_ca = chat({"--tls-ca", certs.path("other-ca.pem"), "rooms"}, "");
+  CHECK(wrong_ca->wait_exit(30s) == 1);
+  INFO(wrong_ca->err());
+  CHECK(contains(wrong_ca->err(),
+                 "the TLS handshake failed: is the relay's certificate signed by "
+                 "the CA in " +
+                     certs.path("other-ca.pem")));
+
+  auto plaintext = chat({"rooms"}, "");
+  CHECK(plaintext->wait_exit(30s) == 1);
+  INFO(plaintext->err());
+  CHECK(contains(plaintext->err(), "if the relay speaks TLS, connect with --tls"));
+
+  auto missing = chat({"--tls-ca", certs.path("nowhere.pem"), "rooms"}, "");
+  CHECK(missing->wait_exit(10s) == 2);
+  CHECK(contains(missing->err(), "--tls-ca " + certs.path("nowhere.pem")));
 }
 
 TEST_CASE("TLS settings that cannot work stop the relay at start with a message naming them") {

@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 33;
+constexpr std::size_t kFieldCount = 37;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -61,6 +61,10 @@ RelayConfig changed_config() {
   config.min_client_ping_interval_ms = 1500;
   config.slow_consumer_grace_ms = 800;
   config.shutdown_grace_ms = 700;
+  config.tls_cert = "/etc/relay/relay.pem";
+  config.tls_key = "/etc/relay/relay.key";
+  config.tls_client_ca = "/etc/relay/clients-ca.pem";
+  config.tls_reload_interval_ms = 60000;
   config.log_format = "json";
   config.log_level = "debug";
   return config;
