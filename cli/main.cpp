@@ -106,6 +106,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
   relay::cli::add_tls_options(app, global.tls);
+  app.add_option("--token-file", global.token_file,
+                 "File with a bearer token (relay-token prints one) for a relay with --auth-key; "
+                 "read again at every reconnection, so a renewed file is used without a restart");
   app.add_option("--backoff-max-ms", backoff_max_ms, "Longest wait between reconnection attempts")
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
@@ -166,6 +169,10 @@ int main(int argc, char** argv) {
   if (const auto credentials = relay::common::channel_credentials(global.tls);
       const auto* problem = std::get_if<std::string>(&credentials)) {
     std::cerr << "relay-chat: " << *problem << "\n";
+    return 2;
+  }
+  if (!global.token_file.empty() && !relay::cli::read_token_file(global.token_file)) {
+    std::cerr << "relay-chat: --token-file " << global.token_file << ": no token there\n";
     return 2;
   }
   global.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));

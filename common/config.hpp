@@ -92,6 +92,16 @@ struct RelayConfig {
   std::string tls_client_ca;
   std::int64_t tls_reload_interval_ms = 10000;
 
+  // Tokens: with an auth_key, every call must carry `authorization: Bearer
+  // <JWT>` signed with it (an HS256 secret of 32 bytes or more, or the PEM
+  // public key for RS256 / ES256), and its `sub` is the caller's name;
+  // x-relay-user is then ignored. iss and aud are checked when set.
+  std::string auth_key;
+  std::string auth_algorithm = "HS256";
+  std::string auth_issuer;
+  std::string auth_audience;
+  std::int64_t auth_leeway_ms = 30000;
+
   // Logging: "text" or "json"; level: trace, debug, info, warn, error.
   std::string log_format = "text";
   std::string log_level = "info";

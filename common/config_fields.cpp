@@ -33,7 +33,11 @@ bool is_host_and_port(std::string_view address) {
 
 bool is_log_level_name(std::string_view name) { return log_level_from_name(name).has_value(); }
 
-bool is_any_path(std::string_view) { return true; }
+bool is_any_text(std::string_view) { return true; }
+
+bool is_token_algorithm(std::string_view name) {
+  return name == "HS256" || name == "RS256" || name == "ES256";
+}
 
 const ConfigField kFields[] = {
     {.key = "listen_address",
@@ -182,21 +186,44 @@ const ConfigField kFields[] = {
      .value_name = "FILE",
      .help = "PEM certificate chain the relay shows clients; with --tls-key, the relay speaks "
              "only TLS. Empty: plaintext.",
-     .rule = TextField{&RelayConfig::tls_cert, is_any_path, "a file path"}},
+     .rule = TextField{&RelayConfig::tls_cert, is_any_text, "a file path"}},
     {.key = "tls_key",
      .value_name = "FILE",
      .help = "PEM private key of --tls-cert.",
-     .rule = TextField{&RelayConfig::tls_key, is_any_path, "a file path"}},
+     .rule = TextField{&RelayConfig::tls_key, is_any_text, "a file path"}},
     {.key = "tls_client_ca",
      .value_name = "FILE",
      .help = "PEM CA certificates that client certificates must be signed by (mutual TLS: a "
              "client without such a certificate is refused). Needs --tls-cert.",
-     .rule = TextField{&RelayConfig::tls_client_ca, is_any_path, "a file path"}},
+     .rule = TextField{&RelayConfig::tls_client_ca, is_any_text, "a file path"}},
     {.key = "tls_reload_interval_ms",
      .value_name = "MS",
      .help = "Milliseconds between reads of the TLS files: a renewed certificate is used for "
              "new connections without dropping open streams (at least 1000).",
      .rule = Millis{&RelayConfig::tls_reload_interval_ms, 1000, kMaxMillis}},
+    {.key = "auth_key",
+     .value_name = "FILE",
+     .help = "Key that callers' tokens are signed with (an HS256 secret file of 32 bytes or "
+             "more, or a PEM public key for RS256 / ES256): every call must then carry "
+             "authorization: Bearer <JWT>, whose sub names the caller. Empty: no tokens, callers "
+             "name themselves in x-relay-user.",
+     .rule = TextField{&RelayConfig::auth_key, is_any_text, "a file path"}},
+    {.key = "auth_algorithm",
+     .value_name = "ALG",
+     .help = "The one algorithm tokens may be signed with: HS256, RS256 or ES256.",
+     .rule = TextField{&RelayConfig::auth_algorithm, is_token_algorithm, "HS256, RS256 or ES256"}},
+    {.key = "auth_issuer",
+     .value_name = "TEXT",
+     .help = "When set, a token's iss must be exactly this.",
+     .rule = TextField{&RelayConfig::auth_issuer, is_any_text, "any text"}},
+    {.key = "auth_audience",
+     .value_name = "TEXT",
+     .help = "When set, a token's aud must be exactly this.",
+     .rule = TextField{&RelayConfig::auth_audience, is_any_text, "any text"}},
+    {.key = "auth_leeway_ms",
+     .value_name = "MS",
+     .help = "Milliseconds of clock skew allowed when checking a token's exp and nbf.",
+     .rule = Millis{&RelayConfig::auth_leeway_ms, 0, 600000}},
     {.key = "log_format",
      .value_name = "FORMAT",
      .help = "Log line format on stderr: text for people, json for one object per line.",

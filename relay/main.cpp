@@ -94,7 +94,13 @@ int serve(const relay::common::StartupOptions& options) {
   // soon as the port file appears gets a drain, not death by signal.
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  relay::service::RelayService service(config);
+  auto tokens = relay::common::TokenVerifier::from_config(config);
+  if (const auto* problem = std::get_if<std::string>(&tokens)) {
+    spdlog::error("{}", *problem);
+    return 2;
+  }
+  relay::service::RelayService service(
+      config, {}, std::get<std::shared_ptr<const relay::common::TokenVerifier>>(tokens));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

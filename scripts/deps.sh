@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev nlohmann-json3-dev doctest-dev libcli11-dev libspdlog-dev
   tmux procps jq clang-format clang libclang-rt-14-dev
-  libnats-dev nats-server
+  libnats-dev nats-server libjwt-dev
 )
 
 is_installed() {

@@ -131,7 +131,7 @@ void RelayCalls::prepare(grpc::ClientContext& context) const {
   // wait_for_relay has already waited for a relay that is starting: a call on
   // a channel that still fails then fails at once, with gRPC's reason.
   context.set_wait_for_ready(false);
-  context.AddMetadata(common::kUserKey, global_.user);
+  add_caller_metadata(context, global_.user, channel_options(global_));
 }
 
 grpc::Status RelayCalls::run(grpc::ClientContext& context, const Call& call) {

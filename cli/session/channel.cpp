@@ -1,5 +1,8 @@
 #include "cli/session/channel.hpp"
 
+#include "common/metadata.hpp"
+
+#include <fstream>
 #include <stdexcept>
 #include <variant>
 
@@ -55,6 +58,28 @@ RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::tim
       return RelayReach::no_answer;
     }
   }
+}
+
+void add_caller_metadata(grpc::ClientContext& context, const std::string& user,
+                         const ChannelOptions& options) {
+  context.AddMetadata(common::kUserKey, user);
+  if (options.token_file.empty()) {
+    return;
+  }
+  // A file that went away sends no token: the relay's UNAUTHENTICATED then
+  // says what is missing, and the next reconnection reads the file again.
+  if (const auto token = read_token_file(options.token_file)) {
+    context.AddMetadata("authorization", "Bearer " + *token);
+  }
+}
+
+std::optional<std::string> read_token_file(const std::string& path) {
+  std::ifstream file(path);
+  std::string token;
+  if (!file || !(file >> token)) {
+    return std::nullopt;
+  }
+  return token;
 }
 
 }  // namespace relay::cli

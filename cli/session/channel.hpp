@@ -3,9 +3,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 
 #include "common/client_tls.hpp"
 
@@ -19,7 +21,18 @@ struct ChannelOptions {
   std::chrono::milliseconds keepalive_timeout{10000};
   // Plaintext unless it says TLS; its files were checked when relay-chat started.
   common::ClientTls tls;
+  // A file holding the bearer token for a relay with --auth-key, read again
+  // for every call so that a token renewed in place is used from the next
+  // reconnection; empty: none.
+  std::string token_file;
 };
+
+// Who the caller is, on every call: x-relay-user, and the bearer token of
+// `options.token_file` when there is one.
+void add_caller_metadata(grpc::ClientContext& context, const std::string& user,
+                         const ChannelOptions& options);
+// The token in `path`, or none when the file cannot be read or holds none.
+std::optional<std::string> read_token_file(const std::string& path);
 
 // A channel to one or more relays. Several addresses in the target
 // ("ipv4:127.0.0.1:50051,127.0.0.1:50052", or a dns: name with several

@@ -207,7 +207,7 @@ bool ChatSession::sleep_unless_stopping(std::chrono::milliseconds wait) {
 
 grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
   grpc::ClientContext context;
-  context.AddMetadata(common::kUserKey, options_.user);
+  add_caller_metadata(context, options_.user, options_.channel);
   context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
   bool stream_over = false;  // guarded by mutex_
   {

@@ -101,7 +101,7 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
   // gRPC's reason, for the user to see while run() retries.
   grpc::ClientContext context;
   context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
-  context.AddMetadata(common::kUserKey, options_.user);
+  add_caller_metadata(context, options_.user, options_.channel);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {

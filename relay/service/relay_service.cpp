@@ -72,11 +72,12 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
 }
 
 RelayService::RelayService(const common::RelayConfig& config,
-                           const BackplaneFactory& make_backplane)
+                           const BackplaneFactory& make_backplane,
+                           std::shared_ptr<const common::TokenVerifier> tokens)
     : hub_(hub_limits(config), encoder_),
       backplane_(make_backplane ? make_backplane(hub_)
                                 : std::make_unique<backplane::LocalBackplane>(hub_)),
-      context_(config, hub_, *backplane_) {}
+      context_(config, hub_, *backplane_, std::move(tokens)) {}
 
 RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerContext& context,
                                                   const char* rpc) {
@@ -108,7 +109,7 @@ std::optional<grpc::Status> RelayService::read_unary(const grpc::CallbackServerC
 
 Identity RelayService::identify_or_log(const grpc::CallbackServerContext& context,
                                        const char* rpc) {
-  auto identity = identify(context);
+  auto identity = identify(context, context_.tokens.get());
   if (!identity.user) {
     context_.refused_calls.refused(
         fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));

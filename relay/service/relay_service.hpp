@@ -32,8 +32,10 @@ using BackplaneFactory = std::function<std::unique_ptr<backplane::Backplane>(hub
 // wire and the hub, holding no business rules of its own.
 class RelayService final : public RelayServiceBase {
  public:
+  // `tokens`: from TokenVerifier::from_config; none: callers name themselves.
   explicit RelayService(const common::RelayConfig& config,
-                        const BackplaneFactory& make_backplane = {});
+                        const BackplaneFactory& make_backplane = {},
+                        std::shared_ptr<const common::TokenVerifier> tokens = nullptr);
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Chat(
       grpc::CallbackServerContext* context) override;

@@ -35,14 +35,16 @@ std::variant<std::shared_ptr<grpc::ServerCredentials>, std::string> server_crede
     const common::RelayConfig& config) {
   if (config.tls_cert.empty() && config.tls_key.empty()) {
     if (!config.tls_client_ca.empty()) {
-      return std::string("--tls-client-ca needs --tls-cert and --tls-key: client certificates "
-                         "are checked only over TLS");
+      return std::string(
+          "--tls-client-ca needs --tls-cert and --tls-key: client certificates "
+          "are checked only over TLS");
     }
     return grpc::InsecureServerCredentials();
   }
   if (config.tls_cert.empty() || config.tls_key.empty()) {
-    return std::string("--tls-cert and --tls-key go together: give both, or neither for "
-                       "plaintext");
+    return std::string(
+        "--tls-cert and --tls-key go together: give both, or neither for "
+        "plaintext");
   }
   for (const auto& [flag, path, kind] :
        {std::tuple{"--tls-cert", config.tls_cert, "CERTIFICATE"},

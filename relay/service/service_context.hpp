@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "common/config.hpp"
+#include "common/tokens.hpp"
 #include "relay/backplane/backplane.hpp"
 #include "relay/hub/hub.hpp"
 #include "relay/service/refusal_log.hpp"
@@ -61,12 +62,19 @@ class BatchRegistry {
 // (the server is shut down and waited for before the service dies).
 struct ServiceContext {
   ServiceContext(const common::RelayConfig& config_, hub::Hub& hub_,
-                 backplane::Backplane& backplane_)
-      : config(config_), hub(hub_), backplane(backplane_), users(config_) {}
+                 backplane::Backplane& backplane_,
+                 std::shared_ptr<const common::TokenVerifier> tokens_)
+      : config(config_),
+        hub(hub_),
+        backplane(backplane_),
+        tokens(std::move(tokens_)),
+        users(config_) {}
 
   const common::RelayConfig& config;
   hub::Hub& hub;
   backplane::Backplane& backplane;
+  // Checks callers' bearer tokens; none: callers name themselves.
+  const std::shared_ptr<const common::TokenVerifier> tokens;
   StreamRegistry streams;
   BatchRegistry batches;
   SharedConnections connections;

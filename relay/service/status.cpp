@@ -1,5 +1,11 @@
 #include "relay/service/status.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <string_view>
+#include <variant>
+
 #include <fmt/format.h>
 
 #include "common/metadata.hpp"
@@ -23,7 +29,43 @@ grpc::Status to_status(const hub::CloseReason& reason) {
   return {grpc::StatusCode::INTERNAL, reason.message};
 }
 
-Identity identify(const grpc::CallbackServerContext& context) {
+namespace {
+
+Identity verify_bearer(const grpc::CallbackServerContext& context,
+                       const common::TokenVerifier& tokens) {
+  const auto& metadata = context.client_metadata();
+  const auto found = metadata.find("authorization");
+  if (found == metadata.end()) {
+    return {std::nullopt,
+            {grpc::StatusCode::UNAUTHENTICATED,
+             "missing authorization metadata: this relay wants authorization: Bearer <token>"}};
+  }
+  const std::string_view value(found->second.data(), found->second.size());
+  constexpr std::string_view kScheme = "bearer ";
+  const bool bearer = value.size() > kScheme.size() &&
+                      std::equal(kScheme.begin(), kScheme.end(), value.begin(), [](char a, char b) {
+                        return a == std::tolower(static_cast<unsigned char>(b));
+                      });
+  if (!bearer) {
+    return {std::nullopt,
+            {grpc::StatusCode::UNAUTHENTICATED, "authorization metadata must be: Bearer <token>"}};
+  }
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  auto verified = tokens.verify(std::string(value.substr(kScheme.size())), now_s);
+  if (const auto* refusal = std::get_if<std::string>(&verified)) {
+    return {std::nullopt, {grpc::StatusCode::UNAUTHENTICATED, *refusal}};
+  }
+  return {std::get<common::TokenClaims>(std::move(verified)).user, grpc::Status::OK};
+}
+
+}  // namespace
+
+Identity identify(const grpc::CallbackServerContext& context, const common::TokenVerifier* tokens) {
+  if (tokens != nullptr) {
+    return verify_bearer(context, *tokens);
+  }
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find(common::kUserKey);
   if (found == metadata.end()) {

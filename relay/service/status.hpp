@@ -7,6 +7,7 @@
 #include <grpcpp/support/status.h>
 
 #include "common/config.hpp"
+#include "common/tokens.hpp"
 #include "relay/hub/room.hpp"
 #include "relay/hub/subscriber.hpp"
 
@@ -14,13 +15,15 @@ namespace relay::service {
 
 grpc::Status to_status(const hub::CloseReason& reason);
 
-// The caller's name from the `x-relay-user` metadata, or the status to end
-// the call with (UNAUTHENTICATED, whether it is missing or malformed).
+// The caller's name, or the status to end the call with (UNAUTHENTICATED,
+// whether it is missing or malformed). With `tokens`, the name is the `sub`
+// of the bearer token in `authorization`, and x-relay-user is ignored;
+// without, it is x-relay-user, taken on trust (loopback, tests).
 struct Identity {
   std::optional<std::string> user;
   grpc::Status error;
 };
-Identity identify(const grpc::CallbackServerContext& context);
+Identity identify(const grpc::CallbackServerContext& context, const common::TokenVerifier* tokens);
 
 // Refusals that Chat, Follow and PublishBatch word alike.
 std::string rate_limited(const common::RelayConfig& config);

@@ -150,10 +150,14 @@ std::optional<grpc::Status> FrameQueue::wait_status(std::chrono::milliseconds ti
   return status_;
 }
 
-ChatClient::ChatClient(const std::string& target, const std::string& user, bool accept_batch)
+ChatClient::ChatClient(const std::string& target, const std::string& user, bool accept_batch,
+                       const std::string& bearer_token)
     : stub_(stub(target)), context_(context_for(user, std::chrono::minutes(5))) {
   if (accept_batch) {
     context_->AddMetadata("x-relay-accept-batch", "1");
+  }
+  if (!bearer_token.empty()) {
+    context_->AddMetadata("authorization", "Bearer " + bearer_token);
   }
   stream_ = stub_->Chat(context_.get());
   reader_ = std::thread([this] {

@@ -67,7 +67,9 @@ class FrameQueue {
 // batched frames unless told to accept them.
 class ChatClient {
  public:
-  ChatClient(const std::string& target, const std::string& user, bool accept_batch = false);
+  // `bearer_token`: sent as authorization: Bearer, for a relay with --auth-key.
+  ChatClient(const std::string& target, const std::string& user, bool accept_batch = false,
+             const std::string& bearer_token = "");
   ~ChatClient();
   ChatClient(const ChatClient&) = delete;
   ChatClient& operator=(const ChatClient&) = delete;

@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 37;
+constexpr std::size_t kFieldCount = 42;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -65,6 +65,11 @@ RelayConfig changed_config() {
   config.tls_key = "/etc/relay/relay.key";
   config.tls_client_ca = "/etc/relay/clients-ca.pem";
   config.tls_reload_interval_ms = 60000;
+  config.auth_key = "/etc/relay/token.pub";
+  config.auth_algorithm = "ES256";
+  config.auth_issuer = "https://id.example";
+  config.auth_audience = "relay";
+  config.auth_leeway_ms = 5000;
   config.log_format = "json";
   config.log_level = "debug";
   return config;
