@@ -37,6 +37,14 @@ bool claim_matches(jwt_t* jwt, const char* claim, const std::string& wanted) {
 
 }  // namespace
 
+TokenVerifier::TokenVerifier(const std::string& algorithm, std::string key, std::string issuer,
+                             std::string audience, std::int64_t leeway_s)
+    : algorithm_(algorithm_named(algorithm).value_or(JWT_ALG_INVAL)),
+      key_(std::move(key)),
+      issuer_(std::move(issuer)),
+      audience_(std::move(audience)),
+      leeway_s_(leeway_s) {}
+
 std::variant<std::shared_ptr<const TokenVerifier>, std::string> TokenVerifier::from_config(
     const RelayConfig& config) {
   if (config.auth_key.empty()) {
@@ -65,8 +73,8 @@ std::variant<std::shared_ptr<const TokenVerifier>, std::string> TokenVerifier::f
     return "--auth-key " + config.auth_key + ": " + config.auth_algorithm +
            " needs a PEM public key (-----BEGIN PUBLIC KEY-----)";
   }
-  return std::make_shared<const TokenVerifier>(*algorithm, std::move(key), config.auth_issuer,
-                                               config.auth_audience,
+  return std::make_shared<const TokenVerifier>(config.auth_algorithm, std::move(key),
+                                               config.auth_issuer, config.auth_audience,
                                                (config.auth_leeway_ms + 999) / 1000);
 }
 

@@ -32,13 +32,11 @@ class TokenVerifier {
   // attacker nothing beyond what the caller sent.
   std::variant<TokenClaims, std::string> verify(const std::string& token, std::int64_t now_s) const;
 
-  TokenVerifier(int algorithm, std::string key, std::string issuer, std::string audience,
-                std::int64_t leeway_s)
-      : algorithm_(algorithm),
-        key_(std::move(key)),
-        issuer_(std::move(issuer)),
-        audience_(std::move(audience)),
-        leeway_s_(leeway_s) {}
+  // `algorithm`: HS256, RS256 or ES256 (any other refuses every token);
+  // `key`: the secret, or the PEM public key; empty issuer and audience are
+  // not checked.
+  TokenVerifier(const std::string& algorithm, std::string key, std::string issuer,
+                std::string audience, std::int64_t leeway_s);
 
  private:
   const int algorithm_;  // a jwt_alg_t
