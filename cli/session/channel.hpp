@@ -15,6 +15,9 @@ struct ChannelOptions {
   // answered with too_many_pings.
   std::chrono::milliseconds keepalive_time{20000};
   std::chrono::milliseconds keepalive_timeout{10000};
+  // Client-side health checking keeps calls away from a relay that says
+  // NOT_SERVING; off for a caller that wants to hear that answer itself.
+  bool health_checked = true;
 };
 
 // A channel to one or more relays. Several addresses in the target
@@ -41,6 +44,6 @@ RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::tim
                           const std::function<bool()>& stopping);
 
 // The service config that make_channel sets, for tests and documentation.
-std::string service_config_json();
+std::string service_config_json(bool health_checked = true);
 
 }  // namespace relay::cli

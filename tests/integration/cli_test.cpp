@@ -114,7 +114,8 @@ const std::vector<Mode> kEndingModes = {{{"rooms"}, ""},
                                         {{"history", "lobby"}, ""},
                                         {{"send", "lobby"}, "a\nb\n"},
                                         {{"--plain", "--room", "lobby"}, ""},
-                                        {{"--plain", "--room", "lobby"}, "a\n"}};
+                                        {{"--plain", "--room", "lobby"}, "a\n"},
+                                        {{"health"}, ""}};
 
 std::string describe(const Mode& mode) {
   std::string text;
