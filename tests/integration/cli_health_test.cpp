@@ -22,18 +22,6 @@ std::vector<std::string> health(const std::string& target, std::vector<std::stri
   return all;
 }
 
-bool wait_for_log(const RelayProcess& relay, const std::string& text,
-                  std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (relay.log().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -76,7 +64,7 @@ TEST_CASE("health exits 1 with NOT_SERVING while the relay drains, within its ti
     publish_acked(publisher, "feed", body, "p-" + std::to_string(i));
   }
   relay.signal(SIGTERM);
-  REQUIRE(wait_for_log(relay, "draining", 5s));
+  REQUIRE(wait_until([&] { return relay.log().find("draining") != std::string::npos; }, 5s));
 
   const auto started = std::chrono::steady_clock::now();
   ChildProcess draining(health(relay.target(), {"--timeout", "2"}), "");
