@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/app/chat_modes.hpp"
+#include "cli/app/health.hpp"
 #include "cli/app/options.hpp"
 #include "cli/app/queries.hpp"
 #include "cli/app/stop_signal.hpp"
@@ -33,6 +34,7 @@ Examples:
   relay-chat rooms                             the relay's rooms
   relay-chat history lobby -n 50               the last 50 messages of #lobby
   relay-chat who lobby                         the members of #lobby
+  relay-chat health                            exit 0 when the relay serves (Docker's HEALTHCHECK)
   relay-chat --relay ipv4:127.0.0.1:50051,127.0.0.1:50052 --room lobby
                                                fail over between two relays (that do not
                                                share rooms: see the README)
@@ -156,6 +158,22 @@ int main(int argc, char** argv) {
   add_json(who);
   who->footer(
       subcommand_footer("  relay-chat who lobby                         the members of #lobby\n"));
+  std::string health_service;
+  auto* health = app.add_subcommand(
+      "health", "Ask the relay's grpc.health.v1 service whether it serves; exit 0 if it does");
+  health->add_option("--service", health_service,
+                     "The service to ask about: relay.v1.Relay, or \"\" (the default) for "
+                     "the relay as a whole");
+  health->footer(subcommand_footer(
+      R"(  relay-chat health                            "the relay at ADDRESS is SERVING", exit 0
+  relay-chat health --service relay.v1.Relay --timeout 1
+                                               the relay's chat service, within a second
+
+--timeout is 3 s here unless given. Exit codes: 0 SERVING; 1 anything else, with
+the reason on stderr: NOT_SERVING (the relay is shutting down), SERVICE_UNKNOWN
+(no such --service), or no relay reached within --timeout (connection refused,
+no answer); 2 bad command line. Docker's HEALTHCHECK takes 1 as unhealthy.
+)"));
   app.require_subcommand(0, 1);
 
   try {
@@ -176,6 +194,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   global.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  if (*health && app.count("--timeout") == 0) {
+    global.timeout = relay::cli::app::kHealthTimeout;
+  }
   global.backoff_max = std::chrono::milliseconds(backoff_max_ms);
 
   using namespace relay::cli::app;
@@ -194,6 +215,9 @@ int main(int argc, char** argv) {
     }
     if (*who) {
       return show_members(global, who_room, signals);
+    }
+    if (*health) {
+      return check_health(global, health_service, signals);
     }
     const bool terminal = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
     if (plain || global.json || !terminal) {

@@ -94,7 +94,8 @@ ParseOutcome fail(const ConfigError& error) {
 
 ParseOutcome parse_relay_command_line(int argc, const char* const* argv) {
   CLI::App app{"Relays chat messages between gRPC clients, room by room.", "relay-server"};
-  app.set_version_flag("--version", "relay-server 0.1.0", "Print the version and exit.");
+  app.set_version_flag("--version", std::string("relay-server ") + kRelayVersion,
+                       "Print the version and exit.");
   app.footer(kExamples);
 
   StartupOptions options;
@@ -108,6 +109,9 @@ ParseOutcome parse_relay_command_line(int argc, const char* const* argv) {
                "Print the effective settings as JSON on stdout and exit.");
   app.add_option("--port-file", options.port_file,
                  "File to write the listening port to once the relay listens, for port 0.")
+      ->type_name("PATH");
+  app.add_option("--metrics-port-file", options.metrics_port_file,
+                 "File to write the metrics port to once it is served, for port 0.")
       ->type_name("PATH");
 
   // Flags are kept as text and applied after the file, through apply_json,

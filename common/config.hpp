@@ -10,11 +10,15 @@
 
 namespace relay::common {
 
+inline constexpr const char* kRelayVersion = "0.1.0";
+
 // Everything relay-server can be told. Defaults are what a single relay on a
 // small machine should run with; every field has a JSON key of the same name
 // and a flag with dashes (history_max_messages -> --history-max-messages).
 struct RelayConfig {
   std::string listen_address = "127.0.0.1:50051";
+  // Where /metrics is served over HTTP; empty: not served.
+  std::string metrics_listen;
 
   // Messages.
   std::size_t max_body_bytes = 64 * 1024;
@@ -126,6 +130,8 @@ struct StartupOptions {
   // Write the bound port here once listening (for scripts and tests that
   // listen on port 0).
   std::string port_file;
+  // The same for the metrics port.
+  std::string metrics_port_file;
 };
 
 // What main should do after parsing: run, or exit with this code (help and

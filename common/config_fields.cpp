@@ -31,6 +31,10 @@ bool is_host_and_port(std::string_view address) {
   return error == std::errc{} && end == port.data() + port.size() && value <= 65535;
 }
 
+bool is_metrics_address(std::string_view address) {
+  return address.empty() || is_host_and_port(address);
+}
+
 bool is_log_level_name(std::string_view name) { return log_level_from_name(name).has_value(); }
 
 bool is_any_text(std::string_view) { return true; }
@@ -46,6 +50,12 @@ const ConfigField kFields[] = {
      .help = "Address to listen on; port 0 picks a free port (see --port-file).",
      .rule = TextField{&RelayConfig::listen_address, is_host_and_port,
                        "HOST:PORT with a port from 0 to 65535"}},
+    {.key = "metrics_listen",
+     .value_name = "HOST:PORT",
+     .help = "Address to serve Prometheus metrics on, at /metrics over HTTP (an IP address; "
+             "port 0 picks a free port, see --metrics-port-file); empty: not served.",
+     .rule = TextField{&RelayConfig::metrics_listen, is_metrics_address,
+                       "empty, or HOST:PORT with a port from 0 to 65535"}},
     {.key = "max_body_bytes",
      .value_name = "BYTES",
      .help = "Largest message body accepted, in bytes (at most 16 MiB).",

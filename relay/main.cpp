@@ -25,6 +25,7 @@
 #include "common/config.hpp"
 #include "common/grpc_runtime.hpp"
 #include "common/logging.hpp"
+#include "relay/metrics/metrics_server.hpp"
 #include "relay/service/relay_service.hpp"
 #include "relay/service/server_credentials.hpp"
 #include "relay/service/server_options.hpp"
@@ -130,6 +131,19 @@ int serve(const relay::common::StartupOptions& options) {
                config.tls_cert.empty()        ? "plaintext"
                : config.tls_client_ca.empty() ? "TLS"
                                               : "mutual TLS");
+  // Declared after the service, so stopped before it goes: a scrape reads it.
+  std::unique_ptr<relay::metrics::MetricsServer> metrics;
+  if (!config.metrics_listen.empty()) {
+    auto started = relay::metrics::MetricsServer::start(
+        config.metrics_listen, [&service] { return relay::metrics::render(service.readings()); });
+    if (auto* error = std::get_if<std::string>(&started)) {
+      spdlog::error("{}", *error);
+      server->Shutdown();
+      return 2;
+    }
+    metrics = std::move(std::get<0>(started));
+    spdlog::info("metrics at http://{}/metrics (port {})", config.metrics_listen, metrics->port());
+  }
 
   boost::asio::steady_timer sweep_timer(io);
   schedule_sweep(sweep_timer, service, sweep_interval(config));
@@ -166,6 +180,13 @@ int serve(const relay::common::StartupOptions& options) {
       boost::asio::post(io, [&signals] { signals.cancel(); });
     });
   });
+  // The metrics port first: a port file that exists says everything listens.
+  if (metrics && !options.metrics_port_file.empty() &&
+      !write_port_file(options.metrics_port_file, metrics->port())) {
+    spdlog::error("cannot write the metrics port file {}", options.metrics_port_file);
+    server->Shutdown();
+    return 1;
+  }
   if (!options.port_file.empty() && !write_port_file(options.port_file, port)) {
     spdlog::error("cannot write the port file {}", options.port_file);
     server->Shutdown();

@@ -12,7 +12,10 @@
 
 namespace relay::cli {
 
-std::string service_config_json() {
+std::string service_config_json(bool health_checked) {
+  if (!health_checked) {
+    return R"({"loadBalancingConfig":[{"round_robin":{}}]})";
+  }
   return R"({"loadBalancingConfig":[{"round_robin":{}}],)"
          R"("healthCheckConfig":{"serviceName":"relay.v1.Relay"}})";
 }
@@ -20,7 +23,7 @@ std::string service_config_json() {
 std::shared_ptr<grpc::Channel> make_channel(const std::string& target,
                                             const ChannelOptions& options) {
   grpc::ChannelArguments args;
-  args.SetServiceConfigJSON(service_config_json());
+  args.SetServiceConfigJSON(service_config_json(options.health_checked));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options.keepalive_time.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options.keepalive_timeout.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

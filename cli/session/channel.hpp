@@ -25,6 +25,9 @@ struct ChannelOptions {
   // for every call so that a token renewed in place is used from the next
   // reconnection; empty: none.
   std::string token_file;
+  // Client-side health checking keeps calls away from a relay that says
+  // NOT_SERVING; off for a caller that wants to hear that answer itself.
+  bool health_checked = true;
 };
 
 // Who the caller is, on every call: x-relay-user, and the bearer token of
@@ -58,6 +61,6 @@ RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::tim
                           const std::function<bool()>& stopping);
 
 // The service config that make_channel sets, for tests and documentation.
-std::string service_config_json();
+std::string service_config_json(bool health_checked = true);
 
 }  // namespace relay::cli

@@ -31,6 +31,9 @@ class Backplane {
   // backplane that decides later copies it.
   virtual void publish(const std::string& room, hub::PublishRequest request,
                        const hub::CreateGate& may_create, PublishDone done) = 0;
+  // Whether publishes can be ordered now; a broker-backed backplane says
+  // false while its broker is out of reach. For the metrics.
+  virtual bool serving() const { return true; }
 };
 
 // One relay on its own: the room's counter gives the sequence, its duplicate

@@ -43,7 +43,7 @@ SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameS
   batching.linger = &linger_;
   return std::make_shared<Subscriber>(next_subscriber_id_.fetch_add(1), std::move(user), kind,
                                       limits_.queue, sink, batching, &flush_timer_,
-                                      std::move(connection));
+                                      std::move(connection), &subscriber_stats_);
 }
 
 JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "relay/hub/room.hpp"
+#include "relay/hub/subscriber_stats.hpp"
 
 namespace relay::hub {
 
@@ -97,6 +98,8 @@ class Hub {
   std::size_t sweep();
 
   HubStats stats() const;
+  // The streams' counters, summed now.
+  SubscriberStats::Snapshot subscriber_stats() const { return subscriber_stats_.snapshot(); }
 
  private:
   // Flushes the subscribers a room call left in `flush`, then takes the
@@ -122,6 +125,9 @@ class Hub {
   // never published to; counted apart.
   void erase_left_empty(const std::shared_ptr<Room>& room);
 
+  // First, so that it outlives every subscriber the hub made: each counts
+  // itself out of it as it goes.
+  SubscriberStats subscriber_stats_;
   const HubLimits limits_;
   FrameEncoder& encoder_;
   const Clock clock_;

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "relay/hub/subscriber_stats.hpp"
+
 namespace relay::hub {
 namespace {
 
@@ -33,7 +35,7 @@ thread_local WriteGroup* current_group = nullptr;
 
 Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
                        FrameSink& sink, WriteBatching batching, FlushTimer* timer,
-                       std::shared_ptr<SharedConnection> connection)
+                       std::shared_ptr<SharedConnection> connection, SubscriberStats* stats)
     : id_(id),
       user_(std::move(user)),
       kind_(kind),
@@ -41,9 +43,18 @@ Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, 
       batching_(batching),
       sink_(sink),
       timer_(timer),
-      connection_(std::move(connection)) {}
+      connection_(std::move(connection)),
+      stats_(stats) {
+  if (stats_ != nullptr) {
+    stats_->add(*this);
+  }
+}
 
 Subscriber::~Subscriber() {
+  // First, while every member is alive: a scrape may be reading them.
+  if (stats_ != nullptr) {
+    stats_->retire(*this);
+  }
   // A stream dropped while open (its timer holds it weakly, and so cannot
   // release for it): the connection may carry other streams.
   if (holding_) {
@@ -71,6 +82,7 @@ bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
                                   queued_bytes_ - replay_bytes_ + size > limits_.max_bytes;
   if (overflow) {
     overflowed_ = Overflow{queue_.size(), queued_bytes_};
+    counters_.slow_consumer();
     clear_queue_locked();
     state_ = State::closing;
     drain_ = false;
@@ -151,10 +163,14 @@ void Subscriber::on_write_done(bool ok) {
   {
     std::lock_guard lock(mutex_);
     write_in_flight_ = false;
+    if (ok) {
+      counters_.wrote(in_flight_.size(), in_flight_bytes_);
+    }
     in_flight_.clear();
     if (timing_write_) {
       timing_write_ = false;
       const auto now = FlushTimer::Clock::now();
+      counters_.write_took(now - last_write_started_);
       batching_.linger->write_completed(now - last_write_started_, now);
     } else if (holds_while_saturated()) {
       batching_.linger->write_completed(FlushTimer::Clock::now());
@@ -252,6 +268,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
       answer = answer || next.answer;
       in_flight_.push_back(std::move(next.frame));
     }
+    in_flight_bytes_ = batch_bytes;
     action.write = true;
     write_in_flight_ = true;
     if (answer) {

@@ -15,8 +15,11 @@
 #include "relay/hub/adaptive_linger.hpp"
 #include "relay/hub/flush_timer.hpp"
 #include "relay/hub/frame.hpp"
+#include "relay/hub/subscriber_counters.hpp"
 
 namespace relay::hub {
+
+class SubscriberStats;
 
 // Why a subscriber's stream ends. The service maps these to gRPC status codes.
 enum class CloseCode { ok, cancelled, invalid_argument, resource_exhausted, unavailable };
@@ -116,10 +119,11 @@ enum class SubscriberKind { chat, follow };
 class Subscriber : public std::enable_shared_from_this<Subscriber> {
  public:
   // A linger needs the timer, and a Subscriber owned by a shared_ptr; the
-  // timer must outlive the Subscriber.
+  // timer, and the stats it counts itself in, must outlive the Subscriber.
   Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, QueueLimits limits,
              FrameSink& sink, WriteBatching batching = {}, FlushTimer* timer = nullptr,
-             std::shared_ptr<SharedConnection> connection = nullptr);
+             std::shared_ptr<SharedConnection> connection = nullptr,
+             SubscriberStats* stats = nullptr);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -168,6 +172,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // Frames and bytes queued, not counting the write in flight.
   std::size_t queued_frames() const;
   std::size_t queued_bytes() const;
+  const SubscriberCounters& counters() const { return counters_; }
 
  private:
   enum class State { open, closing, finished };
@@ -215,8 +220,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   FrameSink& sink_;
   FlushTimer* const timer_;
   const std::shared_ptr<SharedConnection> connection_;
+  SubscriberStats* const stats_;
 
   mutable std::mutex mutex_;
+  // Written under mutex_ only (see SubscriberCounters).
+  SubscriberCounters counters_;
   struct Queued {
     FramePtr frame;
     bool replay;
@@ -231,6 +239,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // The frames of the write in flight. Filled under the lock, then read by
   // the sink without it: no one else touches it until that write completes.
   std::vector<FramePtr> in_flight_;
+  std::size_t in_flight_bytes_ = 0;                   // guarded by mutex_
   FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; when timed()
   // The write in flight started at last_write_started_.
   bool timing_write_ = false;      // guarded by mutex_

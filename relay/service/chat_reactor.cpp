@@ -33,7 +33,8 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
                                               write_batching(*call), connection_.connection())),
       stuck_write_(call),
-      refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_)),
+      refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_),
+                context_.refusal_counts),
       // A reconnecting client rejoins all its rooms at once, and may leave and
       // join a few more: that much is never refused.
       join_rate_(context.config.join_rate_per_second,
@@ -55,7 +56,7 @@ void ChatReactor::OnReadDone(bool ok) {
   const grpc::Status parsed =
       grpc::SerializationTraits<v1::ClientFrame>::Deserialize(&read_buffer_, &frame_);
   if (!parsed.ok()) {
-    refusals_.refused("malformed frame, ending the stream");
+    refusals_.refused(grpc::StatusCode::INVALID_ARGUMENT, "malformed frame, ending the stream");
     leave_all_rooms();
     subscriber_->close({hub::CloseCode::invalid_argument,
                         "malformed ClientFrame: the bytes are not a relay.v1.ClientFrame"},
@@ -194,7 +195,7 @@ void ChatReactor::handle(const v1::Publish& publish) {
 
 void ChatReactor::notice(grpc::StatusCode code, const std::string& message, const std::string& room,
                          const std::string& client_message_id, std::int64_t retry_after_us) {
-  refusals_.refused(message);
+  refusals_.refused(code, message);
   send(context_.hub, subscriber_,
        encode_error(static_cast<int>(code), message, room, client_message_id, retry_after_us));
 }

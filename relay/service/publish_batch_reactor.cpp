@@ -26,7 +26,7 @@ PublishBatchReactor::PublishBatchReactor(ServiceContext& context, grpc::Callback
       user_(std::move(user)),
       slot_(std::move(slot)),
       response_(response),
-      refusals_(fmt::format("batch from {} at {}", user_, call->peer())) {
+      refusals_(fmt::format("batch from {} at {}", user_, call->peer()), context_.refusal_counts) {
   context_.batches.add(this);
   read_next();
 }
@@ -144,7 +144,11 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
     }
   }
   if (!described.empty()) {
-    refusals_.refused(described);
+    // A message that fails validation has no result; one the backplane
+    // refused (the publish rate, room creations) does.
+    refusals_.refused(result == nullptr ? grpc::StatusCode::INVALID_ARGUMENT
+                                        : grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      described);
   }
 }
 

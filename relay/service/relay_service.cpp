@@ -90,7 +90,8 @@ RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerCont
   }
   auto admission = context_.users.admit(*identity.user, context.peer());
   if (!admission.slot) {
-    context_.refused_calls.refused(fmt::format("{} of {} from {}: {}", rpc, *identity.user,
+    context_.refused_calls.refused(admission.refusal.error_code(),
+                                   fmt::format("{} of {} from {}: {}", rpc, *identity.user,
                                                context.peer(), admission.refusal.error_message()));
     return {"", nullptr, admission.refusal};
   }
@@ -112,6 +113,7 @@ Identity RelayService::identify_or_log(const grpc::CallbackServerContext& contex
   auto identity = identify(context, context_.tokens.get());
   if (!identity.user) {
     context_.refused_calls.refused(
+        identity.error.error_code(),
         fmt::format("{} from {}: {}", rpc, context.peer(), identity.error.error_message()));
   }
   return identity;
@@ -252,6 +254,19 @@ void RelayService::begin_shutdown() {
   context_.draining.store(true);
   context_.streams.close_all({hub::CloseCode::unavailable, kShuttingDown.error_message()}, true);
   context_.batches.drain_all();
+}
+
+metrics::RelayReadings RelayService::readings() const {
+  metrics::RelayReadings readings;
+  readings.hub = hub_.stats();
+  readings.streams = hub_.subscriber_stats();
+  readings.open_batches = context_.batches.size();
+  for (const auto& room : hub_.list_rooms()) {
+    readings.room_subscribers += room.subscribers;
+  }
+  readings.refusals = context_.refusal_counts.read();
+  readings.backplane_serving = backplane_->serving();
+  return readings;
 }
 
 }  // namespace relay::service

@@ -7,6 +7,7 @@
 
 #include "common/config.hpp"
 #include "relay/hub/hub.hpp"
+#include "relay/metrics/relay_metrics.hpp"
 #include "relay/service/proto_frames.hpp"
 #include "relay/service/service_context.hpp"
 #include "relay/service/status.hpp"
@@ -65,6 +66,8 @@ class RelayService final : public RelayServiceBase {
   std::size_t open_streams() const { return context_.streams.size(); }
   // Removes idle rooms and forgets users at rest; the relay calls it on a timer.
   void sweep();
+  // What a scrape of /metrics shows; from any thread.
+  metrics::RelayReadings readings() const;
 
  private:
   // The caller's identity and a stream slot for it, or the status to refuse

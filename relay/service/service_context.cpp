@@ -72,6 +72,11 @@ void BatchRegistry::remove(PublishBatchReactor* batch) {
   batches_.erase(batch);
 }
 
+std::size_t BatchRegistry::size() const {
+  std::lock_guard lock(mutex_);
+  return batches_.size();
+}
+
 void BatchRegistry::drain_all() {
   // Under the lock, so that no batch can be deleted meanwhile: its OnDone
   // removes it from here first. drain() may call Finish, which never runs

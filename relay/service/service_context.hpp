@@ -51,9 +51,10 @@ class BatchRegistry {
   // Called first thing in the batch's OnDone: after it, the batch is not touched.
   void remove(PublishBatchReactor* batch);
   void drain_all();
+  std::size_t size() const;
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_set<PublishBatchReactor*> batches_;  // guarded by mutex_
   bool draining_ = false;                             // guarded by mutex_
 };
@@ -81,7 +82,8 @@ struct ServiceContext {
   UserLimits users;
   // Calls refused before a reactor exists (no identity, a limit reached),
   // summarised relay-wide as a stream summarises its own refusals.
-  RefusalLog refused_calls{"relay"};
+  RefusalCounts refusal_counts;
+  RefusalLog refused_calls{"relay", refusal_counts};
   std::atomic<bool> draining{false};
 };
 

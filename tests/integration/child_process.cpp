@@ -84,14 +84,18 @@ std::string ChildProcess::err() const { return read_file(directory_ / "err"); }
 
 bool ChildProcess::wait_for_output(const std::string& text,
                                    std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return out().find(text) != std::string::npos; }, timeout);
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (out().find(text) != std::string::npos) {
-      return true;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
     }
     std::this_thread::sleep_for(kPollInterval);
   }
-  return false;
+  return true;
 }
 
 }  // namespace relay::testing

@@ -4,11 +4,16 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace relay::testing {
+
+// Polls `condition` every few milliseconds until it holds (true) or
+// `timeout` has passed (false).
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 // A program run by a test: its stdin is `input` (then closed), its stdout and
 // stderr go to files the test reads. The destructor kills it by PID if it is

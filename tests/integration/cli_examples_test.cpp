@@ -49,6 +49,7 @@ const std::map<std::string, Expectation>& expectations() {
        {.out_has = {R"("body":"seed ci",)", R"("type":"message")"}}},
       {"relay-chat rooms", {.out_has = {"ci  ", "lobby  ", "ops  "}}},
       {"relay-chat who ci", {.out_has = {"carol\n"}}},
+      {"relay-chat health", {.out_has = {"the relay at 127.0.0.1:", " is SERVING\n"}}},
       {R"(relay-chat follow ci ops --json | jq -r 'select(.type == "message") | .body')",
        {.out_has = {"new in ci\n"},
         .out_lacks = {"{", "null"},
@@ -81,6 +82,8 @@ const std::map<std::string, Expectation>& expectations() {
         .follow_room = "lobby",
         .publish = "new in lobby"}},
       {"relay-chat rooms --json", {.out_has = {R"("room":"lobby")"}}},
+      {"relay-chat health --service relay.v1.Relay --timeout 1",
+       {.out_has = {"service relay.v1.Relay of the relay at 127.0.0.1:", " is SERVING\n"}}},
       {"relay-chat history lobby -n 50 --json",
        {.out_has = {R"("body":"seed lobby",)", R"("type":"message")"}}},
   };

@@ -114,7 +114,8 @@ const std::vector<Mode> kEndingModes = {{{"rooms"}, ""},
                                         {{"history", "lobby"}, ""},
                                         {{"send", "lobby"}, "a\nb\n"},
                                         {{"--plain", "--room", "lobby"}, ""},
-                                        {{"--plain", "--room", "lobby"}, "a\n"}};
+                                        {{"--plain", "--room", "lobby"}, "a\n"},
+                                        {{"health"}, ""}};
 
 std::string describe(const Mode& mode) {
   std::string text;
@@ -140,14 +141,7 @@ std::vector<std::unique_ptr<ChildProcess>> start_all(const std::string& target,
 
 bool wait_for_error_output(const ChildProcess& child, const std::string& text,
                            std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (child.err().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
+  return wait_until([&] { return child.err().find(text) != std::string::npos; }, timeout);
 }
 
 }  // namespace

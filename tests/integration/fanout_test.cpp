@@ -104,58 +104,6 @@ void publish_numbered(ChatClient& client, const std::string& room, int count) {
   }
 }
 
-// A Chat stream that joins a room and then stops reading, as a stuck client
-// would: the relay's writes to it stall once gRPC flow control and the socket
-// buffers are full, and its queue for the stream grows. ChatClient cannot do
-// this, its reader thread always reads.
-class StalledReader {
- public:
-  StalledReader(const std::string& target, const std::string& user)
-      : stub_(stub(target)), context_(context_for(user, 60s)) {
-    stream_ = stub_->Chat(context_.get());
-  }
-  ~StalledReader() {
-    if (!finished_) {
-      context_->TryCancel();
-      drain();
-    }
-  }
-  StalledReader(const StalledReader&) = delete;
-  StalledReader& operator=(const StalledReader&) = delete;
-
-  // Joins and reads the one frame that answers, then nothing more.
-  bool join(const std::string& room) {
-    relay::v1::ClientFrame frame;
-    frame.mutable_join()->set_room(room);
-    ServerFrame answer;
-    return stream_->Write(frame) && stream_->Read(&answer) &&
-           answer.kind_case() == ServerFrame::kJoined;
-  }
-
-  // Reads whatever the relay still sends, then its status. Bounded by the
-  // call's deadline.
-  grpc::Status drain() {
-    ServerFrame frame;
-    while (stream_->Read(&frame)) {
-      if (frame.kind_case() == ServerFrame::kMessage) {
-        sequences_.push_back(frame.message().sequence());
-      }
-    }
-    finished_ = true;
-    return stream_->Finish();
-  }
-
-  // The sequences of the messages drain() read.
-  const std::vector<std::uint64_t>& sequences() const { return sequences_; }
-
- private:
-  std::unique_ptr<relay::v1::Relay::Stub> stub_;
-  std::unique_ptr<grpc::ClientContext> context_;
-  std::unique_ptr<grpc::ClientReaderWriter<relay::v1::ClientFrame, ServerFrame>> stream_;
-  std::vector<std::uint64_t> sequences_;
-  bool finished_ = false;
-};
-
 }  // namespace
 
 TEST_CASE(

@@ -294,4 +294,35 @@ v1::PublishRequest batch_message(const std::string& room, const std::string& bod
   return request;
 }
 
+StalledReader::StalledReader(const std::string& target, const std::string& user)
+    : stub_(stub(target)), context_(context_for(user, 60s)) {
+  stream_ = stub_->Chat(context_.get());
+}
+
+StalledReader::~StalledReader() {
+  if (!finished_) {
+    context_->TryCancel();
+    drain();
+  }
+}
+
+bool StalledReader::join(const std::string& room) {
+  v1::ClientFrame frame;
+  frame.mutable_join()->set_room(room);
+  v1::ServerFrame answer;
+  return stream_->Write(frame) && stream_->Read(&answer) &&
+         answer.kind_case() == v1::ServerFrame::kJoined;
+}
+
+grpc::Status StalledReader::drain() {
+  v1::ServerFrame frame;
+  while (stream_->Read(&frame)) {
+    if (frame.kind_case() == v1::ServerFrame::kMessage) {
+      sequences_.push_back(frame.message().sequence());
+    }
+  }
+  finished_ = true;
+  return stream_->Finish();
+}
+
 }  // namespace relay::testing

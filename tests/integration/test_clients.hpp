@@ -106,6 +106,33 @@ class ChatClient {
   std::thread reader_;
 };
 
+// A Chat stream that joins a room and then stops reading, as a stuck client
+// would: the relay's writes to it stall once gRPC flow control and the socket
+// buffers are full, and its queue for the stream grows. ChatClient cannot do
+// this, its reader thread always reads.
+class StalledReader {
+ public:
+  StalledReader(const std::string& target, const std::string& user);
+  ~StalledReader();
+  StalledReader(const StalledReader&) = delete;
+  StalledReader& operator=(const StalledReader&) = delete;
+
+  // Joins and reads the one frame that answers, then nothing more.
+  bool join(const std::string& room);
+  // Reads whatever the relay still sends, then its status. Bounded by the
+  // call's deadline.
+  grpc::Status drain();
+  // The sequences of the messages drain() read.
+  const std::vector<std::uint64_t>& sequences() const { return sequences_; }
+
+ private:
+  std::unique_ptr<v1::Relay::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ClientFrame, v1::ServerFrame>> stream_;
+  std::vector<std::uint64_t> sequences_;
+  bool finished_ = false;
+};
+
 // One Follow stream (read-only) with a reader thread, like ChatClient.
 class FollowClient {
  public:

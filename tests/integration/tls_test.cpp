@@ -279,6 +279,9 @@ TEST_CASE("relay-chat chats over TLS, and says what to check when TLS is the tro
   REQUIRE(ann->wait_exit(30s) == 0);
   CHECK(contains(ann->out(), "ann: hello over TLS"));
 
+  auto health = chat({"--tls-ca", certs.path("ca.pem"), "health"}, "");
+  CHECK(health->wait_exit(30s) == 0);
+
   auto wrong_ca = chat({"--tls-ca", certs.path("other-ca.pem"), "rooms"}, "");
   CHECK(wrong_ca->wait_exit(30s) == 1);
   INFO(wrong_ca->err());

@@ -27,12 +27,13 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 42;
+constexpr std::size_t kFieldCount = 43;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
   RelayConfig config;
   config.listen_address = "0.0.0.0:6000";
+  config.metrics_listen = "127.0.0.1:9464";
   config.max_body_bytes = 1000;
   config.max_rooms_per_stream = 3;
   config.publish_rate_per_second = 12.5;

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+#include <unordered_set>
+
+#include "relay/hub/subscriber_counters.hpp"
+
+namespace relay::hub {
+
+class Subscriber;
+
+// The streams' counters summed at scrape time: the live subscribers' plus
+// what the ended ones had counted, so that the totals never go back. Only
+// opening and ending a stream and a scrape take its lock, never a delivery.
+class SubscriberStats {
+ public:
+  struct Snapshot {
+    std::size_t open_chat = 0;
+    std::size_t open_follow = 0;
+    SubscriberTotals totals;
+    // Frames and bytes waiting in all the streams' queues (not the writes in
+    // flight), and the most one stream holds.
+    std::size_t queued_frames = 0;
+    std::size_t queued_bytes = 0;
+    std::size_t max_queued_frames = 0;
+  };
+
+  // A Subscriber adds itself as it is made and retires as it is destroyed,
+  // so every pointer held here is alive: a scrape reads them under mutex_.
+  void add(const Subscriber& subscriber);
+  void retire(const Subscriber& subscriber);
+
+  Snapshot snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_set<const Subscriber*> live_;  // guarded by mutex_
+  SubscriberTotals retired_;                    // guarded by mutex_
+};
+
+}  // namespace relay::hub

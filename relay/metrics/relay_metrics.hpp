@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "relay/hub/hub.hpp"
+#include "relay/hub/subscriber_stats.hpp"
+
+namespace relay::metrics {
+
+// What one scrape reads from the relay, gathered by the service.
+struct RelayReadings {
+  hub::HubStats hub;
+  hub::SubscriberStats::Snapshot streams;
+  std::size_t open_batches = 0;
+  // Streams in rooms, summed over the rooms (a stream in two rooms counts twice).
+  std::size_t room_subscribers = 0;
+  // Refusals since the start by the status code they carry ("invalid_argument").
+  std::vector<std::pair<std::string, std::uint64_t>> refusals;
+  bool backplane_serving = true;
+};
+
+// The relay's metrics in the Prometheus text format; README's Metrics section
+// documents every one of them.
+std::string render(const RelayReadings& readings);
+
+}  // namespace relay::metrics
