@@ -57,9 +57,10 @@ std::string tls_hint(const ClientTls& tls, const std::string& grpc_error) {
                      ", is it for the address in --relay, and does the relay want a client "
                      "certificate (--tls-cert, --tls-key)?";
   }
+  // A TLS relay closes a plaintext connection at its first bytes; a relay
+  // that is not there refuses it, which says nothing about TLS.
   if (!tls.on() &&
-      (contains(grpc_error, "Socket closed") || contains(grpc_error, "Connection reset") ||
-       contains(grpc_error, "failed to connect to all addresses"))) {
+      (contains(grpc_error, "Socket closed") || contains(grpc_error, "Connection reset"))) {
     return "if the relay speaks TLS, connect with --tls (or --tls-ca FILE)";
   }
   return "";

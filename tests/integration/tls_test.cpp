@@ -295,6 +295,12 @@ TEST_CASE("relay-chat chats over TLS, and says what to check when TLS is the tro
   INFO(plaintext->err());
   CHECK(contains(plaintext->err(), "if the relay speaks TLS, connect with --tls"));
 
+  // Nothing listening is no sign of TLS: no hint then.
+  ChildProcess refused({relay_chat_path(), "--relay", "127.0.0.1:1", "--timeout", "3", "rooms"},
+                       "");
+  CHECK(refused.wait_exit(30s) == 1);
+  CHECK_FALSE(contains(refused.err(), "--tls"));
+
   auto missing = chat({"--tls-ca", certs.path("nowhere.pem"), "rooms"}, "");
   CHECK(missing->wait_exit(10s) == 2);
   CHECK(contains(missing->err(), "--tls-ca " + certs.path("nowhere.pem")));
