@@ -1,20 +1,12 @@
 #include "common/client_tls.hpp"
 
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <tuple>
 
+#include "common/files.hpp"
+
 namespace relay::common {
 namespace {
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) {
-    return std::nullopt;
-  }
-  return std::string{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
 
 bool contains(const std::string& text, const char* part) {
   return text.find(part) != std::string::npos;
@@ -38,7 +30,7 @@ std::variant<std::shared_ptr<grpc::ChannelCredentials>, std::string> channel_cre
     if (path->empty()) {
       continue;
     }
-    auto text = read_file(*path);
+    auto text = read_whole_file(*path);
     if (!text || !contains(*text, "-----BEGIN ")) {
       return std::string(flag) + " " + *path + ": cannot read a PEM file there";
     }

@@ -1,9 +1,6 @@
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <ios>
 #include <iostream>
-#include <iterator>
 #include <system_error>
 #include <vector>
 
@@ -12,6 +9,7 @@
 
 #include "common/config.hpp"
 #include "common/config_fields.hpp"
+#include "common/files.hpp"
 
 namespace relay::common {
 namespace {
@@ -44,20 +42,6 @@ json flag_value(const ConfigField& field, const std::string& text) {
   }
   json number = json::parse(text, nullptr, /*allow_exceptions=*/false);
   return number.is_number() ? number : json(text);
-}
-
-// The whole file, or nothing with errno saying why.
-std::optional<std::string> read_whole_file(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) {
-    return std::nullopt;
-  }
-  try {
-    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-  } catch (const std::ios_base::failure&) {
-    // libstdc++ throws from the read itself when the path names a directory.
-    return std::nullopt;
-  }
 }
 
 std::optional<ConfigError> apply_config_file(RelayConfig& config, const std::string& path) {

@@ -4,10 +4,9 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 
 #include "common/config.hpp"
+#include "common/files.hpp"
 #include "common/validation.hpp"
 
 namespace relay::common {
@@ -54,11 +53,11 @@ std::variant<std::shared_ptr<const TokenVerifier>, std::string> TokenVerifier::f
   if (!algorithm) {
     return "--auth-algorithm " + config.auth_algorithm + ": must be HS256, RS256 or ES256";
   }
-  std::ifstream file(config.auth_key);
-  if (!file) {
+  auto read = read_whole_file(config.auth_key);
+  if (!read) {
     return "--auth-key " + config.auth_key + ": cannot read the file";
   }
-  std::string key{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  std::string key = std::move(*read);
   const bool pem = key.find("-----BEGIN PUBLIC KEY-----") != std::string::npos;
   if (*algorithm == JWT_ALG_HS256) {
     // A newline that an editor added is not part of a shared secret.

@@ -2,14 +2,13 @@
 // start, tests and demos. A real deployment's tokens come from its identity
 // provider; this one signs with whatever key it is given.
 #include <chrono>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "common/files.hpp"
 #include "common/tokens.hpp"
 
 namespace {
@@ -66,12 +65,12 @@ Example:
               << ": give seconds, or 90s, 15m, 1h, 7d (at most a year)\n";
     return 2;
   }
-  std::ifstream file(key_file);
-  if (!file) {
+  auto key = relay::common::read_whole_file(key_file);
+  if (!key) {
     std::cerr << "relay-token: --key " << key_file << ": cannot read the file\n";
     return 2;
   }
-  request.key.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  request.key = std::move(*key);
   request.ttl_s = *ttl_s;
   request.issued_s = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())

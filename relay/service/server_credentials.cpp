@@ -1,14 +1,14 @@
 #include "relay/service/server_credentials.hpp"
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <tuple>
 
 #include <fmt/format.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+
+#include "common/files.hpp"
 
 namespace relay::service {
 namespace {
@@ -18,12 +18,11 @@ namespace {
 // and it says so in the relay's log at its first read.
 std::optional<std::string> pem_problem(const std::string& flag, const std::string& path,
                                        const std::string& kind) {
-  std::ifstream file(path);
-  if (!file) {
+  const auto text = common::read_whole_file(path);
+  if (!text) {
     return fmt::format("{} {}: cannot read the file", flag, path);
   }
-  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  if (text.find("-----BEGIN ") == std::string::npos || text.find(kind) == std::string::npos) {
+  if (text->find("-----BEGIN ") == std::string::npos || text->find(kind) == std::string::npos) {
     return fmt::format("{} {}: not a PEM file with a {}", flag, path, kind);
   }
   return std::nullopt;

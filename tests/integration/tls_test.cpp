@@ -304,6 +304,9 @@ TEST_CASE("relay-chat chats over TLS, and says what to check when TLS is the tro
   auto missing = chat({"--tls-ca", certs.path("nowhere.pem"), "rooms"}, "");
   CHECK(missing->wait_exit(10s) == 2);
   CHECK(contains(missing->err(), "--tls-ca " + certs.path("nowhere.pem")));
+  auto directory = chat({"--tls-ca", certs.dir.string(), "rooms"}, "");
+  CHECK(directory->wait_exit(10s) == 2);
+  CHECK(contains(directory->err(), "--tls-ca " + certs.dir.string()));
 }
 
 TEST_CASE("TLS settings that cannot work stop the relay at start with a message naming them") {
@@ -323,4 +326,7 @@ TEST_CASE("TLS settings that cannot work stop the relay at start with a message 
          "missing.pem: cannot read the file");
   starts({"--tls-cert", certs.path("ca-server.key"), "--tls-key", certs.path("ca-server.key")},
          "not a PEM file with a CERTIFICATE");
+  // A directory reads as no file at all, not as a crash.
+  starts({"--tls-cert", certs.dir.string(), "--tls-key", certs.path("ca-server.key")},
+         certs.dir.string() + ": cannot read the file");
 }
