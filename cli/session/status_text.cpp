@@ -1,34 +1,14 @@
 #include "cli/session/status_text.hpp"
 
-#include <array>
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include "common/status_names.hpp"
 
 namespace relay::cli {
 
 std::string status_code_name(int code) {
-  static constexpr std::array<std::string_view, 17> kNames{"OK",
-                                                           "CANCELLED",
-                                                           "UNKNOWN",
-                                                           "INVALID_ARGUMENT",
-                                                           "DEADLINE_EXCEEDED",
-                                                           "NOT_FOUND",
-                                                           "ALREADY_EXISTS",
-                                                           "PERMISSION_DENIED",
-                                                           "RESOURCE_EXHAUSTED",
-                                                           "FAILED_PRECONDITION",
-                                                           "ABORTED",
-                                                           "OUT_OF_RANGE",
-                                                           "UNIMPLEMENTED",
-                                                           "INTERNAL",
-                                                           "UNAVAILABLE",
-                                                           "DATA_LOSS",
-                                                           "UNAUTHENTICATED"};
-  if (code >= 0 && static_cast<std::size_t>(code) < kNames.size()) {
-    return std::string(kNames[static_cast<std::size_t>(code)]);
-  }
-  return "code " + std::to_string(code);
+  const auto name = common::status_code_name(code);
+  return name ? std::string(*name) : "code " + std::to_string(code);
 }
 
 std::string describe_grpc_status(const grpc::Status& status) {

@@ -1,17 +1,13 @@
 #include "relay/service/refusal_log.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <spdlog/spdlog.h>
 
+#include "common/status_names.hpp"
+
 namespace relay::service {
-namespace {
-
-constexpr const char* kCodeNames[] = {
-    "ok",        "cancelled",      "unknown",           "invalid_argument",   "deadline_exceeded",
-    "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
-    "aborted",   "out_of_range",   "unimplemented",     "internal",           "unavailable",
-    "data_loss", "unauthenticated"};
-
-}  // namespace
 
 void RefusalCounts::count(grpc::StatusCode code) {
   const auto index = static_cast<std::size_t>(code);
@@ -21,10 +17,13 @@ void RefusalCounts::count(grpc::StatusCode code) {
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> RefusalCounts::read() const {
-  static_assert(std::size(kCodeNames) == kCodes);
   std::vector<std::pair<std::string, std::uint64_t>> counts;
   for (std::size_t i = 1; i < kCodes; ++i) {
-    counts.emplace_back(kCodeNames[i], counts_[i].load(std::memory_order_relaxed));
+    // Prometheus labels are lower case by custom: "resource_exhausted".
+    std::string label(common::status_code_name(static_cast<int>(i)).value_or("unknown"));
+    std::transform(label.begin(), label.end(), label.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    counts.emplace_back(std::move(label), counts_[i].load(std::memory_order_relaxed));
   }
   return counts;
 }
