@@ -3,13 +3,10 @@
 // reason that gives nothing away; the two lose nothing.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,6 +15,7 @@
 #include "common/tokens.hpp"
 #include "tests/integration/child_process.hpp"
 #include "tests/integration/relay_process.hpp"
+#include "tests/integration/scratch_directory.hpp"
 #include "tests/integration/test_clients.hpp"
 
 using namespace relay::testing;
@@ -33,12 +31,8 @@ std::int64_t now_s() {
 }
 
 // Keys made for this run: an HS256 secret, and an RSA pair for RS256.
-struct Keys {
-  Keys()
-      : dir(std::filesystem::temp_directory_path() /
-            ("relay-auth-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()))) {
-    std::filesystem::create_directories(dir);
+struct Keys : ScratchDirectory {
+  Keys() : ScratchDirectory("relay-auth-test") {
     std::ofstream(path("secret")) << "a shared secret of well over thirty-two bytes\n";
     std::ofstream(path("other-secret")) << "another secret, also over thirty-two bytes long\n";
     const std::string rsa = "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
@@ -47,14 +41,6 @@ struct Keys {
                             " >/dev/null 2>&1";
     REQUIRE(std::system(rsa.c_str()) == 0);
   }
-  ~Keys() { std::filesystem::remove_all(dir); }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-  std::string text(const std::string& name) const {
-    std::ifstream file(dir / name);
-    return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  }
-
-  const std::filesystem::path dir;
 };
 
 std::string token(const std::string& algorithm, const std::string& key, const std::string& user,

@@ -3,13 +3,10 @@
 // a renewed certificate taking over without dropping an open stream.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,6 +17,7 @@
 
 #include "tests/integration/child_process.hpp"
 #include "tests/integration/relay_process.hpp"
+#include "tests/integration/scratch_directory.hpp"
 #include "tests/integration/test_clients.hpp"
 
 using namespace relay::testing;
@@ -29,11 +27,6 @@ using relay::v1::ServerFrame;
 
 namespace {
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream file(path);
-  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
-
 void run(const std::string& command) {
   INFO(command);
   REQUIRE(std::system((command + " >/dev/null 2>&1").c_str()) == 0);
@@ -42,12 +35,8 @@ void run(const std::string& command) {
 // A directory of certificates: two CAs that trust nothing of each other's, a
 // relay certificate for 127.0.0.1 from each, and a client certificate from
 // each. Removed with the fixture.
-struct Certificates {
-  Certificates()
-      : dir(std::filesystem::temp_directory_path() /
-            ("relay-tls-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()))) {
-    std::filesystem::create_directories(dir);
+struct Certificates : ScratchDirectory {
+  Certificates() : ScratchDirectory("relay-tls-test") {
     for (const std::string ca : {"ca", "other-ca"}) {
       run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "
           "/CN=" +
@@ -60,10 +49,6 @@ struct Certificates {
       issue(ca + "-client", ca, "client.ext");
     }
   }
-  ~Certificates() { std::filesystem::remove_all(dir); }
-
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-  std::string pem(const std::string& name) const { return read_text(dir / name); }
 
   // NAME.key and NAME.pem, signed by CA.
   void issue(const std::string& name, const std::string& ca, const std::string& extensions) {
@@ -73,8 +58,6 @@ struct Certificates {
         " -CAkey " + path(ca + ".key") + " -CAcreateserial -extfile " + path(extensions) +
         " -out " + path(name + ".pem"));
   }
-
-  const std::filesystem::path dir;
 };
 
 // A client's TLS settings: the CA it trusts and, for mutual TLS, its own
@@ -170,12 +153,12 @@ TEST_CASE(
       {"--tls-cert", certs.path("ca-server.pem"), "--tls-key", certs.path("ca-server.key")});
   CHECK(contains(relay.log(), "(port " + std::to_string(relay.port()) + ", TLS)"));
 
-  auto trusted = tls_stub(relay.target(), {.ca = certs.pem("ca.pem")});
+  auto trusted = tls_stub(relay.target(), {.ca = certs.text("ca.pem")});
   TlsChat ann(*trusted, "ann");
   REQUIRE(ann.join("secure"));
   CHECK(ann.publish("secure", "hello over TLS"));
 
-  auto wrong_ca = tls_stub(relay.target(), {.ca = certs.pem("other-ca.pem")});
+  auto wrong_ca = tls_stub(relay.target(), {.ca = certs.text("other-ca.pem")});
   const grpc::Status refused = list_rooms(*wrong_ca);
   CHECK(refused.error_code() == grpc::StatusCode::UNAVAILABLE);
   INFO("wrong CA: ", refused.error_message());
@@ -194,11 +177,11 @@ TEST_CASE("with mutual TLS only clients with a certificate from the client CA ge
   RelayProcess relay({"--tls-cert", certs.path("ca-server.pem"), "--tls-key",
                       certs.path("ca-server.key"), "--tls-client-ca", certs.path("ca.pem")});
   CHECK(contains(relay.log(), "mutual TLS"));
-  const std::string ca = certs.pem("ca.pem");
+  const std::string ca = certs.text("ca.pem");
 
   auto with_cert =
       tls_stub(relay.target(),
-               {.ca = ca, .cert = certs.pem("ca-client.pem"), .key = certs.pem("ca-client.key")});
+               {.ca = ca, .cert = certs.text("ca-client.pem"), .key = certs.text("ca-client.key")});
   TlsChat ann(*with_cert, "ann");
   REQUIRE(ann.join("secure"));
   CHECK(ann.publish("secure", "hello over mutual TLS"));
@@ -206,8 +189,8 @@ TEST_CASE("with mutual TLS only clients with a certificate from the client CA ge
   auto without_cert = tls_stub(relay.target(), {.ca = ca});
   CHECK(list_rooms(*without_cert).error_code() == grpc::StatusCode::UNAVAILABLE);
   auto foreign_cert = tls_stub(relay.target(), {.ca = ca,
-                                                .cert = certs.pem("other-ca-client.pem"),
-                                                .key = certs.pem("other-ca-client.key")});
+                                                .cert = certs.text("other-ca-client.pem"),
+                                                .key = certs.text("other-ca-client.key")});
   CHECK(list_rooms(*foreign_cert).error_code() == grpc::StatusCode::UNAVAILABLE);
 
   CHECK(ann.publish("secure", "still here"));
@@ -221,7 +204,7 @@ TEST_CASE("a renewed certificate is served to new connections while open streams
   std::filesystem::copy_file(certs.dir / "ca-server.key", key);
   RelayProcess relay(
       {"--tls-cert", cert.string(), "--tls-key", key.string(), "--tls-reload-interval-ms", "1000"});
-  auto old_trust = tls_stub(relay.target(), {.ca = certs.pem("ca.pem")});
+  auto old_trust = tls_stub(relay.target(), {.ca = certs.text("ca.pem")});
   TlsChat ann(*old_trust, "ann");
   REQUIRE(ann.join("secure"));
 
@@ -232,12 +215,12 @@ TEST_CASE("a renewed certificate is served to new connections while open streams
   std::filesystem::rename(certs.dir / "next.key", key);
   std::filesystem::rename(certs.dir / "next.pem", cert);
 
-  auto new_trust = tls_stub(relay.target(), {.ca = certs.pem("other-ca.pem")});
+  auto new_trust = tls_stub(relay.target(), {.ca = certs.text("other-ca.pem")});
   grpc::Status status = list_rooms(*new_trust);
   const auto deadline = std::chrono::steady_clock::now() + 15s;
   while (!status.ok() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(200ms);
-    new_trust = tls_stub(relay.target(), {.ca = certs.pem("other-ca.pem")});
+    new_trust = tls_stub(relay.target(), {.ca = certs.text("other-ca.pem")});
     status = list_rooms(*new_trust);
   }
   INFO(status.error_message());
