@@ -28,6 +28,11 @@ class DuplicateWindow {
                                     std::int64_t now_us);
   void remember(std::string_view sender, std::string_view client_message_id, std::uint64_t sequence,
                 std::int64_t now_us);
+  // For a new numbering of the room: the sequences held name the old one.
+  void clear() {
+    sequences_.clear();
+    order_.clear();
+  }
   std::size_t size() const { return sequences_.size(); }
 
  private:

@@ -27,6 +27,12 @@ void History::drop_oldest() {
   messages_.pop_front();
 }
 
+void History::clear() {
+  all_bytes_ -= bytes_;
+  bytes_ = 0;
+  messages_.clear();
+}
+
 std::optional<std::int64_t> History::oldest_time_us() const {
   if (messages_.empty()) {
     return std::nullopt;

@@ -31,6 +31,8 @@ class History {
   void append(StoredMessagePtr message);
   // For the relay-wide budget, which may empty a history.
   void drop_oldest();
+  // For a numbering that does not continue from what is held.
+  void clear();
   // The server time of the oldest message held.
   std::optional<std::int64_t> oldest_time_us() const;
 

@@ -110,6 +110,45 @@ PublishResult Hub::publish(const std::string& room, PublishRequest request,
   }
 }
 
+AppendStatus Hub::append(Message message) {
+  FlushList& flush = thread_flush_list();
+  for (;;) {
+    const auto target = find_or_create(message.room, {}, false).room;
+    const AppendStatus status = target->append(std::move(message), clock_(), flush);
+    if (status != AppendStatus::room_removed) {
+      settle(flush);
+      if (status == AppendStatus::appended) {
+        messages_published_.fetch_add(1, std::memory_order_relaxed);
+        enforce_history_budget();
+      }
+      return status;
+    }
+    erase_removed(target);
+  }
+}
+
+std::optional<PublishResult> Hub::find_duplicate(const std::string& room, const std::string& sender,
+                                                 const std::string& client_message_id) {
+  const auto found = find(room);
+  if (!found) {
+    return std::nullopt;
+  }
+  auto result = found->find_duplicate(sender, client_message_id, clock_());
+  if (result) {
+    duplicates_acknowledged_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return result;
+}
+
+PublishResult Hub::admit_room(const std::string& room, const CreateGate& may_create) {
+  const auto [target, creation_refused] = find_or_create(room, may_create);
+  if (!target) {
+    return creation_refused ? PublishResult{.creation_refused = true}
+                            : PublishResult{.too_many_rooms = true};
+  }
+  return {};
+}
+
 std::vector<RoomInfo> Hub::list_rooms() const {
   const auto rooms = all_rooms();
   std::vector<RoomInfo> result;
@@ -145,7 +184,7 @@ std::size_t Hub::sweep() {
   for (Shard& shard : shards_) {
     std::unique_lock lock(shard.mutex);
     for (auto it = shard.rooms.begin(); it != shard.rooms.end();) {
-      if (it->second->remove_if_idle(now, limits_.room_idle_ttl_us)) {
+      if (it->second->remove_if_idle(now, limits_.room_idle_ttl_us, limits_.keep_numbered_rooms)) {
         spdlog::info("room {} removed after being idle and empty", it->first);
         it = shard.rooms.erase(it);
         room_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -282,7 +321,8 @@ void Hub::erase_removed(const std::shared_ptr<Room>& room) {
   rooms_removed_.fetch_add(1, std::memory_order_relaxed);
 }
 
-Hub::Found Hub::find_or_create(const std::string& room, const CreateGate& may_create) {
+Hub::Found Hub::find_or_create(const std::string& room, const CreateGate& may_create,
+                               bool within_max_rooms) {
   if (auto found = find(room)) {
     return {std::move(found)};
   }
@@ -292,7 +332,9 @@ Hub::Found Hub::find_or_create(const std::string& room, const CreateGate& may_cr
     return {it->second};
   }
   // The relay's limit first: a refusal there must not spend the caller's quota.
-  if (!reserve_room()) {
+  if (!within_max_rooms) {
+    room_count_.fetch_add(1, std::memory_order_relaxed);
+  } else if (!reserve_room()) {
     return {};
   }
   if (may_create && !may_create()) {

@@ -35,6 +35,10 @@ struct HubLimits {
   // (see AdaptiveLinger; no less than write_linger).
   std::chrono::microseconds write_linger{0};
   std::chrono::microseconds max_write_linger{0};
+  // Set when a backplane numbers the rooms (see Hub::append): a room that had
+  // messages then stays until its messages are gone from the broker, since
+  // the relay learns of a room's messages only as they arrive.
+  bool keep_numbered_rooms = false;
 };
 
 // Asked, with a shard's lock held, before a join or publish creates a room:
@@ -84,6 +88,18 @@ class Hub {
   bool leave(const std::string& room, const SubscriberPtr& subscriber);
   PublishResult publish(const std::string& room, PublishRequest request,
                         const CreateGate& may_create = {});
+  // For a backplane that numbers messages itself: delivers `message` (its
+  // room, epoch and sequence set) as Room::append says, creating the room if
+  // need be. The room was admitted by the relay where it was published, so
+  // max_rooms does not refuse it here.
+  AppendStatus append(Message message);
+  // The place an earlier publish of (sender, id) got, if its room remembers it.
+  std::optional<PublishResult> find_duplicate(const std::string& room, const std::string& sender,
+                                              const std::string& client_message_id);
+  // Creates the room unless it exists, as a publish would (max_rooms and the
+  // gate), without numbering anything: for a backplane about to publish to it.
+  PublishResult admit_room(const std::string& room, const CreateGate& may_create);
+
   // Takes a stream out of every room it is in: for a caller that saw
   // Subscriber::flush() return true (the stream is closing) after queueing a
   // frame of its own, outside any room.
@@ -112,7 +128,8 @@ class Hub {
   };
   // The room, created if need be: refused when the hub is at max_rooms or
   // the gate says no.
-  Found find_or_create(const std::string& room, const CreateGate& may_create);
+  Found find_or_create(const std::string& room, const CreateGate& may_create,
+                       bool within_max_rooms = true);
   std::vector<std::shared_ptr<Room>> all_rooms() const;
   // Evicts the oldest messages of all rooms while history_bytes_ is above
   // history_total_max_bytes, unless another thread is at it already.

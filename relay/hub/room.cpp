@@ -18,8 +18,8 @@ void queue_to(const SubscriberPtr& subscriber, const FramePtr& frame, FlushList&
 Room::Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
            std::atomic<std::size_t>& history_bytes, std::int64_t now_us)
     : name_(std::move(name)),
-      epoch_(epoch),
       encoder_(encoder),
+      epoch_(epoch),
       history_(limits.history, history_bytes),
       duplicates_(limits.duplicates),
       last_activity_us_(now_us) {}
@@ -128,20 +128,55 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
   message.client_message_id = std::move(request.client_message_id);
   message.server_time_us = now_us;
   message.body = std::move(request.body);
-  // Serialized once here; every subscriber's queue and the history share it.
-  auto stored = std::make_shared<const StoredMessage>(
-      StoredMessage{message.sequence, encoder_.encode_message(message), now_us});
-
-  if (has_id) {
-    duplicates_.remember(message.sender, message.client_message_id, message.sequence, now_us);
-  }
   last_activity_us_ = std::max(last_activity_us_, now_us);
+  const PublishResult result{epoch_, message.sequence, false};
+  deliver_locked(std::move(message), flush);
+  return result;
+}
+
+AppendStatus Room::append(Message&& message, std::int64_t now_us, FlushList& flush) {
+  std::lock_guard lock(mutex_);
+  if (removed_) {
+    return AppendStatus::room_removed;
+  }
+  if (message.epoch == epoch_ && message.sequence <= sequence_) {
+    return AppendStatus::already_held;
+  }
+  if (message.epoch != epoch_ || message.sequence != sequence_ + 1) {
+    if (message.epoch != epoch_) {
+      duplicates_.clear();
+    }
+    history_.clear();
+    epoch_ = message.epoch;
+    sequence_ = message.sequence - 1;
+  }
+  ++sequence_;
+  last_activity_us_ = std::max(last_activity_us_, now_us);
+  deliver_locked(std::move(message), flush);
+  return AppendStatus::appended;
+}
+
+void Room::deliver_locked(Message&& message, FlushList& flush) {
+  // Serialized once here; every subscriber's queue and the history share it.
+  auto stored = std::make_shared<const StoredMessage>(StoredMessage{
+      message.sequence, encoder_.encode_message(message), message.server_time_us});
+  if (!message.client_message_id.empty()) {
+    duplicates_.remember(message.sender, message.client_message_id, message.sequence,
+                         message.server_time_us);
+  }
   for (const auto& subscriber : subscribers_) {
     queue_to(subscriber, stored->frame, flush);
   }
-  const PublishResult result{epoch_, message.sequence, false};
   history_.append(std::move(stored));
-  return result;
+}
+
+std::optional<PublishResult> Room::find_duplicate(const std::string& sender, const std::string& id,
+                                                  std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  if (const auto sequence = duplicates_.find(sender, id, now_us)) {
+    return PublishResult{epoch_, *sequence, true};
+  }
+  return std::nullopt;
 }
 
 RoomInfo Room::info() const {
@@ -212,9 +247,10 @@ bool Room::mark_removed_if_unused_locked() {
   return false;
 }
 
-bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us) {
+bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us, bool keep_numbered) {
   std::lock_guard lock(mutex_);
-  if (!removed_ && subscribers_.empty() && now_us - last_activity_us_ >= idle_ttl_us) {
+  if (!removed_ && subscribers_.empty() && now_us - last_activity_us_ >= idle_ttl_us &&
+      !(keep_numbered && sequence_ > 0)) {
     removed_ = true;
   }
   return removed_;

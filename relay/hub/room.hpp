@@ -46,6 +46,9 @@ enum class JoinStatus {
 // wait.
 enum class LeaveStatus { not_joined, left, left_and_removed };
 
+// already_held: a broker's redelivery of a message the room has.
+enum class AppendStatus { appended, already_held, room_removed };
+
 // What a stream asks for when it joins a room.
 struct JoinOptions {
   // Where to resume; none: live from now, no replay.
@@ -74,6 +77,9 @@ struct PublishResult {
   bool too_many_rooms = false;
   // The room did not exist and the caller may not create one now.
   bool creation_refused = false;
+  // The backplane could not order the message (its broker is out of reach):
+  // nothing was stored, and the client should send it again later.
+  bool unavailable = false;
 };
 
 struct RoomInfo {
@@ -139,6 +145,17 @@ class Room {
   std::optional<PublishResult> publish(PublishRequest&& request, std::int64_t now_us,
                                        FlushList& flush);
 
+  // For a backplane that numbers messages itself (NATS JetStream): delivers
+  // and keeps `message` at the position it was given there. A message of
+  // another epoch starts the room's numbering afresh, and so does one that
+  // skips sequences (the broker no longer holds those), so the history stays
+  // contiguous and a join counts what it lacks as missed. A room nobody
+  // published to yet takes the message's epoch as its own.
+  AppendStatus append(Message&& message, std::int64_t now_us, FlushList& flush);
+  // The position a resend of (sender, id) got, if the room remembers it.
+  std::optional<PublishResult> find_duplicate(const std::string& sender, const std::string& id,
+                                              std::int64_t now_us);
+
   RoomInfo info() const;
   HistoryPage history(std::uint64_t after, std::size_t limit) const;
   Members members() const;
@@ -156,8 +173,9 @@ class Room {
   // it, so that its numbering and duplicate window outlive a reconnect.
   bool remove_if_unused();
   // Marks the room removed if nobody has been in it nor published to it for
-  // idle_ttl_us. Returns whether it did.
-  bool remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us);
+  // idle_ttl_us, unless `keep_numbered` and it had messages. Returns whether
+  // it is removed.
+  bool remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us, bool keep_numbered);
 
  private:
   // Where a subscriber sits in subscribers_ and, when it asked for
@@ -172,12 +190,15 @@ class Room {
   // See remove_if_unused.
   bool mark_removed_if_unused_locked();
   void announce_locked(const std::string& user, PresenceKind kind, FlushList& flush);
+  // Serializes the message once, queues it to every subscriber, keeps it.
+  void deliver_locked(Message&& message, FlushList& flush);
 
   const std::string name_;
-  const std::uint64_t epoch_;
   FrameEncoder& encoder_;
 
   mutable std::mutex mutex_;
+  // Fixed by the hub, unless a backplane numbers the room (see append).
+  std::uint64_t epoch_;                // guarded by mutex_
   std::uint64_t sequence_ = 0;         // guarded by mutex_
   History history_;                    // guarded by mutex_
   DuplicateWindow duplicates_;         // guarded by mutex_

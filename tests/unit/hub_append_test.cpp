@@ -1,0 +1,126 @@
+#include <doctest/doctest.h>
+
+#include "relay/hub/hub.hpp"
+#include "tests/unit/hub_fakes.hpp"
+
+using namespace relay::hub;
+using relay::hub::testing::Client;
+using relay::hub::testing::FakeClock;
+using relay::hub::testing::TextEncoder;
+
+namespace {
+
+HubLimits broker_limits() {
+  HubLimits limits;
+  limits.room.history = {.max_messages = 5, .max_bytes = 100000};
+  limits.room.duplicates = {.window_us = 60'000'000, .max_ids = 100};
+  limits.queue = {.max_frames = 50, .max_bytes = 100000};
+  limits.room_idle_ttl_us = 10'000'000;
+  limits.max_rooms = 1;
+  limits.keep_numbered_rooms = true;
+  return limits;
+}
+
+// A hub fed the way the NATS backplane feeds it: positions come from the
+// broker, never from the hub's own counter.
+struct BrokerFedHub {
+  TextEncoder encoder;
+  FakeClock time;
+  Hub hub{broker_limits(), encoder, time.clock()};
+
+  AppendStatus arrive(const std::string& room, std::uint64_t epoch, std::uint64_t sequence,
+                      const std::string& id = "") {
+    return hub.append(Message{.room = room,
+                              .epoch = epoch,
+                              .sequence = sequence,
+                              .sender = "ann",
+                              .client_message_id = id,
+                              .server_time_us = time.now_us,
+                              .body = "m" + std::to_string(sequence)});
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(BrokerFedHub, "a room joined before its first message takes the broker's epoch") {
+  Client bob(hub, "bob");
+  REQUIRE(hub.join("lobby", bob.subscriber, {}).status == JoinStatus::joined);
+  CHECK(arrive("lobby", 77, 1) == AppendStatus::appended);
+  CHECK(arrive("lobby", 77, 2) == AppendStatus::appended);
+  CHECK(bob.received("msg") == std::vector<std::string>{"msg lobby#1 ann m1", "msg lobby#2 ann m2"});
+  const auto page = hub.history("lobby", 0, 10);
+  REQUIRE(page);
+  CHECK(page->epoch == 77);
+  CHECK(page->sequence == 2);
+}
+
+TEST_CASE_FIXTURE(BrokerFedHub, "a redelivered message is delivered once") {
+  Client bob(hub, "bob");
+  hub.join("lobby", bob.subscriber, {});
+  arrive("lobby", 7, 1);
+  arrive("lobby", 7, 2);
+  CHECK(arrive("lobby", 7, 2) == AppendStatus::already_held);
+  CHECK(arrive("lobby", 7, 1) == AppendStatus::already_held);
+  CHECK(bob.received("msg").size() == 2);
+  CHECK(hub.stats().messages_published == 2);
+}
+
+TEST_CASE_FIXTURE(BrokerFedHub,
+                  "messages the broker no longer held count as missed, and the history stays "
+                  "contiguous") {
+  arrive("lobby", 7, 1);
+  arrive("lobby", 7, 2);
+  arrive("lobby", 7, 6);
+  Client bob(hub, "bob");
+  REQUIRE(hub.join("lobby", bob.subscriber, {.resume = Position{7, 1}}).status ==
+          JoinStatus::joined);
+  CHECK(bob.received() == std::vector<std::string>{"joined lobby seq=6 replayed=1 missed=4 "
+                                                   "epoch_changed=0",
+                                                   "msg lobby#6 ann m6"});
+}
+
+TEST_CASE_FIXTURE(BrokerFedHub, "a new epoch from the broker starts the numbering afresh") {
+  arrive("lobby", 7, 1, "a");
+  arrive("lobby", 7, 2);
+  arrive("lobby", 9, 1);
+  const auto page = hub.history("lobby", 0, 10);
+  REQUIRE(page);
+  CHECK(page->epoch == 9);
+  CHECK(page->messages.size() == 1);
+  // The old numbering's ids name positions that no longer exist.
+  CHECK_FALSE(hub.find_duplicate("lobby", "ann", "a"));
+  Client bob(hub, "bob");
+  hub.join("lobby", bob.subscriber, {.resume = Position{7, 2}});
+  CHECK(bob.received().front() == "joined lobby seq=1 replayed=1 missed=0 epoch_changed=1");
+}
+
+TEST_CASE_FIXTURE(BrokerFedHub, "a resend is found by its sender and id, at its first position") {
+  arrive("lobby", 7, 1, "id-1");
+  const auto found = hub.find_duplicate("lobby", "ann", "id-1");
+  REQUIRE(found);
+  CHECK(found->epoch == 7);
+  CHECK(found->sequence == 1);
+  CHECK(found->duplicate);
+  CHECK_FALSE(hub.find_duplicate("lobby", "bob", "id-1"));
+  CHECK_FALSE(hub.find_duplicate("elsewhere", "ann", "id-1"));
+}
+
+TEST_CASE_FIXTURE(BrokerFedHub,
+                  "rooms from the broker pass max_rooms, which still bounds local creations") {
+  arrive("one", 7, 1);
+  arrive("two", 8, 1);
+  CHECK(hub.stats().rooms == 2);
+  CHECK(hub.admit_room("three", {}).too_many_rooms);
+  CHECK_FALSE(hub.admit_room("two", {}).too_many_rooms);
+  CHECK(hub.admit_room("four", [] { return false; }).too_many_rooms);
+}
+
+TEST_CASE_FIXTURE(BrokerFedHub, "idle rooms with messages stay while the broker numbers them") {
+  arrive("kept", 7, 1);
+  Client bob(hub, "bob");
+  hub.join("kept", bob.subscriber, {});
+  hub.leave("kept", bob.subscriber);
+  time.now_us += 20'000'000;
+  CHECK(hub.sweep() == 0);
+  CHECK(hub.history("kept", 0, 10));
+}
