@@ -106,6 +106,17 @@ struct RelayConfig {
   std::string auth_audience;
   std::int64_t auth_leeway_ms = 30000;
 
+  // Backplane: "local" (the relay orders its rooms itself) or "nats" (relays
+  // share rooms through NATS JetStream: the servers in nats_url, comma
+  // separated, and one stream for all rooms, kept on nats_replicas servers).
+  // A publish JetStream has not acknowledged within nats_publish_timeout_ms
+  // is refused with UNAVAILABLE.
+  std::string backplane = "local";
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string nats_stream = "RELAY_ROOMS";
+  std::size_t nats_replicas = 1;
+  std::int64_t nats_publish_timeout_ms = 5000;
+
   // Logging: "text" or "json"; level: trace, debug, info, warn, error.
   std::string log_format = "text";
   std::string log_level = "info";

@@ -39,6 +39,39 @@ bool is_log_level_name(std::string_view name) { return log_level_from_name(name)
 
 bool is_any_text(std::string_view) { return true; }
 
+bool is_backplane_kind(std::string_view name) { return name == "local" || name == "nats"; }
+
+// nats://HOST:PORT or tls://HOST:PORT, comma separated; libnats reads the list.
+bool is_nats_url_list(std::string_view urls) {
+  if (urls.empty()) {
+    return false;
+  }
+  for (;;) {
+    const auto comma = urls.find(',');
+    std::string_view url = urls.substr(0, comma);
+    const auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) {
+      return false;
+    }
+    const std::string_view name = url.substr(0, scheme);
+    if ((name != "nats" && name != "tls") || !is_host_and_port(url.substr(scheme + 3))) {
+      return false;
+    }
+    if (comma == std::string_view::npos) {
+      return true;
+    }
+    urls.remove_prefix(comma + 1);
+  }
+}
+
+// JetStream stream names may not hold '.', '*', '>', white space or path separators.
+bool is_stream_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
 bool is_token_algorithm(std::string_view name) {
   return name == "HS256" || name == "RS256" || name == "ES256";
 }
@@ -234,6 +267,32 @@ const ConfigField kFields[] = {
      .value_name = "MS",
      .help = "Milliseconds of clock skew allowed when checking a token's exp and nbf.",
      .rule = Millis{&RelayConfig::auth_leeway_ms, 0, 600000}},
+    {.key = "backplane",
+     .value_name = "KIND",
+     .help = "local: this relay orders its rooms on its own. nats: relays share rooms through "
+             "NATS JetStream (see --nats-url), so clients may use any of them.",
+     .rule = TextField{&RelayConfig::backplane, is_backplane_kind, "local or nats"}},
+    {.key = "nats_url",
+     .value_name = "URLS",
+     .help = "NATS servers for --backplane nats, comma separated (nats://HOST:PORT or "
+             "tls://HOST:PORT); the relay reconnects to any of them.",
+     .rule = TextField{&RelayConfig::nats_url, is_nats_url_list,
+                       "nats://HOST:PORT or tls://HOST:PORT, comma separated"}},
+    {.key = "nats_stream",
+     .value_name = "NAME",
+     .help = "JetStream stream that holds every room's messages (created if missing).",
+     .rule = TextField{&RelayConfig::nats_stream, is_stream_name,
+                       "letters, digits, '_' and '-', at most 64"}},
+    {.key = "nats_replicas",
+     .value_name = "N",
+     .help = "NATS servers that keep a copy of the stream (1 to 5; more than 1 needs a NATS "
+             "cluster).",
+     .rule = Count{&RelayConfig::nats_replicas, 1, 5}},
+    {.key = "nats_publish_timeout_ms",
+     .value_name = "MS",
+     .help = "Milliseconds a publish waits for JetStream's acknowledgement before the client "
+             "is told UNAVAILABLE (it resends with the same id; nothing is delivered twice).",
+     .rule = Millis{&RelayConfig::nats_publish_timeout_ms, 100, 600000}},
     {.key = "log_format",
      .value_name = "FORMAT",
      .help = "Log line format on stderr: text for people, json for one object per line.",

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -25,6 +27,7 @@
 #include "common/config.hpp"
 #include "common/grpc_runtime.hpp"
 #include "common/logging.hpp"
+#include "relay/backplane/nats_backplane.hpp"
 #include "relay/metrics/metrics_server.hpp"
 #include "relay/service/relay_service.hpp"
 #include "relay/service/server_credentials.hpp"
@@ -77,6 +80,38 @@ std::chrono::milliseconds sweep_interval(const RelayConfig& config) {
       std::clamp<std::int64_t>(config.room_idle_ttl_ms / 4, 100, 10000));
 }
 
+// How often health follows the backplane: a balancer sees a relay that lost
+// its broker within this.
+constexpr auto kHealthInterval = std::chrono::milliseconds(250);
+
+void schedule_health(boost::asio::steady_timer& timer, relay::service::RelayService& service,
+                     grpc::HealthCheckServiceInterface& health, bool serving) {
+  timer.expires_after(kHealthInterval);
+  timer.async_wait([&timer, &service, &health, serving](const boost::system::error_code& error) {
+    if (error) {
+      return;
+    }
+    const bool now = service.serving();
+    if (now != serving) {
+      health.SetServingStatus(now);
+      health.SetServingStatus(kServiceName, now);
+      spdlog::info("health: {}", now ? "SERVING"
+                                     : "NOT_SERVING (the backplane cannot order "
+                                       "publishes)");
+    }
+    schedule_health(timer, service, health, now);
+  });
+}
+
+relay::service::BackplaneFactory backplane_factory(const RelayConfig& config) {
+  if (config.backplane != "nats") {
+    return {};
+  }
+  return [&config](relay::hub::Hub& hub) -> std::unique_ptr<relay::backplane::Backplane> {
+    return std::make_unique<relay::backplane::NatsBackplane>(config, hub);
+  };
+}
+
 void schedule_sweep(boost::asio::steady_timer& timer, relay::service::RelayService& service,
                     std::chrono::milliseconds interval) {
   timer.expires_after(interval);
@@ -100,8 +135,15 @@ int serve(const relay::common::StartupOptions& options) {
     spdlog::error("{}", *problem);
     return 2;
   }
-  relay::service::RelayService service(
-      config, {}, std::get<std::shared_ptr<const relay::common::TokenVerifier>>(tokens));
+  std::optional<relay::service::RelayService> service_holder;
+  try {
+    service_holder.emplace(config, backplane_factory(config),
+                           std::get<std::shared_ptr<const relay::common::TokenVerifier>>(tokens));
+  } catch (const std::runtime_error& error) {
+    spdlog::error("{}", error.what());
+    return 2;
+  }
+  relay::service::RelayService& service = *service_holder;
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -125,8 +167,9 @@ int serve(const relay::common::StartupOptions& options) {
     return 2;
   }
   auto* health = server->GetHealthCheckService();
-  health->SetServingStatus(true);
-  health->SetServingStatus(kServiceName, true);
+  const bool serving = service.serving();
+  health->SetServingStatus(serving);
+  health->SetServingStatus(kServiceName, serving);
   spdlog::info("relay listening on {} (port {}, {})", config.listen_address, port,
                config.tls_cert.empty()        ? "plaintext"
                : config.tls_client_ca.empty() ? "TLS"
@@ -147,6 +190,8 @@ int serve(const relay::common::StartupOptions& options) {
 
   boost::asio::steady_timer sweep_timer(io);
   schedule_sweep(sweep_timer, service, sweep_interval(config));
+  boost::asio::steady_timer health_timer(io);
+  schedule_health(health_timer, service, *health, serving);
   std::thread drainer;
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) {
@@ -159,6 +204,7 @@ int serve(const relay::common::StartupOptions& options) {
     health->SetServingStatus(kServiceName, false);
     service.begin_shutdown();
     sweep_timer.cancel();
+    health_timer.cancel();
     signals.async_wait([](const boost::system::error_code& again, int) {
       if (!again) {
         spdlog::warn("second signal: stopping without waiting for the drain");

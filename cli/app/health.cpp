@@ -44,7 +44,7 @@ int check_health(const GlobalOptions& global, const std::string& service, StopSi
     std::cerr << "relay-chat: " << subject(global, service) << " is "
               << HealthCheckResponse::ServingStatus_Name(response.status())
               << (response.status() == HealthCheckResponse::NOT_SERVING
-                      ? ": it is shutting down, draining its streams"
+                      ? ": it is shutting down, or cannot reach its message broker"
                       : "")
               << "\n";
   } else if (status.error_code() == grpc::StatusCode::NOT_FOUND) {

@@ -158,8 +158,8 @@ AppendStatus Room::append(Message&& message, std::int64_t now_us, FlushList& flu
 
 void Room::deliver_locked(Message&& message, FlushList& flush) {
   // Serialized once here; every subscriber's queue and the history share it.
-  auto stored = std::make_shared<const StoredMessage>(StoredMessage{
-      message.sequence, encoder_.encode_message(message), message.server_time_us});
+  auto stored = std::make_shared<const StoredMessage>(
+      StoredMessage{message.sequence, encoder_.encode_message(message), message.server_time_us});
   if (!message.client_message_id.empty()) {
     duplicates_.remember(message.sender, message.client_message_id, message.sequence,
                          message.server_time_us);

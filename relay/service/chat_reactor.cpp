@@ -13,6 +13,10 @@
 namespace relay::service {
 namespace {
 
+// How long a client waits before resending a publish the backplane could not
+// order for want of its broker.
+constexpr std::int64_t kBrokerRetryUs = 1'000'000;
+
 // A notice or an ack can overflow the queue of a client that stopped reading:
 // it is then a slow consumer like any other and leaves its rooms at once.
 void send(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr frame) {
@@ -183,9 +187,12 @@ void ChatReactor::handle(const v1::Publish& publish) {
       [&hub = context_.hub, &config = context_.config, subscriber = subscriber_, room,
        id](const hub::PublishResult& result) {
         if (auto refusal = publish_refusal(result, config)) {
+          // A broker out of reach is usually back soon: the client resends
+          // then, on the same stream, rather than giving the message up.
+          const bool unavailable = refusal->error_code() == grpc::StatusCode::UNAVAILABLE;
           send(hub, subscriber,
-               encode_error(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED), *refusal, room,
-                            id));
+               encode_error(static_cast<int>(refusal->error_code()), refusal->error_message(), room,
+                            id, unavailable ? kBrokerRetryUs : 0));
           return;
         }
         send(hub, subscriber,

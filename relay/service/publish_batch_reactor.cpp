@@ -75,7 +75,7 @@ void PublishBatchReactor::OnReadDone(bool ok) {
                                                     request_.body(), context_.config.max_body_bytes)
                          : "bytes that are not a relay.v1.PublishRequest";
   if (error) {
-    count(index, nullptr, *error);
+    count(index, nullptr, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *error));
     read_next();
     return;
   }
@@ -115,7 +115,7 @@ void PublishBatchReactor::publish_when_allowed() {
                              {user_, request_.client_message_id(), request_.body()},
                              slot_->create_gate(), [this, index](const hub::PublishResult& result) {
                                const auto refusal = publish_refusal(result, context_.config);
-                               count(index, &result, refusal.value_or(""));
+                               count(index, &result, refusal.value_or(grpc::Status::OK));
                                if (pending_.answered()) {
                                  finish();
                                }
@@ -124,11 +124,11 @@ void PublishBatchReactor::publish_when_allowed() {
 }
 
 void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* result,
-                                const std::string& refusal) {
+                                const grpc::Status& refusal) {
   std::string described;
   {
     std::lock_guard lock(mutex_);
-    if (refusal.empty()) {
+    if (refusal.ok()) {
       if (summary_.accepted() == 0) {
         summary_.set_first_sequence(result->sequence);
       }
@@ -136,7 +136,9 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
       summary_.set_last_sequence(std::max(summary_.last_sequence(), result->sequence));
       summary_.set_accepted(summary_.accepted() + 1);
     } else {
-      described = fmt::format("message {}: {}", index, refusal);
+      described = fmt::format("message {}: {}", index, refusal.error_message());
+      broker_unavailable_ =
+          broker_unavailable_ || refusal.error_code() == grpc::StatusCode::UNAVAILABLE;
       if (summary_.rejected() == 0) {
         summary_.set_first_rejection(described);
       }
@@ -144,11 +146,7 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
     }
   }
   if (!described.empty()) {
-    // A message that fails validation has no result; one the backplane
-    // refused (the publish rate, room creations) does.
-    refusals_.refused(result == nullptr ? grpc::StatusCode::INVALID_ARGUMENT
-                                        : grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      described);
+    refusals_.refused(refusal.error_code(), described);
   }
 }
 
@@ -156,6 +154,7 @@ void PublishBatchReactor::finish() {
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
   bool shutting_down = false;
+  bool broker_unavailable = false;
   grpc::Status status;
   {
     // Every answer is counted and the reads are over, so nothing changes the
@@ -164,7 +163,8 @@ void PublishBatchReactor::finish() {
     accepted = summary_.accepted();
     rejected = summary_.rejected();
     shutting_down = shutting_down_;
-    if (!shutting_down) {
+    broker_unavailable = broker_unavailable_;
+    if (!shutting_down && !broker_unavailable) {
       bool own_buffer = false;
       status = grpc::SerializationTraits<v1::PublishBatchSummary>::Serialize(summary_, response_,
                                                                              &own_buffer);
@@ -173,7 +173,17 @@ void PublishBatchReactor::finish() {
   // Outside the lock: Finish calls into gRPC. `this` lives until OnDone,
   // which Finish makes possible: nothing after it may touch the reactor.
   spdlog::info("batch from {}: {} accepted, {} rejected{}", user_, accepted, rejected,
-               shutting_down ? ", ended by the shutdown" : "");
+               shutting_down        ? ", ended by the shutdown"
+               : broker_unavailable ? ", some for want of the message broker"
+                                    : "");
+  if (broker_unavailable && !shutting_down) {
+    call_->AddTrailingMetadata(common::kAcceptedKey, std::to_string(accepted));
+    status = {grpc::StatusCode::UNAVAILABLE,
+              fmt::format("the relay cannot reach its message broker: {} messages of this batch "
+                          "were accepted, the rest were not; send them again (with the same ids) "
+                          "later or through another relay",
+                          accepted)};
+  }
   if (shutting_down) {
     call_->AddTrailingMetadata(common::kAcceptedKey, std::to_string(accepted));
     status = {grpc::StatusCode::UNAVAILABLE,

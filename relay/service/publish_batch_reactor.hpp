@@ -50,9 +50,9 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   void read_next();
   // Publishes request_ once the rate allows, then reads the next message.
   void publish_when_allowed();
-  // Counts a message as accepted (`refusal` empty) or rejected; `result` is
+  // Counts a message as accepted (`refusal` OK) or rejected; `result` is
   // the backplane's answer, null for a message refused before publishing.
-  void count(std::uint64_t index, const hub::PublishResult* result, const std::string& refusal);
+  void count(std::uint64_t index, const hub::PublishResult* result, const grpc::Status& refusal);
   // Called only by the party that pending_ told to finish.
   void finish();
 
@@ -81,6 +81,9 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   // Set once, by the read side or by drain(), whichever ends the reads.
   bool reads_ended_ = false;    // guarded by mutex_
   bool shutting_down_ = false;  // guarded by mutex_
+  // The backplane refused a message because its broker is out of reach: the
+  // call ends UNAVAILABLE, so the client sends the batch again.
+  bool broker_unavailable_ = false;  // guarded by mutex_
 };
 
 }  // namespace relay::service

@@ -68,6 +68,7 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
   limits.history_total_max_bytes = config.history_total_max_bytes;
   limits.write_linger = std::chrono::microseconds(config.write_linger_us);
   limits.max_write_linger = std::chrono::microseconds(config.max_write_linger_us);
+  limits.keep_numbered_rooms = config.backplane == "nats";
   return limits;
 }
 

@@ -63,6 +63,8 @@ class RelayService final : public RelayServiceBase {
   }
 
   hub::Hub& hub() { return hub_; }
+  // Whether the backplane can order publishes now (a broker within reach).
+  bool serving() const { return backplane_->serving(); }
   std::size_t open_streams() const { return context_.streams.size(); }
   // Removes idle rooms and forgets users at rest; the relay calls it on a timer.
   void sweep();

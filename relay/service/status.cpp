@@ -100,13 +100,19 @@ std::string too_many_rooms(const common::RelayConfig& config) {
                      config.max_rooms);
 }
 
-std::optional<std::string> publish_refusal(const hub::PublishResult& result,
-                                           const common::RelayConfig& config) {
+std::optional<grpc::Status> publish_refusal(const hub::PublishResult& result,
+                                            const common::RelayConfig& config) {
   if (result.too_many_rooms) {
-    return too_many_rooms(config);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, too_many_rooms(config));
   }
   if (result.creation_refused) {
-    return too_many_creations(config);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, too_many_creations(config));
+  }
+  if (result.unavailable) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the relay cannot reach its message broker, so nothing was stored; send "
+                        "it again with the same id (a relay that reaches the broker recognises "
+                        "a resend)");
   }
   return std::nullopt;
 }

@@ -29,8 +29,9 @@ Identity identify(const grpc::CallbackServerContext& context, const common::Toke
 std::string rate_limited(const common::RelayConfig& config);
 std::string too_many_creations(const common::RelayConfig& config);
 std::string too_many_rooms(const common::RelayConfig& config);
-// Why the backplane refused a publish, or nothing when it was accepted.
-std::optional<std::string> publish_refusal(const hub::PublishResult& result,
-                                           const common::RelayConfig& config);
+// Why the backplane refused a publish, or nothing when it was accepted:
+// RESOURCE_EXHAUSTED for a limit, UNAVAILABLE when it could not be ordered now.
+std::optional<grpc::Status> publish_refusal(const hub::PublishResult& result,
+                                            const common::RelayConfig& config);
 
 }  // namespace relay::service

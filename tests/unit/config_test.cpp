@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 43;
+constexpr std::size_t kFieldCount = 48;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -71,6 +71,11 @@ RelayConfig changed_config() {
   config.auth_issuer = "https://id.example";
   config.auth_audience = "relay";
   config.auth_leeway_ms = 5000;
+  config.backplane = "nats";
+  config.nats_url = "nats://127.0.0.1:4223,tls://nats.example:4222";
+  config.nats_stream = "CHAT-2";
+  config.nats_replicas = 3;
+  config.nats_publish_timeout_ms = 2000;
   config.log_format = "json";
   config.log_level = "debug";
   return config;
@@ -222,6 +227,16 @@ TEST_CASE("values out of range fail naming the key and the value") {
       {"listen_address", "localhost:http"},
       {"listen_address", "localhost:65536"},
       {"listen_address", ":50051"},
+      {"backplane", "redis"},
+      {"nats_url", ""},
+      {"nats_url", "127.0.0.1:4222"},
+      {"nats_url", "http://127.0.0.1:4222"},
+      {"nats_url", "nats://127.0.0.1:4222,"},
+      {"nats_stream", "relay.rooms"},
+      {"nats_stream", ""},
+      {"nats_replicas", 0},
+      {"nats_replicas", 6},
+      {"nats_publish_timeout_ms", 99},
   };
   for (const auto& bad : bad_values) {
     // Named copies, because clang 14 cannot capture structured bindings.

@@ -47,7 +47,8 @@ TEST_CASE_FIXTURE(BrokerFedHub, "a room joined before its first message takes th
   REQUIRE(hub.join("lobby", bob.subscriber, {}).status == JoinStatus::joined);
   CHECK(arrive("lobby", 77, 1) == AppendStatus::appended);
   CHECK(arrive("lobby", 77, 2) == AppendStatus::appended);
-  CHECK(bob.received("msg") == std::vector<std::string>{"msg lobby#1 ann m1", "msg lobby#2 ann m2"});
+  CHECK(bob.received("msg") ==
+        std::vector<std::string>{"msg lobby#1 ann m1", "msg lobby#2 ann m2"});
   const auto page = hub.history("lobby", 0, 10);
   REQUIRE(page);
   CHECK(page->epoch == 77);

@@ -1,0 +1,638 @@
+#include "relay/backplane/nats_backplane.hpp"
+
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "relay/backplane/room_subject.hpp"
+
+namespace relay::backplane {
+namespace {
+
+constexpr char kMsgIdHeader[] = "Nats-Msg-Id";
+constexpr char kExpectedLastSubjectSequence[] = "Nats-Expected-Last-Subject-Sequence";
+constexpr char kEpochHeader[] = "Relay-Room-Epoch";
+constexpr char kCounterHeader[] = "Relay-Room-Seq";
+constexpr char kSenderHeader[] = "Relay-Sender";
+constexpr char kClientIdHeader[] = "Relay-Message-Id";
+
+// Another relay's publish to the same room got in first, every time: the room
+// is contended beyond what a chat room sees, so the client hears UNAVAILABLE.
+constexpr int kMaxAttempts = 16;
+// Set-up is tried again this long after the broker refused it.
+constexpr auto kSetUpRetry = std::chrono::seconds(1);
+constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
+// The headers a message carries besides its body, for the stream's MaxMsgSize.
+constexpr std::int64_t kHeaderAllowance = 2048;
+constexpr std::int64_t kNanosPerMilli = 1000 * 1000;
+
+std::int64_t steady_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string last_error(natsStatus status) {
+  const char* detail = nats_GetLastError(nullptr);
+  return detail != nullptr && *detail != '\0' ? detail : natsStatus_GetText(status);
+}
+
+std::uint64_t header_number(natsMsg* message, const char* key) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(message, key, &value) != NATS_OK || value == nullptr) {
+    return 0;
+  }
+  std::uint64_t number = 0;
+  const std::string_view text(value);
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+  return error == std::errc{} && end == text.data() + text.size() ? number : 0;
+}
+
+std::string header_text(natsMsg* message, const char* key) {
+  const char* value = nullptr;
+  if (natsMsgHeader_Get(message, key, &value) != NATS_OK || value == nullptr) {
+    return {};
+  }
+  return value;
+}
+
+struct MessageDeleter {
+  void operator()(natsMsg* message) const { natsMsg_Destroy(message); }
+};
+using MessagePtr = std::unique_ptr<natsMsg, MessageDeleter>;
+
+}  // namespace
+
+NatsBackplane::Worker::Worker()
+    : thread_([this] {
+        std::unique_lock lock(mutex_);
+        while (!stopping_) {
+          if (tasks_.empty()) {
+            changed_.wait(lock);
+            continue;
+          }
+          const auto next =
+              std::min_element(tasks_.begin(), tasks_.end(),
+                               [](const Task& a, const Task& b) { return a.due < b.due; });
+          if (next->due > std::chrono::steady_clock::now()) {
+            changed_.wait_until(lock, next->due);
+            continue;
+          }
+          auto run = std::move(next->run);
+          tasks_.erase(next);
+          lock.unlock();
+          run();
+          lock.lock();
+        }
+      }) {}
+
+NatsBackplane::Worker::~Worker() { stop(); }
+
+void NatsBackplane::Worker::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void NatsBackplane::Worker::post(std::function<void()> task, std::chrono::milliseconds delay) {
+  {
+    std::lock_guard lock(mutex_);
+    tasks_.push_back({std::chrono::steady_clock::now() + delay, std::move(task)});
+  }
+  changed_.notify_all();
+}
+
+NatsBackplane::NatsBackplane(const common::RelayConfig& config, hub::Hub& hub)
+    : config_(config), hub_(hub), subject_prefix_("relay.room.") {
+  natsOptions* options = nullptr;
+  if (natsOptions_Create(&options) != NATS_OK) {
+    throw std::runtime_error("cannot set up the NATS client: " + last_error(NATS_NO_MEMORY));
+  }
+  std::unique_ptr<natsOptions, void (*)(natsOptions*)> owned(options, natsOptions_Destroy);
+  std::vector<std::string> urls;
+  for (std::size_t start = 0; start <= config.nats_url.size();) {
+    const auto comma = std::min(config.nats_url.find(',', start), config.nats_url.size());
+    urls.push_back(config.nats_url.substr(start, comma - start));
+    start = comma + 1;
+  }
+  std::vector<const char*> servers;
+  for (const auto& url : urls) {
+    servers.push_back(url.c_str());
+  }
+  natsOptions_SetServers(options, servers.data(), static_cast<int>(servers.size()));
+  natsOptions_SetName(options, "relay-server");
+  // Without it the client holds writes back about a millisecond to group
+  // them: a millisecond on every publish's round trip.
+  natsOptions_SetSendAsap(options, true);
+  // For ever: a relay without its broker only waits, and says so on health.
+  natsOptions_SetMaxReconnect(options, -1);
+  natsOptions_SetCustomReconnectDelay(options, &NatsBackplane::reconnect_delay, this);
+  natsOptions_SetRetryOnFailedConnect(options, true, &NatsBackplane::on_connected, this);
+  natsOptions_SetDisconnectedCB(options, &NatsBackplane::on_disconnected, this);
+  natsOptions_SetReconnectedCB(options, &NatsBackplane::on_reconnected, this);
+  natsOptions_SetTimeout(options, 2000);
+
+  const natsStatus status = natsConnection_Connect(&connection_, options);
+  if (status != NATS_OK && status != NATS_NOT_YET_CONNECTED) {
+    throw std::runtime_error("cannot use the NATS servers " + config.nats_url + ": " +
+                             last_error(status));
+  }
+  jsOptions js_options;
+  jsOptions_Init(&js_options);
+  js_options.Wait = config.nats_publish_timeout_ms;
+  // Each room has one publish in flight per relay, so this bounds nothing the
+  // relay relies on; publishes must never stall in the library.
+  js_options.PublishAsync.MaxPending = std::numeric_limits<int32_t>::max();
+  js_options.PublishAsync.AckHandler = &NatsBackplane::on_ack;
+  js_options.PublishAsync.AckHandlerClosure = this;
+  if (natsConnection_JetStream(&jetstream_, connection_, &js_options) != NATS_OK) {
+    natsConnection_Destroy(connection_);
+    throw std::runtime_error("cannot set up JetStream: " + last_error(NATS_ERR));
+  }
+  if (status == NATS_OK) {
+    connected_ = true;
+    spdlog::info("NATS: connected to {}", config.nats_url);
+    worker_.post([this] { set_up(); });
+  } else {
+    spdlog::warn("NATS: no server of {} answers yet; not serving until one does", config.nats_url);
+  }
+}
+
+NatsBackplane::~NatsBackplane() {
+  closing_ = true;
+  connected_ = false;
+  // Requests the worker is waiting on fail at once, so it stops promptly.
+  natsConnection_Close(connection_);
+  worker_.stop();
+  {
+    std::lock_guard lock(consumer_mutex_);
+    if (subscription_ != nullptr) {
+      natsSubscription_Destroy(subscription_);
+      subscription_ = nullptr;
+    }
+  }
+  // Whatever the broker had not answered is answered now: not stored, as far
+  // as this relay knows (a resend with the same id is recognised if it was).
+  std::vector<Pending> unanswered;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [message, in_flight] : sent_) {
+      unanswered.push_back(std::move(in_flight.pending));
+    }
+    sent_.clear();
+    for (auto& [room, lane] : lanes_) {
+      for (auto& pending : lane.waiting) {
+        unanswered.push_back(std::move(pending));
+      }
+    }
+    lanes_.clear();
+  }
+  for (auto& pending : unanswered) {
+    pending.done(hub::PublishResult{.unavailable = true});
+  }
+  jsCtx_Destroy(jetstream_);
+  natsConnection_Destroy(connection_);
+  // The library's threads may still be inside a callback that uses `this`.
+  nats_CloseAndWait(5000);
+}
+
+bool NatsBackplane::serving() const { return connected_ && caught_up_; }
+
+void NatsBackplane::on_connected(natsConnection* /*connection*/, void* self) {
+  auto* backplane = static_cast<NatsBackplane*>(self);
+  backplane->connected_ = true;
+  spdlog::info("NATS: connected to {}", backplane->config_.nats_url);
+  backplane->worker_.post([backplane] { backplane->set_up(); });
+}
+
+void NatsBackplane::on_disconnected(natsConnection* /*connection*/, void* self) {
+  auto* backplane = static_cast<NatsBackplane*>(self);
+  if (backplane->closing_) {
+    return;
+  }
+  backplane->connected_ = false;
+  backplane->caught_up_ = false;
+  spdlog::warn("NATS: disconnected; refusing publishes and reconnecting");
+}
+
+void NatsBackplane::on_reconnected(natsConnection* connection, void* self) {
+  auto* backplane = static_cast<NatsBackplane*>(self);
+  char url[256] = "";
+  natsConnection_GetConnectedUrl(connection, url, sizeof url);
+  backplane->connected_ = true;
+  spdlog::info("NATS: reconnected to {}", url);
+  backplane->worker_.post([backplane] { backplane->set_up(); });
+}
+
+std::int64_t NatsBackplane::reconnect_delay(natsConnection* /*connection*/, int attempts,
+                                            void* /*self*/) {
+  // 100 ms, doubling to 5 s, with up to a fifth more at random so that a
+  // fleet of relays does not knock on a restarted broker all at once.
+  const std::int64_t base = std::min<std::int64_t>(100LL << std::min(attempts, 6), 5000);
+  return base + static_cast<std::int64_t>(nats_NowInNanoSeconds() % (base / 5 + 1));
+}
+
+void NatsBackplane::set_up() {
+  if (closing_ || !connected_) {
+    return;
+  }
+  const std::string subjects = subject_prefix_ + ">";
+  const char* subject_list[] = {subjects.c_str()};
+  jsStreamConfig stream;
+  jsStreamConfig_Init(&stream);
+  stream.Name = config_.nats_stream.c_str();
+  stream.Subjects = subject_list;
+  stream.SubjectsLen = 1;
+  stream.Storage = js_FileStorage;
+  stream.Replicas = static_cast<int64_t>(config_.nats_replicas);
+  stream.MaxMsgsPerSubject = static_cast<int64_t>(config_.history_max_messages);
+  stream.MaxBytes = config_.history_total_max_bytes == 0
+                        ? -1
+                        : static_cast<int64_t>(config_.history_total_max_bytes);
+  stream.Discard = js_DiscardOld;
+  stream.MaxMsgSize = static_cast<int32_t>(
+      std::min<std::int64_t>(static_cast<std::int64_t>(config_.max_body_bytes) + kHeaderAllowance,
+                             std::numeric_limits<int32_t>::max()));
+  // JetStream's own duplicate window, so that a resend is recognised at any
+  // relay for as long as one relay alone would recognise it.
+  stream.Duplicates = std::max<std::int64_t>(config_.duplicate_window_ms, 1) * kNanosPerMilli;
+  stream.AllowDirect = true;
+
+  jsStreamInfo* info = nullptr;
+  jsErrCode code{};
+  natsStatus status = js_AddStream(&info, jetstream_, &stream, nullptr, &code);
+  if (status != NATS_OK && code == JSStreamNameExistErr) {
+    status = js_UpdateStream(&info, jetstream_, &stream, nullptr, &code);
+  }
+  if (status != NATS_OK) {
+    spdlog::warn("NATS: cannot set up the stream {}: {} (JetStream error {}); trying again in {} s",
+                 config_.nats_stream, last_error(status), static_cast<int>(code),
+                 kSetUpRetry.count());
+    worker_.post([this] { set_up(); }, kSetUpRetry);
+    return;
+  }
+  const std::uint64_t stream_last = info->State.LastSeq;
+  jsStreamInfo_Destroy(info);
+
+  std::lock_guard lock(consumer_mutex_);
+  if (subscription_ != nullptr) {
+    // After a reconnect the server may have lost the consumer with its
+    // state; a fresh one from the last message read leaves nothing to chance.
+    natsSubscription_Unsubscribe(subscription_);
+    natsSubscription_Destroy(subscription_);
+    subscription_ = nullptr;
+  }
+  jsSubOptions options;
+  jsSubOptions_Init(&options);
+  options.Stream = config_.nats_stream.c_str();
+  options.Ordered = true;
+  if (last_delivered_ == 0) {
+    options.Config.DeliverPolicy = js_DeliverAll;
+  } else {
+    options.Config.DeliverPolicy = js_DeliverByStartSequence;
+    options.Config.OptStartSeq = last_delivered_ + 1;
+  }
+  status = js_Subscribe(&subscription_, jetstream_, subjects.c_str(), &NatsBackplane::on_message,
+                        this, nullptr, &options, &code);
+  if (status != NATS_OK) {
+    subscription_ = nullptr;
+    spdlog::warn("NATS: cannot read the stream {}: {} (JetStream error {}); trying again in {} s",
+                 config_.nats_stream, last_error(status), static_cast<int>(code),
+                 kSetUpRetry.count());
+    worker_.post([this] { set_up(); }, kSetUpRetry);
+    return;
+  }
+  // Messages delivered before a slow consumer limit would be dropped by the
+  // client library; the history could then skip. No limit: the hub bounds
+  // what it keeps, and the stream what it delivers.
+  natsSubscription_SetPendingLimits(subscription_, -1, -1);
+  catch_up_to_ = stream_last;
+  if (last_delivered_ >= stream_last) {
+    caught_up_ = true;
+    spdlog::info("NATS: serving; stream {} read up to message {}", config_.nats_stream,
+                 last_delivered_);
+  } else {
+    spdlog::info("NATS: reading stream {} from message {} to {} before serving",
+                 config_.nats_stream, last_delivered_ + 1, stream_last);
+  }
+}
+
+void NatsBackplane::on_message(natsConnection* /*connection*/, natsSubscription* /*subscription*/,
+                               natsMsg* message, void* self) {
+  static_cast<NatsBackplane*>(self)->deliver(message);
+  natsMsg_Destroy(message);
+}
+
+void NatsBackplane::deliver(natsMsg* message) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, message) != NATS_OK) {
+    return;
+  }
+  const std::uint64_t stream_sequence = meta->Sequence.Stream;
+  const std::int64_t stored_ns = meta->Timestamp;
+  jsMsgMetaData_Destroy(meta);
+
+  std::lock_guard lock(consumer_mutex_);
+  if (closing_ || stream_sequence <= last_delivered_) {
+    return;
+  }
+  last_delivered_ = stream_sequence;
+  const std::string_view subject(natsMsg_GetSubject(message));
+  auto room = subject.starts_with(subject_prefix_)
+                  ? decode_room(subject.substr(subject_prefix_.size()))
+                  : std::nullopt;
+  hub::Message delivered;
+  delivered.epoch = header_number(message, kEpochHeader);
+  delivered.sequence = header_number(message, kCounterHeader);
+  if (!room || delivered.epoch == 0 || delivered.sequence == 0) {
+    // Someone else's publish to the relay's subjects: skipped, not fatal.
+    spdlog::warn("NATS: message {} of {} on {} is not a relay's message; skipped", stream_sequence,
+                 config_.nats_stream, subject);
+  } else {
+    delivered.room = std::move(*room);
+    delivered.sender = header_text(message, kSenderHeader);
+    delivered.client_message_id = header_text(message, kClientIdHeader);
+    delivered.server_time_us = stored_ns / 1000;
+    delivered.body.assign(natsMsg_GetData(message),
+                          static_cast<std::size_t>(natsMsg_GetDataLength(message)));
+    update_head(delivered.room, {stream_sequence, delivered.epoch, delivered.sequence});
+    hub_.append(std::move(delivered));
+  }
+  if (!caught_up_ && stream_sequence >= catch_up_to_ && connected_) {
+    caught_up_ = true;
+    spdlog::info("NATS: serving; stream {} read up to message {}", config_.nats_stream,
+                 stream_sequence);
+  }
+}
+
+void NatsBackplane::update_head(const std::string& room, const Head& head) {
+  std::lock_guard lock(mutex_);
+  Head& known = heads_[room];
+  if (head.stream_sequence > known.stream_sequence) {
+    known = head;
+  }
+}
+
+std::uint64_t NatsBackplane::next_epoch() {
+  // Microseconds of the wall clock plus a counter, as the hub makes them: a
+  // numbering started again never repeats an old epoch.
+  const auto now_us =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  std::lock_guard lock(mutex_);
+  return now_us + epoch_offset_++;
+}
+
+void NatsBackplane::publish(const std::string& room, hub::PublishRequest request,
+                            const hub::CreateGate& may_create, PublishDone done) {
+  if (!serving()) {
+    done(hub::PublishResult{.unavailable = true});
+    return;
+  }
+  if (!request.client_message_id.empty()) {
+    if (auto original = hub_.find_duplicate(room, request.sender, request.client_message_id)) {
+      done(*original);
+      return;
+    }
+  }
+  const hub::PublishResult admitted = hub_.admit_room(room, may_create);
+  if (admitted.too_many_rooms || admitted.creation_refused) {
+    done(admitted);
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    lanes_[room].waiting.push_back({std::move(request), std::move(done)});
+  }
+  send_next(room);
+}
+
+void NatsBackplane::send_next(const std::string& room) {
+  // A loop, not a recursion through fail(): a broker out of reach refuses a
+  // whole queue of waiting publishes one after the other.
+  for (;;) {
+    Pending next;
+    {
+      std::lock_guard lock(mutex_);
+      const auto lane = lanes_.find(room);
+      if (lane == lanes_.end() || lane->second.in_flight) {
+        return;
+      }
+      if (lane->second.waiting.empty()) {
+        lanes_.erase(lane);
+        return;
+      }
+      next = std::move(lane->second.waiting.front());
+      lane->second.waiting.pop_front();
+      lane->second.in_flight = true;
+    }
+    const auto refusal = send(room, next);
+    if (!refusal) {
+      return;
+    }
+    log_refusal(room, *refusal);
+    answer(room, next, hub::PublishResult{.unavailable = true});
+  }
+}
+
+std::optional<std::string> NatsBackplane::send(const std::string& room, Pending& pending) {
+  if (!connected_ || closing_) {
+    return "the message broker is out of reach";
+  }
+  Head head;
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto known = heads_.find(room); known != heads_.end()) {
+      head = known->second;
+    }
+  }
+  // The room's first message, or the first after JetStream let all of them
+  // go, starts a numbering; otherwise the numbering goes on.
+  const std::uint64_t epoch = head.counter == 0 ? next_epoch() : head.epoch;
+  const std::uint64_t counter = head.counter + 1;
+
+  const std::string subject = subject_prefix_ + encode_room(room);
+  const hub::PublishRequest& request = pending.request;
+  natsMsg* raw = nullptr;
+  if (natsMsg_Create(&raw, subject.c_str(), nullptr, request.body.data(),
+                     static_cast<int>(request.body.size())) != NATS_OK) {
+    return "the message could not be made: " + last_error(NATS_ERR);
+  }
+  MessagePtr message(raw);
+  natsMsgHeader_Set(raw, kExpectedLastSubjectSequence,
+                    std::to_string(head.stream_sequence).c_str());
+  natsMsgHeader_Set(raw, kEpochHeader, std::to_string(epoch).c_str());
+  natsMsgHeader_Set(raw, kCounterHeader, std::to_string(counter).c_str());
+  natsMsgHeader_Set(raw, kSenderHeader, request.sender.c_str());
+  if (!request.client_message_id.empty()) {
+    natsMsgHeader_Set(raw, kClientIdHeader, request.client_message_id.c_str());
+    // JetStream's window is per stream, the relay's per room and sender.
+    const std::string id =
+        encode_room(room) + "/" + request.sender + "/" + request.client_message_id;
+    natsMsgHeader_Set(raw, kMsgIdHeader, id.c_str());
+  }
+  {
+    // Before the publish: its answer may come on another thread at once.
+    std::lock_guard lock(mutex_);
+    sent_.emplace(raw, InFlight{room, std::move(pending), epoch, counter});
+  }
+  jsPubOptions options;
+  jsPubOptions_Init(&options);
+  options.MaxWait = config_.nats_publish_timeout_ms;
+  natsMsg* handed = message.release();
+  const natsStatus status = js_PublishMsgAsync(jetstream_, &handed, &options);
+  if (status == NATS_OK) {
+    return std::nullopt;
+  }
+  // Not taken: `handed` is still ours, and so is the publish.
+  MessagePtr refused(handed);
+  std::lock_guard lock(mutex_);
+  const auto found = sent_.find(raw);
+  if (found != sent_.end()) {
+    pending = std::move(found->second.pending);
+    sent_.erase(found);
+  }
+  return "the message broker refused it: " + last_error(status);
+}
+
+void NatsBackplane::on_ack(jsCtx* /*context*/, natsMsg* message, jsPubAck* ack, jsPubAckErr* error,
+                           void* self) {
+  static_cast<NatsBackplane*>(self)->acknowledged(message, ack, error);
+  natsMsg_Destroy(message);
+}
+
+void NatsBackplane::acknowledged(natsMsg* message, const jsPubAck* ack, const jsPubAckErr* error) {
+  InFlight in_flight;
+  {
+    std::lock_guard lock(mutex_);
+    const auto found = sent_.find(message);
+    if (found == sent_.end()) {
+      // Answered already, by the destructor.
+      return;
+    }
+    in_flight = std::move(found->second);
+    sent_.erase(found);
+  }
+  const std::string& room = in_flight.room;
+  if (ack != nullptr && !ack->Duplicate) {
+    update_head(room, {ack->Sequence, in_flight.epoch, in_flight.counter});
+    finish(room, in_flight.pending, {in_flight.epoch, in_flight.counter, false});
+    return;
+  }
+  if (ack != nullptr) {
+    const hub::PublishRequest& request = in_flight.pending.request;
+    if (auto original = hub_.find_duplicate(room, request.sender, request.client_message_id)) {
+      finish(room, in_flight.pending, *original);
+      return;
+    }
+    worker_.post([this, room, sequence = ack->Sequence,
+                  pending = std::make_shared<Pending>(std::move(in_flight.pending))] {
+      answer_duplicate(room, std::move(*pending), sequence);
+    });
+    return;
+  }
+  if (error != nullptr && error->ErrCode == JSStreamWrongLastSequenceErr &&
+      ++in_flight.pending.attempts < kMaxAttempts) {
+    worker_.post([this, room, pending = std::make_shared<Pending>(std::move(in_flight.pending))] {
+      retry_after_reading_head(room, std::move(*pending));
+    });
+    return;
+  }
+  fail(room, in_flight.pending,
+       error == nullptr ? "no answer from the message broker"
+       : error->ErrCode == JSStreamWrongLastSequenceErr
+           ? "the room is contended: other relays published first " + std::to_string(kMaxAttempts) +
+                 " times"
+           : std::string("the message broker did not store it: ") +
+                 (error->ErrText != nullptr ? error->ErrText : natsStatus_GetText(error->Err)));
+}
+
+void NatsBackplane::retry_after_reading_head(const std::string& room, Pending pending) {
+  const std::string subject = subject_prefix_ + encode_room(room);
+  natsMsg* raw = nullptr;
+  jsErrCode code{};
+  const natsStatus status =
+      js_GetLastMsg(&raw, jetstream_, config_.nats_stream.c_str(), subject.c_str(), nullptr, &code);
+  if (status == NATS_OK) {
+    const MessagePtr last(raw);
+    update_head(room, {natsMsg_GetSequence(raw), header_number(raw, kEpochHeader),
+                       header_number(raw, kCounterHeader)});
+  } else if (status == NATS_NOT_FOUND) {
+    // None of the room's messages is left: the next publish starts a numbering.
+    std::lock_guard lock(mutex_);
+    heads_.erase(room);
+  } else {
+    fail(room, pending, "the room's last message could not be read: " + last_error(status));
+    return;
+  }
+  if (const auto refusal = send(room, pending)) {
+    fail(room, pending, *refusal);
+  }
+}
+
+void NatsBackplane::answer_duplicate(const std::string& room, Pending pending,
+                                     std::uint64_t stream_sequence) {
+  natsMsg* raw = nullptr;
+  jsErrCode code{};
+  const natsStatus status =
+      js_GetMsg(&raw, jetstream_, config_.nats_stream.c_str(), stream_sequence, nullptr, &code);
+  if (status == NATS_OK) {
+    const MessagePtr original(raw);
+    finish(room, pending,
+           {header_number(raw, kEpochHeader), header_number(raw, kCounterHeader), true});
+    return;
+  }
+  if (status == NATS_NOT_FOUND) {
+    // Stored once, and gone since: the resend is still not delivered twice.
+    finish(room, pending, {0, 0, true});
+    return;
+  }
+  fail(room, pending, "the original of a resend could not be read: " + last_error(status));
+}
+
+void NatsBackplane::answer(const std::string& room, Pending& pending,
+                           const hub::PublishResult& result) {
+  pending.done(result);
+  std::lock_guard lock(mutex_);
+  if (const auto lane = lanes_.find(room); lane != lanes_.end()) {
+    lane->second.in_flight = false;
+  }
+}
+
+void NatsBackplane::finish(const std::string& room, Pending& pending,
+                           const hub::PublishResult& result) {
+  answer(room, pending, result);
+  send_next(room);
+}
+
+void NatsBackplane::fail(const std::string& room, Pending& pending, const std::string& why) {
+  log_refusal(room, why);
+  finish(room, pending, hub::PublishResult{.unavailable = true});
+}
+
+void NatsBackplane::log_refusal(const std::string& room, const std::string& why) {
+  const std::uint64_t refused = refused_.fetch_add(1) + 1;
+  const std::int64_t now = steady_us();
+  std::int64_t last = last_refusal_log_us_.load();
+  const std::int64_t interval =
+      std::chrono::duration_cast<std::chrono::microseconds>(kRefusalLogInterval).count();
+  if ((last == 0 || now - last >= interval) &&
+      last_refusal_log_us_.compare_exchange_strong(last, now)) {
+    spdlog::warn("NATS: refused a publish to {} (UNAVAILABLE): {}; {} refused since the start",
+                 room, why, refused);
+  }
+}
+
+}  // namespace relay::backplane

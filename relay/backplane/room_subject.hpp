@@ -1,0 +1,17 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace relay::backplane {
+
+// A room's NATS subject is `<prefix><room name in base32>`: room names may
+// hold '.', '*', '>' and white space, which mean something in a subject, so
+// the name's bytes are written in lowercase RFC 4648 base32 without padding
+// (a valid subject token, 1.6 times the name's length).
+std::string encode_room(std::string_view room);
+// The room of an encoded name; none for text no room encodes to.
+std::optional<std::string> decode_room(std::string_view encoded);
+
+}  // namespace relay::backplane
