@@ -1,0 +1,383 @@
+// Relays sharing rooms through NATS JetStream (--backplane nats): each test
+// starts Debian's nats-server on loopback with a store of its own, relays as
+// child processes, and real clients, and checks from the clients' side that
+// every accepted message arrives once, in one order, wherever it was sent and
+// whatever fails meanwhile.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/integration/nats_server.hpp"
+#include "tests/integration/relay_process.hpp"
+#include "tests/integration/scratch_directory.hpp"
+#include "tests/integration/test_clients.hpp"
+
+using namespace relay::testing;
+using namespace std::chrono_literals;
+using relay::v1::Message;
+using relay::v1::ServerFrame;
+
+namespace {
+
+std::vector<std::string> nats_relay_args(const std::string& nats_urls,
+                                         std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"--backplane", "nats", "--nats-url", nats_urls};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+bool serving(const std::string& target) {
+  auto stub = grpc::health::v1::Health::NewStub(connect(target));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 1s);
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  return stub->Check(&context, request, &response).ok() &&
+         response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+}
+
+// Relays on one NATS URL list, each serving before the constructor returns.
+struct Relays {
+  Relays(std::size_t count, const std::string& nats_urls, std::vector<std::string> extra = {}) {
+    for (std::size_t i = 0; i < count; ++i) {
+      relays.push_back(std::make_unique<RelayProcess>(nats_relay_args(nats_urls, extra)));
+    }
+    for (const auto& relay : relays) {
+      REQUIRE_MESSAGE(wait_until([&] { return serving(relay->target()); }, 20s), relay->log());
+    }
+  }
+  // All of them, as one round_robin target.
+  std::string target() const {
+    std::string joined = "ipv4:";
+    for (const auto& relay : relays) {
+      joined += (joined.size() > 5 ? "," : "") + relay->target();
+    }
+    return joined;
+  }
+  std::vector<std::unique_ptr<RelayProcess>> relays;
+};
+
+// A message as a subscriber saw it: its place, and who sent what.
+struct Seen {
+  std::uint64_t epoch = 0;
+  std::uint64_t sequence = 0;
+  std::string sender;
+  std::string body;
+  bool operator==(const Seen&) const = default;
+};
+
+std::vector<Seen> read_messages(ChatClient& client, std::size_t count) {
+  std::vector<Seen> seen;
+  while (seen.size() < count) {
+    const auto frame = client.next_of(ServerFrame::kMessage, 20s);
+    if (!frame) {
+      break;
+    }
+    const Message& message = frame->message();
+    seen.push_back({message.epoch(), message.sequence(), message.sender(), message.body()});
+  }
+  return seen;
+}
+
+// The messages a `relay-chat --json follow` printed: sender and body of each,
+// in order, and their sequences.
+struct Followed {
+  std::vector<std::pair<std::string, std::string>> messages;
+  std::vector<std::uint64_t> sequences;
+};
+
+Followed parse_follow(const std::string& output) {
+  Followed followed;
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto json = nlohmann::json::parse(line, nullptr, false);
+    if (json.is_object() && json.value("type", "") == "message") {
+      followed.messages.emplace_back(json.value("sender", ""), json.value("body", ""));
+      followed.sequences.push_back(json.value("seq", std::uint64_t{0}));
+    }
+  }
+  return followed;
+}
+
+std::string numbered_lines(const std::string& prefix, int count) {
+  std::string text;
+  for (int i = 0; i < count; ++i) {
+    text += prefix + "-" + std::to_string(i) + "\n";
+  }
+  return text;
+}
+
+// Every line of every publisher exactly once, and sequences 1, 2, 3... with
+// nothing skipped or repeated.
+void check_exactly_once(const Followed& followed, const std::map<std::string, std::string>& sent) {
+  std::multiset<std::pair<std::string, std::string>> got(followed.messages.begin(),
+                                                         followed.messages.end());
+  std::size_t expected = 0;
+  for (const auto& [user, lines] : sent) {
+    std::istringstream in(lines);
+    std::string line;
+    while (std::getline(in, line)) {
+      ++expected;
+      CHECK_MESSAGE(got.count({user, line}) == 1, user << ": " << line);
+    }
+  }
+  CHECK(followed.messages.size() == expected);
+  for (std::size_t i = 0; i < followed.sequences.size(); ++i) {
+    REQUIRE(followed.sequences[i] == i + 1);
+  }
+}
+
+std::vector<std::string> chat_args(const std::string& target, std::vector<std::string> rest) {
+  std::vector<std::string> args{relay_chat_path(),  "--relay", target, "--timeout", "60",
+                                "--backoff-max-ms", "500"};
+  args.insert(args.end(), rest.begin(), rest.end());
+  return args;
+}
+
+std::size_t followed_count(const ChildProcess& follower) {
+  return parse_follow(follower.out()).messages.size();
+}
+
+}  // namespace
+
+TEST_CASE("three relays on one NATS give every subscriber every message once, in one order") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  Relays cluster(3, nats.url());
+
+  constexpr std::size_t kSubscribers = 60;
+  constexpr int kPublishers = 3;
+  constexpr int kPerPublisher = 30;
+  std::vector<std::unique_ptr<ChatClient>> subscribers;
+  for (std::size_t i = 0; i < kSubscribers; ++i) {
+    subscribers.push_back(std::make_unique<ChatClient>(cluster.relays[i % 3]->target(),
+                                                       "reader" + std::to_string(i)));
+    join_and_wait(*subscribers.back(), "lobby");
+  }
+  std::vector<std::unique_ptr<ChatClient>> publishers;
+  for (int p = 0; p < kPublishers; ++p) {
+    publishers.push_back(
+        std::make_unique<ChatClient>(cluster.relays[p]->target(), "writer" + std::to_string(p)));
+    join_and_wait(*publishers.back(), "lobby");
+  }
+  // Interleaved, so that the three relays contend for the room's next place.
+  for (int n = 0; n < kPerPublisher; ++n) {
+    for (int p = 0; p < kPublishers; ++p) {
+      const std::string id = "w" + std::to_string(p) + "-" + std::to_string(n);
+      REQUIRE(publishers[p]->publish("lobby", "text " + id, id));
+    }
+  }
+  constexpr std::size_t kTotal = kPublishers * kPerPublisher;
+  const std::vector<Seen> first = read_messages(*subscribers[0], kTotal);
+  REQUIRE(first.size() == kTotal);
+  std::set<std::string> bodies;
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    CHECK(first[i].epoch == first[0].epoch);
+    CHECK(first[i].sequence == i + 1);
+    bodies.insert(first[i].body);
+  }
+  CHECK(bodies.size() == kTotal);
+  for (std::size_t i = 1; i < kSubscribers; ++i) {
+    CAPTURE(i);
+    CHECK(read_messages(*subscribers[i], kTotal) == first);
+  }
+  for (auto& publisher : publishers) {
+    CHECK(read_messages(*publisher, kTotal) == first);
+  }
+  // Nothing more: no message came twice.
+  CHECK_FALSE(subscribers[0]->next_of(ServerFrame::kMessage, 300ms));
+}
+
+TEST_CASE("a resend is recognised at another relay, and History agrees everywhere") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  // The relays' own windows forget id-1 once id-2 comes, so only JetStream's
+  // window recognises the resend.
+  Relays cluster(2, nats.url(), {"--duplicate-window-max-ids", "1"});
+  ChatClient ann(cluster.relays[0]->target(), "ann");
+  join_and_wait(ann, "team.a-b_c");
+  const auto first = publish_acked(ann, "team.a-b_c", "hello", "id-1");
+  CHECK_FALSE(first.duplicate());
+  CHECK_FALSE(publish_acked(ann, "team.a-b_c", "again", "id-2").duplicate());
+
+  ChatClient again(cluster.relays[1]->target(), "ann");
+  join_and_wait(again, "team.a-b_c");
+  const auto resent = publish_acked(again, "team.a-b_c", "hello", "id-1");
+  CHECK(resent.duplicate());
+  CHECK(resent.epoch() == first.epoch());
+  CHECK(resent.sequence() == first.sequence());
+
+  for (const auto& relay : cluster.relays) {
+    auto stub = relay::testing::stub(relay->target());
+    auto context = context_for("reader");
+    relay::v1::HistoryRequest request;
+    request.set_room("team.a-b_c");
+    relay::v1::HistoryResponse response;
+    REQUIRE(stub->History(context.get(), request, &response).ok());
+    REQUIRE(response.messages_size() == 2);
+    CHECK(response.messages(0).body() == "hello");
+    CHECK(response.messages(0).sequence() == first.sequence());
+  }
+}
+
+TEST_CASE(
+    "a relay killed while its clients publish: they go on at the others, nothing lost or "
+    "twice") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  // A slow publish rate, so that the kill comes while the publishers send.
+  Relays cluster(3, nats.url(), {"--publish-rate-per-second", "100", "--publish-burst", "5"});
+  const std::string everyone = cluster.target();
+  RelayProcess& victim = *cluster.relays[0];
+
+  std::vector<std::unique_ptr<ChildProcess>> followers;
+  const auto on_victim = [&] {
+    auto stub = relay::testing::stub(victim.target());
+    auto context = context_for("probe");
+    relay::v1::ListRoomsResponse rooms;
+    if (!stub->ListRooms(context.get(), {}, &rooms).ok()) {
+      return std::uint64_t{0};
+    }
+    std::uint64_t streams = 0;
+    for (const auto& room : rooms.rooms()) {
+      streams += room.subscribers();
+    }
+    return streams;
+  };
+  // round_robin picks a relay at random: followers are added until the
+  // victim holds two of them (bounded).
+  for (int i = 0; i < 24 && (followers.size() < 4 || on_victim() < 2); ++i) {
+    followers.push_back(std::make_unique<ChildProcess>(
+        chat_args(everyone, {"--user", "f" + std::to_string(i), "--json", "follow", "lobby"}), ""));
+    const auto streams_before = followers.size();
+    REQUIRE(wait_until(
+        [&] {
+          std::uint64_t total = 0;
+          for (const auto& relay : cluster.relays) {
+            auto stub = relay::testing::stub(relay->target());
+            auto context = context_for("probe");
+            relay::v1::ListRoomsResponse rooms;
+            if (stub->ListRooms(context.get(), {}, &rooms).ok()) {
+              for (const auto& room : rooms.rooms()) {
+                total += room.subscribers();
+              }
+            }
+          }
+          return total >= streams_before;
+        },
+        20s));
+  }
+  REQUIRE(on_victim() >= 2);
+
+  std::map<std::string, std::string> sent;
+  std::vector<std::unique_ptr<ChildProcess>> publishers;
+  for (int p = 0; p < 4; ++p) {
+    const std::string user = "p" + std::to_string(p);
+    sent[user] = numbered_lines(user, 150);
+    publishers.push_back(std::make_unique<ChildProcess>(
+        chat_args(everyone, {"--user", user, "--room", "lobby", "--plain"}), sent[user]));
+  }
+  REQUIRE(wait_until([&] { return followed_count(*followers[0]) >= 40; }, 20s));
+  victim.signal(SIGKILL);
+  REQUIRE(victim.wait_exit(5s) == std::nullopt);  // killed by the signal, not exited
+
+  for (auto& publisher : publishers) {
+    const auto code = publisher->wait_exit(90s);
+    CHECK_MESSAGE(code == 0, publisher->err());
+  }
+  constexpr std::size_t kTotal = 4 * 150;
+  for (auto& follower : followers) {
+    CHECK_MESSAGE(wait_until([&] { return followed_count(*follower) >= kTotal; }, 30s),
+                  follower->err());
+  }
+  std::this_thread::sleep_for(300ms);
+  for (auto& follower : followers) {
+    check_exactly_once(parse_follow(follower->out()), sent);
+    follower->signal(SIGTERM);
+    CHECK(follower->wait_exit(5s).has_value());
+  }
+}
+
+TEST_CASE(
+    "NATS stopped and started again while publishing: relays refuse, then go on, and "
+    "nothing accepted is lost or twice") {
+  ScratchDirectory scratch("relay-cluster");
+  auto nats = std::make_unique<NatsServer>(scratch.dir / "nats");
+  const int nats_port = nats->port();
+  Relays cluster(2, nats->url(), {"--publish-rate-per-second", "100", "--publish-burst", "5"});
+  const std::string everyone = cluster.target();
+
+  ChildProcess follower(
+      chat_args(cluster.relays[1]->target(), {"--user", "f", "--json", "follow", "lobby"}), "");
+  REQUIRE(follower.wait_for_output("\"type\":\"joined\"", 20s));
+  std::map<std::string, std::string> sent;
+  std::vector<std::unique_ptr<ChildProcess>> publishers;
+  for (int p = 0; p < 2; ++p) {
+    const std::string user = "p" + std::to_string(p);
+    sent[user] = numbered_lines(user, 200);
+    publishers.push_back(std::make_unique<ChildProcess>(
+        chat_args(cluster.relays[static_cast<std::size_t>(p)]->target(),
+                  {"--user", user, "--room", "lobby", "--plain"}),
+        sent[user]));
+  }
+  REQUIRE(wait_until([&] { return followed_count(follower) >= 40; }, 20s));
+  REQUIRE(nats->stop());
+  for (const auto& relay : cluster.relays) {
+    CHECK(wait_until([&] { return !serving(relay->target()); }, 5s));
+  }
+  const std::size_t during_outage = followed_count(follower);
+  std::this_thread::sleep_for(1500ms);
+  nats = std::make_unique<NatsServer>(scratch.dir / "nats", nats_port);
+  for (const auto& relay : cluster.relays) {
+    CHECK_MESSAGE(wait_until([&] { return serving(relay->target()); }, 20s), relay->log());
+  }
+  for (auto& publisher : publishers) {
+    const auto code = publisher->wait_exit(90s);
+    CHECK_MESSAGE(code == 0, publisher->err());
+  }
+  CHECK(wait_until([&] { return followed_count(follower) >= 400; }, 30s));
+  std::this_thread::sleep_for(300ms);
+  CHECK(during_outage < 400);
+  check_exactly_once(parse_follow(follower.out()), sent);
+  CHECK(cluster.relays[0]->log().find("NATS: disconnected") != std::string::npos);
+  follower.signal(SIGTERM);
+  CHECK(follower.wait_exit(5s).has_value());
+}
+
+TEST_CASE(
+    "a relay whose NATS is unreachable starts, says NOT_SERVING, and refuses publishes with "
+    "UNAVAILABLE") {
+  const int nobody = free_loopback_port();
+  RelayProcess relay(nats_relay_args("nats://127.0.0.1:" + std::to_string(nobody)));
+  CHECK_FALSE(serving(relay.target()));
+  ChatClient ann(relay.target(), "ann");
+  join_and_wait(ann, "lobby");
+  REQUIRE(ann.publish("lobby", "hello", "id-1"));
+  const auto error = ann.next_of(ServerFrame::kError);
+  REQUIRE(error);
+  CHECK(error->error().code() == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  CHECK(error->error().client_message_id() == "id-1");
+  CHECK(error->error().retry_after_ms() > 0);
+  CHECK(error->error().message().find("message broker") != std::string::npos);
+
+  const auto batch = raw_call(relay.target(), "ann", "PublishBatch",
+                              {batch_message("lobby", "one", "b-1").SerializeAsString()});
+  CHECK(batch.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(batch.status.error_message().find("0 messages of this batch were accepted") !=
+        std::string::npos);
+}
