@@ -10,8 +10,8 @@
 #
 # Then, in two terminals (each chat names its relay in the status line):
 #
-#   build/cli/relay-chat --relay ipv4:127.0.0.1:50061,127.0.0.1:50062,127.0.0.1:50063 --user ann
-#   build/cli/relay-chat --relay ipv4:127.0.0.1:50061,127.0.0.1:50062,127.0.0.1:50063 --user bob
+#   build/cli/relay-chat --relay ipv4:127.0.0.1:50061,127.0.0.1:50062 --user ann
+#   build/cli/relay-chat --relay 127.0.0.1:50063 --user bob
 #
 # CLUSTER_BASE_PORT (default 50060) moves all four ports; CLUSTER_DIR
 # (default build/cluster) holds the PID files, logs and NATS's store. Every
@@ -152,12 +152,12 @@ for n in "${relays[@]}"; do
   start_relay "$n"
 done
 
-targets="ipv4:$(relay_address 1),$(relay_address 2),$(relay_address 3)"
 cat >&2 <<EOF
 
-Chat through them, each in a terminal of its own:
-  build/cli/relay-chat --relay $targets --user ann
-  build/cli/relay-chat --relay $targets --user bob
-Stop the relay a chat names (scripts/cluster.sh --stop-relay N): it carries on at
-another one, with nothing lost. scripts/cluster.sh --stop stops everything.
+Chat through different relays, each in a terminal of its own:
+  build/cli/relay-chat --relay ipv4:$(relay_address 1),$(relay_address 2) --user ann
+  build/cli/relay-chat --relay $(relay_address 3) --user bob
+Stop the relay ann's status line names (scripts/cluster.sh --stop-relay 1, or 2):
+her chat carries on at the other one, with nothing lost or shown twice.
+scripts/cluster.sh --stop stops everything.
 EOF

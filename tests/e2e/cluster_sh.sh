@@ -71,10 +71,11 @@ EOF
 )
 export CLUSTER_BASE_PORT=$base
 relay() { echo "127.0.0.1:$((base + $1))"; }
-everyone="ipv4:$(relay 1),$(relay 2),$(relay 3)"
 
 "$root/scripts/cluster.sh" 2>"$work/cluster.err" || fail "cluster.sh did not start: $(cat "$work/cluster.err")"
-grep -q -- "--relay $everyone --user ann" "$work/cluster.err" || fail "cluster.sh did not say how to chat"
+grep -q -- "relay-chat --relay ipv4:$(relay 1),$(relay 2) --user ann" "$work/cluster.err" &&
+  grep -q -- "relay-chat --relay $(relay 3) --user bob" "$work/cluster.err" ||
+  fail "cluster.sh did not say how to chat"
 
 # Each chat reads a FIFO the test writes to; they do not inherit its ends.
 mkfifo "$work/ann.in" "$work/bob.in"
