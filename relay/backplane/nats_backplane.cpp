@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <random>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "relay/backplane/room_subject.hpp"
@@ -21,6 +23,9 @@ constexpr char kEpochHeader[] = "Relay-Room-Epoch";
 constexpr char kCounterHeader[] = "Relay-Room-Seq";
 constexpr char kSenderHeader[] = "Relay-Sender";
 constexpr char kClientIdHeader[] = "Relay-Message-Id";
+// <relay instance>/<publish number>: which relay published, to answer it.
+constexpr char kOriginHeader[] = "Relay-Origin";
+constexpr std::size_t kMaxDeliveredEarly = 4096;
 
 // Another relay's publish to the same room got in first, every time: the room
 // is contended beyond what a chat room sees, so the client hears UNAVAILABLE.
@@ -36,6 +41,11 @@ std::int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+std::string random_origin() {
+  std::random_device random;
+  return fmt::format("{:08x}{:08x}", random(), random());
 }
 
 std::string last_error(natsStatus status) {
@@ -114,7 +124,7 @@ void NatsBackplane::Worker::post(std::function<void()> task, std::chrono::millis
 }
 
 NatsBackplane::NatsBackplane(const common::RelayConfig& config, hub::Hub& hub)
-    : config_(config), hub_(hub), subject_prefix_("relay.room.") {
+    : config_(config), hub_(hub), subject_prefix_("relay.room."), origin_(random_origin()) {
   natsOptions* options = nullptr;
   if (natsOptions_Create(&options) != NATS_OK) {
     throw std::runtime_error("cannot set up the NATS client: " + last_error(NATS_NO_MEMORY));
@@ -191,6 +201,10 @@ NatsBackplane::~NatsBackplane() {
       unanswered.push_back(std::move(in_flight.pending));
     }
     sent_.clear();
+    for (auto& [number, stored] : stored_) {
+      unanswered.push_back(std::move(stored.pending));
+    }
+    stored_.clear();
     for (auto& [room, lane] : lanes_) {
       for (auto& pending : lane.waiting) {
         unanswered.push_back(std::move(pending));
@@ -366,8 +380,18 @@ void NatsBackplane::deliver(natsMsg* message) {
     delivered.server_time_us = stored_ns / 1000;
     delivered.body.assign(natsMsg_GetData(message),
                           static_cast<std::size_t>(natsMsg_GetDataLength(message)));
-    update_head(delivered.room, {stream_sequence, delivered.epoch, delivered.sequence});
-    hub_.append(std::move(delivered));
+    const std::string room_name = delivered.room;
+    const hub::Position position = hub_.append(std::move(delivered));
+    update_head(room_name, {stream_sequence, position.epoch, position.sequence}, true);
+    const std::string origin = header_text(message, kOriginHeader);
+    if (origin.size() > origin_.size() + 1 && origin.starts_with(origin_) &&
+        origin[origin_.size()] == '/') {
+      std::uint64_t number = 0;
+      const char* digits = origin.data() + origin_.size() + 1;
+      if (std::from_chars(digits, origin.data() + origin.size(), number).ec == std::errc{}) {
+        settle_stored(number, position);
+      }
+    }
   }
   if (!caught_up_ && stream_sequence >= catch_up_to_ && connected_) {
     caught_up_ = true;
@@ -376,12 +400,32 @@ void NatsBackplane::deliver(natsMsg* message) {
   }
 }
 
-void NatsBackplane::update_head(const std::string& room, const Head& head) {
+void NatsBackplane::update_head(const std::string& room, const Head& head, bool delivered) {
   std::lock_guard lock(mutex_);
   Head& known = heads_[room];
-  if (head.stream_sequence > known.stream_sequence) {
+  if (head.stream_sequence > known.stream_sequence ||
+      (delivered && head.stream_sequence == known.stream_sequence)) {
     known = head;
   }
+}
+
+void NatsBackplane::settle_stored(std::uint64_t number, const hub::Position& position) {
+  Pending pending;
+  {
+    std::lock_guard lock(mutex_);
+    const auto found = stored_.find(number);
+    if (found == stored_.end()) {
+      delivered_early_.emplace(number, position);
+      if (delivered_early_.size() > kMaxDeliveredEarly) {
+        // Its ack never came (it timed out): the client was told UNAVAILABLE.
+        delivered_early_.erase(delivered_early_.begin());
+      }
+      return;
+    }
+    pending = std::move(found->second.pending);
+    stored_.erase(found);
+  }
+  pending.done({position.epoch, position.sequence, false});
 }
 
 std::uint64_t NatsBackplane::next_epoch() {
@@ -476,6 +520,12 @@ std::optional<std::string> NatsBackplane::send(const std::string& room, Pending&
   natsMsgHeader_Set(raw, kEpochHeader, std::to_string(epoch).c_str());
   natsMsgHeader_Set(raw, kCounterHeader, std::to_string(counter).c_str());
   natsMsgHeader_Set(raw, kSenderHeader, request.sender.c_str());
+  std::uint64_t number = 0;
+  {
+    std::lock_guard lock(mutex_);
+    number = ++next_number_;
+  }
+  natsMsgHeader_Set(raw, kOriginHeader, fmt::format("{}/{}", origin_, number).c_str());
   if (!request.client_message_id.empty()) {
     natsMsgHeader_Set(raw, kClientIdHeader, request.client_message_id.c_str());
     // JetStream's window is per stream, the relay's per room and sender.
@@ -486,7 +536,7 @@ std::optional<std::string> NatsBackplane::send(const std::string& room, Pending&
   {
     // Before the publish: its answer may come on another thread at once.
     std::lock_guard lock(mutex_);
-    sent_.emplace(raw, InFlight{room, std::move(pending), epoch, counter});
+    sent_.emplace(raw, InFlight{room, std::move(pending), epoch, counter, number});
   }
   jsPubOptions options;
   jsPubOptions_Init(&options);
@@ -527,8 +577,26 @@ void NatsBackplane::acknowledged(natsMsg* message, const jsPubAck* ack, const js
   }
   const std::string& room = in_flight.room;
   if (ack != nullptr && !ack->Duplicate) {
-    update_head(room, {ack->Sequence, in_flight.epoch, in_flight.counter});
-    finish(room, in_flight.pending, {in_flight.epoch, in_flight.counter, false});
+    update_head(room, {ack->Sequence, in_flight.epoch, in_flight.counter}, false);
+    std::optional<hub::Position> delivered;
+    {
+      std::lock_guard lock(mutex_);
+      if (const auto early = delivered_early_.find(in_flight.number);
+          early != delivered_early_.end()) {
+        delivered = early->second;
+        delivered_early_.erase(early);
+      } else {
+        stored_.emplace(in_flight.number, Stored{room, std::move(in_flight.pending)});
+      }
+      if (const auto lane = lanes_.find(room); lane != lanes_.end()) {
+        lane->second.in_flight = false;
+      }
+    }
+    if (delivered) {
+      in_flight.pending.done({delivered->epoch, delivered->sequence, false});
+    }
+    // The room's next publish may go: it names this one's stream sequence.
+    send_next(room);
     return;
   }
   if (ack != nullptr) {
@@ -567,8 +635,10 @@ void NatsBackplane::retry_after_reading_head(const std::string& room, Pending pe
       js_GetLastMsg(&raw, jetstream_, config_.nats_stream.c_str(), subject.c_str(), nullptr, &code);
   if (status == NATS_OK) {
     const MessagePtr last(raw);
-    update_head(room, {natsMsg_GetSequence(raw), header_number(raw, kEpochHeader),
-                       header_number(raw, kCounterHeader)});
+    update_head(room,
+                {natsMsg_GetSequence(raw), header_number(raw, kEpochHeader),
+                 header_number(raw, kCounterHeader)},
+                false);
   } else if (status == NATS_NOT_FOUND) {
     // None of the room's messages is left: the next publish starts a numbering.
     std::lock_guard lock(mutex_);

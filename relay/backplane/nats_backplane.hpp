@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -75,6 +76,12 @@ class NatsBackplane final : public Backplane {
     Pending pending;
     std::uint64_t epoch = 0;
     std::uint64_t counter = 0;
+    // This relay's number for the publish, in its Relay-Origin header.
+    std::uint64_t number = 0;
+  };
+  struct Stored {
+    std::string room;
+    Pending pending;
   };
 
   // Runs the calls that wait for the broker (stream set-up, lookups) off the
@@ -133,12 +140,19 @@ class NatsBackplane final : public Backplane {
   // At most one line per interval, with a count: a broker down for an hour
   // must not fill the disk.
   void log_refusal(const std::string& room, const std::string& why);
-  void update_head(const std::string& room, const Head& head);
+  // `delivered`: the head comes from the consumer, with the position the hub
+  // gave; otherwise from a publish's ack, with the position proposed.
+  void update_head(const std::string& room, const Head& head, bool delivered);
+  // A publish of this relay's was delivered at `position`: its answer, now
+  // or once JetStream's ack for it comes.
+  void settle_stored(std::uint64_t number, const hub::Position& position);
   std::uint64_t next_epoch();
 
   const common::RelayConfig& config_;
   hub::Hub& hub_;
   const std::string subject_prefix_;
+  // Tells this relay's publishes from others' in the stream.
+  const std::string origin_;
 
   __natsConnection* connection_ = nullptr;
   __jsCtx* jetstream_ = nullptr;
@@ -159,7 +173,14 @@ class NatsBackplane final : public Backplane {
   std::unordered_map<std::string, Head> heads_;          // guarded by mutex_
   std::unordered_map<std::string, Lane> lanes_;          // guarded by mutex_
   std::unordered_map<const __natsMsg*, InFlight> sent_;  // guarded by mutex_
-  std::uint64_t epoch_offset_ = 0;                       // guarded by mutex_
+  // Stored by JetStream, answered once delivered: the place a message takes
+  // is the one the consumer gives it, the same on every relay (see
+  // Room::append), which is not always the one it was published with.
+  std::unordered_map<std::uint64_t, Stored> stored_;  // guarded by mutex_
+  // Delivered before JetStream's ack came; bounded, oldest numbers first out.
+  std::map<std::uint64_t, hub::Position> delivered_early_;  // guarded by mutex_
+  std::uint64_t next_number_ = 0;                           // guarded by mutex_
+  std::uint64_t epoch_offset_ = 0;                          // guarded by mutex_
 
   // Log lines that cannot flood: refusals are counted and summarised.
   std::atomic<std::uint64_t> refused_{0};

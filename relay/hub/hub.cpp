@@ -110,18 +110,15 @@ PublishResult Hub::publish(const std::string& room, PublishRequest request,
   }
 }
 
-AppendStatus Hub::append(Message message) {
+Position Hub::append(Message message) {
   FlushList& flush = thread_flush_list();
   for (;;) {
     const auto target = find_or_create(message.room, {}, false).room;
-    const AppendStatus status = target->append(std::move(message), clock_(), flush);
-    if (status != AppendStatus::room_removed) {
+    if (const auto position = target->append(std::move(message), clock_(), flush)) {
       settle(flush);
-      if (status == AppendStatus::appended) {
-        messages_published_.fetch_add(1, std::memory_order_relaxed);
-        enforce_history_budget();
-      }
-      return status;
+      messages_published_.fetch_add(1, std::memory_order_relaxed);
+      enforce_history_budget();
+      return *position;
     }
     erase_removed(target);
   }

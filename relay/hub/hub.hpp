@@ -88,11 +88,11 @@ class Hub {
   bool leave(const std::string& room, const SubscriberPtr& subscriber);
   PublishResult publish(const std::string& room, PublishRequest request,
                         const CreateGate& may_create = {});
-  // For a backplane that numbers messages itself: delivers `message` (its
-  // room, epoch and sequence set) as Room::append says, creating the room if
-  // need be. The room was admitted by the relay where it was published, so
-  // max_rooms does not refuse it here.
-  AppendStatus append(Message message);
+  // For a backplane that orders messages itself: delivers `message` (its
+  // room, epoch and proposed sequence set) as Room::append says, creating the
+  // room if need be, and returns the position it took. The room was admitted
+  // by the relay where it was published, so max_rooms does not refuse it here.
+  Position append(Message message);
   // The place an earlier publish of (sender, id) got, if its room remembers it.
   std::optional<PublishResult> find_duplicate(const std::string& room, const std::string& sender,
                                               const std::string& client_message_id);

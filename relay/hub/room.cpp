@@ -134,26 +134,27 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
   return result;
 }
 
-AppendStatus Room::append(Message&& message, std::int64_t now_us, FlushList& flush) {
+std::optional<Position> Room::append(Message&& message, std::int64_t now_us, FlushList& flush) {
   std::lock_guard lock(mutex_);
   if (removed_) {
-    return AppendStatus::room_removed;
+    return std::nullopt;
   }
-  if (message.epoch == epoch_ && message.sequence <= sequence_) {
-    return AppendStatus::already_held;
-  }
-  if (message.epoch != epoch_ || message.sequence != sequence_ + 1) {
+  if (message.epoch != epoch_ || sequence_ == 0) {
     if (message.epoch != epoch_) {
       duplicates_.clear();
     }
     history_.clear();
     epoch_ = message.epoch;
     sequence_ = message.sequence - 1;
+  } else if (message.sequence > sequence_ + 1) {
+    history_.clear();
+    sequence_ = message.sequence - 1;
   }
-  ++sequence_;
+  message.sequence = ++sequence_;
   last_activity_us_ = std::max(last_activity_us_, now_us);
+  const Position position{epoch_, sequence_};
   deliver_locked(std::move(message), flush);
-  return AppendStatus::appended;
+  return position;
 }
 
 void Room::deliver_locked(Message&& message, FlushList& flush) {

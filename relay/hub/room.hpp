@@ -46,9 +46,6 @@ enum class JoinStatus {
 // wait.
 enum class LeaveStatus { not_joined, left, left_and_removed };
 
-// already_held: a broker's redelivery of a message the room has.
-enum class AppendStatus { appended, already_held, room_removed };
-
 // What a stream asks for when it joins a room.
 struct JoinOptions {
   // Where to resume; none: live from now, no replay.
@@ -145,13 +142,16 @@ class Room {
   std::optional<PublishResult> publish(PublishRequest&& request, std::int64_t now_us,
                                        FlushList& flush);
 
-  // For a backplane that numbers messages itself (NATS JetStream): delivers
-  // and keeps `message` at the position it was given there. A message of
-  // another epoch starts the room's numbering afresh, and so does one that
-  // skips sequences (the broker no longer holds those), so the history stays
-  // contiguous and a join counts what it lacks as missed. A room nobody
-  // published to yet takes the message's epoch as its own.
-  AppendStatus append(Message&& message, std::int64_t now_us, FlushList& flush);
+  // For a backplane that orders messages itself (NATS JetStream): delivers
+  // and keeps `message`, which comes in the broker's order with the position
+  // its publisher proposed, and returns the position it takes: the proposed
+  // one, or the room's next when the proposal is taken already (a broker that
+  // let two publishes claim one place; redeliveries are the caller's to drop).
+  // A proposal beyond the next means the broker no longer holds the messages
+  // in between: the history starts again there, and joins count them missed.
+  // A message of another epoch starts the numbering afresh, and a room nobody
+  // published to yet takes the message's epoch. Nothing when removed.
+  std::optional<Position> append(Message&& message, std::int64_t now_us, FlushList& flush);
   // The position a resend of (sender, id) got, if the room remembers it.
   std::optional<PublishResult> find_duplicate(const std::string& sender, const std::string& id,
                                               std::int64_t now_us);

@@ -381,3 +381,62 @@ TEST_CASE(
   CHECK(batch.status.error_message().find("0 messages of this batch were accepted") !=
         std::string::npos);
 }
+
+TEST_CASE(
+    "a NATS node of three stopped while publishing: with 3 replicas nothing accepted is "
+    "lost or twice") {
+  ScratchDirectory scratch("relay-cluster");
+  const std::vector<int> client_ports{free_loopback_port(), free_loopback_port(),
+                                      free_loopback_port()};
+  const std::vector<int> route_ports{free_loopback_port(), free_loopback_port(),
+                                     free_loopback_port()};
+  std::vector<std::unique_ptr<NatsServer>> nodes;
+  std::string urls;
+  for (std::size_t i = 0; i < 3; ++i) {
+    std::string routes;
+    for (std::size_t j = 0; j < 3; ++j) {
+      if (j != i) {
+        routes += (routes.empty() ? "" : ",") + std::string("nats://127.0.0.1:") +
+                  std::to_string(route_ports[j]);
+      }
+    }
+    nodes.push_back(std::make_unique<NatsServer>(
+        scratch.dir / ("node" + std::to_string(i)), client_ports[i],
+        std::vector<std::string>{"-n", "node" + std::to_string(i), "--cluster_name", "relaytest",
+                                 "--cluster", "nats://127.0.0.1:" + std::to_string(route_ports[i]),
+                                 "--routes", routes}));
+    urls += (urls.empty() ? "" : ",") + nodes.back()->url();
+  }
+  // The stream can be made once the nodes have elected a leader: the relays
+  // try again each second until then.
+  Relays cluster(
+      2, urls,
+      {"--nats-replicas", "3", "--publish-rate-per-second", "100", "--publish-burst", "5"});
+
+  ChildProcess follower(
+      chat_args(cluster.relays[1]->target(), {"--user", "f", "--json", "follow", "lobby"}), "");
+  REQUIRE(follower.wait_for_output("\"type\":\"joined\"", 20s));
+  std::map<std::string, std::string> sent;
+  std::vector<std::unique_ptr<ChildProcess>> publishers;
+  for (int p = 0; p < 2; ++p) {
+    const std::string user = "p" + std::to_string(p);
+    sent[user] = numbered_lines(user, 200);
+    publishers.push_back(std::make_unique<ChildProcess>(
+        chat_args(cluster.target(), {"--user", user, "--room", "lobby", "--plain"}), sent[user]));
+  }
+  REQUIRE(wait_until([&] { return followed_count(follower) >= 40; }, 30s));
+  REQUIRE(nodes[0]->stop());
+  for (auto& publisher : publishers) {
+    const auto code = publisher->wait_exit(120s);
+    CHECK_MESSAGE(code == 0, publisher->err());
+  }
+  CHECK_MESSAGE(wait_until([&] { return followed_count(follower) >= 400; }, 60s),
+                cluster.relays[1]->log());
+  std::this_thread::sleep_for(300ms);
+  INFO("relay 0:\n" << cluster.relays[0]->log());
+  INFO("relay 1:\n" << cluster.relays[1]->log());
+  INFO("follower:\n" << follower.err());
+  check_exactly_once(parse_follow(follower.out()), sent);
+  follower.signal(SIGTERM);
+  CHECK(follower.wait_exit(5s).has_value());
+}
