@@ -32,6 +32,11 @@ constexpr std::size_t kMaxDeliveredEarly = 4096;
 constexpr int kMaxAttempts = 16;
 // Set-up is tried again this long after the broker refused it.
 constexpr auto kSetUpRetry = std::chrono::seconds(1);
+// The server says the consumer is alive this often while nothing flows; two
+// missed and libnats reports it, and the relay reads on with a new consumer.
+constexpr auto kConsumerHeartbeat = std::chrono::milliseconds(2000);
+// A relay gone without a goodbye leaves its consumer on the server this long.
+constexpr auto kConsumerInactiveThreshold = std::chrono::milliseconds(30000);
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 // The headers a message carries besides its body, for the stream's MaxMsgSize.
 constexpr std::int64_t kHeaderAllowance = 2048;
@@ -151,6 +156,7 @@ NatsBackplane::NatsBackplane(const common::RelayConfig& config, hub::Hub& hub)
   natsOptions_SetRetryOnFailedConnect(options, true, &NatsBackplane::on_connected, this);
   natsOptions_SetDisconnectedCB(options, &NatsBackplane::on_disconnected, this);
   natsOptions_SetReconnectedCB(options, &NatsBackplane::on_reconnected, this);
+  natsOptions_SetErrorHandler(options, &NatsBackplane::on_async_error, this);
   natsOptions_SetTimeout(options, 2000);
 
   const natsStatus status = natsConnection_Connect(&connection_, options);
@@ -310,7 +316,16 @@ void NatsBackplane::set_up() {
   jsSubOptions options;
   jsSubOptions_Init(&options);
   options.Stream = config_.nats_stream.c_str();
-  options.Ordered = true;
+  // A plain push consumer rather than libnats's ordered one: unsubscribing an
+  // ordered consumer races the library's own reset of it (a use-after-free
+  // in libnats 3.4, seen under ASan). The same guarantees come from here: a
+  // gap in the consumer's numbering or missed heartbeats (the consumer was
+  // lost with a NATS node) start a new one after the last message read.
+  options.ManualAck = true;
+  options.Config.AckPolicy = js_AckNone;
+  options.Config.Heartbeat = kConsumerHeartbeat.count() * kNanosPerMilli;
+  options.Config.InactiveThreshold = kConsumerInactiveThreshold.count() * kNanosPerMilli;
+  options.Config.MemoryStorage = true;
   if (last_delivered_ == 0) {
     options.Config.DeliverPolicy = js_DeliverAll;
   } else {
@@ -331,6 +346,8 @@ void NatsBackplane::set_up() {
   // client library; the history could then skip. No limit: the hub bounds
   // what it keeps, and the stream what it delivers.
   natsSubscription_SetPendingLimits(subscription_, -1, -1);
+  next_consumer_sequence_ = 1;
+  resubscribing_ = false;
   catch_up_to_ = stream_last;
   if (last_delivered_ >= stream_last) {
     caught_up_ = true;
@@ -342,23 +359,56 @@ void NatsBackplane::set_up() {
   }
 }
 
-void NatsBackplane::on_message(natsConnection* /*connection*/, natsSubscription* /*subscription*/,
+void NatsBackplane::on_message(natsConnection* /*connection*/, natsSubscription* subscription,
                                natsMsg* message, void* self) {
-  static_cast<NatsBackplane*>(self)->deliver(message);
+  static_cast<NatsBackplane*>(self)->deliver(subscription, message);
   natsMsg_Destroy(message);
 }
 
-void NatsBackplane::deliver(natsMsg* message) {
+void NatsBackplane::on_async_error(natsConnection* /*connection*/, natsSubscription* subscription,
+                                   natsStatus error, void* self) {
+  auto* backplane = static_cast<NatsBackplane*>(self);
+  if (error == NATS_MISSED_HEARTBEAT || error == NATS_SLOW_CONSUMER) {
+    std::lock_guard lock(backplane->consumer_mutex_);
+    if (subscription == backplane->subscription_) {
+      backplane->resubscribe_locked(natsStatus_GetText(error));
+    }
+  }
+}
+
+void NatsBackplane::resubscribe_locked(const std::string& why) {
+  if (resubscribing_ || closing_) {
+    return;
+  }
+  resubscribing_ = true;
+  spdlog::warn("NATS: reading stream {} again after message {}: {}", config_.nats_stream,
+               last_delivered_, why);
+  worker_.post([this] { set_up(); });
+}
+
+void NatsBackplane::deliver(natsSubscription* subscription, natsMsg* message) {
   jsMsgMetaData* meta = nullptr;
   if (natsMsg_GetMetaData(&meta, message) != NATS_OK) {
     return;
   }
   const std::uint64_t stream_sequence = meta->Sequence.Stream;
+  const std::uint64_t consumer_sequence = meta->Sequence.Consumer;
   const std::int64_t stored_ns = meta->Timestamp;
   jsMsgMetaData_Destroy(meta);
 
   std::lock_guard lock(consumer_mutex_);
-  if (closing_ || stream_sequence <= last_delivered_) {
+  // A subscription replaced meanwhile, or one that lost a message: what it
+  // delivers now is read again by the next one.
+  if (closing_ || subscription != subscription_ || resubscribing_) {
+    return;
+  }
+  if (consumer_sequence != next_consumer_sequence_) {
+    resubscribe_locked(fmt::format("the consumer skipped from {} to {}", next_consumer_sequence_,
+                                   consumer_sequence));
+    return;
+  }
+  ++next_consumer_sequence_;
+  if (stream_sequence <= last_delivered_) {
     return;
   }
   last_delivered_ = stream_sequence;

@@ -14,6 +14,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include <nats/status.h>
+
 #include "common/config.hpp"
 #include "relay/backplane/backplane.hpp"
 
@@ -112,13 +114,17 @@ class NatsBackplane final : public Backplane {
   static std::int64_t reconnect_delay(__natsConnection* connection, int attempts, void* self);
   static void on_message(__natsConnection* connection, __natsSubscription* subscription,
                          __natsMsg* message, void* self);
+  static void on_async_error(__natsConnection* connection, __natsSubscription* subscription,
+                             natsStatus error, void* self);
   static void on_ack(__jsCtx* context, __natsMsg* message, jsPubAck* ack, jsPubAckErr* error,
                      void* self);
 
   // On the worker: makes the stream if need be and reads on from the last
   // message the hub has; again later if the broker refuses.
   void set_up();
-  void deliver(__natsMsg* message);
+  void deliver(__natsSubscription* subscription, __natsMsg* message);
+  // Starts a new consumer after the last message read, once.
+  void resubscribe_locked(const std::string& why);
   void acknowledged(__natsMsg* message, const jsPubAck* ack, const jsPubAckErr* error);
   // Sends the lane's next publishes, until one is in flight or none waits.
   void send_next(const std::string& room);
@@ -168,6 +174,9 @@ class NatsBackplane final : public Backplane {
   __natsSubscription* subscription_ = nullptr;  // guarded by consumer_mutex_
   std::uint64_t last_delivered_ = 0;            // guarded by consumer_mutex_
   std::uint64_t catch_up_to_ = 0;               // guarded by consumer_mutex_
+  std::uint64_t next_consumer_sequence_ = 1;    // guarded by consumer_mutex_
+  // A new consumer is on its way; the current one's messages are dropped.
+  bool resubscribing_ = false;  // guarded by consumer_mutex_
 
   std::mutex mutex_;
   std::unordered_map<std::string, Head> heads_;          // guarded by mutex_
