@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   auto& load = options.workload;
   std::string driver = "grpc";
   bool json = false;
-  int relay_pid = 0;
+  std::vector<int> relay_pids;
   double duration_s = 10, warmup_s = 1;
 
   CLI::App app("Load generator for relay-server: fan-out throughput, latency, loss, CPU cost.",
@@ -143,8 +143,9 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
       ->check(CLI::IsMember({"grpc", "nats"}))
       ->capture_default_str();
   app.add_option("--relay", options.target,
-                 "The server: a gRPC target (default 127.0.0.1:50051), or with --driver nats a "
-                 "NATS URL (default nats://127.0.0.1:4222)");
+                 "The server: a gRPC target (default 127.0.0.1:50051; several relays as "
+                 "ipv4:A:P,B:P, over which each connection's streams are spread), or with "
+                 "--driver nats a NATS URL (default nats://127.0.0.1:4222)");
   app.add_option("--scenario", options.scenario, "fanout, latency, quiet, rooms, idle or churn")
       ->check(CLI::IsMember({"fanout", "latency", "quiet", "rooms", "idle", "churn"}));
   // Flags are parsed into their own Workload and laid over the scenario's:
@@ -185,9 +186,11 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
                    "scenario decides: idle has a user per stream, the others one user)");
   app.add_option("--duration", duration_s, "Seconds measured");
   app.add_option("--warmup", warmup_s, "Seconds of load before measuring");
-  app.add_option(
-      "--relay-pid", relay_pid,
-      "The server's PID (relay-server, the reference or nats-server), for its RSS and CPU time");
+  app.add_option("--relay-pid", relay_pids,
+                 "The server's PID (relay-server, the reference or nats-server), for its RSS and "
+                 "CPU time; several, comma separated, are summed (the relays of a cluster and "
+                 "their NATS)")
+      ->delimiter(',');
   app.add_flag("--json", json, "One JSON object instead of the table (no progress line)");
   relay::common::ClientTls tls;
   relay::cli::add_tls_options(app, tls);
@@ -229,9 +232,7 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
   if (app.count("--warmup") > 0 || options.scenario.empty()) {
     load.warmup = std::chrono::milliseconds(static_cast<std::int64_t>(warmup_s * 1000));
   }
-  if (relay_pid > 0) {
-    options.relay_pid = relay_pid;
-  }
+  options.relay_pids.assign(relay_pids.begin(), relay_pids.end());
   options.progress = !json;
   Report report;
   try {

@@ -50,4 +50,17 @@ std::uint64_t own_cpu_ns() {
   return ns(usage.ru_utime) + ns(usage.ru_stime);
 }
 
+std::optional<ProcessSample> sample_processes(const std::vector<pid_t>& pids) {
+  ProcessSample sum;
+  for (const pid_t pid : pids) {
+    const auto sample = sample_process(pid);
+    if (!sample) {
+      return std::nullopt;
+    }
+    sum.rss_bytes += sample->rss_bytes;
+    sum.cpu_ns += sample->cpu_ns;
+  }
+  return sum;
+}
+
 }  // namespace relay::cli::bench

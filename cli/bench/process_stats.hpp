@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace relay::cli::bench {
 
@@ -15,6 +16,9 @@ struct ProcessSample {
 };
 
 std::optional<ProcessSample> sample_process(pid_t pid);
+// The sum over several processes (the relays of a cluster and their broker);
+// none when one of them cannot be read.
+std::optional<ProcessSample> sample_processes(const std::vector<pid_t>& pids);
 // This process's own CPU time (getrusage), for the bench's side of the load.
 std::uint64_t own_cpu_ns();
 

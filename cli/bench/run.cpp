@@ -66,8 +66,8 @@ Report run_workload(const RunOptions& options) {
   const Workload& load = options.workload;
   Report report;
   report.scenario = options.scenario;
-  if (options.relay_pid) {
-    if (auto before = sample_process(*options.relay_pid)) {
+  if (!options.relay_pids.empty()) {
+    if (auto before = sample_processes(options.relay_pids)) {
       report.relay_rss_before = before->rss_bytes;
     }
   }
@@ -113,8 +113,8 @@ Report run_workload(const RunOptions& options) {
   };
   const std::uint64_t published_before = published();
   std::optional<ProcessSample> relay_before;
-  if (options.relay_pid) {
-    relay_before = sample_process(*options.relay_pid);
+  if (!options.relay_pids.empty()) {
+    relay_before = sample_processes(options.relay_pids);
   }
   const std::uint64_t bench_cpu_before = own_cpu_ns();
   const auto started = std::chrono::steady_clock::now();
@@ -134,9 +134,9 @@ Report run_workload(const RunOptions& options) {
   std::optional<ProcessSample> relay_halfway;
   std::uint64_t churned_halfway = 0;
   while (std::chrono::steady_clock::now() < end) {
-    if (load.churners > 0 && options.relay_pid && !relay_halfway &&
+    if (load.churners > 0 && !options.relay_pids.empty() && !relay_halfway &&
         std::chrono::steady_clock::now() >= halfway) {
-      relay_halfway = sample_process(*options.relay_pid);
+      relay_halfway = sample_processes(options.relay_pids);
       std::lock_guard lock(churn.mutex);
       churned_halfway = churn.streams;
     }
@@ -174,7 +174,7 @@ Report run_workload(const RunOptions& options) {
     report.churned_between_rss_samples = churn.streams - churned_halfway;
   }
   if (relay_before) {
-    if (auto after = sample_process(*options.relay_pid)) {
+    if (auto after = sample_processes(options.relay_pids)) {
       report.relay_cpu_ns = after->cpu_ns - relay_before->cpu_ns;
       report.relay_rss_after = after->rss_bytes;
     }

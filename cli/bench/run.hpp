@@ -44,7 +44,7 @@ struct RunOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   Workload workload;
   std::string scenario;
-  std::optional<pid_t> relay_pid;
+  std::vector<pid_t> relay_pids;
   bool progress = true;
 };
 
