@@ -19,11 +19,13 @@ constexpr std::chrono::microseconds kLongestPacingStep = std::chrono::millisecon
 }  // namespace
 
 PublishBatchReactor::PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call,
-                                         std::string user, std::unique_ptr<StreamSlot> slot,
+                                         std::string user, common::RoomPermissions permissions,
+                                         std::unique_ptr<StreamSlot> slot,
                                          grpc::ByteBuffer* response)
     : context_(context),
       call_(call),
       user_(std::move(user)),
+      permissions_(std::move(permissions)),
       slot_(std::move(slot)),
       response_(response),
       refusals_(fmt::format("batch from {} at {}", user_, call->peer()), context_.refusal_counts) {
@@ -75,7 +77,13 @@ void PublishBatchReactor::OnReadDone(bool ok) {
                                                     request_.body(), context_.config.max_body_bytes)
                          : "bytes that are not a relay.v1.PublishRequest";
   if (error) {
-    count(index, nullptr, *error);
+    count(index, nullptr, grpc::StatusCode::INVALID_ARGUMENT, *error);
+    read_next();
+    return;
+  }
+  if (!permissions_.allows(common::RoomRight::publish, request_.room())) {
+    count(index, nullptr, grpc::StatusCode::PERMISSION_DENIED,
+          not_permitted(common::RoomRight::publish, request_.room()));
     read_next();
     return;
   }
@@ -111,20 +119,20 @@ void PublishBatchReactor::publish_when_allowed() {
   // the client half-closed or cancelled. Until it is settled the call cannot
   // end, so the callback may use `this`; once settled, the call may end and
   // be deleted at once, so only the party told to finish goes on.
-  context_.backplane.publish(request_.room(),
-                             {user_, request_.client_message_id(), request_.body()},
-                             slot_->create_gate(), [this, index](const hub::PublishResult& result) {
-                               const auto refusal = publish_refusal(result, context_.config);
-                               count(index, &result, refusal.value_or(""));
-                               if (pending_.answered()) {
-                                 finish();
-                               }
-                             });
+  context_.backplane.publish(
+      request_.room(), {user_, request_.client_message_id(), request_.body()}, slot_->create_gate(),
+      [this, index](const hub::PublishResult& result) {
+        const auto refusal = publish_refusal(result, context_.config);
+        count(index, &result, grpc::StatusCode::RESOURCE_EXHAUSTED, refusal.value_or(""));
+        if (pending_.answered()) {
+          finish();
+        }
+      });
   read_next();
 }
 
 void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* result,
-                                const std::string& refusal) {
+                                grpc::StatusCode code, const std::string& refusal) {
   std::string described;
   {
     std::lock_guard lock(mutex_);
@@ -144,11 +152,7 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
     }
   }
   if (!described.empty()) {
-    // A message that fails validation has no result; one the backplane
-    // refused (the publish rate, room creations) does.
-    refusals_.refused(result == nullptr ? grpc::StatusCode::INVALID_ARGUMENT
-                                        : grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      described);
+    refusals_.refused(code, described);
   }
 }
 

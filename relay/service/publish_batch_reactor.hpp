@@ -11,6 +11,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include "common/room_permissions.hpp"
 #include "relay/backplane/pending_answers.hpp"
 #include "relay/hub/room.hpp"
 #include "relay/service/refusal_log.hpp"
@@ -32,8 +33,11 @@ namespace relay::service {
 // counted here; gRPC would otherwise end the reads as if the client were done.
 class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
+  // `permissions`: the rooms the user may publish to; a message to another
+  // is rejected like a bad one.
   PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
-                      std::unique_ptr<StreamSlot> slot, grpc::ByteBuffer* response);
+                      common::RoomPermissions permissions, std::unique_ptr<StreamSlot> slot,
+                      grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
   void OnCancel() override;
@@ -50,15 +54,18 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   void read_next();
   // Publishes request_ once the rate allows, then reads the next message.
   void publish_when_allowed();
-  // Counts a message as accepted (`refusal` empty) or rejected; `result` is
-  // the backplane's answer, null for a message refused before publishing.
-  void count(std::uint64_t index, const hub::PublishResult* result, const std::string& refusal);
+  // Counts a message as accepted (`refusal` empty) or rejected with `code`;
+  // `result` is the backplane's answer, null for a message refused before
+  // publishing.
+  void count(std::uint64_t index, const hub::PublishResult* result, grpc::StatusCode code,
+             const std::string& refusal);
   // Called only by the party that pending_ told to finish.
   void finish();
 
   ServiceContext& context_;
   grpc::CallbackServerContext* const call_;
   const std::string user_;
+  const common::RoomPermissions permissions_;
   const std::unique_ptr<StreamSlot> slot_;
   grpc::ByteBuffer* const response_;
   RefusalLog refusals_;
