@@ -105,6 +105,10 @@ struct RelayConfig {
   std::string auth_issuer;
   std::string auth_audience;
   std::int64_t auth_leeway_ms = 30000;
+  // Without tokens, callers are only who they say they are: the relay then
+  // listens on loopback only, unless this says every client that can reach
+  // listen_address is trusted.
+  bool allow_anonymous = false;
 
   // Logging: "text" or "json"; level: trace, debug, info, warn, error.
   std::string log_format = "text";

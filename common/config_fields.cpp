@@ -234,6 +234,11 @@ const ConfigField kFields[] = {
      .value_name = "MS",
      .help = "Milliseconds of clock skew allowed when checking a token's exp and nbf.",
      .rule = Millis{&RelayConfig::auth_leeway_ms, 0, 600000}},
+    {.key = "allow_anonymous",
+     .help = "Serve callers without tokens (no --auth-key) on an address other machines reach, "
+             "taking their word for who they are. Without it such a relay refuses to start: "
+             "only loopback is anonymous.",
+     .rule = SwitchField{&RelayConfig::allow_anonymous}},
     {.key = "log_format",
      .value_name = "FORMAT",
      .help = "Log line format on stderr: text for people, json for one object per line.",
