@@ -159,6 +159,17 @@ relay::v1::PublishBatchSummary publish_batch(const std::string& target, const st
   return summary;
 }
 
+// What a user in ann's room must have received meanwhile: the `count`
+// messages ann sent ("message 0", ...), in order, with nothing between them.
+void check_heard_ann(ChatClient& listener, int count) {
+  for (int i = 0; i < count; ++i) {
+    const auto message = listener.next_of(ServerFrame::kMessage);
+    REQUIRE(message);
+    CHECK(message->message().sender() == "ann");
+    CHECK(message->message().body() == "message " + std::to_string(i));
+  }
+}
+
 // The ErrorNotice that answers a refused frame.
 relay::v1::ErrorNotice refusal_of(ChatClient& client) {
   const auto frame = client.next_of(ServerFrame::kError);
@@ -213,12 +224,7 @@ TEST_CASE("with tokens, a caller without a good one is refused and the others ch
     REQUIRE(ann.publish("team", "message " + std::to_string(sent), "m" + std::to_string(sent)));
     ++sent;
   }
-  for (int i = 0; i < sent; ++i) {
-    const auto message = bob.next_of(ServerFrame::kMessage);
-    REQUIRE(message);
-    CHECK(message->message().sender() == "ann");
-    CHECK(message->message().body() == "message " + std::to_string(i));
-  }
+  check_heard_ann(bob, sent);
 }
 
 TEST_CASE("an RS256 relay takes tokens signed with its key pair, not its public key as a secret") {
@@ -319,13 +325,8 @@ TEST_CASE("a token for other rooms is refused in each of theirs, and the others 
   CHECK(summary.first_rejection() == "message 1: your token does not let you publish to team-a");
   ann_says_something();
 
-  // Bob got every message of ann's in order, and none of mallory's between them.
-  for (int i = 0; i < sent; ++i) {
-    const auto message = bob.next_of(ServerFrame::kMessage);
-    REQUIRE(message);
-    CHECK(message->message().sender() == "ann");
-    CHECK(message->message().body() == "message " + std::to_string(i));
-  }
+  // None of mallory's between them.
+  check_heard_ann(bob, sent);
 }
 
 TEST_CASE("each right of the rooms claim opens only its own way into a room") {
