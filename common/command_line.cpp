@@ -20,7 +20,7 @@ constexpr int kUsageExitCode = 2;
 
 constexpr const char* kExamples =
     "Examples:\n"
-    "  relay-server --listen 0.0.0.0:50051 --log-format json\n"
+    "  relay-server --listen 0.0.0.0:50051 --auth-key secret.txt --log-format json\n"
     "  relay-server --config relay.json --history-max-messages 5000 --print-config\n";
 
 std::string flag_for_key(std::string_view key) {
@@ -34,14 +34,14 @@ std::string default_text(const json& value) {
 }
 
 // A flag's text becomes the JSON value a config file would hold, so flags
-// and files go through one validation. Text that is not a number stays a
-// string, which the numeric rule then rejects with the usual message.
+// and files go through one validation. Text that is not a number (or true or
+// false) stays a string, which the rule then rejects with the usual message.
 json flag_value(const ConfigField& field, const std::string& text) {
   if (std::holds_alternative<TextField>(field.rule)) {
     return text;
   }
-  json number = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return number.is_number() ? number : json(text);
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return value.is_number() || value.is_boolean() ? value : json(text);
 }
 
 std::optional<ConfigError> apply_config_file(RelayConfig& config, const std::string& path) {
@@ -110,11 +110,17 @@ ParseOutcome parse_relay_command_line(int argc, const char* const* argv) {
     if (!field.flag_alias.empty()) {
       names = std::string(field.flag_alias) + "," + names;
     }
-    flag_options.push_back(app.add_option(names, flag_texts[i], std::string(field.help))
-                               ->type_name(std::string(field.value_name))
-                               // The last one wins, so a script can append an override.
-                               ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
-                               ->default_str(default_text(defaults.at(std::string(field.key)))));
+    CLI::Option* option = nullptr;
+    if (std::holds_alternative<SwitchField>(field.rule)) {
+      // CLI11 gives "true" for the bare flag, or the text after '='.
+      option = app.add_flag(names, flag_texts[i], std::string(field.help));
+    } else {
+      option = app.add_option(names, flag_texts[i], std::string(field.help))
+                   ->type_name(std::string(field.value_name))
+                   ->default_str(default_text(defaults.at(std::string(field.key))));
+    }
+    // The last one wins, so a script can append an override.
+    flag_options.push_back(option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast));
   }
 
   try {

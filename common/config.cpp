@@ -86,6 +86,15 @@ std::optional<std::string> apply_value(RelayConfig& config, const TextField& fie
   return std::nullopt;
 }
 
+std::optional<std::string> apply_value(RelayConfig& config, const SwitchField& field,
+                                       const json& value) {
+  if (!value.is_boolean()) {
+    return "must be true or false, got " + describe(value);
+  }
+  config.*field.member = value.get<bool>();
+  return std::nullopt;
+}
+
 }  // namespace
 
 json to_json(const RelayConfig& config) {

@@ -105,6 +105,10 @@ struct RelayConfig {
   std::string auth_issuer;
   std::string auth_audience;
   std::int64_t auth_leeway_ms = 30000;
+  // Without tokens, callers are only who they say they are: the relay then
+  // listens on loopback only, unless this says every client that can reach
+  // listen_address is trusted.
+  bool allow_anonymous = false;
 
   // Backplane: "local" (the relay orders its rooms itself) or "nats" (relays
   // share rooms through NATS JetStream: the servers in nats_url, comma

@@ -267,6 +267,11 @@ const ConfigField kFields[] = {
      .value_name = "MS",
      .help = "Milliseconds of clock skew allowed when checking a token's exp and nbf.",
      .rule = Millis{&RelayConfig::auth_leeway_ms, 0, 600000}},
+    {.key = "allow_anonymous",
+     .help = "Serve callers without tokens (no --auth-key) on an address other machines reach, "
+             "taking their word for who they are. Without it such a relay refuses to start: "
+             "only loopback is anonymous.",
+     .rule = SwitchField{&RelayConfig::allow_anonymous}},
     {.key = "backplane",
      .value_name = "KIND",
      .help = "local: this relay orders its rooms on its own. nats: relays share rooms through "

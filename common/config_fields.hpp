@@ -29,8 +29,14 @@ struct TextField {
   std::string_view requirement;
 };
 
+// A switch: a JSON true or false, and a flag that turns it on by its name
+// alone (--allow-anonymous), or either way with a value (--allow-anonymous=false).
+struct SwitchField {
+  bool RelayConfig::*member;
+};
+
 using FieldRule = std::variant<NumberField<std::size_t>, NumberField<std::int64_t>,
-                               NumberField<double>, TextField>;
+                               NumberField<double>, TextField, SwitchField>;
 
 // One entry per RelayConfig member. JSON keys, flags, --help and validation
 // all come from this one list, so adding a field in one place adds it
@@ -39,8 +45,8 @@ struct ConfigField {
   std::string_view key;
   // A shorter flag accepted besides the one derived from the key; empty for most.
   std::string_view flag_alias = {};
-  // The placeholder --help shows after the flag, naming the unit.
-  std::string_view value_name;
+  // The placeholder --help shows after the flag, naming the unit; none for a switch.
+  std::string_view value_name = {};
   std::string_view help;
   FieldRule rule;
 };

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 #include "common/config.hpp"
 #include "common/files.hpp"
 #include "common/validation.hpp"
@@ -32,6 +34,21 @@ std::optional<jwt_alg_t> algorithm_named(const std::string& name) {
 bool claim_matches(jwt_t* jwt, const char* claim, const std::string& wanted) {
   const char* value = jwt_get_grant(jwt, claim);
   return value != nullptr && wanted == value;
+}
+
+// The rooms the token opens: none when it has no rooms claim.
+std::variant<RoomPermissions, std::string> rooms_of(jwt_t* jwt) {
+  char* text = jwt_get_grants_json(jwt, "rooms");
+  if (text == nullptr) {
+    return RoomPermissions();
+  }
+  const auto claim = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::free(text);
+  auto rooms = RoomPermissions::from_claim(claim);
+  if (auto* error = std::get_if<std::string>(&rooms)) {
+    return "token with a malformed rooms claim: " + *error;
+  }
+  return rooms;
 }
 
 }  // namespace
@@ -113,7 +130,11 @@ std::variant<TokenClaims, std::string> TokenVerifier::verify(const std::string& 
   if (subject == nullptr || validate_user_name(subject)) {
     return std::string("token without a valid user name (sub)");
   }
-  return TokenClaims{subject, expires};
+  auto rooms = rooms_of(jwt.get());
+  if (auto* error = std::get_if<std::string>(&rooms)) {
+    return std::move(*error);
+  }
+  return TokenClaims{subject, expires, std::get<RoomPermissions>(std::move(rooms))};
 }
 
 MintedToken mint_token(const TokenRequest& request) {
@@ -143,6 +164,10 @@ MintedToken mint_token(const TokenRequest& request) {
   }
   if (!request.audience.empty()) {
     ok = ok && jwt_add_grant(jwt.get(), "aud", request.audience.c_str()) == 0;
+  }
+  if (request.rooms) {
+    const nlohmann::json rooms = {{"rooms", request.rooms->to_claim()}};
+    ok = ok && jwt_add_grants_json(jwt.get(), rooms.dump().c_str()) == 0;
   }
   ok = ok && jwt_set_alg(jwt.get(), *algorithm, reinterpret_cast<const unsigned char*>(key.data()),
                          static_cast<int>(key.size())) == 0;

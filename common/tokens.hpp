@@ -6,6 +6,8 @@
 #include <string>
 #include <variant>
 
+#include "common/room_permissions.hpp"
+
 namespace relay::common {
 
 struct RelayConfig;
@@ -14,13 +16,15 @@ struct RelayConfig;
 struct TokenClaims {
   std::string user;            // the `sub` claim
   std::int64_t expires_s = 0;  // `exp`, seconds since the Unix epoch
+  RoomPermissions rooms;       // `rooms`; none without the claim
 };
 
 // Checks the bearer tokens (JWT) of callers: the signature with the
 // configured key and algorithm only (never the algorithm the token names,
 // which would accept "alg": "none" or a public key used as an HMAC secret),
 // `exp` and `nbf` with a leeway for clock skew, `iss` and `aud` when
-// configured, and a `sub` that is a valid user name.
+// configured, a `sub` that is a valid user name, and a `rooms` claim, when
+// there is one, that RoomPermissions reads.
 class TokenVerifier {
  public:
   // None when auth is off (no auth_key), or a message naming the setting at
@@ -55,6 +59,8 @@ struct TokenRequest {
   std::int64_t ttl_s = 3600;
   std::string issuer;
   std::string audience;
+  // The `rooms` claim; none writes no claim, which opens no room.
+  std::optional<RoomPermissions> rooms;
 };
 
 // A signed token, or why none could be made.

@@ -24,6 +24,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/anonymous_exposure.hpp"
 #include "common/config.hpp"
 #include "common/grpc_runtime.hpp"
 #include "common/logging.hpp"
@@ -130,6 +131,10 @@ int serve(const relay::common::StartupOptions& options) {
   // soon as the port file appears gets a drain, not death by signal.
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  if (auto refusal = relay::common::anonymous_exposure(config)) {
+    spdlog::error("{}", *refusal);
+    return 2;
+  }
   auto tokens = relay::common::TokenVerifier::from_config(config);
   if (const auto* problem = std::get_if<std::string>(&tokens)) {
     spdlog::error("{}", *problem);

@@ -28,9 +28,11 @@ void send(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr fra
 }  // namespace
 
 ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call,
-                         std::string user, std::unique_ptr<StreamSlot> slot)
+                         std::string user, common::RoomPermissions permissions,
+                         std::unique_ptr<StreamSlot> slot)
     : context_(context),
       user_(std::move(user)),
+      permissions_(std::move(permissions)),
       peer_(call->peer()),
       slot_(std::move(slot)),
       connection_(context.connections, peer_),
@@ -89,6 +91,10 @@ void ChatReactor::handle(const v1::Join& join) {
   const std::string& room = join.room();
   if (auto error = common::validate_room_name(room)) {
     notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room);
+    return;
+  }
+  if (!permissions_.allows(common::RoomRight::join, room)) {
+    notice(grpc::StatusCode::PERMISSION_DENIED, not_permitted(common::RoomRight::join, room), room);
     return;
   }
   if (rooms_.size() >= context_.config.max_rooms_per_stream && !rooms_.contains(room)) {
@@ -157,6 +163,12 @@ void ChatReactor::handle(const v1::Publish& publish) {
   if (auto error =
           common::validate_publish(room, id, publish.body(), context_.config.max_body_bytes)) {
     notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room, id);
+    return;
+  }
+  // Before the drain: sent again to another relay, it would be refused there too.
+  if (!permissions_.allows(common::RoomRight::publish, room)) {
+    notice(grpc::StatusCode::PERMISSION_DENIED, not_permitted(common::RoomRight::publish, room),
+           room, id);
     return;
   }
   if (context_.draining.load()) {

@@ -10,6 +10,7 @@
 #include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/slice.h>
 
+#include "common/room_permissions.hpp"
 #include "common/token_bucket.hpp"
 #include "relay/hub/subscriber.hpp"
 #include "relay/service/refusal_log.hpp"
@@ -28,8 +29,9 @@ namespace relay::service {
 class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                           public hub::FrameSink {
  public:
+  // `permissions`: the rooms the user may join and publish to.
   ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
-              std::unique_ptr<StreamSlot> slot);
+              common::RoomPermissions permissions, std::unique_ptr<StreamSlot> slot);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -50,6 +52,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
 
   ServiceContext& context_;
   const std::string user_;
+  const common::RoomPermissions permissions_;
   const std::string peer_;
   const std::unique_ptr<StreamSlot> slot_;
   const ConnectionLease connection_;

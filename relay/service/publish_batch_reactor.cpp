@@ -19,11 +19,13 @@ constexpr std::chrono::microseconds kLongestPacingStep = std::chrono::millisecon
 }  // namespace
 
 PublishBatchReactor::PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call,
-                                         std::string user, std::unique_ptr<StreamSlot> slot,
+                                         std::string user, common::RoomPermissions permissions,
+                                         std::unique_ptr<StreamSlot> slot,
                                          grpc::ByteBuffer* response)
     : context_(context),
       call_(call),
       user_(std::move(user)),
+      permissions_(std::move(permissions)),
       slot_(std::move(slot)),
       response_(response),
       refusals_(fmt::format("batch from {} at {}", user_, call->peer()), context_.refusal_counts) {
@@ -76,6 +78,13 @@ void PublishBatchReactor::OnReadDone(bool ok) {
                          : "bytes that are not a relay.v1.PublishRequest";
   if (error) {
     count(index, nullptr, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *error));
+    read_next();
+    return;
+  }
+  if (!permissions_.allows(common::RoomRight::publish, request_.room())) {
+    count(index, nullptr,
+          grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                       not_permitted(common::RoomRight::publish, request_.room())));
     read_next();
     return;
   }

@@ -11,6 +11,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include "common/room_permissions.hpp"
 #include "relay/backplane/pending_answers.hpp"
 #include "relay/hub/room.hpp"
 #include "relay/service/refusal_log.hpp"
@@ -32,8 +33,11 @@ namespace relay::service {
 // counted here; gRPC would otherwise end the reads as if the client were done.
 class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
+  // `permissions`: the rooms the user may publish to; a message to another
+  // is rejected like a bad one.
   PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
-                      std::unique_ptr<StreamSlot> slot, grpc::ByteBuffer* response);
+                      common::RoomPermissions permissions, std::unique_ptr<StreamSlot> slot,
+                      grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
   void OnCancel() override;
@@ -59,6 +63,7 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   ServiceContext& context_;
   grpc::CallbackServerContext* const call_;
   const std::string user_;
+  const common::RoomPermissions permissions_;
   const std::unique_ptr<StreamSlot> slot_;
   grpc::ByteBuffer* const response_;
   RefusalLog refusals_;

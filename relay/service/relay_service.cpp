@@ -83,30 +83,40 @@ RelayService::RelayService(const common::RelayConfig& config,
 RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerContext& context,
                                                   const char* rpc) {
   if (context_.draining.load()) {
-    return {"", nullptr, kShuttingDown};
+    return {"", {}, nullptr, kShuttingDown};
   }
   auto identity = identify_or_log(context, rpc);
   if (!identity.user) {
-    return {"", nullptr, identity.error};
+    return {"", {}, nullptr, identity.error};
   }
   auto admission = context_.users.admit(*identity.user, context.peer());
   if (!admission.slot) {
     context_.refused_calls.refused(admission.refusal.error_code(),
                                    fmt::format("{} of {} from {}: {}", rpc, *identity.user,
                                                context.peer(), admission.refusal.error_message()));
-    return {"", nullptr, admission.refusal};
+    return {"", {}, nullptr, admission.refusal};
   }
-  return {std::move(*identity.user), std::move(admission.slot), grpc::Status::OK};
+  return {std::move(*identity.user), std::move(identity.rooms), std::move(admission.slot),
+          grpc::Status::OK};
 }
 
 template <typename Request>
 std::optional<grpc::Status> RelayService::read_unary(const grpc::CallbackServerContext& context,
                                                      const grpc::ByteBuffer& bytes, Request& out,
-                                                     const char* rpc) {
-  if (auto identity = identify_or_log(context, rpc); !identity.user) {
-    return identity.error;
+                                                     const char* rpc, Identity& caller) {
+  caller = identify_or_log(context, rpc);
+  if (!caller.user) {
+    return caller.error;
   }
   return parse(bytes, out);
+}
+
+grpc::Status RelayService::denied(const grpc::CallbackServerContext& context, const char* rpc,
+                                  const std::string& user, const std::string& message) {
+  context_.refused_calls.refused(
+      grpc::StatusCode::PERMISSION_DENIED,
+      fmt::format("{} of {} from {}: {}", rpc, user, context.peer(), message));
+  return {grpc::StatusCode::PERMISSION_DENIED, message};
 }
 
 Identity RelayService::identify_or_log(const grpc::CallbackServerContext& context,
@@ -136,7 +146,8 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
   context->AddInitialMetadata(common::kPublishRateKey,
                               fmt::format("{:g}", config.publish_rate_per_second));
   context->AddInitialMetadata(common::kPublishBurstKey, std::to_string(config.publish_burst));
-  return new ChatReactor(context_, context, std::move(admitted.user), std::move(admitted.slot));
+  return new ChatReactor(context_, context, std::move(admitted.user), std::move(admitted.rooms),
+                         std::move(admitted.slot));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
@@ -153,6 +164,13 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
   if (auto error = FollowReactor::validate(parsed)) {
     return new Refused<Reactor>({grpc::StatusCode::INVALID_ARGUMENT, *error});
   }
+  // All or none: a follower that misses a room it asked for would not know.
+  for (const auto& room : parsed.rooms()) {
+    if (!admitted.rooms.allows(common::RoomRight::follow, room.room())) {
+      return new Refused<Reactor>(denied(*context, "follow", admitted.user,
+                                         not_permitted(common::RoomRight::follow, room.room())));
+    }
+  }
   return new FollowReactor(context_, context, std::move(admitted.user), std::move(admitted.slot),
                            parsed);
 }
@@ -168,18 +186,22 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
     return new Refused<Reactor>(admitted.refusal);
   }
   return new PublishBatchReactor(context_, context, std::move(admitted.user),
-                                 std::move(admitted.slot), response);
+                                 std::move(admitted.rooms), std::move(admitted.slot), response);
 }
 
 grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* context,
                                                   const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
   v1::ListRoomsRequest parsed;
-  if (auto refusal = read_unary(*context, *request, parsed, "list rooms")) {
+  Identity caller;
+  if (auto refusal = read_unary(*context, *request, parsed, "list rooms", caller)) {
     return finish_unary(context, *refusal);
   }
   v1::ListRoomsResponse answer;
   for (const auto& info : hub_.list_rooms()) {
+    if (!caller.rooms.sees(info.room)) {
+      continue;
+    }
     auto& room = *answer.add_rooms();
     room.set_room(info.room);
     room.set_epoch(info.epoch);
@@ -194,11 +216,18 @@ grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* con
                                                 const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response) {
   v1::HistoryRequest parsed;
-  if (auto refusal = read_unary(*context, *request, parsed, "history")) {
+  Identity caller;
+  if (auto refusal = read_unary(*context, *request, parsed, "history", caller)) {
     return finish_unary(context, *refusal);
   }
   if (auto error = common::validate_room_name(parsed.room())) {
     return finish_unary(context, {grpc::StatusCode::INVALID_ARGUMENT, *error});
+  }
+  // Before the room is looked up: NOT_FOUND would tell who may not read a
+  // room whether it exists.
+  if (!caller.rooms.allows(common::RoomRight::history, parsed.room())) {
+    return finish_unary(context, denied(*context, "history", *caller.user,
+                                        not_permitted(common::RoomRight::history, parsed.room())));
   }
   const std::size_t most = context_.config.history_query_max_messages;
   const std::size_t limit =
@@ -226,11 +255,17 @@ grpc::ServerUnaryReactor* RelayService::Who(grpc::CallbackServerContext* context
                                             const grpc::ByteBuffer* request,
                                             grpc::ByteBuffer* response) {
   v1::WhoRequest parsed;
-  if (auto refusal = read_unary(*context, *request, parsed, "who")) {
+  Identity caller;
+  if (auto refusal = read_unary(*context, *request, parsed, "who", caller)) {
     return finish_unary(context, *refusal);
   }
   if (auto error = common::validate_room_name(parsed.room())) {
     return finish_unary(context, {grpc::StatusCode::INVALID_ARGUMENT, *error});
+  }
+  // Who is in a room is for those who may be in it, or read it, in any way.
+  if (!caller.rooms.sees(parsed.room())) {
+    return finish_unary(context, denied(*context, "who", *caller.user,
+                                        "your token gives you no right in " + parsed.room()));
   }
   const auto members = hub_.members(parsed.room());
   if (!members) {

@@ -76,6 +76,7 @@ class RelayService final : public RelayServiceBase {
   // the call with (logged, summarised, relay-wide).
   struct Admitted {
     std::string user;
+    common::RoomPermissions rooms;
     std::unique_ptr<StreamSlot> slot;
     grpc::Status refusal;
   };
@@ -83,12 +84,16 @@ class RelayService final : public RelayServiceBase {
   // The caller's identity; a call without one is logged, summarised with the
   // relay's other refused calls.
   Identity identify_or_log(const grpc::CallbackServerContext& context, const char* rpc);
-  // Checks a unary call's identity, then parses its request into `out`:
-  // nothing when both are good, or the status to refuse the call with.
+  // Checks a unary call's identity into `caller`, then parses its request
+  // into `out`: nothing when both are good, or the status to refuse the call
+  // with.
   template <typename Request>
   std::optional<grpc::Status> read_unary(const grpc::CallbackServerContext& context,
                                          const grpc::ByteBuffer& bytes, Request& out,
-                                         const char* rpc);
+                                         const char* rpc, Identity& caller);
+  // PERMISSION_DENIED with `message`, logged with the relay's other refused calls.
+  grpc::Status denied(const grpc::CallbackServerContext& context, const char* rpc,
+                      const std::string& user, const std::string& message);
 
   ProtoFrameEncoder encoder_;
   hub::Hub hub_;

@@ -57,7 +57,8 @@ Identity verify_bearer(const grpc::CallbackServerContext& context,
   if (const auto* refusal = std::get_if<std::string>(&verified)) {
     return {std::nullopt, {grpc::StatusCode::UNAUTHENTICATED, *refusal}};
   }
-  return {std::get<common::TokenClaims>(std::move(verified)).user, grpc::Status::OK};
+  auto claims = std::get<common::TokenClaims>(std::move(verified));
+  return {std::move(claims.user), grpc::Status::OK, std::move(claims.rooms)};
 }
 
 }  // namespace
@@ -78,7 +79,26 @@ Identity identify(const grpc::CallbackServerContext& context, const common::Toke
     return {std::nullopt,
             {grpc::StatusCode::UNAUTHENTICATED, "bad x-relay-user metadata: " + *error}};
   }
-  return {user, grpc::Status::OK};
+  return {user, grpc::Status::OK, common::RoomPermissions::everything()};
+}
+
+std::string not_permitted(common::RoomRight right, const std::string& room) {
+  const char* action = "";
+  switch (right) {
+    case common::RoomRight::join:
+      action = "join";
+      break;
+    case common::RoomRight::publish:
+      action = "publish to";
+      break;
+    case common::RoomRight::follow:
+      action = "follow";
+      break;
+    case common::RoomRight::history:
+      action = "read the history of";
+      break;
+  }
+  return fmt::format("your token does not let you {} {}", action, room);
 }
 
 std::string rate_limited(const common::RelayConfig& config) {

@@ -15,17 +15,21 @@ namespace relay::service {
 
 grpc::Status to_status(const hub::CloseReason& reason);
 
-// The caller's name, or the status to end the call with (UNAUTHENTICATED,
-// whether it is missing or malformed). With `tokens`, the name is the `sub`
-// of the bearer token in `authorization`, and x-relay-user is ignored;
-// without, it is x-relay-user, taken on trust (loopback, tests).
+// The caller's name and rooms, or the status to end the call with
+// (UNAUTHENTICATED, whether it is missing or malformed). With `tokens`, the
+// name is the `sub` of the bearer token in `authorization` and the rooms are
+// its `rooms` claim, and x-relay-user is ignored; without, the name is
+// x-relay-user, taken on trust (loopback, tests), and every room is open.
 struct Identity {
   std::optional<std::string> user;
   grpc::Status error;
+  common::RoomPermissions rooms = {};  // none when refused
 };
 Identity identify(const grpc::CallbackServerContext& context, const common::TokenVerifier* tokens);
 
 // Refusals that Chat, Follow and PublishBatch word alike.
+// PERMISSION_DENIED's message: what the caller may not do, and where.
+std::string not_permitted(common::RoomRight right, const std::string& room);
 std::string rate_limited(const common::RelayConfig& config);
 std::string too_many_creations(const common::RelayConfig& config);
 std::string too_many_rooms(const common::RelayConfig& config);

@@ -47,7 +47,8 @@ void check(const relay::common::TokenVerifier& verifier, const std::string& toke
   require(refusal == "invalid token" || refusal == "token without an expiry (exp)" ||
           refusal == "token expired" || refusal == "token not valid yet" ||
           refusal == "token from another issuer" || refusal == "token for another audience" ||
-          refusal == "token without a valid user name (sub)");
+          refusal == "token without a valid user name (sub)" ||
+          refusal.starts_with("token with a malformed rooms claim: "));
 }
 
 }  // namespace

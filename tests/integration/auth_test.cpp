@@ -1,13 +1,18 @@
 // Tokens from the outside: while two users with good tokens chat, a third
 // tries every way in that must fail, and each gets UNAUTHENTICATED with a
-// reason that gives nothing away; the two lose nothing.
+// reason that gives nothing away, or, with a good token for other rooms,
+// PERMISSION_DENIED in theirs; the two lose nothing.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <map>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,7 +25,11 @@
 
 using namespace relay::testing;
 using namespace std::chrono_literals;
+using relay::common::RoomPermissions;
+using relay::common::RoomRight;
 using relay::v1::ServerFrame;
+
+constexpr int kPermissionDenied = 7;  // google.rpc.Code
 
 namespace {
 
@@ -43,12 +52,25 @@ struct Keys : ScratchDirectory {
   }
 };
 
+// Every right in the rooms of `patterns`.
+RoomPermissions rooms(std::initializer_list<const char*> patterns) {
+  RoomPermissions permissions;
+  for (const RoomRight right : relay::common::kRoomRights) {
+    for (const char* pattern : patterns) {
+      permissions.grant(right, pattern);
+    }
+  }
+  return permissions;
+}
+
 std::string token(const std::string& algorithm, const std::string& key, const std::string& user,
+                  std::optional<RoomPermissions> rooms = RoomPermissions::everything(),
                   std::int64_t issued_s = now_s(), std::int64_t ttl_s = 3600) {
   relay::common::TokenRequest request;
   request.algorithm = algorithm;
   request.key = key;
   request.user = user;
+  request.rooms = std::move(rooms);
   request.issued_s = issued_s;
   request.ttl_s = ttl_s;
   const auto minted = relay::common::mint_token(request);
@@ -88,6 +110,86 @@ grpc::Status list_rooms(const std::string& target, const std::string& authorizat
   return stub(target)->ListRooms(context.get(), request, &response);
 }
 
+std::unique_ptr<grpc::ClientContext> bearing(const std::string& token) {
+  auto context = context_for("", 10s);
+  context->AddMetadata("authorization", "Bearer " + token);
+  return context;
+}
+
+// The rooms ListRooms shows the holder of `token`, by name.
+std::vector<std::string> rooms_seen(const std::string& target, const std::string& token) {
+  relay::v1::ListRoomsResponse response;
+  const grpc::Status status =
+      stub(target)->ListRooms(bearing(token).get(), relay::v1::ListRoomsRequest(), &response);
+  REQUIRE_MESSAGE(status.ok(), status.error_message());
+  std::vector<std::string> names;
+  for (const auto& room : response.rooms()) {
+    names.push_back(room.room());
+  }
+  return names;
+}
+
+grpc::Status history(const std::string& target, const std::string& token, const std::string& room) {
+  relay::v1::HistoryRequest request;
+  request.set_room(room);
+  relay::v1::HistoryResponse response;
+  return stub(target)->History(bearing(token).get(), request, &response);
+}
+
+grpc::Status who(const std::string& target, const std::string& token, const std::string& room) {
+  relay::v1::WhoRequest request;
+  request.set_room(room);
+  relay::v1::WhoResponse response;
+  return stub(target)->Who(bearing(token).get(), request, &response);
+}
+
+// A PublishBatch of one message per room, in order.
+relay::v1::PublishBatchSummary publish_batch(const std::string& target, const std::string& token,
+                                             const std::vector<std::string>& rooms) {
+  relay::v1::PublishBatchSummary summary;
+  auto context = bearing(token);
+  auto writer = stub(target)->PublishBatch(context.get(), &summary);
+  for (std::size_t i = 0; i < rooms.size(); ++i) {
+    REQUIRE(writer->Write(
+        batch_message(rooms[i], "batch " + std::to_string(i), "batch-" + std::to_string(i))));
+  }
+  REQUIRE(writer->WritesDone());
+  const grpc::Status status = writer->Finish();
+  REQUIRE_MESSAGE(status.ok(), status.error_message());
+  return summary;
+}
+
+// What a user in ann's room must have received meanwhile: the `count`
+// messages ann sent ("message 0", ...), in order, with nothing between them.
+void check_heard_ann(ChatClient& listener, int count) {
+  for (int i = 0; i < count; ++i) {
+    const auto message = listener.next_of(ServerFrame::kMessage);
+    REQUIRE(message);
+    CHECK(message->message().sender() == "ann");
+    CHECK(message->message().body() == "message " + std::to_string(i));
+  }
+}
+
+// The ErrorNotice that answers a refused frame.
+relay::v1::ErrorNotice refusal_of(ChatClient& client) {
+  const auto frame = client.next_of(ServerFrame::kError);
+  REQUIRE(frame);
+  return frame->error();
+}
+
+// A Follow of `rooms` by the holder of `token`, ended by the relay.
+grpc::Status follow_refusal(const std::string& target, const std::string& token,
+                            const std::vector<std::string>& rooms) {
+  relay::v1::FollowRequest request;
+  for (const auto& room : rooms) {
+    request.add_rooms()->set_room(room);
+  }
+  FollowClient follower(target, request, "", token);
+  const auto status = follower.wait_status(10s);
+  REQUIRE(status);
+  return *status;
+}
+
 }  // namespace
 
 TEST_CASE("with tokens, a caller without a good one is refused and the others chat on") {
@@ -109,7 +211,8 @@ TEST_CASE("with tokens, a caller without a good one is refused and the others ch
       {"Bearer not-a-token", "invalid token"},
       {"Bearer " + token("HS256", keys.text("other-secret"), "mallory"), "invalid token"},
       {"Bearer " + header + "." + claims + ".", "invalid token"},
-      {"Bearer " + token("HS256", secret, "mallory", now_s() - 7200, 3600), "token expired"},
+      {"Bearer " + token("HS256", secret, "mallory", rooms({"team"}), now_s() - 7200, 3600),
+       "token expired"},
       {"Bearer " + token("RS256", keys.text("rsa.key"), "mallory"), "invalid token"},
   };
   int sent = 0;
@@ -121,12 +224,7 @@ TEST_CASE("with tokens, a caller without a good one is refused and the others ch
     REQUIRE(ann.publish("team", "message " + std::to_string(sent), "m" + std::to_string(sent)));
     ++sent;
   }
-  for (int i = 0; i < sent; ++i) {
-    const auto message = bob.next_of(ServerFrame::kMessage);
-    REQUIRE(message);
-    CHECK(message->message().sender() == "ann");
-    CHECK(message->message().body() == "message " + std::to_string(i));
-  }
+  check_heard_ann(bob, sent);
 }
 
 TEST_CASE("an RS256 relay takes tokens signed with its key pair, not its public key as a secret") {
@@ -143,7 +241,8 @@ TEST_CASE("an RS256 relay takes tokens signed with its key pair, not its public 
 TEST_CASE("relay-chat sends the token of its --token-file, and names a file with none") {
   Keys keys;
   RelayProcess relay({"--auth-key", keys.path("secret")});
-  std::ofstream(keys.path("alice.token")) << token("HS256", keys.text("secret"), "alice") << "\n";
+  std::ofstream(keys.path("alice.token"))
+      << token("HS256", keys.text("secret"), "alice", rooms({"team"})) << "\n";
   const auto chat = [&](std::vector<std::string> args, const std::string& input) {
     args.insert(args.begin(), {relay_chat_path(), "--relay", relay.target(), "--timeout", "5"});
     return std::make_unique<ChildProcess>(args, input);
@@ -164,20 +263,180 @@ TEST_CASE("relay-chat sends the token of its --token-file, and names a file with
         std::string::npos);
 }
 
-TEST_CASE("relay-token prints a token the relay takes, as its --help example shows") {
+TEST_CASE("a token for other rooms is refused in each of theirs, and the others chat on") {
   Keys keys;
-  RelayProcess relay({"--auth-key", keys.path("secret")});
-  ChildProcess minted(
-      {RELAY_TOKEN_PATH, "--key", keys.path("secret"), "--user", "alice", "--ttl", "8h"}, "");
-  REQUIRE(minted.wait_exit(10s) == 0);
-  std::string printed = minted.out();
-  while (!printed.empty() && printed.back() == '\n') {
-    printed.pop_back();
-  }
-  CHECK(list_rooms(relay.target(), "Bearer " + printed).ok());
+  RelayProcess relay({"--auth-key", keys.path("secret"), "--publish-rate-per-second", "0"});
+  const std::string secret = keys.text("secret");
+  const std::string ann_token = token("HS256", secret, "ann", rooms({"team-*"}));
+  ChatClient ann(relay.target(), "ann", false, ann_token);
+  ChatClient bob(relay.target(), "bob", false, token("HS256", secret, "bob", rooms({"team-*"})));
+  join_and_wait(ann, "team-a");
+  join_and_wait(bob, "team-a");
+  const std::string mallory_token = token("HS256", secret, "mallory", rooms({"mallory-*"}));
+  ChatClient mallory(relay.target(), "mallory", false, mallory_token);
+  int sent = 0;
+  const auto ann_says_something = [&] {
+    REQUIRE(ann.publish("team-a", "message " + std::to_string(sent), "m" + std::to_string(sent)));
+    ++sent;
+  };
 
-  ChildProcess bad_ttl(
-      {RELAY_TOKEN_PATH, "--key", keys.path("secret"), "--user", "alice", "--ttl", "forever"}, "");
+  REQUIRE(mallory.join("team-a"));
+  auto refused = refusal_of(mallory);
+  CHECK(refused.code() == kPermissionDenied);
+  CHECK(refused.room() == "team-a");
+  CHECK(refused.message() == "your token does not let you join team-a");
+  ann_says_something();
+
+  // The refusals end nothing: the stream goes on in the rooms the token opens.
+  join_and_wait(mallory, "mallory-1");
+  REQUIRE(mallory.publish("team-a", "I am ann", "spoof"));
+  refused = refusal_of(mallory);
+  CHECK(refused.code() == kPermissionDenied);
+  CHECK(refused.client_message_id() == "spoof");
+  CHECK(refused.message() == "your token does not let you publish to team-a");
+  CHECK(publish_acked(mallory, "mallory-1", "my own room", "mine").sequence() == 1);
+  ann_says_something();
+
+  const grpc::Status followed =
+      follow_refusal(relay.target(), mallory_token, {"mallory-1", "team-a"});
+  CHECK(followed.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(followed.error_message() == "your token does not let you follow team-a");
+  ann_says_something();
+
+  for (const std::string room : {"team-a", "team-none"}) {
+    CAPTURE(room);
+    // A room that does not exist is refused alike: NOT_FOUND would tell it apart.
+    const grpc::Status read = history(relay.target(), mallory_token, room);
+    CHECK(read.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK(read.error_message() == "your token does not let you read the history of " + room);
+    const grpc::Status members = who(relay.target(), mallory_token, room);
+    CHECK(members.error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    CHECK(members.error_message() == "your token gives you no right in " + room);
+  }
+  CHECK(history(relay.target(), mallory_token, "mallory-1").ok());
+  CHECK(who(relay.target(), mallory_token, "mallory-1").ok());
+  CHECK(rooms_seen(relay.target(), mallory_token) == std::vector<std::string>{"mallory-1"});
+  CHECK(rooms_seen(relay.target(), ann_token) == std::vector<std::string>{"team-a"});
+  ann_says_something();
+
+  const auto summary = publish_batch(relay.target(), mallory_token, {"team-a", "mallory-1"});
+  CHECK(summary.accepted() == 1);
+  CHECK(summary.rejected() == 1);
+  CHECK(summary.first_rejection() == "message 1: your token does not let you publish to team-a");
+  ann_says_something();
+
+  // None of mallory's between them.
+  check_heard_ann(bob, sent);
+}
+
+TEST_CASE("each right of the rooms claim opens only its own way into a room") {
+  Keys keys;
+  RelayProcess relay({"--auth-key", keys.path("secret"), "--publish-rate-per-second", "0"});
+  const std::string secret = keys.text("secret");
+  ChatClient ann(relay.target(), "ann", false, token("HS256", secret, "ann", rooms({"ops"})));
+  join_and_wait(ann, "ops");
+  CHECK(publish_acked(ann, "ops", "deployed", "d1").sequence() == 1);
+
+  // A dashboard: it reads ops, and may not say anything there.
+  RoomPermissions reader;
+  reader.grant(RoomRight::follow, "ops");
+  reader.grant(RoomRight::history, "ops");
+  const std::string dashboard = token("HS256", secret, "grafana", reader);
+  relay::v1::FollowRequest request;
+  request.add_rooms()->set_room("ops");
+  FollowClient follower(relay.target(), request, "", dashboard);
+  REQUIRE(follower.next(10s));  // the Joined frame: it follows from now
+  CHECK(history(relay.target(), dashboard, "ops").ok());
+  CHECK(who(relay.target(), dashboard, "ops").ok());
+  CHECK(rooms_seen(relay.target(), dashboard) == std::vector<std::string>{"ops"});
+  CHECK(publish_batch(relay.target(), dashboard, {"ops"}).rejected() == 1);
+  ChatClient chat(relay.target(), "grafana", false, dashboard);
+  REQUIRE(chat.join("ops"));
+  CHECK(refusal_of(chat).code() == kPermissionDenied);
+
+  CHECK(publish_acked(ann, "ops", "rolled back", "d2").sequence() == 2);
+  const auto live = follower.next(10s);
+  REQUIRE(live);
+  CHECK(live->message().body() == "rolled back");
+
+  SUBCASE("a token without a rooms claim opens no room") {
+    const std::string bare = token("HS256", secret, "old", std::nullopt);
+    CHECK(rooms_seen(relay.target(), bare).empty());
+    ChatClient old(relay.target(), "old", false, bare);
+    REQUIRE(old.join("ops"));
+    CHECK(refusal_of(old).message() == "your token does not let you join ops");
+  }
+}
+
+// The examples of relay-token --help, each with what its token must open
+// and keep shut on a relay with the same key.
+struct TokenExample {
+  std::vector<std::string> may_join;
+  std::vector<std::string> may_not_join;
+  std::vector<std::string> may_follow;
+};
+
+TEST_CASE("relay-token prints tokens that open what its --help examples say") {
+  Keys keys;
+  std::ofstream(keys.path("secret.txt")) << keys.text("secret");
+  RelayProcess relay({"--auth-key", keys.path("secret")});
+  const std::map<std::string, TokenExample> expectations = {
+      {"relay-token --key secret.txt --user alice --rooms 'team-*' --ttl 8h",
+       {.may_join = {"team-a", "team-b"}, .may_not_join = {"ops"}, .may_follow = {"team-a"}}},
+      {"relay-token --key secret.txt --user grafana --follow ops,alerts --history ops,alerts",
+       {.may_join = {}, .may_not_join = {"ops", "alerts"}, .may_follow = {"ops", "alerts"}}},
+  };
+  ChildProcess help({RELAY_TOKEN_PATH, "--help"}, "");
+  REQUIRE(help.wait_exit(10s) == 0);
+  std::istringstream lines(help.out());
+  std::string line;
+  int examples = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("  relay-token ", 0) != 0) {
+      continue;
+    }
+    const std::string example = line.substr(2);
+    CAPTURE(example);
+    const auto expected = expectations.find(example);
+    REQUIRE_MESSAGE(expected != expectations.end(), "an example without an expectation here");
+    ++examples;
+    // Run by the shell, as a reader would, in the folder of secret.txt.
+    ChildProcess minted({"/bin/sh", "-c",
+                         "cd " + keys.dir.string() + " && exec " RELAY_TOKEN_PATH +
+                             example.substr(std::string("relay-token").size())},
+                        "");
+    REQUIRE(minted.wait_exit(10s) == 0);
+    std::string printed = minted.out();
+    while (!printed.empty() && printed.back() == '\n') {
+      printed.pop_back();
+    }
+    ChatClient client(relay.target(), "", false, printed);
+    for (const auto& room : expected->second.may_join) {
+      join_and_wait(client, room);
+    }
+    for (const auto& room : expected->second.may_not_join) {
+      REQUIRE(client.join(room));
+      CHECK(refusal_of(client).code() == kPermissionDenied);
+    }
+    relay::v1::FollowRequest request;
+    for (const auto& room : expected->second.may_follow) {
+      request.add_rooms()->set_room(room);
+    }
+    FollowClient follower(relay.target(), request, "", printed);
+    CHECK(follower.next(10s));
+  }
+  CHECK(examples == static_cast<int>(expectations.size()));
+
+  ChildProcess bad_ttl({RELAY_TOKEN_PATH, "--key", keys.path("secret"), "--user", "alice",
+                        "--rooms", "*", "--ttl", "forever"},
+                       "");
   CHECK(bad_ttl.wait_exit(10s) == 2);
   CHECK(bad_ttl.err().find("--ttl forever") != std::string::npos);
+  ChildProcess no_rooms({RELAY_TOKEN_PATH, "--key", keys.path("secret"), "--user", "alice"}, "");
+  CHECK(no_rooms.wait_exit(10s) == 2);
+  CHECK(no_rooms.err().find("say which rooms the token opens") != std::string::npos);
+  ChildProcess bad_pattern(
+      {RELAY_TOKEN_PATH, "--key", keys.path("secret"), "--user", "alice", "--rooms", "a*b"}, "");
+  CHECK(bad_pattern.wait_exit(10s) == 2);
+  CHECK(bad_pattern.err().find(R"(room pattern "a*b")") != std::string::npos);
 }

@@ -1,5 +1,6 @@
 // The relay-server process as a supervisor sees it: it starts only where it
-// can serve alone, and a signal at any moment after it started drains it.
+// can serve alone, and where nobody can speak as anyone unless told so, and a
+// signal at any moment after it started drains it.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -92,4 +93,27 @@ TEST_CASE("a SIGTERM while the relay announces its port drains and exits 0") {
   CHECK_FALSE(port.empty());
   REQUIRE_MESSAGE(exit_code, "the relay died of the signal:\n", relay.err());
   CHECK(*exit_code == 0);
+}
+
+TEST_CASE("without tokens the relay listens beyond loopback only with --allow-anonymous") {
+  ChildProcess refused({relay_server_path(), "--listen", "0.0.0.0:0"}, "");
+  const auto refused_exit = refused.wait_exit(20s);
+  REQUIRE_MESSAGE(refused_exit, "the relay started anyway:\n", refused.err());
+  CHECK(*refused_exit == 2);
+  CHECK_MESSAGE(contains(refused.err(), "refusing to listen on 0.0.0.0:0 without tokens"),
+                refused.err());
+  CHECK_MESSAGE(contains(refused.err(), "--allow-anonymous"), refused.err());
+
+  const auto port_file = std::filesystem::temp_directory_path() /
+                         ("relay-anonymous-port-" + std::to_string(::getpid()));
+  ChildProcess allowed({relay_server_path(), "--listen", "0.0.0.0:0", "--allow-anonymous",
+                        "--port-file", port_file.string()},
+                       "");
+  wait_until([&] { return std::filesystem::exists(port_file) || allowed.wait_exit(0ms); }, 20s);
+  const bool announced = std::filesystem::exists(port_file);
+  std::filesystem::remove(port_file);
+  REQUIRE_MESSAGE(announced, allowed.err());
+  CHECK_MESSAGE(contains(allowed.err(), "relay listening on 0.0.0.0:0"), allowed.err());
+  allowed.signal(SIGTERM);
+  CHECK(allowed.wait_exit(10s) == 0);
 }

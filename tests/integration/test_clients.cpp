@@ -237,8 +237,11 @@ std::optional<grpc::Status> ChatClient::wait_status(std::chrono::milliseconds ti
 }
 
 FollowClient::FollowClient(const std::string& target, const v1::FollowRequest& request,
-                           const std::string& user)
+                           const std::string& user, const std::string& bearer_token)
     : stub_(stub(target)), context_(context_for(user, std::chrono::minutes(1))) {
+  if (!bearer_token.empty()) {
+    context_->AddMetadata("authorization", "Bearer " + bearer_token);
+  }
   reader_ = stub_->Follow(context_.get(), request);
   thread_ = std::thread([this] {
     v1::ServerFrame frame;

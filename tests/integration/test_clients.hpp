@@ -137,7 +137,7 @@ class StalledReader {
 class FollowClient {
  public:
   FollowClient(const std::string& target, const v1::FollowRequest& request,
-               const std::string& user = "follower");
+               const std::string& user = "follower", const std::string& bearer_token = "");
   ~FollowClient();
   FollowClient(const FollowClient&) = delete;
   FollowClient& operator=(const FollowClient&) = delete;

@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 48;
+constexpr std::size_t kFieldCount = 49;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -76,6 +76,7 @@ RelayConfig changed_config() {
   config.nats_stream = "CHAT-2";
   config.nats_replicas = 3;
   config.nats_publish_timeout_ms = 2000;
+  config.allow_anonymous = true;
   config.log_format = "json";
   config.log_level = "debug";
   return config;
@@ -308,6 +309,11 @@ TEST_CASE("every setting has a flag named after its key with dashes") {
   const json wanted = to_json(changed_config());
   std::vector<std::string> args;
   for (const auto& [key, value] : wanted.items()) {
+    if (value.is_boolean()) {
+      // A switch takes no value of its own: --allow-anonymous, or =false.
+      args.push_back(flag_for_key(key) + "=" + value.dump());
+      continue;
+    }
     args.push_back(flag_for_key(key));
     args.push_back(value.is_string() ? value.get<std::string>() : value.dump());
   }
@@ -323,6 +329,29 @@ TEST_CASE("--listen and --listen-address both set the listen address") {
     REQUIRE(result.outcome.options);
     CHECK(result.outcome.options->config.listen_address == "0.0.0.0:7000");
   }
+}
+
+TEST_CASE("a switch is turned on by its flag alone, and set either way by =value or JSON") {
+  CHECK_FALSE(RelayConfig{}.allow_anonymous);
+  const auto bare = run({"--allow-anonymous"});
+  REQUIRE(bare.outcome.options);
+  CHECK(bare.outcome.options->config.allow_anonymous);
+
+  const TempFile file(R"({"allow_anonymous": true})");
+  const auto overridden = run({"--config", file.path(), "--allow-anonymous=false"});
+  REQUIRE(overridden.outcome.options);
+  CHECK_FALSE(overridden.outcome.options->config.allow_anonymous);
+
+  const auto bad = run({"--allow-anonymous=yes please"});
+  CHECK(bad.outcome.exit_code == 2);
+  CHECK(bad.err ==
+        "relay-server: config error: --allow-anonymous: must be true or false, got \"yes "
+        "please\"\n");
+
+  RelayConfig config;
+  const auto error = apply_json(config, json{{"allow_anonymous", "true"}});
+  REQUIRE(error);
+  CHECK(error->message == "must be true or false, got \"true\"");
 }
 
 TEST_CASE("--print-config and --port-file are handed to the caller") {
