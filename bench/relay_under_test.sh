@@ -16,6 +16,7 @@ fi
 
 cleanup() {
   relay_stop || true
+  stop_cluster >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -69,4 +70,63 @@ stop_relay() {
     exit 1
   fi
   relay_stop || true
+}
+
+# start_cluster BINARY [FLAGS...]: nats-server with JetStream (a fresh
+# store) and three relay-servers sharing rooms through it (--backplane nats),
+# all pinned to the relays' core; returns once the three serve. Their
+# round_robin target is in $work/target, and every PID, NATS's first, in
+# cluster_pids (relay-bench --relay-pid sums them).
+cluster_pids=()
+start_cluster() {
+  local binary=$1
+  shift
+  start_nats -js -sd "$work/nats-store"
+  local nats_port
+  nats_port=$(cat "$work/port")
+  cluster_pids=("$relay_pid")
+  local targets=() n
+  for n in 1 2 3; do
+    start_relay "$binary" --backplane nats --nats-url "nats://127.0.0.1:$nats_port" "$@"
+    cluster_pids+=("$relay_pid")
+    targets+=("127.0.0.1:$(cat "$work/port")")
+  done
+  # Not relay_stop's to stop: stop_cluster stops them all.
+  relay_pid=""
+  local chat target deadline=$((SECONDS + 20))
+  chat="$(dirname "$binary")/../cli/relay-chat"
+  for target in "${targets[@]}"; do
+    until "$chat" --relay "$target" --timeout 1 health >/dev/null 2>&1; do
+      if ((SECONDS >= deadline)); then
+        echo "the relay at $target does not serve" >&2
+        cat "$work/relay.log" >&2
+        exit 1
+      fi
+      sleep 0.1
+    done
+  done
+  (
+    IFS=,
+    echo "ipv4:${targets[*]}" >"$work/target"
+  )
+}
+
+# stop_cluster: as stop_relay, for every process start_cluster started.
+stop_cluster() {
+  local pid status=0
+  for pid in "${cluster_pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "a server of the cluster (PID $pid) died during the run" >&2
+      status=1
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${cluster_pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  cluster_pids=()
+  if ((status != 0)); then
+    cat "$work/relay.log" >&2
+    exit 1
+  fi
 }

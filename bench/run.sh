@@ -12,6 +12,9 @@
 #                --no-batch), as clients generated from relay.proto
 #   go           the Go reference relay (bench/reference)
 #   nats         nats-server, core NATS (relay-bench --driver nats)
+#   cluster      three relay-servers sharing rooms through nats-server with
+#                JetStream (--backplane nats), the bench's streams spread over
+#                them by round_robin; CPU and memory are the four processes'
 # Layouts (LAYOUTS):
 #   people       a connection per subscriber (--streams-per-connection 1)
 #   gateway      100 subscribers per connection (--streams-per-connection 100)
@@ -26,7 +29,7 @@ runs=${RUNS:-3}
 duration=${DURATION:-10}
 scenarios=${SCENARIOS:-"fanout latency quiet rooms idle churn"}
 layouts=${LAYOUTS:-"people gateway"}
-servers=${SERVERS:-"cpp cpp-nobatch go nats"}
+servers=${SERVERS:-"cpp cpp-nobatch go nats cluster"}
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 out_dir="$root/bench/results"
 work=$(mktemp -d)
@@ -35,9 +38,9 @@ source "$root/bench/relay_under_test.sh"
 
 for server in $servers; do
   case $server in
-    cpp | cpp-nobatch | go | nats) ;;
+    cpp | cpp-nobatch | go | nats | cluster) ;;
     *)
-      echo "run.sh: unknown server '$server' (cpp, cpp-nobatch, go, nats)" >&2
+      echo "run.sh: unknown server '$server' (cpp, cpp-nobatch, go, nats, cluster)" >&2
       exit 2
       ;;
   esac
@@ -63,7 +66,7 @@ if ((${#missing[@]} > 0)); then
   [[ $(id -u) -eq 0 ]] || sudo=sudo
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-"$root/scripts/build.sh" release --target relay-server relay-bench >&2
+"$root/scripts/build.sh" release --target relay-server relay-bench relay-chat >&2
 reference=""
 if [[ " $servers " == *" go "* ]]; then
   reference=$("$root/bench/reference/build.sh" | tail -n 1)
@@ -93,17 +96,30 @@ for scenario in $scenarios; do
             start_nats
             server_flags=(--driver nats)
             ;;
+          cluster) start_cluster "$root/build-release/relay/relay-server" ;;
         esac
         target="127.0.0.1:$(cat "$work/port")"
+        pids=$relay_pid
         [[ $server == nats ]] && target="nats://$target"
+        if [[ $server == cluster ]]; then
+          target=$(cat "$work/target")
+          pids=$(
+            IFS=,
+            echo "${cluster_pids[*]}"
+          )
+        fi
         echo "== $scenario, $layout, $server, run $run of $runs" >&2
         taskset -c "$bench_cpu" "$bench" --relay "$target" --scenario "$scenario" \
-          --duration "$duration" --relay-pid "$relay_pid" --json "${layout_flags[@]}" \
+          --duration "$duration" --relay-pid "$pids" --json "${layout_flags[@]}" \
           "${server_flags[@]}" |
           python3 -c 'import json,sys; r=json.load(sys.stdin); r["relay"]=sys.argv[1]; r["layout"]=sys.argv[2]; print(json.dumps(r))' \
             "$server" "$layout" >>"$work/all.jsonl" ||
           echo "   (the bench reported loss or failed streams)" >&2
-        stop_relay
+        if [[ $server == cluster ]]; then
+          stop_cluster
+        else
+          stop_relay
+        fi
       done
     done
   done

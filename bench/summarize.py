@@ -3,7 +3,7 @@
 usage: summarize.py ALL.jsonl OUT.json OUT.md "how it was made"
 
 Each line of ALL.jsonl is one relay-bench --json report with "relay" (the
-server: cpp, cpp-nobatch, go, nats) and "layout" (people, gateway) added.
+server: cpp, cpp-nobatch, cluster, go, nats) and "layout" (people, gateway) added.
 """
 import json
 import statistics
@@ -29,7 +29,10 @@ METRICS = [
 # The relay's ratios to the other servers, in these columns of the table.
 RATIO_METRICS = ["delivered_per_s", "relay_cpu_ns_per_delivery", "latency_us.p50",
                  "latency_us.p99", "relay_rss_per_stream"]
-RELAYS = ["cpp", "cpp-nobatch"]
+RELAYS = ["cpp", "cpp-nobatch", "cluster"]
+# Pairs shown besides each relay's ratios to the others: what sharing rooms
+# through NATS JetStream costs against one relay on its own.
+EXTRA_PAIRS = [("cluster", "cpp")]
 OTHERS = ["go", "nats"]
 SERVER_ORDER = RELAYS + OTHERS
 LAYOUT_ORDER = ["people", "gateway"]
@@ -153,17 +156,16 @@ def table(medians):
                 cells = [fmt.format(entry[path]) if path in entry else "–"
                          for path, _, fmt in METRICS]
                 rows.append(f"| {scenario} | {layout} | {server} | " + " | ".join(cells) + " |")
-            for relay in RELAYS:
-                for other in OTHERS:
-                    if relay not in servers or other not in servers:
-                        continue
-                    cells = []
-                    for path, _, _ in METRICS:
-                        r = ratio(servers[relay], servers[other], path)
-                        cells.append(f"{r:.2f}x" if path in RATIO_METRICS and r is not None
-                                     else "")
-                    rows.append(f"| {scenario} | {layout} | {relay}/{other} | " +
-                                " | ".join(cells) + " |")
+            pairs = [(relay, other) for relay in RELAYS for other in OTHERS] + EXTRA_PAIRS
+            for relay, other in pairs:
+                if relay not in servers or other not in servers:
+                    continue
+                cells = []
+                for path, _, _ in METRICS:
+                    r = ratio(servers[relay], servers[other], path)
+                    cells.append(f"{r:.2f}x" if path in RATIO_METRICS and r is not None else "")
+                rows.append(f"| {scenario} | {layout} | {relay}/{other} | " +
+                            " | ".join(cells) + " |")
     return rows
 
 
@@ -195,9 +197,12 @@ def main():
     rows = [f"Medians of each scenario; made by `{made_by}`.", "",
             "Servers: cpp is relay-server, cpp-nobatch the same with subscribers that do not ask "
             "for batches (as clients generated from relay.proto), go the reference in "
-            "bench/reference, nats nats-server (core NATS). Layouts: " +
+            "bench/reference, nats nats-server (core NATS), cluster three relay-servers sharing "
+            "rooms through nats-server with JetStream (CPU and memory of all four; the server "
+            "core is shared by the four). Layouts: " +
             "; ".join(LAYOUT_NOTE.get(l, l) for l in layouts) +
-            ". Rows cpp/go, cpp/nats: the relay's figure over the other's.", ""]
+            ". Rows cpp/go, cpp/nats: the relay's figure over the other's; cluster/cpp: the "
+            "cluster's over one relay's.", ""]
     rows += table(medians)
     rows += ["", "| target (issue 12) | layout | figures | met |", "| --- | --- | --- | --- |"]
     rows += [f"| {t} | {l} | {f} | {'yes' if m else '**no**'} |" for t, l, f, m in checks]

@@ -30,8 +30,11 @@ constexpr std::size_t kMaxDeliveredEarly = 4096;
 // Another relay's publish to the same room got in first, every time: the room
 // is contended beyond what a chat room sees, so the client hears UNAVAILABLE.
 constexpr int kMaxAttempts = 16;
-// Set-up is tried again this long after the broker refused it.
+// Set-up is tried again this long after the broker refused it, doubling up
+// to the longest wait: a refusal that lasts (a stream made by someone else
+// with another configuration, say) logs a line per half minute at most.
 constexpr auto kSetUpRetry = std::chrono::seconds(1);
+constexpr auto kLongestSetUpRetry = std::chrono::seconds(30);
 // The server says the consumer is alive this often while nothing flows; two
 // missed and libnats reports it, and the relay reads on with a new consumer.
 constexpr auto kConsumerHeartbeat = std::chrono::milliseconds(2000);
@@ -41,6 +44,7 @@ constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 // The headers a message carries besides its body, for the stream's MaxMsgSize.
 constexpr std::int64_t kHeaderAllowance = 2048;
 constexpr std::int64_t kNanosPerMilli = 1000 * 1000;
+constexpr std::int64_t kShortestDuplicateWindowMs = 100;
 
 std::int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -129,7 +133,11 @@ void NatsBackplane::Worker::post(std::function<void()> task, std::chrono::millis
 }
 
 NatsBackplane::NatsBackplane(const common::RelayConfig& config, hub::Hub& hub)
-    : config_(config), hub_(hub), subject_prefix_("relay.room."), origin_(random_origin()) {
+    : config_(config),
+      hub_(hub),
+      subject_prefix_("relay.room."),
+      origin_(random_origin()),
+      set_up_retry_(kSetUpRetry) {
   natsOptions* options = nullptr;
   if (natsOptions_Create(&options) != NATS_OK) {
     throw std::runtime_error("cannot set up the NATS client: " + last_error(NATS_NO_MEMORY));
@@ -285,8 +293,11 @@ void NatsBackplane::set_up() {
       std::min<std::int64_t>(static_cast<std::int64_t>(config_.max_body_bytes) + kHeaderAllowance,
                              std::numeric_limits<int32_t>::max()));
   // JetStream's own duplicate window, so that a resend is recognised at any
-  // relay for as long as one relay alone would recognise it.
-  stream.Duplicates = std::max<std::int64_t>(config_.duplicate_window_ms, 1) * kNanosPerMilli;
+  // relay for as long as one relay alone would recognise it. JetStream has
+  // no window below 100 ms; with the relay's off, publishes carry no id.
+  stream.Duplicates =
+      std::max<std::int64_t>(config_.duplicate_window_ms, kShortestDuplicateWindowMs) *
+      kNanosPerMilli;
   stream.AllowDirect = true;
 
   jsStreamInfo* info = nullptr;
@@ -296,10 +307,8 @@ void NatsBackplane::set_up() {
     status = js_UpdateStream(&info, jetstream_, &stream, nullptr, &code);
   }
   if (status != NATS_OK) {
-    spdlog::warn("NATS: cannot set up the stream {}: {} (JetStream error {}); trying again in {} s",
-                 config_.nats_stream, last_error(status), static_cast<int>(code),
-                 kSetUpRetry.count());
-    worker_.post([this] { set_up(); }, kSetUpRetry);
+    retry_set_up(fmt::format("cannot set up the stream {}: {} (JetStream error {})",
+                             config_.nats_stream, last_error(status), static_cast<int>(code)));
     return;
   }
   const std::uint64_t stream_last = info->State.LastSeq;
@@ -336,12 +345,11 @@ void NatsBackplane::set_up() {
                         this, nullptr, &options, &code);
   if (status != NATS_OK) {
     subscription_ = nullptr;
-    spdlog::warn("NATS: cannot read the stream {}: {} (JetStream error {}); trying again in {} s",
-                 config_.nats_stream, last_error(status), static_cast<int>(code),
-                 kSetUpRetry.count());
-    worker_.post([this] { set_up(); }, kSetUpRetry);
+    retry_set_up(fmt::format("cannot read the stream {}: {} (JetStream error {})",
+                             config_.nats_stream, last_error(status), static_cast<int>(code)));
     return;
   }
+  set_up_retry_ = kSetUpRetry;
   // Messages delivered before a slow consumer limit would be dropped by the
   // client library; the history could then skip. No limit: the hub bounds
   // what it keeps, and the stream what it delivers.
@@ -357,6 +365,13 @@ void NatsBackplane::set_up() {
     spdlog::info("NATS: reading stream {} from message {} to {} before serving",
                  config_.nats_stream, last_delivered_ + 1, stream_last);
   }
+}
+
+void NatsBackplane::retry_set_up(const std::string& why) {
+  spdlog::warn("NATS: {}; trying again in {} s", why,
+               std::chrono::duration_cast<std::chrono::seconds>(set_up_retry_).count());
+  worker_.post([this] { set_up(); }, set_up_retry_);
+  set_up_retry_ = std::min<std::chrono::milliseconds>(set_up_retry_ * 2, kLongestSetUpRetry);
 }
 
 void NatsBackplane::on_message(natsConnection* /*connection*/, natsSubscription* subscription,
@@ -578,6 +593,8 @@ std::optional<std::string> NatsBackplane::send(const std::string& room, Pending&
   natsMsgHeader_Set(raw, kOriginHeader, fmt::format("{}/{}", origin_, number).c_str());
   if (!request.client_message_id.empty()) {
     natsMsgHeader_Set(raw, kClientIdHeader, request.client_message_id.c_str());
+  }
+  if (!request.client_message_id.empty() && config_.duplicate_window_ms > 0) {
     // JetStream's window is per stream, the relay's per room and sender.
     const std::string id =
         encode_room(room) + "/" + request.sender + "/" + request.client_message_id;

@@ -122,6 +122,8 @@ class NatsBackplane final : public Backplane {
   // On the worker: makes the stream if need be and reads on from the last
   // message the hub has; again later if the broker refuses.
   void set_up();
+  // Logs why set-up failed and tries again later, waiting longer each time.
+  void retry_set_up(const std::string& why);
   void deliver(__natsSubscription* subscription, __natsMsg* message);
   // Starts a new consumer after the last message read, once.
   void resubscribe_locked(const std::string& why);
@@ -194,6 +196,9 @@ class NatsBackplane final : public Backplane {
   // Log lines that cannot flood: refusals are counted and summarised.
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::int64_t> last_refusal_log_us_{0};
+
+  // The worker's own: how long until set-up is tried again.
+  std::chrono::milliseconds set_up_retry_;
 
   Worker worker_;
 };

@@ -440,3 +440,14 @@ TEST_CASE(
   follower.signal(SIGTERM);
   CHECK(follower.wait_exit(5s).has_value());
 }
+
+TEST_CASE("with the duplicate window off, the stream is still made (JetStream's shortest window)") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  Relays cluster(1, nats.url(), {"--duplicate-window-ms", "0"});
+  ChatClient ann(cluster.relays[0]->target(), "ann");
+  join_and_wait(ann, "lobby");
+  CHECK_FALSE(publish_acked(ann, "lobby", "one", "id-1").duplicate());
+  // Off means off: the same id again is a new message.
+  CHECK_FALSE(publish_acked(ann, "lobby", "two", "id-1").duplicate());
+}
