@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <utility>
@@ -14,6 +15,18 @@ namespace relay::backplane {
 // to a gRPC reactor that could be deleted meanwhile, unless the reactor waits
 // for it (see PendingAnswers).
 using PublishDone = std::function<void(const hub::PublishResult&)>;
+
+// What a broker-backed backplane went through, since the relay started.
+struct BackplaneStats {
+  // Publishes answered UNAVAILABLE: the broker was out of reach or did not
+  // store them in time.
+  std::uint64_t refused_publishes = 0;
+  // Times the connection to the broker was lost.
+  std::uint64_t disconnects = 0;
+  // Times the relay started reading the broker again after the last message
+  // it had (a reconnect, a lost consumer).
+  std::uint64_t consumer_restarts = 0;
+};
 
 // Orders the messages of each room and gets them to every subscriber of the
 // room on every relay that shares it. The local backplane is one relay's own
@@ -34,6 +47,7 @@ class Backplane {
   // Whether publishes can be ordered now; a broker-backed backplane says
   // false while its broker is out of reach. For the metrics.
   virtual bool serving() const { return true; }
+  virtual BackplaneStats stats() const { return {}; }
 };
 
 // One relay on its own: the room's counter gives the sequence, its duplicate

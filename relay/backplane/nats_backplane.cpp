@@ -41,6 +41,7 @@ constexpr auto kConsumerHeartbeat = std::chrono::milliseconds(2000);
 // A relay gone without a goodbye leaves its consumer on the server this long.
 constexpr auto kConsumerInactiveThreshold = std::chrono::milliseconds(30000);
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
+constexpr auto kLatencyLogInterval = std::chrono::seconds(60);
 // The headers a message carries besides its body, for the stream's MaxMsgSize.
 constexpr std::int64_t kHeaderAllowance = 2048;
 constexpr std::int64_t kNanosPerMilli = 1000 * 1000;
@@ -237,6 +238,34 @@ NatsBackplane::~NatsBackplane() {
 
 bool NatsBackplane::serving() const { return connected_ && caught_up_; }
 
+BackplaneStats NatsBackplane::stats() const {
+  const std::uint64_t starts = consumer_starts_.load();
+  return {.refused_publishes = refused_.load(),
+          .disconnects = disconnects_.load(),
+          .consumer_restarts = starts > 0 ? starts - 1 : 0};
+}
+
+void NatsBackplane::log_broker_latency() {
+  std::uint64_t count = 0;
+  std::uint64_t p50 = 0;
+  std::uint64_t p99 = 0;
+  std::uint64_t max = 0;
+  {
+    std::lock_guard lock(mutex_);
+    count = ack_latency_.count();
+    p50 = ack_latency_.percentile(50);
+    p99 = ack_latency_.percentile(99);
+    max = ack_latency_.max();
+    ack_latency_.reset();
+  }
+  if (count > 0) {
+    spdlog::info(
+        "NATS: {} publishes stored in the last {} s; ack after p50 {} us, p99 {} us, max {} us",
+        count, kLatencyLogInterval.count(), p50, p99, max);
+  }
+  worker_.post([this] { log_broker_latency(); }, kLatencyLogInterval);
+}
+
 void NatsBackplane::on_connected(natsConnection* /*connection*/, void* self) {
   auto* backplane = static_cast<NatsBackplane*>(self);
   backplane->connected_ = true;
@@ -251,6 +280,7 @@ void NatsBackplane::on_disconnected(natsConnection* /*connection*/, void* self) 
   }
   backplane->connected_ = false;
   backplane->caught_up_ = false;
+  backplane->disconnects_.fetch_add(1);
   spdlog::warn("NATS: disconnected; refusing publishes and reconnecting");
 }
 
@@ -354,6 +384,7 @@ void NatsBackplane::set_up() {
   // client library; the history could then skip. No limit: the hub bounds
   // what it keeps, and the stream what it delivers.
   natsSubscription_SetPendingLimits(subscription_, -1, -1);
+  consumer_starts_.fetch_add(1);
   next_consumer_sequence_ = 1;
   resubscribing_ = false;
   catch_up_to_ = stream_last;
@@ -507,6 +538,8 @@ std::uint64_t NatsBackplane::next_epoch() {
 void NatsBackplane::publish(const std::string& room, hub::PublishRequest request,
                             const hub::CreateGate& may_create, PublishDone done) {
   if (!serving()) {
+    log_refusal(room, connected_ ? "the relay is still reading the stream"
+                                 : "the message broker is out of reach");
     done(hub::PublishResult{.unavailable = true});
     return;
   }
@@ -603,7 +636,8 @@ std::optional<std::string> NatsBackplane::send(const std::string& room, Pending&
   {
     // Before the publish: its answer may come on another thread at once.
     std::lock_guard lock(mutex_);
-    sent_.emplace(raw, InFlight{room, std::move(pending), epoch, counter, number});
+    sent_.emplace(raw, InFlight{room, std::move(pending), epoch, counter, number,
+                                std::chrono::steady_clock::now()});
   }
   jsPubOptions options;
   jsPubOptions_Init(&options);
@@ -641,6 +675,12 @@ void NatsBackplane::acknowledged(natsMsg* message, const jsPubAck* ack, const js
     }
     in_flight = std::move(found->second);
     sent_.erase(found);
+    if (ack != nullptr) {
+      ack_latency_.record(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - in_flight.sent)
+                                         .count()));
+    }
   }
   const std::string& room = in_flight.room;
   if (ack != nullptr && !ack->Duplicate) {

@@ -17,6 +17,7 @@
 #include <nats/status.h>
 
 #include "common/config.hpp"
+#include "common/latency_histogram.hpp"
 #include "relay/backplane/backplane.hpp"
 
 struct __natsConnection;
@@ -54,6 +55,7 @@ class NatsBackplane final : public Backplane {
   // Connected, the stream in place, and every message stored before the
   // relay (re)connected read into the hub.
   bool serving() const override;
+  BackplaneStats stats() const override;
 
  private:
   struct Pending {
@@ -80,6 +82,7 @@ class NatsBackplane final : public Backplane {
     std::uint64_t counter = 0;
     // This relay's number for the publish, in its Relay-Origin header.
     std::uint64_t number = 0;
+    std::chrono::steady_clock::time_point sent;
   };
   struct Stored {
     std::string room;
@@ -122,6 +125,8 @@ class NatsBackplane final : public Backplane {
   // On the worker: makes the stream if need be and reads on from the last
   // message the hub has; again later if the broker refuses.
   void set_up();
+  // Once a minute: the broker's ack latency over that minute, in the log.
+  void log_broker_latency();
   // Logs why set-up failed and tries again later, waiting longer each time.
   void retry_set_up(const std::string& why);
   void deliver(__natsSubscription* subscription, __natsMsg* message);
@@ -195,6 +200,10 @@ class NatsBackplane final : public Backplane {
 
   // Log lines that cannot flood: refusals are counted and summarised.
   std::atomic<std::uint64_t> refused_{0};
+  std::atomic<std::uint64_t> disconnects_{0};
+  std::atomic<std::uint64_t> consumer_starts_{0};
+  // Time from publish to JetStream's ack, summarised in the log each minute.
+  common::LatencyHistogram ack_latency_;  // guarded by mutex_
   std::atomic<std::int64_t> last_refusal_log_us_{0};
 
   // The worker's own: how long until set-up is tried again.

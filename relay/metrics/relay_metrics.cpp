@@ -84,6 +84,20 @@ std::string render(const RelayReadings& readings) {
   }
   out.family("relay_backplane_up", "gauge", "1 while the backplane serves, 0 otherwise.");
   out.sample("relay_backplane_up", readings.backplane_serving ? 1 : 0);
+  out.family("relay_backplane_refused_publishes_total", "counter",
+             "Publishes refused UNAVAILABLE because the message broker was out of reach or did "
+             "not store them in time.");
+  out.sample("relay_backplane_refused_publishes_total",
+             static_cast<double>(readings.backplane.refused_publishes));
+  out.family("relay_backplane_disconnects_total", "counter",
+             "Times the connection to the message broker was lost.");
+  out.sample("relay_backplane_disconnects_total",
+             static_cast<double>(readings.backplane.disconnects));
+  out.family("relay_backplane_consumer_restarts_total", "counter",
+             "Times the relay read the broker again after the last message it had (a reconnect, "
+             "a lost consumer).");
+  out.sample("relay_backplane_consumer_restarts_total",
+             static_cast<double>(readings.backplane.consumer_restarts));
   out.family("relay_build_info", "gauge", "Always 1; the labels say which build this is.");
   out.sample("relay_build_info", 1,
              {{"version", common::kRelayVersion}, {"commit", RELAY_GIT_COMMIT}});

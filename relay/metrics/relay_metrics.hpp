@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "relay/backplane/backplane.hpp"
 #include "relay/hub/hub.hpp"
 #include "relay/hub/subscriber_stats.hpp"
 
@@ -21,6 +22,7 @@ struct RelayReadings {
   // Refusals since the start by the status code they carry ("invalid_argument").
   std::vector<std::pair<std::string, std::uint64_t>> refusals;
   bool backplane_serving = true;
+  backplane::BackplaneStats backplane;
 };
 
 // The relay's metrics in the Prometheus text format; README's Metrics section

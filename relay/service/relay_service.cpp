@@ -302,6 +302,7 @@ metrics::RelayReadings RelayService::readings() const {
   }
   readings.refusals = context_.refusal_counts.read();
   readings.backplane_serving = backplane_->serving();
+  readings.backplane = backplane_->stats();
   return readings;
 }
 

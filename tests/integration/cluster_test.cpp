@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/integration/http_client.hpp"
 #include "tests/integration/nats_server.hpp"
 #include "tests/integration/relay_process.hpp"
 #include "tests/integration/scratch_directory.hpp"
@@ -355,15 +356,19 @@ TEST_CASE(
   CHECK(during_outage < 400);
   check_exactly_once(parse_follow(follower.out()), sent);
   CHECK(cluster.relays[0]->log().find("NATS: disconnected") != std::string::npos);
+  CHECK(cluster.relays[0]->log().find("NATS: reconnected") != std::string::npos);
   follower.signal(SIGTERM);
   CHECK(follower.wait_exit(5s).has_value());
 }
 
 TEST_CASE(
     "a relay whose NATS is unreachable starts, says NOT_SERVING, and refuses publishes with "
-    "UNAVAILABLE") {
+    "UNAVAILABLE, counted in its metrics") {
   const int nobody = free_loopback_port();
-  RelayProcess relay(nats_relay_args("nats://127.0.0.1:" + std::to_string(nobody)));
+  ScratchDirectory scratch("relay-cluster");
+  RelayProcess relay(nats_relay_args(
+      "nats://127.0.0.1:" + std::to_string(nobody),
+      {"--metrics-listen", "127.0.0.1:0", "--metrics-port-file", scratch.path("metrics-port")}));
   CHECK_FALSE(serving(relay.target()));
   ChatClient ann(relay.target(), "ann");
   join_and_wait(ann, "lobby");
@@ -380,6 +385,11 @@ TEST_CASE(
   CHECK(batch.status.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(batch.status.error_message().find("0 messages of this batch were accepted") !=
         std::string::npos);
+
+  const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
+  CHECK(value(metrics, "relay_backplane_up") == 0);
+  CHECK(value(metrics, "relay_backplane_refused_publishes_total") == 2);
+  CHECK(value(metrics, "relay_refusals_total{code=\"unavailable\"}") >= 1);
 }
 
 TEST_CASE(
