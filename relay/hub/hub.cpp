@@ -61,6 +61,10 @@ JoinOutcome Hub::join(const std::string& room, const SubscriberPtr& subscriber,
     JoinOutcome outcome = target->join(subscriber, options, flush);
     if (outcome.status != JoinStatus::room_removed) {
       settle(flush);
+      if (outcome.status == JoinStatus::joined && members_changed_ &&
+          subscriber->kind() == SubscriberKind::chat) {
+        members_changed_(room);
+      }
       // A refused join may have created the room (a resume position ahead of
       // a new room, say): left empty, it must not wait for the idle sweep.
       if (outcome.status != JoinStatus::joined && target->remove_if_unused()) {
@@ -80,6 +84,10 @@ bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
   FlushList& flush = thread_flush_list();
   const LeaveStatus status = found->leave(subscriber, clock_(), flush);
   settle(flush);
+  if (status != LeaveStatus::not_joined && members_changed_ &&
+      subscriber->kind() == SubscriberKind::chat) {
+    members_changed_(room);
+  }
   if (status == LeaveStatus::left_and_removed) {
     erase_left_empty(found);
   }
@@ -144,6 +152,45 @@ PublishResult Hub::admit_room(const std::string& room, const CreateGate& may_cre
                             : PublishResult{.too_many_rooms = true};
   }
   return {};
+}
+
+void Hub::set_remote_members(const std::string& room, const std::string& relay, UserStreams users) {
+  FlushList& flush = thread_flush_list();
+  const bool none = users.empty();
+  for (;;) {
+    const auto target = none ? find(room) : find_or_create(room, {}, false).room;
+    if (!target) {
+      return;
+    }
+    // Room::set_remote_members leaves `users` as it was when the room was removed.
+    if (target->set_remote_members(relay, users, flush)) {
+      settle(flush);
+      if (none && target->remove_if_unused()) {
+        erase_left_empty(target);
+      }
+      return;
+    }
+    erase_removed(target);
+  }
+}
+
+std::vector<std::pair<std::string, UserStreams>> Hub::local_members() const {
+  std::vector<std::pair<std::string, UserStreams>> result;
+  for (const auto& room : all_rooms()) {
+    auto members = room->local_members();
+    if (!members.empty()) {
+      result.emplace_back(room->name(), std::move(members));
+    }
+  }
+  return result;
+}
+
+std::optional<UserStreams> Hub::local_members(const std::string& room) const {
+  const auto found = find(room);
+  if (!found) {
+    return std::nullopt;
+  }
+  return found->local_members();
 }
 
 std::vector<RoomInfo> Hub::list_rooms() const {

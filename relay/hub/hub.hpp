@@ -96,6 +96,17 @@ class Hub {
   // The place an earlier publish of (sender, id) got, if its room remembers it.
   std::optional<PublishResult> find_duplicate(const std::string& room, const std::string& sender,
                                               const std::string& client_message_id);
+  // Members of the room on another relay (see Room::set_remote_members); the
+  // room is made if need be, as another relay's member keeps it alive here.
+  void set_remote_members(const std::string& room, const std::string& relay, UserStreams users);
+  // Every room with chat streams on this relay, and those streams per user.
+  std::vector<std::pair<std::string, UserStreams>> local_members() const;
+  std::optional<UserStreams> local_members(const std::string& room) const;
+  // Called, outside any lock, with a room whose chat streams on this relay
+  // changed: for a backplane that tells other relays. Set before any join.
+  void on_local_members_changed(std::function<void(const std::string& room)> listener) {
+    members_changed_ = std::move(listener);
+  }
   // Creates the room unless it exists, as a publish would (max_rooms and the
   // gate), without numbering anything: for a backplane about to publish to it.
   PublishResult admit_room(const std::string& room, const CreateGate& may_create);
@@ -179,6 +190,8 @@ class Hub {
   std::atomic<std::uint64_t> messages_published_{0};
   std::atomic<std::uint64_t> duplicates_acknowledged_{0};
   std::atomic<std::uint64_t> messages_evicted_by_history_budget_{0};
+
+  std::function<void(const std::string& room)> members_changed_;
 
   AdaptiveLinger linger_;
   // Declared last, so destroyed first: its thread stops before the rooms and

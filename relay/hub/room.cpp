@@ -37,12 +37,12 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, const JoinOptions& optio
     return outcome;
   }
   const bool chat = subscriber->kind() == SubscriberKind::chat;
-  const bool first_of_user = chat && !chat_streams_of_.contains(subscriber->user());
+  const bool first_of_user = chat && !member_locked(subscriber->user());
   JoinSummary& summary = outcome.summary;
   summary.room = name_;
   summary.epoch = epoch_;
   summary.sequence = sequence_;
-  summary.members = chat_streams_of_.size() + (first_of_user ? 1 : 0);
+  summary.members = member_count_locked() + (first_of_user ? 1 : 0);
 
   const std::optional<Position>& resume = options.resume;
   std::vector<StoredMessagePtr> replay;
@@ -102,7 +102,9 @@ LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, Fl
     if (--streams->second == 0) {
       chat_streams_of_.erase(streams);
       // After the subscriber left: a stream is not told of its own leave.
-      announce_locked(subscriber->user(), PresenceKind::left, flush);
+      if (!remote_relays_of_.contains(subscriber->user())) {
+        announce_locked(subscriber->user(), PresenceKind::left, flush);
+      }
     }
   }
   return mark_removed_if_unused_locked() ? LeaveStatus::left_and_removed : LeaveStatus::left;
@@ -201,16 +203,78 @@ Members Room::members() const {
   {
     std::lock_guard lock(mutex_);
     std::size_t chat_streams = 0;
-    result.members.reserve(chat_streams_of_.size());
+    std::unordered_map<std::string, std::size_t> all = chat_streams_of_;
     for (const auto& [user, streams] : chat_streams_of_) {
-      result.members.push_back({user, streams});
       chat_streams += streams;
+    }
+    for (const auto& [relay, users] : remote_) {
+      for (const auto& [user, streams] : users) {
+        all[user] += streams;
+      }
+    }
+    result.members.reserve(all.size());
+    for (const auto& [user, streams] : all) {
+      result.members.push_back({user, streams});
     }
     result.followers = subscribers_.size() - chat_streams;
   }
   std::sort(result.members.begin(), result.members.end(),
             [](const MemberInfo& a, const MemberInfo& b) { return a.user < b.user; });
   return result;
+}
+
+UserStreams Room::local_members() const {
+  std::lock_guard lock(mutex_);
+  return chat_streams_of_;
+}
+
+bool Room::set_remote_members(const std::string& relay, UserStreams& users, FlushList& flush) {
+  std::lock_guard lock(mutex_);
+  if (removed_) {
+    return false;
+  }
+  std::erase_if(users, [](const auto& entry) { return entry.second == 0; });
+  const auto found = remote_.find(relay);
+  const UserStreams before = found == remote_.end() ? UserStreams{} : found->second;
+  for (const auto& [user, streams] : before) {
+    if (users.contains(user)) {
+      continue;
+    }
+    const auto relays = remote_relays_of_.find(user);
+    if (--relays->second == 0) {
+      remote_relays_of_.erase(relays);
+      if (!chat_streams_of_.contains(user)) {
+        announce_locked(user, PresenceKind::left, flush);
+      }
+    }
+  }
+  for (const auto& [user, streams] : users) {
+    if (before.contains(user)) {
+      continue;
+    }
+    if (!member_locked(user)) {
+      announce_locked(user, PresenceKind::joined, flush);
+    }
+    ++remote_relays_of_[user];
+  }
+  if (users.empty()) {
+    remote_.erase(relay);
+  } else {
+    remote_[relay] = std::move(users);
+  }
+  return true;
+}
+
+bool Room::member_locked(const std::string& user) const {
+  return chat_streams_of_.contains(user) || remote_relays_of_.contains(user);
+}
+
+std::size_t Room::member_count_locked() const {
+  std::size_t count = chat_streams_of_.size();
+  for (const auto& [user, relays] : remote_relays_of_) {
+    count += chat_streams_of_.contains(user) ? 0 : 1;
+  }
+  return count;
 }
 
 std::vector<SubscriberPtr> Room::subscribers() const {
@@ -241,7 +305,7 @@ bool Room::remove_if_unused() {
 }
 
 bool Room::mark_removed_if_unused_locked() {
-  if (!removed_ && subscribers_.empty() && sequence_ == 0) {
+  if (!removed_ && subscribers_.empty() && remote_.empty() && sequence_ == 0) {
     removed_ = true;
     return true;
   }
@@ -250,8 +314,8 @@ bool Room::mark_removed_if_unused_locked() {
 
 bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us, bool keep_numbered) {
   std::lock_guard lock(mutex_);
-  if (!removed_ && subscribers_.empty() && now_us - last_activity_us_ >= idle_ttl_us &&
-      !(keep_numbered && sequence_ > 0)) {
+  if (!removed_ && subscribers_.empty() && remote_.empty() &&
+      now_us - last_activity_us_ >= idle_ttl_us && !(keep_numbered && sequence_ > 0)) {
     removed_ = true;
   }
   return removed_;

@@ -101,6 +101,9 @@ struct Eviction {
   std::optional<std::int64_t> oldest_time_us;
 };
 
+// Chat streams per user.
+using UserStreams = std::unordered_map<std::string, std::size_t>;
+
 struct MemberInfo {
   std::string user;
   std::size_t streams = 0;
@@ -156,6 +159,15 @@ class Room {
   std::optional<PublishResult> find_duplicate(const std::string& sender, const std::string& id,
                                               std::int64_t now_us);
 
+  // This relay's own members: chat streams per user.
+  UserStreams local_members() const;
+  // The room's members on another relay, as that relay last said (empty: none
+  // there). A room's members are those of every relay: a user joins when
+  // the first relay has them and leaves when the last one no longer does,
+  // and presence frames say so here. Followers stay each relay's own. False
+  // when the room was removed, and then `users` is left as it was.
+  bool set_remote_members(const std::string& relay, UserStreams& users, FlushList& flush);
+
   RoomInfo info() const;
   HistoryPage history(std::uint64_t after, std::size_t limit) const;
   Members members() const;
@@ -190,6 +202,10 @@ class Room {
   // See remove_if_unused.
   bool mark_removed_if_unused_locked();
   void announce_locked(const std::string& user, PresenceKind kind, FlushList& flush);
+  // A member here or on another relay.
+  bool member_locked(const std::string& user) const;
+  // Distinct users here and on other relays.
+  std::size_t member_count_locked() const;
   // Serializes the message once, queues it to every subscriber, keeps it.
   void deliver_locked(Message&& message, FlushList& flush);
 
@@ -210,8 +226,13 @@ class Room {
   // costs. Guarded by mutex_, as are the two maps below.
   std::vector<SubscriberPtr> presence_subscribers_;
   std::unordered_map<const Subscriber*, Seat> seats_;
-  // Chat streams per user in the room; its size is the member count.
-  std::unordered_map<std::string, std::size_t> chat_streams_of_;
+  // Chat streams per user in the room, on this relay.
+  UserStreams chat_streams_of_;
+  // The same for other relays (see set_remote_members), and for each user
+  // there how many relays have them: the room's members are the users of
+  // both maps.
+  std::unordered_map<std::string, UserStreams> remote_;
+  std::unordered_map<std::string, std::size_t> remote_relays_of_;
 };
 
 }  // namespace relay::hub

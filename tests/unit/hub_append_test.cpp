@@ -133,3 +133,43 @@ TEST_CASE_FIXTURE(BrokerFedHub, "idle rooms with messages stay while the broker 
   CHECK(hub.sweep() == 0);
   CHECK(hub.history("kept", 0, 10));
 }
+
+TEST_CASE_FIXTURE(BrokerFedHub, "members on other relays count, join and leave once per user") {
+  Client ann(hub, "ann");
+  std::vector<std::string> changed;
+  hub.on_local_members_changed([&](const std::string& room) { changed.push_back(room); });
+  REQUIRE(hub.join("lobby", ann.subscriber, {.presence = true}).status == JoinStatus::joined);
+  CHECK(changed == std::vector<std::string>{"lobby"});
+
+  hub.set_remote_members("lobby", "relay-b", {{"bob", 2}, {"ann", 1}});
+  hub.set_remote_members("lobby", "relay-c", {{"bob", 1}});
+  // bob joined once, though two relays have him; ann was here already.
+  CHECK(ann.received("presence") == std::vector<std::string>{"presence lobby bob joined"});
+  const auto members = hub.members("lobby");
+  REQUIRE(members);
+  REQUIRE(members->members.size() == 2);
+  CHECK(members->members[0].user == "ann");
+  CHECK(members->members[0].streams == 2);
+  CHECK(members->members[1].user == "bob");
+  CHECK(members->members[1].streams == 3);
+
+  Client cy(hub, "cy");
+  CHECK(hub.join("lobby", cy.subscriber, {}).summary.members == 3);
+
+  hub.set_remote_members("lobby", "relay-b", {});
+  CHECK(ann.received("presence").size() == 2);  // bob is still on relay-c, cy joined
+  hub.set_remote_members("lobby", "relay-c", {});
+  CHECK(ann.received("presence").back() == "presence lobby bob left");
+  CHECK(hub.local_members("lobby")->size() == 2);
+}
+
+TEST_CASE_FIXTURE(BrokerFedHub, "a room held only by another relay's members is made, then goes") {
+  hub.set_remote_members("elsewhere", "relay-b", {{"bob", 1}});
+  const auto members = hub.members("elsewhere");
+  REQUIRE(members);
+  CHECK(members->members.size() == 1);
+  time.now_us += 20'000'000;
+  CHECK(hub.sweep() == 0);
+  hub.set_remote_members("elsewhere", "relay-b", {});
+  CHECK_FALSE(hub.members("elsewhere"));
+}
