@@ -11,7 +11,9 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
+#include "common/validation.hpp"
 #include "relay/backplane/room_subject.hpp"
 
 namespace relay::backplane {
@@ -42,6 +44,14 @@ constexpr auto kConsumerHeartbeat = std::chrono::milliseconds(2000);
 constexpr auto kConsumerInactiveThreshold = std::chrono::milliseconds(30000);
 constexpr auto kRefusalLogInterval = std::chrono::seconds(10);
 constexpr auto kLatencyLogInterval = std::chrono::seconds(60);
+// Presence: the subject (outside the stream's), how soon a change goes out,
+// how often the full state does, and how long another relay's word lasts.
+constexpr char kPresenceSubject[] = "relay.presence";
+constexpr auto kPresenceDelay = std::chrono::milliseconds(100);
+constexpr auto kPresenceInterval = std::chrono::seconds(5);
+constexpr auto kPresenceExpiry = std::chrono::seconds(15);
+// NATS refuses messages above 1 MiB by default.
+constexpr std::size_t kPresenceMessageBytes = 256 * 1024;
 // The headers a message carries besides its body, for the stream's MaxMsgSize.
 constexpr std::int64_t kHeaderAllowance = 2048;
 constexpr std::int64_t kNanosPerMilli = 1000 * 1000;
@@ -192,9 +202,14 @@ NatsBackplane::NatsBackplane(const common::RelayConfig& config, hub::Hub& hub)
   } else {
     spdlog::warn("NATS: no server of {} answers yet; not serving until one does", config.nats_url);
   }
+  worker_.post([this] { log_broker_latency(); }, kLatencyLogInterval);
+  hub_.on_local_members_changed([this](const std::string& room) { local_members_changed(room); });
+  worker_.post([this] { presence_tick(); }, kPresenceInterval);
 }
 
 NatsBackplane::~NatsBackplane() {
+  // No call is left to join or leave (see Backplane's destructor).
+  hub_.on_local_members_changed({});
   closing_ = true;
   connected_ = false;
   // Requests the worker is waiting on fail at once, so it stops promptly.
@@ -207,6 +222,7 @@ NatsBackplane::~NatsBackplane() {
       subscription_ = nullptr;
     }
   }
+  natsSubscription_Destroy(presence_subscription_);
   // Whatever the broker had not answered is answered now: not stored, as far
   // as this relay knows (a resend with the same id is recognised if it was).
   std::vector<Pending> unanswered;
@@ -343,6 +359,13 @@ void NatsBackplane::set_up() {
   }
   const std::uint64_t stream_last = info->State.LastSeq;
   jsStreamInfo_Destroy(info);
+  if (presence_subscription_ == nullptr &&
+      natsConnection_Subscribe(&presence_subscription_, connection_, kPresenceSubject,
+                               &NatsBackplane::on_presence, this) != NATS_OK) {
+    presence_subscription_ = nullptr;
+    retry_set_up("cannot hear other relays' presence: " + last_error(NATS_ERR));
+    return;
+  }
 
   std::lock_guard lock(consumer_mutex_);
   if (subscription_ != nullptr) {
@@ -395,6 +418,144 @@ void NatsBackplane::set_up() {
   } else {
     spdlog::info("NATS: reading stream {} from message {} to {} before serving",
                  config_.nats_stream, last_delivered_ + 1, stream_last);
+  }
+}
+
+void NatsBackplane::local_members_changed(const std::string& room) {
+  {
+    std::lock_guard lock(presence_mutex_);
+    changed_rooms_.insert(room);
+    if (presence_flush_due_) {
+      return;
+    }
+    presence_flush_due_ = true;
+  }
+  // Joins and leaves of the next moment go out together.
+  worker_.post([this] { flush_changed_presence(); }, kPresenceDelay);
+}
+
+void NatsBackplane::flush_changed_presence() {
+  std::unordered_set<std::string> rooms;
+  {
+    std::lock_guard lock(presence_mutex_);
+    rooms.swap(changed_rooms_);
+    presence_flush_due_ = false;
+  }
+  std::vector<std::pair<std::string, hub::UserStreams>> state;
+  state.reserve(rooms.size());
+  for (const auto& room : rooms) {
+    // Empty: nobody here any more, which the others must hear too.
+    state.emplace_back(room, hub_.local_members(room).value_or(hub::UserStreams{}));
+  }
+  publish_presence(state);
+}
+
+void NatsBackplane::publish_presence(
+    const std::vector<std::pair<std::string, hub::UserStreams>>& rooms) {
+  // {"relay": ID, "rooms": {ROOM: {USER: STREAMS, ...}, ...}}, in messages of
+  // a bounded size.
+  nlohmann::json message{{"relay", origin_}, {"rooms", nlohmann::json::object()}};
+  std::size_t bytes = 0;
+  const auto send = [&] {
+    const std::string text = message.dump();
+    natsConnection_Publish(connection_, kPresenceSubject, text.data(),
+                           static_cast<int>(text.size()));
+    message["rooms"] = nlohmann::json::object();
+    bytes = 0;
+  };
+  for (const auto& [room, users] : rooms) {
+    nlohmann::json entry = nlohmann::json::object();
+    for (const auto& [user, streams] : users) {
+      entry[user] = streams;
+      bytes += user.size() + 8;
+    }
+    message["rooms"][room] = std::move(entry);
+    bytes += room.size() + 8;
+    if (bytes >= kPresenceMessageBytes) {
+      send();
+    }
+  }
+  if (!message["rooms"].empty()) {
+    send();
+  }
+}
+
+void NatsBackplane::presence_tick() {
+  if (closing_) {
+    return;
+  }
+  if (connected_) {
+    publish_presence(hub_.local_members());
+  }
+  std::vector<std::pair<std::string, std::string>> expired;  // relay, room
+  {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(presence_mutex_);
+    for (auto relay = remote_seen_.begin(); relay != remote_seen_.end();) {
+      for (auto room = relay->second.begin(); room != relay->second.end();) {
+        if (now - room->second >= kPresenceExpiry) {
+          expired.emplace_back(relay->first, room->first);
+          room = relay->second.erase(room);
+        } else {
+          ++room;
+        }
+      }
+      relay = relay->second.empty() ? remote_seen_.erase(relay) : std::next(relay);
+    }
+  }
+  for (const auto& [relay, room] : expired) {
+    hub_.set_remote_members(room, relay, {});
+  }
+  if (!expired.empty()) {
+    spdlog::info("NATS: forgot the members of {} rooms on relays not heard of for {} s",
+                 expired.size(), kPresenceExpiry.count());
+  }
+  worker_.post([this] { presence_tick(); }, kPresenceInterval);
+}
+
+void NatsBackplane::on_presence(natsConnection* /*connection*/, natsSubscription* /*subscription*/,
+                                natsMsg* message, void* self) {
+  static_cast<NatsBackplane*>(self)->remote_presence(message);
+  natsMsg_Destroy(message);
+}
+
+void NatsBackplane::remote_presence(natsMsg* message) {
+  if (closing_) {
+    return;
+  }
+  const auto parsed = nlohmann::json::parse(
+      natsMsg_GetData(message), natsMsg_GetData(message) + natsMsg_GetDataLength(message), nullptr,
+      false);
+  const auto relay = parsed.is_object() ? parsed.find("relay") : parsed.end();
+  const auto rooms = parsed.is_object() ? parsed.find("rooms") : parsed.end();
+  if (relay == parsed.end() || !relay->is_string() || rooms == parsed.end() ||
+      !rooms->is_object()) {
+    return;
+  }
+  const std::string from = relay->get<std::string>();
+  if (from == origin_) {
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [room, users] : rooms->items()) {
+    if (!users.is_object() || common::validate_room_name(room)) {
+      continue;
+    }
+    hub::UserStreams members;
+    for (const auto& [user, streams] : users.items()) {
+      if (streams.is_number_unsigned()) {
+        members[user] = streams.get<std::size_t>();
+      }
+    }
+    {
+      std::lock_guard lock(presence_mutex_);
+      if (members.empty()) {
+        remote_seen_[from].erase(room);
+      } else {
+        remote_seen_[from][room] = now;
+      }
+    }
+    hub_.set_remote_members(room, from, std::move(members));
   }
 }
 

@@ -13,6 +13,9 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include <nats/status.h>
 
@@ -114,6 +117,8 @@ class NatsBackplane final : public Backplane {
   static void on_connected(__natsConnection* connection, void* self);
   static void on_disconnected(__natsConnection* connection, void* self);
   static void on_reconnected(__natsConnection* connection, void* self);
+  static void on_presence(__natsConnection* connection, __natsSubscription* subscription,
+                          __natsMsg* message, void* self);
   static std::int64_t reconnect_delay(__natsConnection* connection, int attempts, void* self);
   static void on_message(__natsConnection* connection, __natsSubscription* subscription,
                          __natsMsg* message, void* self);
@@ -125,6 +130,16 @@ class NatsBackplane final : public Backplane {
   // On the worker: makes the stream if need be and reads on from the last
   // message the hub has; again later if the broker refuses.
   void set_up();
+  // Presence across relays, over core NATS (not stored): each relay says
+  // which users its chat streams in each room belong to, at once when that
+  // changes and every few seconds in full; what a relay has not repeated for
+  // a while is forgotten, so a dead relay's members leave everywhere.
+  void local_members_changed(const std::string& room);
+  void publish_presence(const std::vector<std::pair<std::string, hub::UserStreams>>& rooms);
+  void flush_changed_presence();
+  // Every kPresenceInterval: the full state out, what others stopped saying out.
+  void presence_tick();
+  void remote_presence(__natsMsg* message);
   // Once a minute: the broker's ack latency over that minute, in the log.
   void log_broker_latency();
   // Logs why set-up failed and tries again later, waiting longer each time.
@@ -205,6 +220,15 @@ class NatsBackplane final : public Backplane {
   // Time from publish to JetStream's ack, summarised in the log each minute.
   common::LatencyHistogram ack_latency_;  // guarded by mutex_
   std::atomic<std::int64_t> last_refusal_log_us_{0};
+
+  __natsSubscription* presence_subscription_ = nullptr;  // the worker's own, then the destructor's
+  std::mutex presence_mutex_;
+  std::unordered_set<std::string> changed_rooms_;  // guarded by presence_mutex_
+  bool presence_flush_due_ = false;                // guarded by presence_mutex_
+  // When each other relay last spoke of each room.
+  std::unordered_map<std::string,
+                     std::unordered_map<std::string, std::chrono::steady_clock::time_point>>
+      remote_seen_;  // guarded by presence_mutex_
 
   // The worker's own: how long until set-up is tried again.
   std::chrono::milliseconds set_up_retry_;

@@ -461,3 +461,44 @@ TEST_CASE("with the duplicate window off, the stream is still made (JetStream's 
   // Off means off: the same id again is a new message.
   CHECK_FALSE(publish_acked(ann, "lobby", "two", "id-1").duplicate());
 }
+
+TEST_CASE("presence crosses relays: joins, leaves, Who, and a dead relay's members leave") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  Relays cluster(2, nats.url());
+  ChatClient ann(cluster.relays[0]->target(), "ann");
+  join_with_presence(ann, "lobby");
+  const auto presence = [&](const std::string& user, bool joined) {
+    return ann.next_matching(
+        [&](const ServerFrame& frame) {
+          return frame.kind_case() == ServerFrame::kPresence && frame.presence().user() == user &&
+                 (frame.presence().kind() == relay::v1::Presence::KIND_JOINED) == joined;
+        },
+        25s);
+  };
+  {
+    ChatClient bob(cluster.relays[1]->target(), "bob");
+    join_and_wait(bob, "lobby");
+    CHECK(presence("bob", true));
+    auto stub = relay::testing::stub(cluster.relays[0]->target());
+    auto context = context_for("ann");
+    relay::v1::WhoRequest request;
+    request.set_room("lobby");
+    relay::v1::WhoResponse who;
+    REQUIRE(stub->Who(context.get(), request, &who).ok());
+    REQUIRE(who.members_size() == 2);
+    CHECK(who.members(0).user() == "ann");
+    CHECK(who.members(1).user() == "bob");
+    REQUIRE(bob.leave("lobby"));
+    CHECK(presence("bob", false));
+  }
+  ChatClient cy(cluster.relays[1]->target(), "cy");
+  join_and_wait(cy, "lobby");
+  CHECK(presence("cy", true));
+  cluster.relays[1]->signal(SIGKILL);
+  // Nothing says goodbye: cy is forgotten once relay 1 has been silent for
+  // 15 s.
+  const auto killed = std::chrono::steady_clock::now();
+  CHECK(presence("cy", false));
+  CHECK(std::chrono::steady_clock::now() - killed < 25s);
+}
