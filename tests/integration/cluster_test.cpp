@@ -330,7 +330,7 @@ TEST_CASE(
   std::vector<std::unique_ptr<ChildProcess>> publishers;
   for (int p = 0; p < 2; ++p) {
     const std::string user = "p" + std::to_string(p);
-    sent[user] = numbered_lines(user, 200);
+    sent[user] = numbered_lines(user, 400);
     publishers.push_back(std::make_unique<ChildProcess>(
         chat_args(cluster.relays[static_cast<std::size_t>(p)]->target(),
                   {"--user", user, "--room", "lobby", "--plain"}),
@@ -341,6 +341,7 @@ TEST_CASE(
   for (const auto& relay : cluster.relays) {
     CHECK(wait_until([&] { return !serving(relay->target()); }, 5s));
   }
+  // At 100 lines a second each, the publishers are a long way from done.
   const std::size_t during_outage = followed_count(follower);
   std::this_thread::sleep_for(1500ms);
   nats = std::make_unique<NatsServer>(scratch.dir / "nats", nats_port);
@@ -351,9 +352,9 @@ TEST_CASE(
     const auto code = publisher->wait_exit(90s);
     CHECK_MESSAGE(code == 0, publisher->err());
   }
-  CHECK(wait_until([&] { return followed_count(follower) >= 400; }, 30s));
+  CHECK(wait_until([&] { return followed_count(follower) >= 800; }, 30s));
   std::this_thread::sleep_for(300ms);
-  CHECK(during_outage < 400);
+  CHECK(during_outage < 800);
   check_exactly_once(parse_follow(follower.out()), sent);
   CHECK(cluster.relays[0]->log().find("NATS: disconnected") != std::string::npos);
   CHECK(cluster.relays[0]->log().find("NATS: reconnected") != std::string::npos);
