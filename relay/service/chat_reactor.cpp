@@ -28,7 +28,7 @@ void send(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr fra
 }  // namespace
 
 ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call,
-                         std::string user, common::RoomPermissions permissions,
+                         std::string user, Permissions permissions,
                          std::unique_ptr<StreamSlot> slot)
     : context_(context),
       user_(std::move(user)),
@@ -93,7 +93,7 @@ void ChatReactor::handle(const v1::Join& join) {
     notice(grpc::StatusCode::INVALID_ARGUMENT, *error, room);
     return;
   }
-  if (!permissions_.allows(common::RoomRight::join, room)) {
+  if (!permissions_->allows(common::RoomRight::join, room)) {
     notice(grpc::StatusCode::PERMISSION_DENIED, not_permitted(common::RoomRight::join, room), room);
     return;
   }
@@ -166,7 +166,7 @@ void ChatReactor::handle(const v1::Publish& publish) {
     return;
   }
   // Before the drain: sent again to another relay, it would be refused there too.
-  if (!permissions_.allows(common::RoomRight::publish, room)) {
+  if (!permissions_->allows(common::RoomRight::publish, room)) {
     notice(grpc::StatusCode::PERMISSION_DENIED, not_permitted(common::RoomRight::publish, room),
            room, id);
     return;

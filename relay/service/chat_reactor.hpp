@@ -15,6 +15,7 @@
 #include "relay/hub/subscriber.hpp"
 #include "relay/service/refusal_log.hpp"
 #include "relay/service/service_context.hpp"
+#include "relay/service/status.hpp"
 #include "relay/service/stuck_write_canceller.hpp"
 #include "relay/v1/relay.pb.h"
 
@@ -31,7 +32,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
  public:
   // `permissions`: the rooms the user may join and publish to.
   ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
-              common::RoomPermissions permissions, std::unique_ptr<StreamSlot> slot);
+              Permissions permissions, std::unique_ptr<StreamSlot> slot);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -52,7 +53,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
 
   ServiceContext& context_;
   const std::string user_;
-  const common::RoomPermissions permissions_;
+  const Permissions permissions_;
   const std::string peer_;
   const std::unique_ptr<StreamSlot> slot_;
   const ConnectionLease connection_;

@@ -19,7 +19,7 @@ constexpr std::chrono::microseconds kLongestPacingStep = std::chrono::millisecon
 }  // namespace
 
 PublishBatchReactor::PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call,
-                                         std::string user, common::RoomPermissions permissions,
+                                         std::string user, Permissions permissions,
                                          std::unique_ptr<StreamSlot> slot,
                                          grpc::ByteBuffer* response)
     : context_(context),
@@ -81,7 +81,7 @@ void PublishBatchReactor::OnReadDone(bool ok) {
     read_next();
     return;
   }
-  if (!permissions_.allows(common::RoomRight::publish, request_.room())) {
+  if (!permissions_->allows(common::RoomRight::publish, request_.room())) {
     count(index, nullptr,
           grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
                        not_permitted(common::RoomRight::publish, request_.room())));

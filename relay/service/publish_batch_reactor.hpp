@@ -16,6 +16,7 @@
 #include "relay/hub/room.hpp"
 #include "relay/service/refusal_log.hpp"
 #include "relay/service/service_context.hpp"
+#include "relay/service/status.hpp"
 #include "relay/v1/relay.pb.h"
 
 namespace relay::service {
@@ -36,7 +37,7 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   // `permissions`: the rooms the user may publish to; a message to another
   // is rejected like a bad one.
   PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
-                      common::RoomPermissions permissions, std::unique_ptr<StreamSlot> slot,
+                      Permissions permissions, std::unique_ptr<StreamSlot> slot,
                       grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
@@ -63,7 +64,7 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   ServiceContext& context_;
   grpc::CallbackServerContext* const call_;
   const std::string user_;
-  const common::RoomPermissions permissions_;
+  const Permissions permissions_;
   const std::unique_ptr<StreamSlot> slot_;
   grpc::ByteBuffer* const response_;
   RefusalLog refusals_;

@@ -166,7 +166,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
   }
   // All or none: a follower that misses a room it asked for would not know.
   for (const auto& room : parsed.rooms()) {
-    if (!admitted.rooms.allows(common::RoomRight::follow, room.room())) {
+    if (!admitted.rooms->allows(common::RoomRight::follow, room.room())) {
       return new Refused<Reactor>(denied(*context, "follow", admitted.user,
                                          not_permitted(common::RoomRight::follow, room.room())));
     }
@@ -199,7 +199,7 @@ grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* c
   }
   v1::ListRoomsResponse answer;
   for (const auto& info : hub_.list_rooms()) {
-    if (!caller.rooms.sees(info.room)) {
+    if (!caller.rooms->sees(info.room)) {
       continue;
     }
     auto& room = *answer.add_rooms();
@@ -225,7 +225,7 @@ grpc::ServerUnaryReactor* RelayService::History(grpc::CallbackServerContext* con
   }
   // Before the room is looked up: NOT_FOUND would tell who may not read a
   // room whether it exists.
-  if (!caller.rooms.allows(common::RoomRight::history, parsed.room())) {
+  if (!caller.rooms->allows(common::RoomRight::history, parsed.room())) {
     return finish_unary(context, denied(*context, "history", *caller.user,
                                         not_permitted(common::RoomRight::history, parsed.room())));
   }
@@ -263,7 +263,7 @@ grpc::ServerUnaryReactor* RelayService::Who(grpc::CallbackServerContext* context
     return finish_unary(context, {grpc::StatusCode::INVALID_ARGUMENT, *error});
   }
   // Who is in a room is for those who may be in it, or read it, in any way.
-  if (!caller.rooms.sees(parsed.room())) {
+  if (!caller.rooms->sees(parsed.room())) {
     return finish_unary(context, denied(*context, "who", *caller.user,
                                         "your token gives you no right in " + parsed.room()));
   }

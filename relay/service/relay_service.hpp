@@ -76,7 +76,7 @@ class RelayService final : public RelayServiceBase {
   // the call with (logged, summarised, relay-wide).
   struct Admitted {
     std::string user;
-    common::RoomPermissions rooms;
+    Permissions rooms;
     std::unique_ptr<StreamSlot> slot;
     grpc::Status refusal;
   };

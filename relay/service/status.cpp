@@ -58,7 +58,8 @@ Identity verify_bearer(const grpc::CallbackServerContext& context,
     return {std::nullopt, {grpc::StatusCode::UNAUTHENTICATED, *refusal}};
   }
   auto claims = std::get<common::TokenClaims>(std::move(verified));
-  return {std::move(claims.user), grpc::Status::OK, std::move(claims.rooms)};
+  return {std::move(claims.user), grpc::Status::OK,
+          std::make_shared<const common::RoomPermissions>(std::move(claims.rooms))};
 }
 
 }  // namespace
@@ -79,7 +80,9 @@ Identity identify(const grpc::CallbackServerContext& context, const common::Toke
     return {std::nullopt,
             {grpc::StatusCode::UNAUTHENTICATED, "bad x-relay-user metadata: " + *error}};
   }
-  return {user, grpc::Status::OK, common::RoomPermissions::everything()};
+  static const Permissions everyone =
+      std::make_shared<const common::RoomPermissions>(common::RoomPermissions::everything());
+  return {user, grpc::Status::OK, everyone};
 }
 
 std::string not_permitted(common::RoomRight right, const std::string& room) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -20,10 +21,14 @@ grpc::Status to_status(const hub::CloseReason& reason);
 // name is the `sub` of the bearer token in `authorization` and the rooms are
 // its `rooms` claim, and x-relay-user is ignored; without, the name is
 // x-relay-user, taken on trust (loopback, tests), and every room is open.
+// A caller's rooms, shared by their streams: a relay without tokens shares one
+// for everybody, so that an idle stream does not carry its own copy.
+using Permissions = std::shared_ptr<const common::RoomPermissions>;
+
 struct Identity {
   std::optional<std::string> user;
   grpc::Status error;
-  common::RoomPermissions rooms = {};  // none when refused
+  Permissions rooms = nullptr;  // null when refused
 };
 Identity identify(const grpc::CallbackServerContext& context, const common::TokenVerifier* tokens);
 
