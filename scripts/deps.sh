@@ -4,13 +4,8 @@
 # does nothing and needs neither root nor the network.
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build ccache pkg-config
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost-dev nlohmann-json3-dev doctest-dev libcli11-dev libspdlog-dev
-  tmux procps jq clang-format clang libclang-rt-14-dev
-  libnats-dev nats-server libjwt-dev
-)
+# One list for this script and the Docker image's build stage.
+read -r -a packages <<<"$(sed 's/#.*//' "$(dirname "${BASH_SOURCE[0]}")/packages.txt" | tr '\n' ' ')"
 
 is_installed() {
   local status

@@ -7,8 +7,12 @@
 #   tsan    build-tsan/: the tests labelled "hub" under ThreadSanitizer
 #   fuzz    build-fuzz/: each libFuzzer target for FUZZ_SECONDS (60) on a copy of
 #           its seeds, FUZZ_JOBS (one per core) at a time; each target is one test
+#   docker  the compose demo on a real Docker engine (docker/ci.sh): the images
+#           built, a message across relays, a relay killed with nothing lost,
+#           a metric scraped; SKIPPED, said in the summary, where no engine can
+#           be had
 #
-#   scripts/test.sh [format|normal|asan|tsan|fuzz]...    (no argument: all five)
+#   scripts/test.sh [format|normal|asan|tsan|fuzz|docker]...    (no argument: all six)
 #
 # Prints one summary line per stage and exits non-zero if any stage failed. A
 # build that fails stops the builds after it (they would fail the same way);
@@ -23,17 +27,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 usage() {
-  sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
-all_stages=(format normal asan tsan fuzz)
+all_stages=(format normal asan tsan fuzz docker)
 stages=("$@")
 if ((${#stages[@]} == 0)); then
   stages=("${all_stages[@]}")
 fi
 for stage in "${stages[@]}"; do
   case "$stage" in
-    format | normal | asan | tsan | fuzz) ;;
+    format | normal | asan | tsan | fuzz | docker) ;;
     -h | --help)
       usage
       exit 0
@@ -230,6 +234,26 @@ fuzz_all() {
   fi
 }
 
+# The compose demo end to end; one check, counted as one test.
+compose_demo() {
+  banner "docker: the compose demo (docker/ci.sh)"
+  local stage_start=$SECONDS status=0
+  "$root/docker/ci.sh" || status=$?
+  local took
+  took="($(minutes $((SECONDS - stage_start))))"
+  case $status in
+    0)
+      total_passed=$((total_passed + 1))
+      note docker "1 passed, 0 failed $took"
+      ;;
+    77) note docker "SKIPPED: no Docker engine could be started here $took" ;;
+    *)
+      total_failed=$((total_failed + 1))
+      fail docker "FAILED: docker/ci.sh exit $status $took"
+      ;;
+  esac
+}
+
 # GCC 12's ThreadSanitizer cannot map its shadow memory when the kernel
 # randomises mmap with more than 28 bits; without randomisation it can.
 tsan_runner=()
@@ -256,6 +280,9 @@ for stage in "${stages[@]}"; do
       ;;
     fuzz)
       fuzz_all
+      ;;
+    docker)
+      compose_demo
       ;;
   esac
 done
