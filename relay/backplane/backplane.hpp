@@ -26,6 +26,13 @@ struct BackplaneStats {
   // Times the relay started reading the broker again after the last message
   // it had (a reconnect, a lost consumer).
   std::uint64_t consumer_restarts = 0;
+  // Time from a publish to the broker's acknowledgement: every one since the
+  // start (count, sum), and the median and 99th percentile of the last
+  // minute's.
+  std::uint64_t acks = 0;
+  double ack_seconds_sum = 0;
+  double ack_seconds_p50 = 0;
+  double ack_seconds_p99 = 0;
 };
 
 // Orders the messages of each room and gets them to every subscriber of the

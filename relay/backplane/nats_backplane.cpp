@@ -256,9 +256,15 @@ bool NatsBackplane::serving() const { return connected_ && caught_up_; }
 
 BackplaneStats NatsBackplane::stats() const {
   const std::uint64_t starts = consumer_starts_.load();
-  return {.refused_publishes = refused_.load(),
-          .disconnects = disconnects_.load(),
-          .consumer_restarts = starts > 0 ? starts - 1 : 0};
+  BackplaneStats stats{.refused_publishes = refused_.load(),
+                       .disconnects = disconnects_.load(),
+                       .consumer_restarts = starts > 0 ? starts - 1 : 0};
+  std::lock_guard lock(mutex_);
+  stats.acks = acks_;
+  stats.ack_seconds_sum = static_cast<double>(ack_sum_us_) / 1e6;
+  stats.ack_seconds_p50 = static_cast<double>(ack_p50_us_) / 1e6;
+  stats.ack_seconds_p99 = static_cast<double>(ack_p99_us_) / 1e6;
+  return stats;
 }
 
 void NatsBackplane::log_broker_latency() {
@@ -273,6 +279,8 @@ void NatsBackplane::log_broker_latency() {
     p99 = ack_latency_.percentile(99);
     max = ack_latency_.max();
     ack_latency_.reset();
+    ack_p50_us_ = p50;
+    ack_p99_us_ = p99;
   }
   if (count > 0) {
     spdlog::info(
@@ -837,10 +845,13 @@ void NatsBackplane::acknowledged(natsMsg* message, const jsPubAck* ack, const js
     in_flight = std::move(found->second);
     sent_.erase(found);
     if (ack != nullptr) {
-      ack_latency_.record(
+      const auto latency_us =
           static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                          std::chrono::steady_clock::now() - in_flight.sent)
-                                         .count()));
+                                         .count());
+      ack_latency_.record(latency_us);
+      ++acks_;
+      ack_sum_us_ += latency_us;
     }
   }
   const std::string& room = in_flight.room;

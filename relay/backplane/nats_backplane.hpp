@@ -200,7 +200,7 @@ class NatsBackplane final : public Backplane {
   // A new consumer is on its way; the current one's messages are dropped.
   bool resubscribing_ = false;  // guarded by consumer_mutex_
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::string, Head> heads_;          // guarded by mutex_
   std::unordered_map<std::string, Lane> lanes_;          // guarded by mutex_
   std::unordered_map<const __natsMsg*, InFlight> sent_;  // guarded by mutex_
@@ -219,6 +219,11 @@ class NatsBackplane final : public Backplane {
   std::atomic<std::uint64_t> consumer_starts_{0};
   // Time from publish to JetStream's ack, summarised in the log each minute.
   common::LatencyHistogram ack_latency_;  // guarded by mutex_
+  std::uint64_t acks_ = 0;                // guarded by mutex_
+  std::uint64_t ack_sum_us_ = 0;          // guarded by mutex_
+  // The last minute's, for the metrics.
+  std::uint64_t ack_p50_us_ = 0;  // guarded by mutex_
+  std::uint64_t ack_p99_us_ = 0;  // guarded by mutex_
   std::atomic<std::int64_t> last_refusal_log_us_{0};
 
   __natsSubscription* presence_subscription_ = nullptr;  // the worker's own, then the destructor's

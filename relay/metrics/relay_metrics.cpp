@@ -93,6 +93,15 @@ std::string render(const RelayReadings& readings) {
              "Times the connection to the message broker was lost.");
   out.sample("relay_backplane_disconnects_total",
              static_cast<double>(readings.backplane.disconnects));
+  out.family("relay_backplane_ack_seconds", "summary",
+             "From a publish to the message broker's acknowledgement; quantiles over the last "
+             "minute.");
+  out.sample("relay_backplane_ack_seconds", readings.backplane.ack_seconds_p50,
+             {{"quantile", "0.5"}});
+  out.sample("relay_backplane_ack_seconds", readings.backplane.ack_seconds_p99,
+             {{"quantile", "0.99"}});
+  out.sample("relay_backplane_ack_seconds_sum", readings.backplane.ack_seconds_sum);
+  out.sample("relay_backplane_ack_seconds_count", static_cast<double>(readings.backplane.acks));
   out.family("relay_backplane_consumer_restarts_total", "counter",
              "Times the relay read the broker again after the last message it had (a reconnect, "
              "a lost consumer).");

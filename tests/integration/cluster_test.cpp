@@ -455,12 +455,20 @@ TEST_CASE(
 TEST_CASE("with the duplicate window off, the stream is still made (JetStream's shortest window)") {
   ScratchDirectory scratch("relay-cluster");
   NatsServer nats(scratch.dir / "nats");
-  Relays cluster(1, nats.url(), {"--duplicate-window-ms", "0"});
+  Relays cluster(1, nats.url(),
+                 {"--duplicate-window-ms", "0", "--metrics-listen", "127.0.0.1:0",
+                  "--metrics-port-file", scratch.path("metrics-port")});
   ChatClient ann(cluster.relays[0]->target(), "ann");
   join_and_wait(ann, "lobby");
   CHECK_FALSE(publish_acked(ann, "lobby", "one", "id-1").duplicate());
   // Off means off: the same id again is a new message.
   CHECK_FALSE(publish_acked(ann, "lobby", "two", "id-1").duplicate());
+
+  const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
+  CHECK(value(metrics, "relay_backplane_up") == 1);
+  CHECK(value(metrics, "relay_backplane_ack_seconds_count") == 2);
+  CHECK(value(metrics, "relay_backplane_ack_seconds_sum") > 0);
+  CHECK(value(metrics, "relay_backplane_refused_publishes_total") == 0);
 }
 
 TEST_CASE("presence crosses relays: joins, leaves, Who, and a dead relay's members leave") {
