@@ -47,25 +47,6 @@ ConnectionPtr connect(const std::string& url) {
   return ConnectionPtr(connection);
 }
 
-std::string encode_room(const std::string& room) {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (const unsigned char byte : room) {
-    buffer = (buffer << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += kAlphabet[(buffer >> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) {
-    out += kAlphabet[(buffer << (5 - bits)) & 31];
-  }
-  return out;
-}
-
 std::uint64_t stream_sequence(natsMsg* message) {
   const std::uint64_t from_get = natsMsg_GetSequence(message);
   if (from_get != 0) {

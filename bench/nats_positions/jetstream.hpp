@@ -46,13 +46,6 @@ using StreamInfoPtr = std::unique_ptr<jsStreamInfo, StreamInfoDeleter>;
 
 ConnectionPtr connect(const std::string& url);
 
-// Room names may hold characters that NATS gives a meaning to ('.' splits
-// subject tokens; stream names allow no '.', and become directory names).
-// The UTF-8 bytes of the name in lowercase RFC 4648 base32 without padding
-// are a valid subject token, stream name and file name on every filesystem
-// (no case folding), and 1.6 times the name's length (hex would be 2).
-std::string encode_room(const std::string& room);
-
 // The stream sequence of a message that came from a consumer or a get.
 std::uint64_t stream_sequence(natsMsg* message);
 

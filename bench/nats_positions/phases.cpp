@@ -11,7 +11,11 @@
 #include "room_reader.hpp"
 #include "server_probe.hpp"
 
+#include "relay/backplane/room_subject.hpp"
+
 namespace relay::bench::nats_positions {
+
+using relay::backplane::encode_room;
 namespace {
 
 constexpr char kAllRoomsStream[] = "RELAY_ROOMS";

@@ -37,17 +37,8 @@ fail() {
   exit 1
 }
 
-# wait_for SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    if ((SECONDS >= deadline)); then
-      return 1
-    fi
-    sleep 0.1
-  done
-}
+# shellcheck source=tests/e2e/wait_for.sh
+source "$root/tests/e2e/wait_for.sh"
 
 # Four free consecutive ports: NATS, then the three relays.
 base=$(python3 - <<'EOF'

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -154,6 +155,29 @@ std::size_t followed_count(const ChildProcess& follower) {
   return parse_follow(follower.out()).messages.size();
 }
 
+// relay-chat --plain publishers p0, p1, ... into #lobby, each with `lines`
+// numbered lines on stdin, p through target_of(p); a publisher exits 0 once
+// every line is acknowledged.
+struct Publishers {
+  Publishers(int count, int lines, const std::function<std::string(int)>& target_of) {
+    for (int p = 0; p < count; ++p) {
+      const std::string user = "p" + std::to_string(p);
+      sent[user] = numbered_lines(user, lines);
+      processes.push_back(std::make_unique<ChildProcess>(
+          chat_args(target_of(p), {"--user", user, "--room", "lobby", "--plain"}), sent[user]));
+    }
+  }
+  void check_all_acknowledged(std::chrono::seconds timeout) {
+    for (auto& publisher : processes) {
+      const auto code = publisher->wait_exit(timeout);
+      CHECK_MESSAGE(code == 0, publisher->err());
+    }
+  }
+  // What each user sent, a line each.
+  std::map<std::string, std::string> sent;
+  std::vector<std::unique_ptr<ChildProcess>> processes;
+};
+
 }  // namespace
 
 TEST_CASE("three relays on one NATS give every subscriber every message once, in one order") {
@@ -285,22 +309,12 @@ TEST_CASE(
   }
   REQUIRE(on_victim() >= 2);
 
-  std::map<std::string, std::string> sent;
-  std::vector<std::unique_ptr<ChildProcess>> publishers;
-  for (int p = 0; p < 4; ++p) {
-    const std::string user = "p" + std::to_string(p);
-    sent[user] = numbered_lines(user, 150);
-    publishers.push_back(std::make_unique<ChildProcess>(
-        chat_args(everyone, {"--user", user, "--room", "lobby", "--plain"}), sent[user]));
-  }
+  Publishers publishers(4, 150, [&](int) { return everyone; });
   REQUIRE(wait_until([&] { return followed_count(*followers[0]) >= 40; }, 20s));
   victim.signal(SIGKILL);
   REQUIRE(victim.wait_exit(5s) == std::nullopt);  // killed by the signal, not exited
 
-  for (auto& publisher : publishers) {
-    const auto code = publisher->wait_exit(90s);
-    CHECK_MESSAGE(code == 0, publisher->err());
-  }
+  publishers.check_all_acknowledged(90s);
   constexpr std::size_t kTotal = 4 * 150;
   for (auto& follower : followers) {
     CHECK_MESSAGE(wait_until([&] { return followed_count(*follower) >= kTotal; }, 30s),
@@ -308,7 +322,7 @@ TEST_CASE(
   }
   std::this_thread::sleep_for(300ms);
   for (auto& follower : followers) {
-    check_exactly_once(parse_follow(follower->out()), sent);
+    check_exactly_once(parse_follow(follower->out()), publishers.sent);
     follower->signal(SIGTERM);
     CHECK(follower->wait_exit(5s).has_value());
   }
@@ -326,16 +340,8 @@ TEST_CASE(
   ChildProcess follower(
       chat_args(cluster.relays[1]->target(), {"--user", "f", "--json", "follow", "lobby"}), "");
   REQUIRE(follower.wait_for_output("\"type\":\"joined\"", 20s));
-  std::map<std::string, std::string> sent;
-  std::vector<std::unique_ptr<ChildProcess>> publishers;
-  for (int p = 0; p < 2; ++p) {
-    const std::string user = "p" + std::to_string(p);
-    sent[user] = numbered_lines(user, 400);
-    publishers.push_back(std::make_unique<ChildProcess>(
-        chat_args(cluster.relays[static_cast<std::size_t>(p)]->target(),
-                  {"--user", user, "--room", "lobby", "--plain"}),
-        sent[user]));
-  }
+  Publishers publishers(
+      2, 400, [&](int p) { return cluster.relays[static_cast<std::size_t>(p)]->target(); });
   REQUIRE(wait_until([&] { return followed_count(follower) >= 40; }, 20s));
   REQUIRE(nats->stop());
   for (const auto& relay : cluster.relays) {
@@ -348,14 +354,11 @@ TEST_CASE(
   for (const auto& relay : cluster.relays) {
     CHECK_MESSAGE(wait_until([&] { return serving(relay->target()); }, 20s), relay->log());
   }
-  for (auto& publisher : publishers) {
-    const auto code = publisher->wait_exit(90s);
-    CHECK_MESSAGE(code == 0, publisher->err());
-  }
+  publishers.check_all_acknowledged(90s);
   CHECK(wait_until([&] { return followed_count(follower) >= 800; }, 30s));
   std::this_thread::sleep_for(300ms);
   CHECK(during_outage < 800);
-  check_exactly_once(parse_follow(follower.out()), sent);
+  check_exactly_once(parse_follow(follower.out()), publishers.sent);
   CHECK(cluster.relays[0]->log().find("NATS: disconnected") != std::string::npos);
   CHECK(cluster.relays[0]->log().find("NATS: reconnected") != std::string::npos);
   follower.signal(SIGTERM);
@@ -427,27 +430,17 @@ TEST_CASE(
   ChildProcess follower(
       chat_args(cluster.relays[1]->target(), {"--user", "f", "--json", "follow", "lobby"}), "");
   REQUIRE(follower.wait_for_output("\"type\":\"joined\"", 20s));
-  std::map<std::string, std::string> sent;
-  std::vector<std::unique_ptr<ChildProcess>> publishers;
-  for (int p = 0; p < 2; ++p) {
-    const std::string user = "p" + std::to_string(p);
-    sent[user] = numbered_lines(user, 200);
-    publishers.push_back(std::make_unique<ChildProcess>(
-        chat_args(cluster.target(), {"--user", user, "--room", "lobby", "--plain"}), sent[user]));
-  }
+  Publishers publishers(2, 200, [&](int) { return cluster.target(); });
   REQUIRE(wait_until([&] { return followed_count(follower) >= 40; }, 30s));
   REQUIRE(nodes[0]->stop());
-  for (auto& publisher : publishers) {
-    const auto code = publisher->wait_exit(120s);
-    CHECK_MESSAGE(code == 0, publisher->err());
-  }
+  publishers.check_all_acknowledged(120s);
   CHECK_MESSAGE(wait_until([&] { return followed_count(follower) >= 400; }, 60s),
                 cluster.relays[1]->log());
   std::this_thread::sleep_for(300ms);
   INFO("relay 0:\n" << cluster.relays[0]->log());
   INFO("relay 1:\n" << cluster.relays[1]->log());
   INFO("follower:\n" << follower.err());
-  check_exactly_once(parse_follow(follower.out()), sent);
+  check_exactly_once(parse_follow(follower.out()), publishers.sent);
   follower.signal(SIGTERM);
   CHECK(follower.wait_exit(5s).has_value());
 }
