@@ -48,6 +48,9 @@ struct RelayConfig {
   // Bytes all rooms' histories hold together; past it the oldest messages
   // of the relay go first. 0 turns the budget off.
   std::size_t history_total_max_bytes = std::size_t{1024} * 1024 * 1024;
+  // Messages older than this leave the history (within a sweep interval);
+  // 0 keeps them as long as the count and byte limits allow.
+  std::int64_t history_max_age_ms = 0;
   // An empty room is removed once its last message is older than this.
   std::int64_t room_idle_ttl_ms = 5 * 60 * 1000;
   std::size_t max_rooms = 10000;

@@ -148,6 +148,12 @@ const ConfigField kFields[] = {
      .help = "Bytes the histories of all rooms hold together; beyond it the relay's oldest "
              "messages are dropped first. 0 means no budget.",
      .rule = Count{&RelayConfig::history_total_max_bytes, 0, kNoMaxCount}},
+    {.key = "history_max_age_ms",
+     .value_name = "MS",
+     .help = "Milliseconds a message stays in the history at most (checked every few seconds; "
+             "with --backplane nats, the stream's MaxAge too). 0: kept as long as the count "
+             "and byte limits allow.",
+     .rule = Millis{&RelayConfig::history_max_age_ms, 0, kMaxMillis}},
     {.key = "room_idle_ttl_ms",
      .value_name = "MS",
      .help = "Milliseconds after its last message before an empty room is removed.",

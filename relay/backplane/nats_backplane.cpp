@@ -37,6 +37,9 @@ constexpr int kMaxAttempts = 16;
 // with another configuration, say) logs a line per half minute at most.
 constexpr auto kSetUpRetry = std::chrono::seconds(1);
 constexpr auto kLongestSetUpRetry = std::chrono::seconds(30);
+// While a relay reads the stream before serving, it asks this often whether
+// what is left to read has gone from the stream meanwhile.
+constexpr auto kCatchUpCheck = std::chrono::seconds(1);
 // The server says the consumer is alive this often while nothing flows; two
 // missed and libnats reports it, and the relay reads on with a new consumer.
 constexpr auto kConsumerHeartbeat = std::chrono::milliseconds(2000);
@@ -343,15 +346,20 @@ void NatsBackplane::set_up() {
                         ? -1
                         : static_cast<int64_t>(config_.history_total_max_bytes);
   stream.Discard = js_DiscardOld;
+  stream.MaxAge = config_.history_max_age_ms * kNanosPerMilli;
   stream.MaxMsgSize = static_cast<int32_t>(
       std::min<std::int64_t>(static_cast<std::int64_t>(config_.max_body_bytes) + kHeaderAllowance,
                              std::numeric_limits<int32_t>::max()));
   // JetStream's own duplicate window, so that a resend is recognised at any
   // relay for as long as one relay alone would recognise it. JetStream has
   // no window below 100 ms; with the relay's off, publishes carry no id.
-  stream.Duplicates =
-      std::max<std::int64_t>(config_.duplicate_window_ms, kShortestDuplicateWindowMs) *
-      kNanosPerMilli;
+  // Nor one longer than the messages live: a resend of a message gone is new.
+  std::int64_t window_ms =
+      std::max<std::int64_t>(config_.duplicate_window_ms, kShortestDuplicateWindowMs);
+  if (config_.history_max_age_ms > 0) {
+    window_ms = std::min(window_ms, config_.history_max_age_ms);
+  }
+  stream.Duplicates = window_ms * kNanosPerMilli;
   stream.AllowDirect = true;
 
   jsStreamInfo* info = nullptr;
@@ -366,6 +374,7 @@ void NatsBackplane::set_up() {
     return;
   }
   const std::uint64_t stream_last = info->State.LastSeq;
+  const std::uint64_t stream_messages = info->State.Msgs;
   jsStreamInfo_Destroy(info);
   if (presence_subscription_ == nullptr &&
       natsConnection_Subscribe(&presence_subscription_, connection_, kPresenceSubject,
@@ -419,14 +428,37 @@ void NatsBackplane::set_up() {
   next_consumer_sequence_ = 1;
   resubscribing_ = false;
   catch_up_to_ = stream_last;
-  if (last_delivered_ >= stream_last) {
+  if (last_delivered_ >= stream_last || stream_messages == 0) {
     caught_up_ = true;
     spdlog::info("NATS: serving; stream {} read up to message {}", config_.nats_stream,
                  last_delivered_);
   } else {
     spdlog::info("NATS: reading stream {} from message {} to {} before serving",
                  config_.nats_stream, last_delivered_ + 1, stream_last);
+    worker_.post([this] { check_caught_up(); }, kCatchUpCheck);
   }
+}
+
+void NatsBackplane::check_caught_up() {
+  std::lock_guard lock(consumer_mutex_);
+  if (caught_up_ || closing_ || subscription_ == nullptr) {
+    return;
+  }
+  // The last messages may have gone from the stream (their age, its limits)
+  // before the consumer delivered them: what is left to read says so.
+  jsConsumerInfo* info = nullptr;
+  jsErrCode code{};
+  if (natsSubscription_GetConsumerInfo(&info, subscription_, nullptr, &code) == NATS_OK) {
+    const bool nothing_left = info->NumPending == 0 && info->NumAckPending == 0;
+    jsConsumerInfo_Destroy(info);
+    if (nothing_left && connected_) {
+      caught_up_ = true;
+      spdlog::info("NATS: serving; stream {} read up to message {}", config_.nats_stream,
+                   last_delivered_);
+      return;
+    }
+  }
+  worker_.post([this] { check_caught_up(); }, kCatchUpCheck);
 }
 
 void NatsBackplane::local_members_changed(const std::string& room) {
@@ -608,6 +640,7 @@ void NatsBackplane::deliver(natsSubscription* subscription, natsMsg* message) {
   }
   const std::uint64_t stream_sequence = meta->Sequence.Stream;
   const std::uint64_t consumer_sequence = meta->Sequence.Consumer;
+  const std::uint64_t pending = meta->NumPending;
   const std::int64_t stored_ns = meta->Timestamp;
   jsMsgMetaData_Destroy(meta);
 
@@ -658,7 +691,7 @@ void NatsBackplane::deliver(natsSubscription* subscription, natsMsg* message) {
       }
     }
   }
-  if (!caught_up_ && stream_sequence >= catch_up_to_ && connected_) {
+  if (!caught_up_ && (stream_sequence >= catch_up_to_ || pending == 0) && connected_) {
     caught_up_ = true;
     spdlog::info("NATS: serving; stream {} read up to message {}", config_.nats_stream,
                  stream_sequence);

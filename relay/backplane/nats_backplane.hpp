@@ -142,6 +142,9 @@ class NatsBackplane final : public Backplane {
   void remote_presence(__natsMsg* message);
   // Once a minute: the broker's ack latency over that minute, in the log.
   void log_broker_latency();
+  // On the worker, until the relay serves: whether the consumer has anything
+  // left to deliver.
+  void check_caught_up();
   // Logs why set-up failed and tries again later, waiting longer each time.
   void retry_set_up(const std::string& why);
   void deliver(__natsSubscription* subscription, __natsMsg* message);

@@ -224,6 +224,20 @@ std::optional<Members> Hub::members(const std::string& room) const {
 
 std::size_t Hub::sweep() {
   const std::int64_t now = clock_();
+  if (limits_.history_max_age_us > 0) {
+    std::uint64_t expired = 0;
+    for (const auto& room : all_rooms()) {
+      // One room's lock at a time, and only to drop its oldest message.
+      while (room->evict_oldest_message(now - limits_.history_max_age_us).evicted) {
+        ++expired;
+      }
+    }
+    if (expired > 0) {
+      messages_expired_by_age_.fetch_add(expired, std::memory_order_relaxed);
+      spdlog::debug("{} messages older than {} ms left the histories", expired,
+                    limits_.history_max_age_us / 1000);
+    }
+  }
   std::size_t removed = 0;
   for (Shard& shard : shards_) {
     std::unique_lock lock(shard.mutex);
@@ -250,7 +264,8 @@ HubStats Hub::stats() const {
                   .messages_published = messages_published_.load(),
                   .duplicates_acknowledged = duplicates_acknowledged_.load(),
                   .history_bytes = history_bytes_.load(),
-                  .messages_evicted_by_history_budget = messages_evicted_by_history_budget_.load()};
+                  .messages_evicted_by_history_budget = messages_evicted_by_history_budget_.load(),
+                  .messages_expired_by_age = messages_expired_by_age_.load()};
 }
 
 std::vector<std::shared_ptr<Room>> Hub::all_rooms() const {

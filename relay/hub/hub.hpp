@@ -30,14 +30,16 @@ struct HubLimits {
   // still hold far more than the relay's memory. Past it, the oldest
   // messages of all rooms go first, down to 90% of it.
   std::size_t history_total_max_bytes = 0;
+  // Messages older than this leave the histories at the next sweep; 0: never.
+  std::int64_t history_max_age_us = 0;
   // For subscribers that take batches (see WriteBatching::linger): the
   // linger, and the most it stretches to while the relay is saturated
   // (see AdaptiveLinger; no less than write_linger).
   std::chrono::microseconds write_linger{0};
   std::chrono::microseconds max_write_linger{0};
-  // Set when a backplane numbers the rooms (see Hub::append): a room that had
-  // messages then stays until its messages are gone from the broker, since
-  // the relay learns of a room's messages only as they arrive.
+  // Set when a backplane numbers the rooms (see Hub::append): a room whose
+  // history holds messages then stays while its messages are in the broker,
+  // since the relay learns of a room's messages only as they arrive.
   bool keep_numbered_rooms = false;
 };
 
@@ -61,6 +63,7 @@ struct HubStats {
   std::uint64_t duplicates_acknowledged = 0;
   std::size_t history_bytes = 0;  // held now by all histories
   std::uint64_t messages_evicted_by_history_budget = 0;
+  std::uint64_t messages_expired_by_age = 0;
 };
 
 // The rooms of one relay. Rooms are created on first join or publish. A room
@@ -121,7 +124,8 @@ class Hub {
                                      std::size_t limit) const;
   std::optional<Members> members(const std::string& room) const;
 
-  // Removes idle empty rooms; returns how many. The relay calls it on a timer.
+  // Drops messages older than history_max_age_us, then removes idle empty
+  // rooms; returns how many rooms. The relay calls it on a timer.
   std::size_t sweep();
 
   HubStats stats() const;
@@ -190,6 +194,7 @@ class Hub {
   std::atomic<std::uint64_t> messages_published_{0};
   std::atomic<std::uint64_t> duplicates_acknowledged_{0};
   std::atomic<std::uint64_t> messages_evicted_by_history_budget_{0};
+  std::atomic<std::uint64_t> messages_expired_by_age_{0};
 
   std::function<void(const std::string& room)> members_changed_;
 

@@ -315,7 +315,7 @@ bool Room::mark_removed_if_unused_locked() {
 bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us, bool keep_numbered) {
   std::lock_guard lock(mutex_);
   if (!removed_ && subscribers_.empty() && remote_.empty() &&
-      now_us - last_activity_us_ >= idle_ttl_us && !(keep_numbered && sequence_ > 0)) {
+      now_us - last_activity_us_ >= idle_ttl_us && !(keep_numbered && !history_.empty())) {
     removed_ = true;
   }
   return removed_;

@@ -185,8 +185,8 @@ class Room {
   // it, so that its numbering and duplicate window outlive a reconnect.
   bool remove_if_unused();
   // Marks the room removed if nobody has been in it nor published to it for
-  // idle_ttl_us, unless `keep_numbered` and it had messages. Returns whether
-  // it is removed.
+  // idle_ttl_us, unless `keep_numbered` and its history holds messages.
+  // Returns whether it is removed.
   bool remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us, bool keep_numbered);
 
  private:

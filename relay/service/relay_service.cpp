@@ -66,6 +66,7 @@ hub::HubLimits hub_limits(const common::RelayConfig& config) {
   limits.room_idle_ttl_us = config.room_idle_ttl_ms * 1000;
   limits.max_rooms = config.max_rooms;
   limits.history_total_max_bytes = config.history_total_max_bytes;
+  limits.history_max_age_us = config.history_max_age_ms * 1000;
   limits.write_linger = std::chrono::microseconds(config.write_linger_us);
   limits.max_write_linger = std::chrono::microseconds(config.max_write_linger_us);
   limits.keep_numbered_rooms = config.backplane == "nats";

@@ -504,3 +504,27 @@ TEST_CASE("presence crosses relays: joins, leaves, Who, and a dead relay's membe
   CHECK(presence("cy", false));
   CHECK(std::chrono::steady_clock::now() - killed < 25s);
 }
+
+TEST_CASE("messages older than --history-max-age-ms leave every relay's history and the stream") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  const std::vector<std::string> aged{"--history-max-age-ms", "1000", "--room-idle-ttl-ms", "400"};
+  Relays first(1, nats.url(), aged);
+  ChatClient ann(first.relays[0]->target(), "ann");
+  join_and_wait(ann, "lobby");
+  publish_acked(ann, "lobby", "soon gone", "id-1");
+  const auto history_size = [](const std::string& target) {
+    auto stub = relay::testing::stub(target);
+    auto context = context_for("reader");
+    relay::v1::HistoryRequest request;
+    request.set_room("lobby");
+    relay::v1::HistoryResponse response;
+    const auto status = stub->History(context.get(), request, &response);
+    return status.ok() ? response.messages_size() : -1;
+  };
+  CHECK(history_size(first.relays[0]->target()) == 1);
+  CHECK(wait_until([&] { return history_size(first.relays[0]->target()) == 0; }, 10s));
+  // A relay that starts now reads nothing of it from the stream either.
+  Relays second(1, nats.url(), aged);
+  CHECK(history_size(second.relays[0]->target()) <= 0);
+}

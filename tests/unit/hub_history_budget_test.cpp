@@ -177,3 +177,22 @@ TEST_CASE("publishers racing past the history budget keep the count exact and th
   CHECK(hub.sweep() == kThreads + 2);
   CHECK(hub.stats().history_bytes == 0);
 }
+
+TEST_CASE("messages older than the history's age limit leave it at the next sweep") {
+  relay::hub::testing::TextEncoder encoder;
+  relay::hub::testing::FakeClock time;
+  HubLimits limits;
+  limits.history_max_age_us = 60'000'000;
+  Hub hub(limits, encoder, time.clock());
+  hub.publish("lobby", {"ann", "", "old"});
+  time.now_us += 50'000'000;
+  hub.publish("lobby", {"ann", "", "new"});
+  time.now_us += 20'000'000;
+  hub.sweep();
+  const auto page = hub.history("lobby", 0, 10);
+  REQUIRE(page);
+  REQUIRE(page->messages.size() == 1);
+  CHECK(page->messages[0]->sequence == 2);
+  CHECK(page->missed == 1);
+  CHECK(hub.stats().messages_expired_by_age == 1);
+}
