@@ -238,7 +238,9 @@ fuzz_all() {
 compose_demo() {
   banner "docker: the compose demo (docker/ci.sh)"
   local stage_start=$SECONDS status=0
-  "$root/docker/ci.sh" || status=$?
+  # The stages run one after another: the image's compile may take every
+  # core (docker/build-images.sh keeps to one by default, for a shared machine).
+  BUILD_JOBS="${BUILD_JOBS:-$(nproc)}" "$root/docker/ci.sh" || status=$?
   local took
   took="($(minutes $((SECONDS - stage_start))))"
   case $status in
