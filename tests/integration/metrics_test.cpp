@@ -77,7 +77,16 @@ TEST_CASE("/metrics counts streams, rooms, publishes, deliveries, bytes, writes 
   REQUIRE(bob.publish("elsewhere", "not joined", "x-1"));  // PERMISSION_DENIED
   REQUIRE(bob.next_of(relay::v1::ServerFrame::kError));
 
-  const std::string after = get(metrics.metrics_port, "/metrics");
+  // A delivery is counted once its write completes, which may be a moment
+  // after the client has read it: scraped until the last one is in.
+  std::string after;
+  CHECK(wait_until(
+      [&] {
+        after = get(metrics.metrics_port, "/metrics");
+        const auto deliveries = value(after, "relay_deliveries_total");
+        return deliveries && *deliveries >= 6 + 2 + 3 + 1;
+      },
+      std::chrono::seconds(5)));
   REQUIRE(status_line(after) == "HTTP/1.1 200 OK");
   CHECK(scraped(after, "relay_open_streams{kind=\"chat\"}") == 2);
   CHECK(scraped(after, "relay_rooms") == 1);
