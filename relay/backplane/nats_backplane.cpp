@@ -733,8 +733,7 @@ std::uint64_t NatsBackplane::next_epoch() {
       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count());
-  std::lock_guard lock(mutex_);
-  return now_us + epoch_offset_++;
+  return now_us + epoch_offset_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void NatsBackplane::publish(const std::string& room, hub::PublishRequest request,
@@ -820,11 +819,7 @@ std::optional<std::string> NatsBackplane::send(const std::string& room, Pending&
   natsMsgHeader_Set(raw, kEpochHeader, std::to_string(epoch).c_str());
   natsMsgHeader_Set(raw, kCounterHeader, std::to_string(counter).c_str());
   natsMsgHeader_Set(raw, kSenderHeader, request.sender.c_str());
-  std::uint64_t number = 0;
-  {
-    std::lock_guard lock(mutex_);
-    number = ++next_number_;
-  }
+  const std::uint64_t number = next_number_.fetch_add(1, std::memory_order_relaxed) + 1;
   natsMsgHeader_Set(raw, kOriginHeader, fmt::format("{}/{}", origin_, number).c_str());
   if (!request.client_message_id.empty()) {
     natsMsgHeader_Set(raw, kClientIdHeader, request.client_message_id.c_str());

@@ -213,10 +213,11 @@ class NatsBackplane final : public Backplane {
   std::unordered_map<std::uint64_t, Stored> stored_;  // guarded by mutex_
   // Delivered before JetStream's ack came; bounded, oldest numbers first out.
   std::map<std::uint64_t, hub::Position> delivered_early_;  // guarded by mutex_
-  std::uint64_t next_number_ = 0;                           // guarded by mutex_
-  std::uint64_t epoch_offset_ = 0;                          // guarded by mutex_
 
   // Log lines that cannot flood: refusals are counted and summarised.
+  // Numbers for this relay's publishes and offsets for the epochs it starts.
+  std::atomic<std::uint64_t> next_number_{0};
+  std::atomic<std::uint64_t> epoch_offset_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> disconnects_{0};
   std::atomic<std::uint64_t> consumer_starts_{0};
