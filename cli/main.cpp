@@ -108,9 +108,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
   relay::cli::add_tls_options(app, global.tls);
-  app.add_option("--token-file", global.token_file,
-                 "File with a bearer token (relay-token prints one) for a relay with --auth-key; "
-                 "read again at every reconnection, so a renewed file is used without a restart");
+  auto* token_file =
+      app.add_option("--token-file", global.token.file,
+                     "File with a bearer token (relay-token prints one) for a relay with "
+                     "--auth-key; read again at every call and whenever the relay says the token "
+                     "expires soon, so a file renewed in place keeps the chat going");
+  app.add_option("--token-command", global.token.command,
+                 "Command (run by /bin/sh) that prints a fresh bearer token, run at every call "
+                 "and whenever the relay says the token expires soon; it has 10 s")
+      ->excludes(token_file);
   app.add_option("--backoff-max-ms", backoff_max_ms, "Longest wait between reconnection attempts")
       ->capture_default_str()
       ->check(CLI::Range(100, 3600000));
@@ -189,8 +195,8 @@ no answer); 2 bad command line. Docker's HEALTHCHECK takes 1 as unhealthy.
     std::cerr << "relay-chat: " << *problem << "\n";
     return 2;
   }
-  if (!global.token_file.empty() && !relay::cli::read_token_file(global.token_file)) {
-    std::cerr << "relay-chat: --token-file " << global.token_file << ": no token there\n";
+  if (std::string why; !global.token.empty() && !relay::cli::fetch_token(global.token, why)) {
+    std::cerr << "relay-chat: " << why << "\n";
     return 2;
   }
   global.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));

@@ -273,6 +273,11 @@ const ConfigField kFields[] = {
      .value_name = "MS",
      .help = "Milliseconds of clock skew allowed when checking a token's exp and nbf.",
      .rule = Millis{&RelayConfig::auth_leeway_ms, 0, 600000}},
+    {.key = "token_refresh_grace_ms",
+     .value_name = "MS",
+     .help = "How long after its token's exp a Chat or Follow stream goes on without a fresh "
+             "token (a Refresh frame) before it ends with UNAUTHENTICATED.",
+     .rule = Millis{&RelayConfig::token_refresh_grace_ms, 0, 3600000}},
     {.key = "allow_anonymous",
      .help = "Serve callers without tokens (no --auth-key) on an address other machines reach, "
              "taking their word for who they are. Without it such a relay refuses to start: "

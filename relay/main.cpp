@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -113,15 +114,17 @@ relay::service::BackplaneFactory backplane_factory(const RelayConfig& config) {
   };
 }
 
-void schedule_sweep(boost::asio::steady_timer& timer, relay::service::RelayService& service,
-                    std::chrono::milliseconds interval) {
+// Runs `task` every `interval` on the io thread until the timer is cancelled.
+void schedule_every(boost::asio::steady_timer& timer, std::chrono::milliseconds interval,
+                    std::function<void()> task) {
   timer.expires_after(interval);
-  timer.async_wait([&timer, &service, interval](const boost::system::error_code& error) {
-    if (!error) {
-      service.sweep();
-      schedule_sweep(timer, service, interval);
-    }
-  });
+  timer.async_wait(
+      [&timer, interval, task = std::move(task)](const boost::system::error_code& error) {
+        if (!error) {
+          task();
+          schedule_every(timer, interval, task);
+        }
+      });
 }
 
 int serve(const relay::common::StartupOptions& options) {
@@ -194,7 +197,13 @@ int serve(const relay::common::StartupOptions& options) {
   }
 
   boost::asio::steady_timer sweep_timer(io);
-  schedule_sweep(sweep_timer, service, sweep_interval(config));
+  schedule_every(sweep_timer, sweep_interval(config), [&service] { service.sweep(); });
+  // Token expiries are whole seconds: a check a second warns and ends
+  // streams on time. Without tokens there is nothing to check.
+  boost::asio::steady_timer token_timer(io);
+  if (!config.auth_key.empty()) {
+    schedule_every(token_timer, std::chrono::seconds(1), [&service] { service.check_tokens(); });
+  }
   boost::asio::steady_timer health_timer(io);
   schedule_health(health_timer, service, *health, serving);
   std::thread drainer;
@@ -209,6 +218,7 @@ int serve(const relay::common::StartupOptions& options) {
     health->SetServingStatus(kServiceName, false);
     service.begin_shutdown();
     sweep_timer.cancel();
+    token_timer.cancel();
     health_timer.cancel();
     signals.async_wait([](const boost::system::error_code& again, int) {
       if (!again) {

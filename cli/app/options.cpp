@@ -5,7 +5,7 @@ namespace relay::cli::app {
 ChannelOptions channel_options(const GlobalOptions& global) {
   ChannelOptions options;
   options.tls = global.tls;
-  options.token_file = global.token_file;
+  options.token = global.token;
   return options;
 }
 

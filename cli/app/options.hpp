@@ -17,7 +17,7 @@ struct GlobalOptions {
   std::chrono::milliseconds backoff_max{30000};
   bool json = false;
   common::ClientTls tls;
-  std::string token_file;
+  TokenSource token;
 };
 
 // How long a chat mode stopped by a signal waits for the relay to take the end

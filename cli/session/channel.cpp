@@ -2,7 +2,6 @@
 
 #include "common/metadata.hpp"
 
-#include <fstream>
 #include <stdexcept>
 #include <variant>
 
@@ -63,26 +62,20 @@ RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::tim
   }
 }
 
-void add_caller_metadata(grpc::ClientContext& context, const std::string& user,
-                         const ChannelOptions& options) {
+std::optional<std::string> add_caller_metadata(grpc::ClientContext& context,
+                                               const std::string& user,
+                                               const ChannelOptions& options) {
   context.AddMetadata(common::kUserKey, user);
-  if (options.token_file.empty()) {
-    return;
-  }
-  // A file that went away sends no token: the relay's UNAUTHENTICATED then
-  // says what is missing, and the next reconnection reads the file again.
-  if (const auto token = read_token_file(options.token_file)) {
-    context.AddMetadata("authorization", "Bearer " + *token);
-  }
-}
-
-std::optional<std::string> read_token_file(const std::string& path) {
-  std::ifstream file(path);
-  std::string token;
-  if (!file || !(file >> token)) {
+  if (options.token.empty()) {
     return std::nullopt;
   }
-  return token;
+  std::string why;
+  const auto token = fetch_token(options.token, why);
+  if (!token) {
+    return why;
+  }
+  context.AddMetadata("authorization", "Bearer " + *token);
+  return std::nullopt;
 }
 
 }  // namespace relay::cli

@@ -9,6 +9,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
+#include "cli/session/token_source.hpp"
 #include "common/client_tls.hpp"
 
 namespace relay::cli {
@@ -21,21 +22,20 @@ struct ChannelOptions {
   std::chrono::milliseconds keepalive_timeout{10000};
   // Plaintext unless it says TLS; its files were checked when relay-chat started.
   common::ClientTls tls;
-  // A file holding the bearer token for a relay with --auth-key, read again
-  // for every call so that a token renewed in place is used from the next
-  // reconnection; empty: none.
-  std::string token_file;
+  // The bearer tokens for a relay with --auth-key, fetched again for every
+  // call and every refresh, so that a renewed token is used from then on.
+  TokenSource token;
   // Client-side health checking keeps calls away from a relay that says
   // NOT_SERVING; off for a caller that wants to hear that answer itself.
   bool health_checked = true;
 };
 
-// Who the caller is, on every call: x-relay-user, and the bearer token of
-// `options.token_file` when there is one.
-void add_caller_metadata(grpc::ClientContext& context, const std::string& user,
-                         const ChannelOptions& options);
-// The token in `path`, or none when the file cannot be read or holds none.
-std::optional<std::string> read_token_file(const std::string& path);
+// Who the caller is, on every call: x-relay-user, and a fresh bearer token
+// from `options.token` when it names a source. Returns why no token could be
+// had from it (the call then goes without, and the relay refuses it).
+std::optional<std::string> add_caller_metadata(grpc::ClientContext& context,
+                                               const std::string& user,
+                                               const ChannelOptions& options);
 
 // A channel to one or more relays. Several addresses in the target
 // ("ipv4:127.0.0.1:50051,127.0.0.1:50052", or a dns: name with several

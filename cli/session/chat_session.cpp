@@ -178,7 +178,12 @@ void ChatSession::supervise() {
       } else {
         last_error = describe_grpc_status(status);
       }
-      if (is_fatal(status)) {
+      // A token that ran out on an established stream is no reason to give
+      // up: the next stream fetches a fresh one, and only its refusal is final.
+      const bool token_ran_out = established &&
+                                 status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+                                 !options_.channel.token.empty();
+      if (is_fatal(status) && !token_ran_out) {
         break;
       }
     }
@@ -207,7 +212,9 @@ bool ChatSession::sleep_unless_stopping(std::chrono::milliseconds wait) {
 
 grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
   grpc::ClientContext context;
-  add_caller_metadata(context, options_.user, options_.channel);
+  if (auto why = add_caller_metadata(context, options_.user, options_.channel)) {
+    return {grpc::StatusCode::FAILED_PRECONDITION, *why};
+  }
   context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
   bool stream_over = false;  // guarded by mutex_
   {
@@ -440,9 +447,34 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
       listener_.on_error(frame.error());
       return;
     }
+    case v1::ServerFrame::kTokenExpiring:
+      refresh_token(frame.token_expiring());
+      return;
+    case v1::ServerFrame::kTokenRefreshed:
     case v1::ServerFrame::KIND_NOT_SET:
       return;
   }
+}
+
+void ChatSession::refresh_token(const v1::TokenExpiring& expiring) {
+  // On the reader thread: a token command holds up the frames behind this
+  // one for as long as it runs (kTokenCommandTimeout at most).
+  std::string why;
+  if (auto token = fetch_token(options_.channel.token, why)) {
+    v1::ClientFrame frame;
+    frame.mutable_refresh()->set_token(std::move(*token));
+    std::lock_guard lock(mutex_);
+    // Ahead of any publish waiting for its pace: the deadline does not wait.
+    outbound_.push_front(std::move(frame));
+    changed_.notify_all();
+    return;
+  }
+  v1::ErrorNotice notice;
+  notice.set_code(static_cast<int>(grpc::StatusCode::UNAUTHENTICATED));
+  notice.set_message(fmt::format(
+      "the token runs out and no fresh one could be had ({}); the relay ends this stream in {} s",
+      why, (expiring.ends_in_ms() + 999) / 1000));
+  listener_.on_error(notice);
 }
 
 void ChatSession::handle_message(const v1::Message& message) {

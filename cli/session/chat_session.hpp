@@ -157,6 +157,8 @@ class ChatSession {
   void write_loop(Stream& stream, const bool& stream_over);
   void handle(const v1::ServerFrame& frame, bool resumed);
   void handle_message(const v1::Message& message);
+  // Answers TokenExpiring with a Refresh carrying a fresh token.
+  void refresh_token(const v1::TokenExpiring& expiring);
   // Drops the unacked publish with this id; returns whether there was one.
   bool settle_locked(const std::string& client_message_id);
   // Queues a publish refused for a rate limit to be written again, first,

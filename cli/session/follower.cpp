@@ -3,6 +3,8 @@
 #include "cli/session/status_text.hpp"
 #include "common/metadata.hpp"
 
+#include <utility>
+
 namespace relay::cli {
 namespace {
 
@@ -34,10 +36,14 @@ Follower::Follower(FollowOptions options, SessionListener& listener)
 grpc::Status Follower::run() {
   common::Backoff backoff(options_.backoff);
   bool resumed = false;
+  // A stream replaced for a fresh token is not news to the user.
+  bool reopening = false;
   for (;;) {
-    listener_.on_status({ConnectionState::connecting, backoff.attempts(), {}, ""});
+    if (!reopening) {
+      listener_.on_status({ConnectionState::connecting, backoff.attempts(), {}, ""});
+    }
     bool established = false;
-    const grpc::Status status = follow_once(resumed, established);
+    const grpc::Status status = follow_once(resumed, established, !reopening);
     if (established) {
       backoff.reset();
       resumed = true;
@@ -46,7 +52,16 @@ grpc::Status Follower::run() {
     if (stopping_) {
       return grpc::Status::OK;
     }
-    if (is_fatal(status)) {
+    reopening = std::exchange(reopen_, false);
+    if (reopening) {
+      continue;
+    }
+    // A token that ran out on an established stream is no reason to give
+    // up: the next call fetches a fresh one, and only its refusal is final.
+    const bool token_ran_out = established &&
+                               status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+                               !options_.channel.token.empty();
+    if (is_fatal(status) && !token_ran_out) {
       return status;
     }
     const auto wait = backoff.next();
@@ -83,7 +98,8 @@ v1::FollowRequest Follower::request() const {
   return request;
 }
 
-grpc::Status Follower::follow_once(bool resumed, bool& established) {
+grpc::Status Follower::follow_once(bool resumed, bool& established, bool announce) {
+  announce_ = announce;
   const auto reach = wait_for_relay(
       *channel_, std::chrono::steady_clock::now() + options_.connect_timeout, [this] {
         std::lock_guard lock(mutex_);
@@ -101,7 +117,9 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
   // gRPC's reason, for the user to see while run() retries.
   grpc::ClientContext context;
   context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
-  add_caller_metadata(context, options_.user, options_.channel);
+  if (auto why = add_caller_metadata(context, options_.user, options_.channel)) {
+    return {grpc::StatusCode::FAILED_PRECONDITION, *why};
+  }
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -114,7 +132,9 @@ grpc::Status Follower::follow_once(bool resumed, bool& established) {
   while (reader->Read(&frame)) {
     if (!established) {
       established = true;
-      listener_.on_status({ConnectionState::connected, 0, {}, ""});
+      if (announce) {
+        listener_.on_status({ConnectionState::connected, 0, {}, ""});
+      }
     }
     handle(frame, resumed);
   }
@@ -145,7 +165,9 @@ void Follower::handle(const v1::ServerFrame& frame, bool resumed) {
     }
     position.epoch = joined.epoch();
     position.known = true;
-    listener_.on_joined(joined, resumed);
+    if (announce_ || joined.missed() > 0 || joined.epoch_changed()) {
+      listener_.on_joined(joined, resumed);
+    }
   } else if (frame.has_message()) {
     const auto& message = frame.message();
     Position& position = positions_[message.room()];
@@ -159,6 +181,14 @@ void Follower::handle(const v1::ServerFrame& frame, bool resumed) {
     }
   } else if (frame.has_presence()) {
     listener_.on_presence(frame.presence());
+  } else if (frame.has_token_expiring()) {
+    // A Follow stream cannot take a fresh token: a new one replaces it, from
+    // the positions this one reached, so nothing is missed or shown twice.
+    std::lock_guard lock(mutex_);
+    reopen_ = true;
+    if (context_ != nullptr) {
+      context_->TryCancel();
+    }
   }
 }
 

@@ -55,7 +55,8 @@ class Follower {
 
   v1::FollowRequest request() const;
   // Reads one stream to its end; sets `established` when a frame arrived.
-  grpc::Status follow_once(bool resumed, bool& established);
+  // `announce`: tell the listener when the stream is up.
+  grpc::Status follow_once(bool resumed, bool& established, bool announce);
   void handle(const v1::ServerFrame& frame, bool resumed);
 
   const FollowOptions options_;
@@ -69,6 +70,12 @@ class Follower {
   std::condition_variable stopped_;
   bool stopping_ = false;                   // guarded by mutex_
   grpc::ClientContext* context_ = nullptr;  // guarded by mutex_
+  // The relay said the stream's token expires soon: the stream was cancelled
+  // to be opened again at once with a fresh token, from where it was.
+  bool reopen_ = false;  // guarded by mutex_
+  // False on a stream that replaced one for a fresh token: its rejoins are
+  // told only when they lost something.
+  bool announce_ = true;  // reader only
 };
 
 }  // namespace relay::cli

@@ -22,7 +22,14 @@ namespace relay::hub {
 class SubscriberStats;
 
 // Why a subscriber's stream ends. The service maps these to gRPC status codes.
-enum class CloseCode { ok, cancelled, invalid_argument, resource_exhausted, unavailable };
+enum class CloseCode {
+  ok,
+  cancelled,
+  invalid_argument,
+  resource_exhausted,
+  unavailable,
+  unauthenticated
+};
 
 struct CloseReason {
   CloseCode code = CloseCode::ok;

@@ -82,6 +82,14 @@ std::string render(const RelayReadings& readings) {
   for (const auto& [code, count] : readings.refusals) {
     out.sample("relay_refusals_total", static_cast<double>(count), {{"code", code}});
   }
+  out.family("relay_token_refreshes_total", "counter",
+             "Fresh tokens accepted on open Chat streams (Refresh frames).");
+  out.sample("relay_token_refreshes_total", static_cast<double>(readings.token_refreshes));
+  out.family("relay_token_expired_streams_total", "counter",
+             "Streams ended UNAUTHENTICATED because their token ran out and no fresh one came "
+             "within the grace.");
+  out.sample("relay_token_expired_streams_total",
+             static_cast<double>(readings.token_expired_streams));
   out.family("relay_backplane_up", "gauge", "1 while the backplane serves, 0 otherwise.");
   out.sample("relay_backplane_up", readings.backplane_serving ? 1 : 0);
   out.family("relay_backplane_refused_publishes_total", "counter",

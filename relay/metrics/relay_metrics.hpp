@@ -21,6 +21,9 @@ struct RelayReadings {
   std::size_t room_subscribers = 0;
   // Refusals since the start by the status code they carry ("invalid_argument").
   std::vector<std::pair<std::string, std::uint64_t>> refusals;
+  // Tokens refreshed on open streams, and streams ended for a token that ran out.
+  std::uint64_t token_refreshes = 0;
+  std::uint64_t token_expired_streams = 0;
   bool backplane_serving = true;
   backplane::BackplaneStats backplane;
 };

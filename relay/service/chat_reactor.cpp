@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <variant>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -17,19 +18,11 @@ namespace {
 // order for want of its broker.
 constexpr std::int64_t kBrokerRetryUs = 1'000'000;
 
-// A notice or an ack can overflow the queue of a client that stopped reading:
-// it is then a slow consumer like any other and leaves its rooms at once.
-void send(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr frame) {
-  if (subscriber->enqueue_answer(std::move(frame)) && subscriber->flush()) {
-    hub.remove_from_rooms(subscriber);
-  }
-}
-
 }  // namespace
 
 ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call,
                          std::string user, Permissions permissions,
-                         std::unique_ptr<StreamSlot> slot)
+                         std::unique_ptr<StreamSlot> slot, std::int64_t token_expires_s)
     : context_(context),
       user_(std::move(user)),
       permissions_(std::move(permissions)),
@@ -38,6 +31,9 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
       connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
                                               write_batching(*call), connection_.connection())),
+      lease_(token_expires_s > 0
+                 ? context.token_leases.add(subscriber_, token_expires_s, unix_now_ms())
+                 : nullptr),
       stuck_write_(call),
       refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_),
                 context_.refusal_counts),
@@ -79,9 +75,12 @@ void ChatReactor::OnReadDone(bool ok) {
     case v1::ClientFrame::kPublish:
       handle(frame_.publish());
       break;
+    case v1::ClientFrame::kRefresh:
+      handle(frame_.refresh());
+      break;
     case v1::ClientFrame::KIND_NOT_SET:
       notice(grpc::StatusCode::INVALID_ARGUMENT,
-             "empty ClientFrame: set one of join, leave or publish");
+             "empty ClientFrame: set one of join, leave, publish or refresh");
       break;
   }
   StartRead(&read_buffer_);
@@ -202,21 +201,61 @@ void ChatReactor::handle(const v1::Publish& publish) {
           // A broker out of reach is usually back soon: the client resends
           // then, on the same stream, rather than giving the message up.
           const bool unavailable = refusal->error_code() == grpc::StatusCode::UNAVAILABLE;
-          send(hub, subscriber,
-               encode_error(static_cast<int>(refusal->error_code()), refusal->error_message(), room,
-                            id, unavailable ? kBrokerRetryUs : 0));
+          send_answer(
+              hub, subscriber,
+              encode_error(static_cast<int>(refusal->error_code()), refusal->error_message(), room,
+                           id, unavailable ? kBrokerRetryUs : 0));
           return;
         }
-        send(hub, subscriber,
-             encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
+        send_answer(hub, subscriber,
+                    encode_ack(room, id, result.epoch, result.sequence, result.duplicate));
       });
+}
+
+void ChatReactor::handle(const v1::Refresh& refresh) {
+  if (lease_ == nullptr) {
+    notice(grpc::StatusCode::FAILED_PRECONDITION,
+           "this relay does not use tokens: there is nothing to refresh");
+    return;
+  }
+  const std::int64_t now_ms = unix_now_ms();
+  auto verified = context_.tokens->verify(refresh.token(), now_ms / 1000);
+  if (const auto* refusal = std::get_if<std::string>(&verified)) {
+    notice(grpc::StatusCode::UNAUTHENTICATED,
+           "refresh refused: " + *refusal + "; the stream keeps its old token until it runs out");
+    return;
+  }
+  auto& claims = std::get<common::TokenClaims>(verified);
+  if (claims.user != user_) {
+    notice(grpc::StatusCode::PERMISSION_DENIED,
+           "refresh refused: the token is for another user; a stream keeps the user it was "
+           "opened by");
+    return;
+  }
+  if (!context_.token_leases.renew(lease_, claims.expires_s, now_ms)) {
+    return;  // ended for its old token a moment ago
+  }
+  permissions_ = std::make_shared<const common::RoomPermissions>(std::move(claims.rooms));
+  // The fresh token is the whole truth about this user's rooms from now on.
+  for (auto it = rooms_.begin(); it != rooms_.end();) {
+    if (permissions_->allows(common::RoomRight::join, *it)) {
+      ++it;
+      continue;
+    }
+    context_.hub.leave(*it, subscriber_);
+    notice(grpc::StatusCode::PERMISSION_DENIED,
+           not_permitted(common::RoomRight::join, *it) + ": left it", *it);
+    it = rooms_.erase(it);
+  }
+  send_answer(context_.hub, subscriber_, encode_token_refreshed(claims.expires_s));
 }
 
 void ChatReactor::notice(grpc::StatusCode code, const std::string& message, const std::string& room,
                          const std::string& client_message_id, std::int64_t retry_after_us) {
   refusals_.refused(code, message);
-  send(context_.hub, subscriber_,
-       encode_error(static_cast<int>(code), message, room, client_message_id, retry_after_us));
+  send_answer(
+      context_.hub, subscriber_,
+      encode_error(static_cast<int>(code), message, room, client_message_id, retry_after_us));
 }
 
 void ChatReactor::leave_all_rooms() {
@@ -236,6 +275,7 @@ void ChatReactor::OnDone() {
   stuck_write_.disarm();
   // Every callback has run: the read side is idle and safe to touch here.
   leave_all_rooms();
+  context_.token_leases.remove(lease_);
   context_.streams.remove(subscriber_);
   refusals_.flush();  // before the closing line, so that the log reads in order
   spdlog::info("chat stream {} of {} closed", subscriber_->id(), user_);

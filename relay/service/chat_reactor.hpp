@@ -30,9 +30,11 @@ namespace relay::service {
 class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                           public hub::FrameSink {
  public:
-  // `permissions`: the rooms the user may join and publish to.
+  // `permissions`: the rooms the user may join and publish to;
+  // `token_expires_s`: the exp of the caller's token, 0 without tokens.
   ChatReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
-              Permissions permissions, std::unique_ptr<StreamSlot> slot);
+              Permissions permissions, std::unique_ptr<StreamSlot> slot,
+              std::int64_t token_expires_s);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -47,17 +49,19 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   void handle(const v1::Join& join);
   void handle(const v1::Leave& leave);
   void handle(const v1::Publish& publish);
+  void handle(const v1::Refresh& refresh);
   void notice(grpc::StatusCode code, const std::string& message, const std::string& room = "",
               const std::string& client_message_id = "", std::int64_t retry_after_us = 0);
   void leave_all_rooms();
 
   ServiceContext& context_;
   const std::string user_;
-  const Permissions permissions_;
+  Permissions permissions_;  // read side only: a Refresh replaces it
   const std::string peer_;
   const std::unique_ptr<StreamSlot> slot_;
   const ConnectionLease connection_;
   const hub::SubscriberPtr subscriber_;
+  const TokenLeases::LeasePtr lease_;  // the token's expiry; none without tokens
   StuckWriteCanceller stuck_write_;
   RefusalLog refusals_;
   common::TokenBucket join_rate_;          // read side only

@@ -33,13 +33,16 @@ std::optional<std::string> FollowReactor::validate(const v1::FollowRequest& requ
 
 FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContext* call,
                              std::string user, std::unique_ptr<StreamSlot> slot,
-                             const v1::FollowRequest& request)
+                             std::int64_t token_expires_s, const v1::FollowRequest& request)
     : context_(context),
       peer_(call->peer()),
       slot_(std::move(slot)),
       connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::follow, *this,
                                               write_batching(*call), connection_.connection())),
+      lease_(token_expires_s > 0
+                 ? context.token_leases.add(subscriber_, token_expires_s, unix_now_ms())
+                 : nullptr),
       stuck_write_(call) {
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),
@@ -88,6 +91,7 @@ void FollowReactor::OnCancel() {
 void FollowReactor::OnDone() {
   stuck_write_.disarm();
   leave_all_rooms();
+  context_.token_leases.remove(lease_);
   context_.streams.remove(subscriber_);
   spdlog::info("follow stream {} of {} closed", subscriber_->id(), subscriber_->user());
   delete this;

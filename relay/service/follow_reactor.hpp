@@ -20,8 +20,10 @@ namespace relay::service {
 class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                             public hub::FrameSink {
  public:
+  // `token_expires_s`: the exp of the caller's token; 0 without tokens.
   FollowReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
-                std::unique_ptr<StreamSlot> slot, const v1::FollowRequest& request);
+                std::unique_ptr<StreamSlot> slot, std::int64_t token_expires_s,
+                const v1::FollowRequest& request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -42,6 +44,9 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   const std::unique_ptr<StreamSlot> slot_;
   const ConnectionLease connection_;
   const hub::SubscriberPtr subscriber_;
+  // The token's expiry; none without tokens. A follower cannot refresh in
+  // band: TokenExpiring tells it to open a new Follow with a fresh token.
+  const TokenLeases::LeasePtr lease_;
   StuckWriteCanceller stuck_write_;
   // Written in the constructor, read again only in OnDone.
   std::vector<std::string> rooms_;

@@ -168,4 +168,17 @@ hub::FramePtr encode_error(int code, const std::string& message, const std::stri
   return std::make_shared<SliceFrame>(frame);
 }
 
+hub::FramePtr encode_token_expiring(std::int64_t expires_at_s, std::int64_t ends_in_ms) {
+  v1::ServerFrame frame;
+  frame.mutable_token_expiring()->set_expires_at_s(expires_at_s);
+  frame.mutable_token_expiring()->set_ends_in_ms(static_cast<std::uint32_t>(ends_in_ms));
+  return std::make_shared<SliceFrame>(frame);
+}
+
+hub::FramePtr encode_token_refreshed(std::int64_t expires_at_s) {
+  v1::ServerFrame frame;
+  frame.mutable_token_refreshed()->set_expires_at_s(expires_at_s);
+  return std::make_shared<SliceFrame>(frame);
+}
+
 }  // namespace relay::service

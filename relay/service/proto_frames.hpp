@@ -75,5 +75,7 @@ hub::FramePtr encode_ack(const std::string& room, const std::string& client_mess
                          std::uint64_t epoch, std::uint64_t sequence, bool duplicate);
 hub::FramePtr encode_error(int code, const std::string& message, const std::string& room,
                            const std::string& client_message_id, std::int64_t retry_after_us = 0);
+hub::FramePtr encode_token_expiring(std::int64_t expires_at_s, std::int64_t ends_in_ms);
+hub::FramePtr encode_token_refreshed(std::int64_t expires_at_s);
 
 }  // namespace relay::service

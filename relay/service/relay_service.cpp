@@ -98,7 +98,7 @@ RelayService::Admitted RelayService::admit_stream(const grpc::CallbackServerCont
     return {"", {}, nullptr, admission.refusal};
   }
   return {std::move(*identity.user), std::move(identity.rooms), std::move(admission.slot),
-          grpc::Status::OK};
+          grpc::Status::OK, identity.token_expires_s};
 }
 
 template <typename Request>
@@ -148,7 +148,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
                               fmt::format("{:g}", config.publish_rate_per_second));
   context->AddInitialMetadata(common::kPublishBurstKey, std::to_string(config.publish_burst));
   return new ChatReactor(context_, context, std::move(admitted.user), std::move(admitted.rooms),
-                         std::move(admitted.slot));
+                         std::move(admitted.slot), admitted.token_expires_s);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
@@ -173,7 +173,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayService::Follow(
     }
   }
   return new FollowReactor(context_, context, std::move(admitted.user), std::move(admitted.slot),
-                           parsed);
+                           admitted.token_expires_s, parsed);
 }
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
@@ -302,6 +302,8 @@ metrics::RelayReadings RelayService::readings() const {
     readings.room_subscribers += room.subscribers;
   }
   readings.refusals = context_.refusal_counts.read();
+  readings.token_refreshes = context_.token_leases.refreshes();
+  readings.token_expired_streams = context_.token_leases.expired_streams();
   readings.backplane_serving = backplane_->serving();
   readings.backplane = backplane_->stats();
   return readings;

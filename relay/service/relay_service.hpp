@@ -68,6 +68,9 @@ class RelayService final : public RelayServiceBase {
   std::size_t open_streams() const { return context_.streams.size(); }
   // Removes idle rooms and forgets users at rest; the relay calls it on a timer.
   void sweep();
+  // Warns the streams whose tokens expire soon and ends those whose tokens
+  // have expired beyond the grace; the relay calls it once a second.
+  void check_tokens() { context_.token_leases.check(unix_now_ms()); }
   // What a scrape of /metrics shows; from any thread.
   metrics::RelayReadings readings() const;
 
@@ -79,6 +82,7 @@ class RelayService final : public RelayServiceBase {
     Permissions rooms;
     std::unique_ptr<StreamSlot> slot;
     grpc::Status refusal;
+    std::int64_t token_expires_s = 0;
   };
   Admitted admit_stream(const grpc::CallbackServerContext& context, const char* rpc);
   // The caller's identity; a call without one is logged, summarised with the

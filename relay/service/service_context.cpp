@@ -1,5 +1,6 @@
 #include "relay/service/service_context.hpp"
 
+#include <chrono>
 #include <vector>
 
 #include "relay/service/publish_batch_reactor.hpp"
@@ -87,6 +88,18 @@ void BatchRegistry::drain_all() {
   for (auto* batch : batches_) {
     batch->drain();
   }
+}
+
+void send_answer(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr frame) {
+  if (subscriber->enqueue_answer(std::move(frame)) && subscriber->flush()) {
+    hub.remove_from_rooms(subscriber);
+  }
+}
+
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace relay::service

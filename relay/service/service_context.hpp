@@ -15,6 +15,7 @@
 #include "relay/hub/hub.hpp"
 #include "relay/service/refusal_log.hpp"
 #include "relay/service/shared_connections.hpp"
+#include "relay/service/token_leases.hpp"
 #include "relay/service/user_limits.hpp"
 
 namespace relay::service {
@@ -69,6 +70,7 @@ struct ServiceContext {
         hub(hub_),
         backplane(backplane_),
         tokens(std::move(tokens_)),
+        token_leases(hub_, config_.token_refresh_grace_ms),
         users(config_) {}
 
   const common::RelayConfig& config;
@@ -76,6 +78,8 @@ struct ServiceContext {
   backplane::Backplane& backplane;
   // Checks callers' bearer tokens; none: callers name themselves.
   const std::shared_ptr<const common::TokenVerifier> tokens;
+  // The token-bearing streams' expiries; empty without tokens.
+  TokenLeases token_leases;
   StreamRegistry streams;
   BatchRegistry batches;
   SharedConnections connections;
@@ -86,5 +90,13 @@ struct ServiceContext {
   RefusalLog refused_calls{"relay", refusal_counts};
   std::atomic<bool> draining{false};
 };
+
+// Queues an answer (an ack, a notice) for one stream. One that overflows the
+// queue of a client that stopped reading makes it a slow consumer like any
+// other, and it leaves its rooms at once.
+void send_answer(hub::Hub& hub, const hub::SubscriberPtr& subscriber, hub::FramePtr frame);
+
+// Now, for token expiries: milliseconds since the Unix epoch.
+std::int64_t unix_now_ms();
 
 }  // namespace relay::service

@@ -25,6 +25,8 @@ grpc::Status to_status(const hub::CloseReason& reason) {
       return {grpc::StatusCode::RESOURCE_EXHAUSTED, reason.message};
     case hub::CloseCode::unavailable:
       return {grpc::StatusCode::UNAVAILABLE, reason.message};
+    case hub::CloseCode::unauthenticated:
+      return {grpc::StatusCode::UNAUTHENTICATED, reason.message};
   }
   return {grpc::StatusCode::INTERNAL, reason.message};
 }
@@ -59,7 +61,8 @@ Identity verify_bearer(const grpc::CallbackServerContext& context,
   }
   auto claims = std::get<common::TokenClaims>(std::move(verified));
   return {std::move(claims.user), grpc::Status::OK,
-          std::make_shared<const common::RoomPermissions>(std::move(claims.rooms))};
+          std::make_shared<const common::RoomPermissions>(std::move(claims.rooms)),
+          claims.expires_s};
 }
 
 }  // namespace

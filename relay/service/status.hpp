@@ -28,7 +28,8 @@ using Permissions = std::shared_ptr<const common::RoomPermissions>;
 struct Identity {
   std::optional<std::string> user;
   grpc::Status error;
-  Permissions rooms = nullptr;  // null when refused
+  Permissions rooms = nullptr;       // null when refused
+  std::int64_t token_expires_s = 0;  // the token's exp; 0 without tokens
 };
 Identity identify(const grpc::CallbackServerContext& context, const common::TokenVerifier* tokens);
 

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -439,4 +441,206 @@ TEST_CASE("relay-token prints tokens that open what its --help examples say") {
       {RELAY_TOKEN_PATH, "--key", keys.path("secret"), "--user", "alice", "--rooms", "a*b"}, "");
   CHECK(bad_pattern.wait_exit(10s) == 2);
   CHECK(bad_pattern.err().find(R"(room pattern "a*b")") != std::string::npos);
+}
+
+namespace {
+
+constexpr int kUnauthenticated = 16;  // google.rpc.Code
+
+// A relay whose tokens expire on the second (no leeway) and whose streams
+// end a second after their token unless refreshed.
+std::vector<std::string> short_grace(const Keys& keys) {
+  return {"--auth-key",
+          keys.path("secret"),
+          "--auth-leeway-ms",
+          "0",
+          "--token-refresh-grace-ms",
+          "1000",
+          "--publish-rate-per-second",
+          "0"};
+}
+
+relay::v1::ClientFrame refresh(const std::string& token) {
+  relay::v1::ClientFrame frame;
+  frame.mutable_refresh()->set_token(token);
+  return frame;
+}
+
+}  // namespace
+
+TEST_CASE("a stream is told ahead that its token expires, refreshes it in band and loses nothing") {
+  Keys keys;
+  RelayProcess relay(short_grace(keys));
+  const std::string secret = keys.text("secret");
+  const std::int64_t issued = now_s();
+  ChatClient ann(relay.target(), "", false,
+                 token("HS256", secret, "ann", rooms({"team"}), issued, 3));
+  ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"})));
+  join_and_wait(ann, "team");
+  join_and_wait(bob, "team");
+  REQUIRE(ann.publish("team", "message 0", "m0"));
+
+  // Half of what is left of a 3 s token: within about 2 s of the join.
+  const auto expiring = ann.next_of(ServerFrame::kTokenExpiring, 5s);
+  REQUIRE(expiring);
+  CHECK(expiring->token_expiring().expires_at_s() == issued + 3);
+  CHECK(expiring->token_expiring().ends_in_ms() > 0);
+  CHECK(expiring->token_expiring().ends_in_ms() <= 4000);
+
+  const std::int64_t fresh_issued = now_s();
+  REQUIRE(ann.write(refresh(token("HS256", secret, "ann", rooms({"team"}), fresh_issued, 3600))));
+  const auto refreshed = ann.next_of(ServerFrame::kTokenRefreshed, 5s);
+  REQUIRE(refreshed);
+  CHECK(refreshed->token_refreshed().expires_at_s() == fresh_issued + 3600);
+
+  // Past the old token's end and its grace, the stream serves both ways.
+  while (now_s() < issued + 3 + 3) {
+    std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(ann.publish("team", "message 1", "m1"));
+  check_heard_ann(bob, 2);
+  REQUIRE(bob.publish("team", "still here?", "b0"));
+  const auto heard = ann.next_matching(
+      [](const ServerFrame& frame) { return frame.message().sender() == "bob"; }, 5s);
+  REQUIRE(heard);
+  CHECK(heard->message().body() == "still here?");
+  CHECK_FALSE(ann.wait_status(0ms));
+}
+
+TEST_CASE(
+    "a stream not refreshed ends UNAUTHENTICATED after the grace; bad refreshes do not save it") {
+  Keys keys;
+  RelayProcess relay(short_grace(keys));
+  const std::string secret = keys.text("secret");
+  const std::int64_t issued = now_s();
+  ChatClient ann(relay.target(), "", false,
+                 token("HS256", secret, "ann", rooms({"team"}), issued, 2));
+  ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"})));
+  join_and_wait(ann, "team");
+  join_and_wait(bob, "team");
+  relay::v1::FollowRequest request;
+  request.add_rooms()->set_room("team");
+  FollowClient follower(relay.target(), request, "",
+                        token("HS256", secret, "carl", rooms({"team"}), issued, 2));
+  REQUIRE(follower.next());  // its Joined
+
+  const std::vector<std::pair<std::string, std::string>> refusals = {
+      {token("HS256", secret, "mallory", rooms({"team"})),
+       "refresh refused: the token is for another user"},
+      {token("HS256", keys.text("other-secret"), "ann", rooms({"team"})),
+       "refresh refused: invalid token"},
+      {token("HS256", secret, "ann", rooms({"team"}), issued - 7200, 3600),
+       "refresh refused: token expired"},
+  };
+  for (const auto& [fresh, reason] : refusals) {
+    INFO(reason);
+    REQUIRE(ann.write(refresh(fresh)));
+    const auto refused = refusal_of(ann);
+    CHECK(refused.code() == (reason.find("another user") != std::string::npos ? kPermissionDenied
+                                                                              : kUnauthenticated));
+    CHECK(refused.message().find(reason) != std::string::npos);
+  }
+
+  const auto ended = ann.wait_status(10s);
+  REQUIRE(ended);
+  CHECK(now_s() >= issued + 2 + 1);
+  CHECK(ended->error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(ended->error_message().find("your token expired") != std::string::npos);
+
+  // A follower cannot refresh in band: it is told, then ended the same way.
+  bool told = false;
+  while (auto frame = follower.next(10s)) {
+    told = told || frame->has_token_expiring();
+  }
+  CHECK(told);
+  const auto follow_ended = follower.wait_status(10s);
+  REQUIRE(follow_ended);
+  CHECK(follow_ended->error_code() == grpc::StatusCode::UNAUTHENTICATED);
+
+  // The others go on.
+  CHECK(publish_acked(bob, "team", "after", "b1").sequence() == 1);
+}
+
+TEST_CASE("a fresh token's rooms replace the old ones: a room it does not grant is left") {
+  Keys keys;
+  RelayProcess relay(short_grace(keys));
+  const std::string secret = keys.text("secret");
+  ChatClient ann(relay.target(), "", false, token("HS256", secret, "ann", rooms({"team-*"})));
+  ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team-*"})));
+  join_and_wait(ann, "team-a");
+  join_and_wait(ann, "team-b");
+  join_and_wait(bob, "team-b");
+
+  REQUIRE(ann.write(refresh(token("HS256", secret, "ann", rooms({"team-a"})))));
+  const auto left = refusal_of(ann);
+  CHECK(left.code() == kPermissionDenied);
+  CHECK(left.room() == "team-b");
+  CHECK(left.message() == "your token does not let you join team-b: left it");
+  REQUIRE(ann.next_of(ServerFrame::kTokenRefreshed, 5s));
+
+  CHECK(publish_acked(bob, "team-b", "ann cannot hear this", "b0").sequence() == 1);
+  REQUIRE(ann.join("team-b"));
+  CHECK(refusal_of(ann).code() == kPermissionDenied);
+  CHECK(publish_acked(ann, "team-a", "still in team-a", "a0").sequence() == 1);
+}
+
+TEST_CASE("a Refresh on a relay without tokens is refused and the stream goes on") {
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");
+  REQUIRE(ann.write(refresh("anything")));
+  const auto refused = refusal_of(ann);
+  CHECK(refused.code() == static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  CHECK(refused.message() == "this relay does not use tokens: there is nothing to refresh");
+  join_and_wait(ann, "lobby");
+}
+
+TEST_CASE("relay-chat keeps chatting and following across token expiries, from --token-command") {
+  Keys keys;
+  RelayProcess relay(short_grace(keys));
+  const std::string secret = keys.text("secret");
+  ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"})));
+  join_and_wait(bob, "team");
+  // Every token relay-chat gets lives 3 s: over 9 s it refreshes several times.
+  const std::string mint = std::string(RELAY_TOKEN_PATH) + " --key " + keys.path("secret") +
+                           " --rooms team --ttl 3s --user ";
+  ChildProcess alice({"/bin/sh", "-c",
+                      "for i in 1 2 3 4 5 6 7 8 9; do echo line $i; sleep 1; done | " +
+                          relay_chat_path() + " --relay " + relay.target() +
+                          " --timeout 5 --room team --token-command '" + mint + "alice'"},
+                     "");
+  ChildProcess carl({relay_chat_path(), "--relay", relay.target(), "--token-command", mint + "carl",
+                     "follow", "team"},
+                    "");
+  for (int i = 1; i <= 9; ++i) {
+    const auto message = bob.next_matching(
+        [](const ServerFrame& frame) { return frame.message().sender() == "alice"; }, 10s);
+    REQUIRE(message);
+    CHECK(message->message().body() == "line " + std::to_string(i));
+    if (i == 6) {
+      REQUIRE(bob.publish("team", "hello alice", "b0"));
+    }
+  }
+  REQUIRE(alice.wait_exit(30s) == 0);
+  REQUIRE(carl.wait_for_output("alice: line 9", 10s));
+  carl.signal(SIGINT);
+  REQUIRE(carl.wait_exit(10s));
+
+  const auto count = [](const std::string& text, const std::string& what) {
+    std::size_t found = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+      ++found;
+    }
+    return found;
+  };
+  CHECK(count(alice.out(), "bob: hello alice") == 1);
+  for (int i = 1; i <= 9; ++i) {
+    CHECK(count(carl.out(), "alice: line " + std::to_string(i) + "\n") == 1);
+  }
+  // Nothing the user would notice: no refusal, no reconnection.
+  for (const auto* err : {&alice, &carl}) {
+    CAPTURE(err->err());
+    CHECK(err->err().find("refused") == std::string::npos);
+    CHECK(err->err().find("reconnect") == std::string::npos);
+    CHECK(err->err().find("rejoined") == std::string::npos);
+  }
 }

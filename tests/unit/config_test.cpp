@@ -27,7 +27,7 @@ using relay::common::to_json;
 
 // Update when RelayConfig gains a field: it makes a field missing from the
 // catalogue in config_fields.cpp fail the round-trip test below.
-constexpr std::size_t kFieldCount = 50;
+constexpr std::size_t kFieldCount = 51;
 
 // Every field differs from its default, and stays within its range.
 RelayConfig changed_config() {
@@ -71,6 +71,7 @@ RelayConfig changed_config() {
   config.auth_issuer = "https://id.example";
   config.auth_audience = "relay";
   config.auth_leeway_ms = 5000;
+  config.token_refresh_grace_ms = 2000;
   config.history_max_age_ms = 3600000;
   config.backplane = "nats";
   config.nats_url = "nats://127.0.0.1:4223,tls://nats.example:4222";

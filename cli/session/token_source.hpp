@@ -1,0 +1,34 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace relay::cli {
+
+// Where relay-chat gets its bearer tokens: a file read again at every use
+// (renewed in place by whatever issues them), or a command run at every use
+// that prints one. Both empty: no token.
+struct TokenSource {
+  std::string file;
+  std::string command;
+
+  bool empty() const { return file.empty() && command.empty(); }
+};
+
+// A command that has not printed its token by then is killed: a stuck
+// credential helper must not hang the chat.
+inline constexpr std::chrono::milliseconds kTokenCommandTimeout{10000};
+
+// A fresh token, or none with the reason in `why`.
+std::optional<std::string> fetch_token(const TokenSource& source, std::string& why);
+
+// The first word of `path`, or none when the file cannot be read or holds none.
+std::optional<std::string> read_token_file(const std::string& path);
+
+// The first word `command` (run by /bin/sh) prints on its standard output,
+// when it exits 0 within `timeout`; its standard error is relay-chat's.
+std::optional<std::string> run_token_command(const std::string& command,
+                                             std::chrono::milliseconds timeout, std::string& why);
+
+}  // namespace relay::cli

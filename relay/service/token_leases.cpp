@@ -1,0 +1,91 @@
+#include "relay/service/token_leases.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "relay/service/proto_frames.hpp"
+#include "relay/service/service_context.hpp"
+
+namespace relay::service {
+namespace {
+
+constexpr std::int64_t kMaxWarningMs = 60'000;
+
+}  // namespace
+
+void TokenLeases::set_expiry_locked(Lease& lease, std::int64_t expires_s, std::int64_t now_ms) {
+  const std::int64_t expires_ms = expires_s * 1000;
+  lease.expires_s_ = expires_s;
+  lease.warn_at_ms_ =
+      expires_ms - std::min(kMaxWarningMs, std::max<std::int64_t>(0, (expires_ms - now_ms) / 2));
+  lease.warned_ = false;
+}
+
+TokenLeases::LeasePtr TokenLeases::add(const hub::SubscriberPtr& subscriber, std::int64_t expires_s,
+                                       std::int64_t now_ms) {
+  auto lease = std::make_shared<Lease>(subscriber);
+  std::lock_guard lock(mutex_);
+  set_expiry_locked(*lease, expires_s, now_ms);
+  leases_.insert(lease);
+  return lease;
+}
+
+void TokenLeases::remove(const LeasePtr& lease) {
+  std::lock_guard lock(mutex_);
+  leases_.erase(lease);
+}
+
+bool TokenLeases::renew(const LeasePtr& lease, std::int64_t expires_s, std::int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  if (!leases_.contains(lease)) {
+    return false;
+  }
+  // The same token again (a file not yet renewed) changes nothing: warning
+  // again at once would only have the client send it again every second.
+  if (expires_s > lease->expires_s_) {
+    set_expiry_locked(*lease, expires_s, now_ms);
+  }
+  refreshes_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void TokenLeases::check(std::int64_t now_ms) {
+  std::vector<std::pair<hub::SubscriberPtr, hub::FramePtr>> warnings;
+  std::vector<std::pair<hub::SubscriberPtr, std::int64_t>> expired;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = leases_.begin(); it != leases_.end();) {
+      Lease& lease = **it;
+      const std::int64_t ends_ms = lease.expires_s_ * 1000 + grace_ms_;
+      if (now_ms >= ends_ms) {
+        expired.emplace_back(lease.subscriber_, lease.expires_s_);
+        it = leases_.erase(it);
+        continue;
+      }
+      if (!lease.warned_ && now_ms >= lease.warn_at_ms_) {
+        lease.warned_ = true;
+        warnings.emplace_back(lease.subscriber_,
+                              encode_token_expiring(lease.expires_s_, ends_ms - now_ms));
+      }
+      ++it;
+    }
+  }
+  // Outside the lock: a frame or a close may call into gRPC.
+  for (auto& [subscriber, frame] : warnings) {
+    send_answer(hub_, subscriber, std::move(frame));
+  }
+  for (const auto& [subscriber, expires_s] : expired) {
+    expired_.fetch_add(1, std::memory_order_relaxed);
+    subscriber->close({hub::CloseCode::unauthenticated,
+                       fmt::format("your token expired (exp {}) and no fresh one came within {} "
+                                   "ms: reconnect with a new token",
+                                   expires_s, grace_ms_)},
+                      true);
+    hub_.remove_from_rooms(subscriber);
+  }
+}
+
+}  // namespace relay::service

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+
+#include "relay/hub/hub.hpp"
+#include "relay/hub/subscriber.hpp"
+
+namespace relay::service {
+
+// The streams opened with a bearer token, each holding its token's expiry.
+// check() runs once a second on the relay's timer thread: a stream whose
+// token expires soon is told so (TokenExpiring), and one still not refreshed
+// at the token's exp plus the grace is ended with UNAUTHENTICATED. A stream
+// costs a check a few comparisons, and a relay without tokens has no leases.
+class TokenLeases {
+ public:
+  class Lease;
+  using LeasePtr = std::shared_ptr<Lease>;
+
+  TokenLeases(hub::Hub& hub, std::int64_t grace_ms) : hub_(hub), grace_ms_(grace_ms) {}
+
+  LeasePtr add(const hub::SubscriberPtr& subscriber, std::int64_t expires_s, std::int64_t now_ms);
+  // From the stream's OnDone; a lease that check() ended is already gone.
+  void remove(const LeasePtr& lease);
+  // A fresh token's expiry (one no later than the lease's changes nothing);
+  // false when the stream was already ended for the old one.
+  bool renew(const LeasePtr& lease, std::int64_t expires_s, std::int64_t now_ms);
+  void check(std::int64_t now_ms);
+
+  std::uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
+  std::uint64_t expired_streams() const { return expired_.load(std::memory_order_relaxed); }
+
+ private:
+  // Sets the lease's expiry and when to warn: a minute ahead, or half of
+  // what is left of the token's life when that is shorter, so that a client
+  // of a short-lived token still has time to fetch a fresh one.
+  static void set_expiry_locked(Lease& lease, std::int64_t expires_s, std::int64_t now_ms);
+
+  hub::Hub& hub_;
+  const std::int64_t grace_ms_;
+  std::mutex mutex_;
+  std::unordered_set<LeasePtr> leases_;  // guarded by mutex_
+  std::atomic<std::uint64_t> refreshes_{0};
+  std::atomic<std::uint64_t> expired_{0};
+};
+
+class TokenLeases::Lease {
+ public:
+  explicit Lease(hub::SubscriberPtr subscriber) : subscriber_(std::move(subscriber)) {}
+
+ private:
+  friend class TokenLeases;
+  const hub::SubscriberPtr subscriber_;
+  std::int64_t expires_s_ = 0;   // guarded by TokenLeases::mutex_
+  std::int64_t warn_at_ms_ = 0;  // guarded by TokenLeases::mutex_
+  bool warned_ = false;          // guarded by TokenLeases::mutex_
+};
+
+}  // namespace relay::service
