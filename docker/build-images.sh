@@ -28,7 +28,15 @@ mkdir -p "$cache"
 build relay-nats docker/nats.Dockerfile
 build relay-prometheus docker/prometheus.Dockerfile
 
-relay_args=(--build-arg "BUILD_JOBS=${BUILD_JOBS:-1}")
+# The commit relay_build_info reports ("-dirty": tracked files differ from it).
+commit=unknown
+if command -v git >/dev/null 2>&1 && git rev-parse --short=12 HEAD >/dev/null 2>&1; then
+  commit="$(git rev-parse --short=12 HEAD)"
+  if [[ -n "$(git status --porcelain --untracked-files=no)" ]]; then
+    commit+=-dirty
+  fi
+fi
+relay_args=(--build-arg "BUILD_JOBS=${BUILD_JOBS:-1}" --build-arg "RELAY_COMMIT=$commit")
 # The build stage under its own name, for its ccache below; the image then
 # reuses its layers, as the context has not changed in between.
 build relay-build docker/Dockerfile --target build "${relay_args[@]}"
