@@ -9,6 +9,7 @@
 # - relay1 is killed (docker kill): the follower goes on through relay2, and
 #   the room's numbering and the publisher's ticks it shows have no gap and
 #   no duplicate;
+# - relay2's relay_build_info names the commit the image was built from;
 # - Prometheus has scraped relay_messages_published_total from relay2;
 # - scripts/demo.sh --down removes it all (and stops the engine if these
 #   scripts started it).
@@ -53,11 +54,15 @@ http_get() { # host port path
 }
 
 # A relay's own /metrics, straight from its container's address.
-relay_metric() { # relay metric-line-prefix
-  local ip value
+relay_scrape() { # relay
+  local ip
   ip="$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \
     "$("${compose[@]}" ps -q "$1")")"
-  value="$(http_get "$ip" 9464 /metrics | sed -n "s/^$2 //p")"
+  http_get "$ip" 9464 /metrics
+}
+relay_metric() { # relay metric-line-prefix
+  local value
+  value="$(relay_scrape "$1" | sed -n "s/^$2 //p")"
   echo "${value:-0}"
 }
 follows_on() { relay_metric "$1" 'relay_open_streams{kind="follow"}'; }
@@ -125,6 +130,14 @@ mapfile -t seqs < <(follower_log | sed -nE 's/^\[lobby\] #([0-9]+) .*/\1/p')
 contiguous "#lobby's positions at the follower" "${seqs[@]}"
 mapfile -t tick_numbers < <(follower_log | sed -nE 's/^\[lobby\] #[0-9]+ publisher: tick ([0-9]+)$/\1/p')
 contiguous "the publisher's ticks at the follower" "${tick_numbers[@]}"
+
+# The image knows the commit it was built from (build-images.sh's
+# RELAY_COMMIT; "-dirty" may follow), although its context has no .git.
+commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+build_info="$(relay_scrape relay2 | grep '^relay_build_info' || true)"
+grep -qF "commit=\"$commit" <<<"$build_info" ||
+  die "relay_build_info does not name commit $commit: ${build_info:-none}"
+check "relay2's $build_info"
 
 address="$("${compose[@]}" port prometheus 9090)"
 query() { http_get "${address%:*}" "${address##*:}" /api/v1/query?query=relay_messages_published_total; }
