@@ -86,6 +86,26 @@ std::chrono::milliseconds sweep_interval(const RelayConfig& config) {
 // its broker within this.
 constexpr auto kHealthInterval = std::chrono::milliseconds(250);
 
+// SIGHUP is an operator's habit for "read your certificates again", and would
+// otherwise end the relay. gRPC 1.51 cannot be told to re-read them at once:
+// they are read every --tls-reload-interval-ms anyway, which the line says.
+void on_hangup(boost::asio::signal_set& hangups, const RelayConfig& config) {
+  hangups.async_wait([&hangups, &config](const boost::system::error_code& error, int) {
+    if (error) {
+      return;
+    }
+    if (config.tls_cert.empty()) {
+      spdlog::info("SIGHUP: no TLS files to read again; the relay goes on");
+    } else {
+      spdlog::info(
+          "SIGHUP: the TLS files are read again every {} ms, with or without a signal; "
+          "renewed ones are served to new connections within that",
+          config.tls_reload_interval_ms);
+    }
+    on_hangup(hangups, config);
+  });
+}
+
 void schedule_health(boost::asio::steady_timer& timer, relay::service::RelayService& service,
                      grpc::HealthCheckServiceInterface& health, bool serving) {
   timer.expires_after(kHealthInterval);
@@ -134,6 +154,7 @@ int serve(const relay::common::StartupOptions& options) {
   // soon as the port file appears gets a drain, not death by signal.
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::signal_set hangups(io, SIGHUP);
   if (auto refusal = relay::common::anonymous_exposure(config)) {
     spdlog::error("{}", *refusal);
     return 2;
@@ -206,6 +227,7 @@ int serve(const relay::common::StartupOptions& options) {
   }
   boost::asio::steady_timer health_timer(io);
   schedule_health(health_timer, service, *health, serving);
+  on_hangup(hangups, config);
   std::thread drainer;
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) {
@@ -238,7 +260,10 @@ int serve(const relay::common::StartupOptions& options) {
       // to close their connections, which they need not do; a short deadline
       // lets unary calls in flight finish, then cancels and disconnects the rest.
       server->Shutdown(std::chrono::system_clock::now() + kUnaryShutdownGrace);
-      boost::asio::post(io, [&signals] { signals.cancel(); });
+      boost::asio::post(io, [&signals, &hangups] {
+        signals.cancel();
+        hangups.cancel();
+      });
     });
   });
   // The metrics port first: a port file that exists says everything listens.

@@ -21,6 +21,7 @@
 
 #include "common/tokens.hpp"
 #include "tests/integration/child_process.hpp"
+#include "tests/integration/http_client.hpp"
 #include "tests/integration/relay_process.hpp"
 #include "tests/integration/scratch_directory.hpp"
 #include "tests/integration/test_clients.hpp"
@@ -448,7 +449,7 @@ namespace {
 constexpr int kUnauthenticated = 16;  // google.rpc.Code
 
 // A relay whose tokens expire on the second (no leeway) and whose streams
-// end a second after their token unless refreshed.
+// end a second after their token unless refreshed, with its metrics.
 std::vector<std::string> short_grace(const Keys& keys) {
   return {"--auth-key",
           keys.path("secret"),
@@ -457,7 +458,20 @@ std::vector<std::string> short_grace(const Keys& keys) {
           "--token-refresh-grace-ms",
           "1000",
           "--publish-rate-per-second",
-          "0"};
+          "0",
+          "--metrics-listen",
+          "127.0.0.1:0",
+          "--metrics-port-file",
+          keys.path("metrics.port")};
+}
+
+// A series of the metrics of the relay short_grace(keys) started.
+double scraped(const Keys& keys, const std::string& series) {
+  int port = 0;
+  std::ifstream(keys.path("metrics.port")) >> port;
+  const auto found = value(get(port, "/metrics"), series);
+  REQUIRE_MESSAGE(found, series);
+  return *found;
 }
 
 relay::v1::ClientFrame refresh(const std::string& token) {
@@ -505,6 +519,8 @@ TEST_CASE("a stream is told ahead that its token expires, refreshes it in band a
   REQUIRE(heard);
   CHECK(heard->message().body() == "still here?");
   CHECK_FALSE(ann.wait_status(0ms));
+  CHECK(scraped(keys, "relay_token_refreshes_total") == 1);
+  CHECK(scraped(keys, "relay_token_expired_streams_total") == 0);
 }
 
 TEST_CASE(
@@ -559,6 +575,8 @@ TEST_CASE(
 
   // The others go on.
   CHECK(publish_acked(bob, "team", "after", "b1").sequence() == 1);
+  CHECK(scraped(keys, "relay_token_expired_streams_total") == 2);
+  CHECK(scraped(keys, "relay_refusals_total{code=\"unauthenticated\"}") == 2);
 }
 
 TEST_CASE("a fresh token's rooms replace the old ones: a room it does not grant is left") {
@@ -603,14 +621,16 @@ TEST_CASE("relay-chat keeps chatting and following across token expiries, from -
   // Every token relay-chat gets lives 3 s: over 9 s it refreshes several times.
   const std::string mint = std::string(RELAY_TOKEN_PATH) + " --key " + keys.path("secret") +
                            " --rooms team --ttl 3s --user ";
+  ChildProcess carl({relay_chat_path(), "--relay", relay.target(), "--token-command", mint + "carl",
+                     "follow", "team"},
+                    "");
+  // Following before alice speaks, so that it hears her first line.
+  REQUIRE(wait_until([&] { return carl.err().find("joined #team") != std::string::npos; }, 20s));
   ChildProcess alice({"/bin/sh", "-c",
                       "for i in 1 2 3 4 5 6 7 8 9; do echo line $i; sleep 1; done | " +
                           relay_chat_path() + " --relay " + relay.target() +
                           " --timeout 5 --room team --token-command '" + mint + "alice'"},
                      "");
-  ChildProcess carl({relay_chat_path(), "--relay", relay.target(), "--token-command", mint + "carl",
-                     "follow", "team"},
-                    "");
   for (int i = 1; i <= 9; ++i) {
     const auto message = bob.next_matching(
         [](const ServerFrame& frame) { return frame.message().sender() == "alice"; }, 10s);

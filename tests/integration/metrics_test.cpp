@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -122,4 +123,23 @@ TEST_CASE("/metrics answers bad requests with an HTTP error and the relay keeps 
   ChatClient ann(metrics.relay.target(), "ann");
   join_and_wait(ann, "lobby");
   publish_acked(ann, "lobby", "still serving", "m-1");
+}
+
+TEST_CASE("every metric /metrics serves is in the README's Metrics table") {
+  MetricsRelay metrics;
+  const std::string scrape = get(metrics.metrics_port, "/metrics");
+  std::ifstream in(std::filesystem::path(RELAY_SOURCE_DIR) / "README.md");
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream lines(scrape);
+  int families = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) != 0) {
+      continue;
+    }
+    const std::string name = line.substr(7, line.find(' ', 7) - 7);
+    CAPTURE(name);
+    CHECK(readme.find("| `" + name + "` |") != std::string::npos);
+    ++families;
+  }
+  CHECK(families >= 20);
 }

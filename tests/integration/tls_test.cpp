@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -196,7 +197,8 @@ TEST_CASE("with mutual TLS only clients with a certificate from the client CA ge
   CHECK(ann.publish("secure", "still here"));
 }
 
-TEST_CASE("a renewed certificate is served to new connections while open streams go on") {
+TEST_CASE(
+    "a renewed certificate is served to new connections while open streams go on, SIGHUP or not") {
   Certificates certs;
   const auto cert = certs.dir / "live.pem";
   const auto key = certs.dir / "live.key";
@@ -214,6 +216,9 @@ TEST_CASE("a renewed certificate is served to new connections while open streams
   std::filesystem::copy_file(certs.dir / "other-ca-server.pem", certs.dir / "next.pem");
   std::filesystem::rename(certs.dir / "next.key", key);
   std::filesystem::rename(certs.dir / "next.pem", cert);
+  // An operator's habit after a renewal: the relay says when the files are
+  // read, and goes on.
+  relay.signal(SIGHUP);
 
   auto new_trust = tls_stub(relay.target(), {.ca = certs.text("other-ca.pem")});
   grpc::Status status = list_rooms(*new_trust);
@@ -226,6 +231,8 @@ TEST_CASE("a renewed certificate is served to new connections while open streams
   INFO(status.error_message());
   CHECK(status.ok());
   CHECK(ann.publish("secure", "the stream outlived the renewal"));
+  CHECK(relay.log().find("SIGHUP: the TLS files are read again every 1000 ms") !=
+        std::string::npos);
 }
 
 TEST_CASE("relay-bench drives a relay over mutual TLS, and says which file it cannot use") {
