@@ -108,8 +108,9 @@ struct RelayConfig {
   std::string auth_issuer;
   std::string auth_audience;
   std::int64_t auth_leeway_ms = 30000;
-  // A stream whose token has expired ends this long after `exp` unless its
-  // client sent a fresh one (relay.proto: Refresh).
+  // A stream whose token has expired ends this long after `exp` (but never
+  // before exp + auth_leeway_ms, until which the token is still accepted)
+  // unless its client sent a fresh one (relay.proto: Refresh).
   std::int64_t token_refresh_grace_ms = 30000;
   // Without tokens, callers are only who they say they are: the relay then
   // listens on loopback only, unless this says every client that can reach

@@ -276,7 +276,8 @@ const ConfigField kFields[] = {
     {.key = "token_refresh_grace_ms",
      .value_name = "MS",
      .help = "How long after its token's exp a Chat or Follow stream goes on without a fresh "
-             "token (a Refresh frame) before it ends with UNAUTHENTICATED.",
+             "token (a Refresh frame) before it ends with UNAUTHENTICATED; never less than "
+             "--auth-leeway-ms.",
      .rule = Millis{&RelayConfig::token_refresh_grace_ms, 0, 3600000}},
     {.key = "allow_anonymous",
      .help = "Serve callers without tokens (no --auth-key) on an address other machines reach, "

@@ -65,17 +65,26 @@ RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::tim
 std::optional<std::string> add_caller_metadata(grpc::ClientContext& context,
                                                const std::string& user,
                                                const ChannelOptions& options) {
-  context.AddMetadata(common::kUserKey, user);
   if (options.token.empty()) {
+    add_caller_metadata(context, user, "");
     return std::nullopt;
   }
   std::string why;
   const auto token = fetch_token(options.token, why);
   if (!token) {
+    add_caller_metadata(context, user, "");
     return why;
   }
-  context.AddMetadata("authorization", "Bearer " + *token);
+  add_caller_metadata(context, user, *token);
   return std::nullopt;
+}
+
+void add_caller_metadata(grpc::ClientContext& context, const std::string& user,
+                         const std::string& token) {
+  context.AddMetadata(common::kUserKey, user);
+  if (!token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + token);
+  }
 }
 
 }  // namespace relay::cli

@@ -36,6 +36,9 @@ struct ChannelOptions {
 std::optional<std::string> add_caller_metadata(grpc::ClientContext& context,
                                                const std::string& user,
                                                const ChannelOptions& options);
+// The same with a token already fetched (none when empty).
+void add_caller_metadata(grpc::ClientContext& context, const std::string& user,
+                         const std::string& token);
 
 // A channel to one or more relays. Several addresses in the target
 // ("ipv4:127.0.0.1:50051,127.0.0.1:50052", or a dns: name with several

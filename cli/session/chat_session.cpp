@@ -166,7 +166,8 @@ void ChatSession::supervise() {
       // On a failing channel the stream fails at once, with gRPC's reason.
       bool established = false;
       const grpc::Status status = run_stream(resumed, established);
-      if (established) {
+      // A stream ended for its token proves nothing about the next one.
+      if (established && status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
         backoff.reset();
         resumed = true;
       }
@@ -243,6 +244,7 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
     // showing anything) just long enough to resend it and hear the answer.
     outbound_.clear();
     visiting_.clear();
+    refresh_due_ms_.reset();
     for (const auto& [room, state] : rooms_) {
       outbound_.push_back(join_frame(room, state, options_.presence));
     }
@@ -333,9 +335,26 @@ void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
   common::TokenBucket pace(limits.publish_rate * 0.9, std::max(1.0, limits.publish_burst / 2));
   for (;;) {
     v1::ClientFrame frame;
+    std::optional<std::uint32_t> refresh_ends_in_ms;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stream_over || stopping_ || !outbound_.empty(); });
+      changed_.wait(
+          lock, [&] { return stream_over || stopping_ || !outbound_.empty() || refresh_due_ms_; });
+      if (stream_over) {
+        return;
+      }
+      refresh_ends_in_ms = std::exchange(refresh_due_ms_, std::nullopt);
+    }
+    if (refresh_ends_in_ms) {
+      // Ahead of any publish waiting for its pace: the deadline does not wait.
+      auto refresh = refresh_frame(*refresh_ends_in_ms);
+      if (refresh && !stream.Write(*refresh)) {
+        return;
+      }
+      continue;
+    }
+    {
+      std::unique_lock lock(mutex_);
       if (stream_over) {
         return;
       }
@@ -346,11 +365,13 @@ void ChatSession::write_loop(Stream& stream, const bool& stream_over) {
         // Stopping does not end these waits: the queue is still written at
         // the relay's pace until stop() gives up and cancels the stream.
         if (const auto now = std::chrono::steady_clock::now(); now < publish_not_before_) {
-          changed_.wait_until(lock, publish_not_before_, [&] { return stream_over; });
+          changed_.wait_until(lock, publish_not_before_,
+                              [&] { return stream_over || refresh_due_ms_; });
           continue;
         }
         if (const auto wait = pace.wait_us(steady_now_us()); wait > 0) {
-          changed_.wait_for(lock, std::chrono::microseconds(wait), [&] { return stream_over; });
+          changed_.wait_for(lock, std::chrono::microseconds(wait),
+                            [&] { return stream_over || refresh_due_ms_; });
           continue;
         }
         pace.try_take(steady_now_us());
@@ -438,8 +459,11 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
         }
         // A refused join (bad name, too many rooms): not a room of ours, so
         // not one to rejoin on every reconnect.
+        // Nor one a refreshed token took away.
         const auto room = rooms_.find(error.room());
-        if (error.client_message_id().empty() && room != rooms_.end() && !room->second.positioned &&
+        const bool revoked = error.code() == static_cast<int>(grpc::StatusCode::PERMISSION_DENIED);
+        if (error.client_message_id().empty() && room != rooms_.end() &&
+            (!room->second.positioned || revoked) &&
             error.code() != static_cast<int>(grpc::StatusCode::ALREADY_EXISTS)) {
           rooms_.erase(room);
         }
@@ -447,34 +471,29 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
       listener_.on_error(frame.error());
       return;
     }
-    case v1::ServerFrame::kTokenExpiring:
-      refresh_token(frame.token_expiring());
+    case v1::ServerFrame::kTokenExpiring: {
+      // The writer fetches the token: a command must not hold up reading.
+      std::lock_guard lock(mutex_);
+      refresh_due_ms_ = frame.token_expiring().ends_in_ms();
+      changed_.notify_all();
       return;
+    }
     case v1::ServerFrame::kTokenRefreshed:
     case v1::ServerFrame::KIND_NOT_SET:
       return;
   }
 }
 
-void ChatSession::refresh_token(const v1::TokenExpiring& expiring) {
-  // On the reader thread: a token command holds up the frames behind this
-  // one for as long as it runs (kTokenCommandTimeout at most).
+std::optional<v1::ClientFrame> ChatSession::refresh_frame(std::uint32_t ends_in_ms) {
   std::string why;
-  if (auto token = fetch_token(options_.channel.token, why)) {
-    v1::ClientFrame frame;
-    frame.mutable_refresh()->set_token(std::move(*token));
-    std::lock_guard lock(mutex_);
-    // Ahead of any publish waiting for its pace: the deadline does not wait.
-    outbound_.push_front(std::move(frame));
-    changed_.notify_all();
-    return;
+  auto token = fetch_token(options_.channel.token, why);
+  if (!token) {
+    listener_.on_error(token_refresh_failed(why, ends_in_ms));
+    return std::nullopt;
   }
-  v1::ErrorNotice notice;
-  notice.set_code(static_cast<int>(grpc::StatusCode::UNAUTHENTICATED));
-  notice.set_message(fmt::format(
-      "the token runs out and no fresh one could be had ({}); the relay ends this stream in {} s",
-      why, (expiring.ends_in_ms() + 999) / 1000));
-  listener_.on_error(notice);
+  v1::ClientFrame frame;
+  frame.mutable_refresh()->set_token(std::move(*token));
+  return frame;
 }
 
 void ChatSession::handle_message(const v1::Message& message) {

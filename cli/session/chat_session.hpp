@@ -64,8 +64,9 @@ struct ConnectionStatus {
 };
 
 // What the session tells its user interface. Called from the session's
-// supervisor thread (which reads the stream), one call at a time; keep them
-// short.
+// supervisor thread (which reads the stream), one call at a time, except
+// on_error for a token that could not be fetched, which comes from the
+// writer thread; keep them short.
 class SessionListener {
  public:
   virtual ~SessionListener() = default;
@@ -157,8 +158,9 @@ class ChatSession {
   void write_loop(Stream& stream, const bool& stream_over);
   void handle(const v1::ServerFrame& frame, bool resumed);
   void handle_message(const v1::Message& message);
-  // Answers TokenExpiring with a Refresh carrying a fresh token.
-  void refresh_token(const v1::TokenExpiring& expiring);
+  // The answer to TokenExpiring: a Refresh with a fresh token, or nothing
+  // when none could be had (the listener is told). On the writer thread.
+  std::optional<v1::ClientFrame> refresh_frame(std::uint32_t ends_in_ms);
   // Drops the unacked publish with this id; returns whether there was one.
   bool settle_locked(const std::string& client_message_id);
   // Queues a publish refused for a rate limit to be written again, first,
@@ -193,7 +195,10 @@ class ChatSession {
   ConnectionStatus status_;                                   // guarded by mutex_
   grpc::ClientContext* context_ = nullptr;  // the live stream's; guarded by mutex_
   bool supervisor_done_ = false;            // guarded by mutex_
-  SeenWindow seen_;                         // reader only
+  // The relay said the token runs out: the stream ends this long after it
+  // said so unless the writer sends a Refresh.
+  std::optional<std::uint32_t> refresh_due_ms_;  // guarded by mutex_
+  SeenWindow seen_;                              // reader only
   std::thread supervisor_;
 };
 

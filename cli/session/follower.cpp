@@ -39,14 +39,18 @@ grpc::Status Follower::run() {
   // A stream replaced for a fresh token is not news to the user.
   bool reopening = false;
   for (;;) {
-    if (!reopening) {
+    const bool was_reopen = std::exchange(reopening, false);
+    if (!was_reopen) {
       listener_.on_status({ConnectionState::connecting, backoff.attempts(), {}, ""});
     }
     bool established = false;
-    const grpc::Status status = follow_once(resumed, established, !reopening);
+    const grpc::Status status = follow_once(resumed, established, !was_reopen);
     if (established) {
-      backoff.reset();
       resumed = true;
+      // A stream ended for its token proves nothing about the next one.
+      if (status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+        backoff.reset();
+      }
     }
     std::unique_lock lock(mutex_);
     if (stopping_) {
@@ -56,9 +60,10 @@ grpc::Status Follower::run() {
     if (reopening) {
       continue;
     }
-    // A token that ran out on an established stream is no reason to give
-    // up: the next call fetches a fresh one, and only its refusal is final.
-    const bool token_ran_out = established &&
+    // A token that ran out on an established stream, or a fresh one
+    // refused at a reopen (a clock ahead of the relay's), is no reason to
+    // give up: the next call fetches one, and only its refusal is final.
+    const bool token_ran_out = (established || was_reopen) &&
                                status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
                                !options_.channel.token.empty();
     if (is_fatal(status) && !token_ran_out) {
@@ -117,9 +122,19 @@ grpc::Status Follower::follow_once(bool resumed, bool& established, bool announc
   // gRPC's reason, for the user to see while run() retries.
   grpc::ClientContext context;
   context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
-  if (auto why = add_caller_metadata(context, options_.user, options_.channel)) {
-    return {grpc::StatusCode::FAILED_PRECONDITION, *why};
+  {
+    std::lock_guard lock(mutex_);
+    stream_token_ = std::exchange(next_token_, "");
   }
+  if (stream_token_.empty() && !options_.channel.token.empty()) {
+    std::string why;
+    auto token = fetch_token(options_.channel.token, why);
+    if (!token) {
+      return {grpc::StatusCode::FAILED_PRECONDITION, why};
+    }
+    stream_token_ = std::move(*token);
+  }
+  add_caller_metadata(context, options_.user, stream_token_);
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
@@ -182,13 +197,28 @@ void Follower::handle(const v1::ServerFrame& frame, bool resumed) {
   } else if (frame.has_presence()) {
     listener_.on_presence(frame.presence());
   } else if (frame.has_token_expiring()) {
-    // A Follow stream cannot take a fresh token: a new one replaces it, from
-    // the positions this one reached, so nothing is missed or shown twice.
-    std::lock_guard lock(mutex_);
-    reopen_ = true;
-    if (context_ != nullptr) {
-      context_->TryCancel();
-    }
+    reopen_with_fresh_token(frame.token_expiring());
+  }
+}
+
+void Follower::reopen_with_fresh_token(const v1::TokenExpiring& expiring) {
+  // Make before break: the stream goes on until the relay ends it unless a
+  // token other than its own can be had.
+  std::string why;
+  auto token = fetch_token(options_.channel.token, why);
+  if (token && *token == stream_token_) {
+    token.reset();
+    why = "the token source still gives the token that runs out";
+  }
+  if (!token) {
+    listener_.on_error(token_refresh_failed(why, expiring.ends_in_ms()));
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  next_token_ = std::move(*token);
+  reopen_ = true;
+  if (context_ != nullptr) {
+    context_->TryCancel();
   }
 }
 

@@ -58,6 +58,8 @@ class Follower {
   // `announce`: tell the listener when the stream is up.
   grpc::Status follow_once(bool resumed, bool& established, bool announce);
   void handle(const v1::ServerFrame& frame, bool resumed);
+  // TokenExpiring: reopens the stream with a fresh token, if one can be had.
+  void reopen_with_fresh_token(const v1::TokenExpiring& expiring);
 
   const FollowOptions options_;
   SessionListener& listener_;
@@ -72,7 +74,9 @@ class Follower {
   grpc::ClientContext* context_ = nullptr;  // guarded by mutex_
   // The relay said the stream's token expires soon: the stream was cancelled
   // to be opened again at once with a fresh token, from where it was.
-  bool reopen_ = false;  // guarded by mutex_
+  bool reopen_ = false;       // guarded by mutex_
+  std::string next_token_;    // the fresh token to reopen with; guarded by mutex_
+  std::string stream_token_;  // the live stream's token; reader only
   // False on a stream that replaced one for a fresh token: its rejoins are
   // told only when they lost something.
   bool announce_ = true;  // reader only

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <grpcpp/support/status.h>
 
 extern char** environ;
 
@@ -51,13 +52,30 @@ std::optional<std::string> run_token_command(const std::string& command,
     why = fmt::format("cannot run --token-command: {}", std::strerror(errno));
     return std::nullopt;
   }
+  // The command reads nothing of the chat's input, and gets the signals
+  // relay-chat blocks for itself (its own `timeout 5 ...` must work). It
+  // leads a process group of its own, all of which a timeout kills.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pipe_ends[1], STDOUT_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t signals;
+  sigemptyset(&signals);
+  posix_spawnattr_setsigmask(&attributes, &signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGPIPE);
+  posix_spawnattr_setsigdefault(&attributes, &signals);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setflags(&attributes,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
   pid_t pid = 0;
-  const int spawned =
-      ::posix_spawn(&pid, "/bin/sh", &actions, nullptr, const_cast<char* const*>(argv), environ);
+  const int spawned = ::posix_spawn(&pid, "/bin/sh", &actions, &attributes,
+                                    const_cast<char* const*>(argv), environ);
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   ::close(pipe_ends[1]);
   if (spawned != 0) {
@@ -97,10 +115,10 @@ std::optional<std::string> run_token_command(const std::string& command,
   ::close(pipe_ends[0]);
   // A command that closed its output may still be running: it gets what is
   // left of the timeout to exit.
-  int status = 0;
+  int status = -1;  // a failure unless waitpid says otherwise
   for (;;) {
     if (timed_out) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
     }
     const pid_t done = ::waitpid(pid, &status, timed_out ? 0 : WNOHANG);
     if (done == pid || (done < 0 && errno != EINTR)) {
@@ -125,6 +143,16 @@ std::optional<std::string> run_token_command(const std::string& command,
     why = "--token-command printed no token";
   }
   return token;
+}
+
+v1::ErrorNotice token_refresh_failed(const std::string& why, std::uint32_t ends_in_ms) {
+  v1::ErrorNotice notice;
+  notice.set_code(static_cast<int>(grpc::StatusCode::UNAUTHENTICATED));
+  notice.set_message(
+      fmt::format("cannot refresh the token ({}); the relay ends this stream in {} s unless one "
+                  "comes",
+                  why, (ends_in_ms + 999) / 1000));
+  return notice;
 }
 
 std::optional<std::string> fetch_token(const TokenSource& source, std::string& why) {

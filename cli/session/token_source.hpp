@@ -1,8 +1,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
+
+#include "relay/v1/relay.pb.h"
 
 namespace relay::cli {
 
@@ -22,6 +25,10 @@ inline constexpr std::chrono::milliseconds kTokenCommandTimeout{10000};
 
 // A fresh token, or none with the reason in `why`.
 std::optional<std::string> fetch_token(const TokenSource& source, std::string& why);
+
+// What a stream whose token runs out tells its user when no fresh one could
+// be had (`why`); the relay ends the stream `ends_in_ms` after it said so.
+v1::ErrorNotice token_refresh_failed(const std::string& why, std::uint32_t ends_in_ms);
 
 // The first word of `path`, or none when the file cannot be read or holds none.
 std::optional<std::string> read_token_file(const std::string& path);

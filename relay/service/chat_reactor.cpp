@@ -17,6 +17,9 @@ namespace {
 // How long a client waits before resending a publish the backplane could not
 // order for want of its broker.
 constexpr std::int64_t kBrokerRetryUs = 1'000'000;
+// Each Refresh costs a signature check: a client needs one per token.
+constexpr double kRefreshesPerSecond = 1.0;
+constexpr double kRefreshBurst = 3.0;
 
 }  // namespace
 
@@ -31,19 +34,21 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
       connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
                                               write_batching(*call), connection_.connection())),
-      lease_(token_expires_s > 0
-                 ? context.token_leases.add(subscriber_, token_expires_s, unix_now_ms())
-                 : nullptr),
       stuck_write_(call),
       refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_),
                 context_.refusal_counts),
       // A reconnecting client rejoins all its rooms at once, and may leave and
       // join a few more: that much is never refused.
       join_rate_(context.config.join_rate_per_second,
-                 2.0 * static_cast<double>(context.config.max_rooms_per_stream)) {
+                 2.0 * static_cast<double>(context.config.max_rooms_per_stream)),
+      refresh_rate_(kRefreshesPerSecond, kRefreshBurst) {
   // Before anything can write or finish: initial metadata must go first.
   StartSendInitialMetadata();
   context_.streams.add(subscriber_);
+  // Once everything a write touches exists, and before the read side runs.
+  if (token_expires_s > 0) {
+    lease_ = context.token_leases.add(subscriber_, token_expires_s, unix_now_ms());
+  }
   spdlog::info("chat stream {} opened by {} from {}", subscriber_->id(), user_, peer_);
   StartRead(&read_buffer_);
 }
@@ -53,6 +58,11 @@ void ChatReactor::OnReadDone(bool ok) {
     // The client half-closed or went away: deliver what is queued, then end.
     leave_all_rooms();
     subscriber_->close({hub::CloseCode::ok, ""}, true);
+    return;
+  }
+  if (lease_ != nullptr && lease_->ended()) {
+    // The token ran out: the stream is ending, and nothing it sends counts.
+    leave_all_rooms();
     return;
   }
   const grpc::Status parsed =
@@ -218,6 +228,13 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
            "this relay does not use tokens: there is nothing to refresh");
     return;
   }
+  if (const std::int64_t now_us = steady_now_us(); !refresh_rate_.try_take(now_us)) {
+    notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
+           fmt::format("refreshing too fast: at most {:g} refreshes per second on one stream",
+                       kRefreshesPerSecond),
+           "", "", refresh_rate_.wait_us(now_us));
+    return;
+  }
   const std::int64_t now_ms = unix_now_ms();
   auto verified = context_.tokens->verify(refresh.token(), now_ms / 1000);
   if (const auto* refusal = std::get_if<std::string>(&verified)) {
@@ -232,8 +249,17 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
            "opened by");
     return;
   }
-  if (!context_.token_leases.renew(lease_, claims.expires_s, now_ms)) {
-    return;  // ended for its old token a moment ago
+  switch (context_.token_leases.renew(lease_, claims.expires_s, now_ms)) {
+    case TokenLeases::Renewal::renewed:
+      break;
+    case TokenLeases::Renewal::not_later:
+      // Not a way to trade a narrower token for an older, broader one.
+      notice(grpc::StatusCode::FAILED_PRECONDITION,
+             "refresh refused: the token expires no later than the one this stream holds; send a "
+             "fresh one");
+      return;
+    case TokenLeases::Renewal::ended:
+      return;  // ended for its old token a moment ago
   }
   permissions_ = std::make_shared<const common::RoomPermissions>(std::move(claims.rooms));
   // The fresh token is the whole truth about this user's rooms from now on.

@@ -61,10 +61,11 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   const std::unique_ptr<StreamSlot> slot_;
   const ConnectionLease connection_;
   const hub::SubscriberPtr subscriber_;
-  const TokenLeases::LeasePtr lease_;  // the token's expiry; none without tokens
+  TokenLeases::LeasePtr lease_;  // the token's expiry; none without tokens; set in the constructor
   StuckWriteCanceller stuck_write_;
   RefusalLog refusals_;
   common::TokenBucket join_rate_;          // read side only
+  common::TokenBucket refresh_rate_;       // read side only
   std::unordered_set<std::string> rooms_;  // read side only
   grpc::ByteBuffer read_buffer_;           // read side only
   grpc::ByteBuffer write_buffer_;          // write side only

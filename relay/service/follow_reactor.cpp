@@ -40,9 +40,6 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
       connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::follow, *this,
                                               write_batching(*call), connection_.connection())),
-      lease_(token_expires_s > 0
-                 ? context.token_leases.add(subscriber_, token_expires_s, unix_now_ms())
-                 : nullptr),
       stuck_write_(call) {
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),
@@ -72,6 +69,10 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
       return;
     }
     rooms_.push_back(room.room());
+  }
+  // Last: from here on the token check may write to the stream.
+  if (token_expires_s > 0) {
+    lease_ = context_.token_leases.add(subscriber_, token_expires_s, unix_now_ms());
   }
 }
 

@@ -46,7 +46,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   const hub::SubscriberPtr subscriber_;
   // The token's expiry; none without tokens. A follower cannot refresh in
   // band: TokenExpiring tells it to open a new Follow with a fresh token.
-  const TokenLeases::LeasePtr lease_;
+  TokenLeases::LeasePtr lease_;  // set last in the constructor
   StuckWriteCanceller stuck_write_;
   // Written in the constructor, read again only in OnDone.
   std::vector<std::string> rooms_;

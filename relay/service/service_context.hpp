@@ -70,7 +70,9 @@ struct ServiceContext {
         hub(hub_),
         backplane(backplane_),
         tokens(std::move(tokens_)),
-        token_leases(hub_, config_.token_refresh_grace_ms),
+        // A token is accepted until its exp plus the leeway: a stream opened
+        // with it then must not end sooner.
+        token_leases(hub_, std::max(config_.token_refresh_grace_ms, config_.auth_leeway_ms)),
         users(config_) {}
 
   const common::RelayConfig& config;

@@ -13,10 +13,16 @@ namespace relay::service {
 namespace {
 
 constexpr std::int64_t kMaxWarningMs = 60'000;
+// A token that expires no earlier than the year 5000 is as good as eternal,
+// and its exp in milliseconds must not overflow.
+constexpr std::int64_t kLatestExpiryS = 95'000'000'000;
+// How long after a refresh that gained nothing the stream is warned again.
+constexpr std::int64_t kWarnAgainMs = 10'000;
 
 }  // namespace
 
 void TokenLeases::set_expiry_locked(Lease& lease, std::int64_t expires_s, std::int64_t now_ms) {
+  expires_s = std::min(expires_s, kLatestExpiryS);
   const std::int64_t expires_ms = expires_s * 1000;
   lease.expires_s_ = expires_s;
   lease.warn_at_ms_ =
@@ -38,18 +44,24 @@ void TokenLeases::remove(const LeasePtr& lease) {
   leases_.erase(lease);
 }
 
-bool TokenLeases::renew(const LeasePtr& lease, std::int64_t expires_s, std::int64_t now_ms) {
+TokenLeases::Renewal TokenLeases::renew(const LeasePtr& lease, std::int64_t expires_s,
+                                        std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
   if (!leases_.contains(lease)) {
-    return false;
+    return Renewal::ended;
   }
-  // The same token again (a file not yet renewed) changes nothing: warning
-  // again at once would only have the client send it again every second.
-  if (expires_s > lease->expires_s_) {
-    set_expiry_locked(*lease, expires_s, now_ms);
+  if (std::min(expires_s, kLatestExpiryS) <= lease->expires_s_) {
+    // The same token again (a file not yet renewed): warned again at once,
+    // the client would only send it again every second.
+    const std::int64_t ends_ms = lease->expires_s_ * 1000 + grace_ms_;
+    lease->warn_at_ms_ =
+        now_ms + std::min(kWarnAgainMs, std::max<std::int64_t>(0, ends_ms - now_ms) / 2);
+    lease->warned_ = false;
+    return Renewal::not_later;
   }
+  set_expiry_locked(*lease, expires_s, now_ms);
   refreshes_.fetch_add(1, std::memory_order_relaxed);
-  return true;
+  return Renewal::renewed;
 }
 
 void TokenLeases::check(std::int64_t now_ms) {
@@ -61,6 +73,7 @@ void TokenLeases::check(std::int64_t now_ms) {
       Lease& lease = **it;
       const std::int64_t ends_ms = lease.expires_s_ * 1000 + grace_ms_;
       if (now_ms >= ends_ms) {
+        lease.ended_.store(true, std::memory_order_release);
         expired.emplace_back(lease.subscriber_, lease.expires_s_);
         it = leases_.erase(it);
         continue;
@@ -78,12 +91,16 @@ void TokenLeases::check(std::int64_t now_ms) {
     send_answer(hub_, subscriber, std::move(frame));
   }
   for (const auto& [subscriber, expires_s] : expired) {
-    expired_.fetch_add(1, std::memory_order_relaxed);
+    if (!subscriber->closing()) {
+      expired_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Without draining: a client that stopped reading must not keep its
+    // stream (and its rights) open behind a write that never completes.
     subscriber->close({hub::CloseCode::unauthenticated,
                        fmt::format("your token expired (exp {}) and no fresh one came within {} "
                                    "ms: reconnect with a new token",
                                    expires_s, grace_ms_)},
-                      true);
+                      false);
     hub_.remove_from_rooms(subscriber);
   }
 }

@@ -21,14 +21,22 @@ class TokenLeases {
   class Lease;
   using LeasePtr = std::shared_ptr<Lease>;
 
+  // `grace_ms`: how long after exp a stream goes on unrefreshed.
   TokenLeases(hub::Hub& hub, std::int64_t grace_ms) : hub_(hub), grace_ms_(grace_ms) {}
 
+  // Last thing in a stream's constructor: check() may write to it at once.
   LeasePtr add(const hub::SubscriberPtr& subscriber, std::int64_t expires_s, std::int64_t now_ms);
   // From the stream's OnDone; a lease that check() ended is already gone.
   void remove(const LeasePtr& lease);
-  // A fresh token's expiry (one no later than the lease's changes nothing);
-  // false when the stream was already ended for the old one.
-  bool renew(const LeasePtr& lease, std::int64_t expires_s, std::int64_t now_ms);
+
+  enum class Renewal {
+    renewed,
+    // The token expires no later than the one the stream holds: nothing
+    // changes, and the stream is warned again a little later.
+    not_later,
+    ended,  // the stream was ended for its old token
+  };
+  Renewal renew(const LeasePtr& lease, std::int64_t expires_s, std::int64_t now_ms);
   void check(std::int64_t now_ms);
 
   std::uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
@@ -52,12 +60,16 @@ class TokenLeases::Lease {
  public:
   explicit Lease(hub::SubscriberPtr subscriber) : subscriber_(std::move(subscriber)) {}
 
+  // Set once check() has ended the stream: its frames must no longer count.
+  bool ended() const { return ended_.load(std::memory_order_acquire); }
+
  private:
   friend class TokenLeases;
   const hub::SubscriberPtr subscriber_;
   std::int64_t expires_s_ = 0;   // guarded by TokenLeases::mutex_
   std::int64_t warn_at_ms_ = 0;  // guarded by TokenLeases::mutex_
   bool warned_ = false;          // guarded by TokenLeases::mutex_
+  std::atomic<bool> ended_{false};
 };
 
 }  // namespace relay::service

@@ -449,14 +449,14 @@ namespace {
 constexpr int kUnauthenticated = 16;  // google.rpc.Code
 
 // A relay whose tokens expire on the second (no leeway) and whose streams
-// end a second after their token unless refreshed, with its metrics.
+// end 3 s after their token unless refreshed, with its metrics.
 std::vector<std::string> short_grace(const Keys& keys) {
   return {"--auth-key",
           keys.path("secret"),
           "--auth-leeway-ms",
           "0",
           "--token-refresh-grace-ms",
-          "1000",
+          "3000",
           "--publish-rate-per-second",
           "0",
           "--metrics-listen",
@@ -488,18 +488,18 @@ TEST_CASE("a stream is told ahead that its token expires, refreshes it in band a
   const std::string secret = keys.text("secret");
   const std::int64_t issued = now_s();
   ChatClient ann(relay.target(), "", false,
-                 token("HS256", secret, "ann", rooms({"team"}), issued, 3));
+                 token("HS256", secret, "ann", rooms({"team"}), issued, 4));
   ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"})));
   join_and_wait(ann, "team");
   join_and_wait(bob, "team");
   REQUIRE(ann.publish("team", "message 0", "m0"));
 
-  // Half of what is left of a 3 s token: within about 2 s of the join.
-  const auto expiring = ann.next_of(ServerFrame::kTokenExpiring, 5s);
+  // Half of what is left of a 4 s token: within about 3 s of the join.
+  const auto expiring = ann.next_of(ServerFrame::kTokenExpiring, 6s);
   REQUIRE(expiring);
-  CHECK(expiring->token_expiring().expires_at_s() == issued + 3);
+  CHECK(expiring->token_expiring().expires_at_s() == issued + 4);
   CHECK(expiring->token_expiring().ends_in_ms() > 0);
-  CHECK(expiring->token_expiring().ends_in_ms() <= 4000);
+  CHECK(expiring->token_expiring().ends_in_ms() <= 7000);
 
   const std::int64_t fresh_issued = now_s();
   REQUIRE(ann.write(refresh(token("HS256", secret, "ann", rooms({"team"}), fresh_issued, 3600))));
@@ -508,7 +508,7 @@ TEST_CASE("a stream is told ahead that its token expires, refreshes it in band a
   CHECK(refreshed->token_refreshed().expires_at_s() == fresh_issued + 3600);
 
   // Past the old token's end and its grace, the stream serves both ways.
-  while (now_s() < issued + 3 + 3) {
+  while (now_s() < issued + 4 + 3 + 1) {
     std::this_thread::sleep_for(100ms);
   }
   REQUIRE(ann.publish("team", "message 1", "m1"));
@@ -530,14 +530,14 @@ TEST_CASE(
   const std::string secret = keys.text("secret");
   const std::int64_t issued = now_s();
   ChatClient ann(relay.target(), "", false,
-                 token("HS256", secret, "ann", rooms({"team"}), issued, 2));
+                 token("HS256", secret, "ann", rooms({"team"}), issued, 4));
   ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"})));
   join_and_wait(ann, "team");
   join_and_wait(bob, "team");
   relay::v1::FollowRequest request;
   request.add_rooms()->set_room("team");
   FollowClient follower(relay.target(), request, "",
-                        token("HS256", secret, "carl", rooms({"team"}), issued, 2));
+                        token("HS256", secret, "carl", rooms({"team"}), issued, 4));
   REQUIRE(follower.next());  // its Joined
 
   const std::vector<std::pair<std::string, std::string>> refusals = {
@@ -556,16 +556,29 @@ TEST_CASE(
                                                                               : kUnauthenticated));
     CHECK(refused.message().find(reason) != std::string::npos);
   }
+  // The same token again gains nothing, and not more than one a second.
+  const std::string same = token("HS256", secret, "ann", rooms({"team"}), issued, 4);
+  REQUIRE(ann.write(refresh(same)));
+  auto refused = refusal_of(ann);
+  CHECK(refused.code() == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  CHECK(refused.message() == "refreshing too fast: at most 1 refreshes per second on one stream");
+  REQUIRE(refused.retry_after_ms() > 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(refused.retry_after_ms()));
+  REQUIRE(ann.write(refresh(same)));
+  refused = refusal_of(ann);
+  CHECK(refused.code() == static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  CHECK(refused.message().find("expires no later than the one this stream holds") !=
+        std::string::npos);
 
-  const auto ended = ann.wait_status(10s);
+  const auto ended = ann.wait_status(15s);
   REQUIRE(ended);
-  CHECK(now_s() >= issued + 2 + 1);
+  CHECK(now_s() >= issued + 4 + 3);
   CHECK(ended->error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(ended->error_message().find("your token expired") != std::string::npos);
 
   // A follower cannot refresh in band: it is told, then ended the same way.
   bool told = false;
-  while (auto frame = follower.next(10s)) {
+  while (auto frame = follower.next(15s)) {
     told = told || frame->has_token_expiring();
   }
   CHECK(told);
@@ -589,7 +602,8 @@ TEST_CASE("a fresh token's rooms replace the old ones: a room it does not grant 
   join_and_wait(ann, "team-b");
   join_and_wait(bob, "team-b");
 
-  REQUIRE(ann.write(refresh(token("HS256", secret, "ann", rooms({"team-a"})))));
+  // A later exp than the first token's: one no later would gain nothing.
+  REQUIRE(ann.write(refresh(token("HS256", secret, "ann", rooms({"team-a"}), now_s(), 7200))));
   const auto left = refusal_of(ann);
   CHECK(left.code() == kPermissionDenied);
   CHECK(left.room() == "team-b");

@@ -1,7 +1,7 @@
 // The README's "An authenticated, encrypted chat", run line by line as a
 // reader would, in an empty folder: with TLS and tokens on, alice and bob
 // chat while their tokens run out and are refreshed (3 s tokens instead of
-// the README's 5 minutes, and a grace of 1 s instead of 30), and mallory,
+// the README's 5 minutes, and a grace of 3 s instead of 30), and mallory,
 // whose token is for other rooms, is refused. A line this test does not know
 // fails it, so the block cannot change without being run here.
 #include <doctest/doctest.h>
@@ -111,10 +111,10 @@ TEST_CASE("the README's authenticated, encrypted chat runs as shown") {
         const bool file = std::filesystem::exists(folder.dir / args[i]);
         relay_args.push_back(file ? folder.path(args[i]) : args[i]);
       }
-      // Time shrunk as for the tokens: a stream not refreshed ends a second
-      // after its token, so that one would show in the chats.
+      // Time shrunk as for the tokens: a stream not refreshed ends 3 s after
+      // its token, so that one would show in the chats.
       relay_args.insert(relay_args.end(),
-                        {"--token-refresh-grace-ms", "1000", "--auth-leeway-ms", "0"});
+                        {"--token-refresh-grace-ms", "3000", "--auth-leeway-ms", "0"});
       relay = std::make_unique<RelayProcess>(relay_args);
     } else if (args[0] == "relay-chat") {
       REQUIRE(relay);

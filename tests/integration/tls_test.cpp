@@ -231,8 +231,12 @@ TEST_CASE(
   INFO(status.error_message());
   CHECK(status.ok());
   CHECK(ann.publish("secure", "the stream outlived the renewal"));
-  CHECK(relay.log().find("SIGHUP: the TLS files are read again every 1000 ms") !=
-        std::string::npos);
+  CHECK(wait_until(
+      [&] {
+        return relay.log().find("SIGHUP: the TLS files are read again every 1000 ms") !=
+               std::string::npos;
+      },
+      5s));
 }
 
 TEST_CASE("relay-bench drives a relay over mutual TLS, and says which file it cannot use") {
