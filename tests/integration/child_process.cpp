@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -70,6 +71,10 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       exited_ = true;
+      if (WIFSIGNALED(status)) {
+        // Said here, as no exit code will: a crash then shows in the test's log.
+        std::cerr << "child " << pid_ << " was killed by signal " << WTERMSIG(status) << "\n";
+      }
       return WIFEXITED(status) ? std::optional<int>(WEXITSTATUS(status)) : std::nullopt;
     }
     if (std::chrono::steady_clock::now() >= deadline) {

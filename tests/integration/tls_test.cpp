@@ -277,8 +277,9 @@ TEST_CASE("relay-chat chats over TLS, and says what to check when TLS is the tro
   CHECK(health->wait_exit(30s) == 0);
 
   auto wrong_ca = chat({"--tls-ca", certs.path("other-ca.pem"), "rooms"}, "");
-  CHECK(wrong_ca->wait_exit(30s) == 1);
+  const auto wrong_ca_exit = wrong_ca->wait_exit(30s);
   INFO(wrong_ca->err());
+  CHECK(wrong_ca_exit == 1);
   CHECK(contains(wrong_ca->err(),
                  "the TLS handshake failed: is the relay's certificate signed by "
                  "the CA in " +
