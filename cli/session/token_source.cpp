@@ -130,7 +130,8 @@ std::optional<std::string> run_token_command(const std::string& command,
     }
   }
   if (timed_out) {
-    why = fmt::format("--token-command printed no token within {} s", timeout.count() / 1000);
+    why = fmt::format("--token-command printed no token within {:g} s",
+                      static_cast<double>(timeout.count()) / 1000);
     return std::nullopt;
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
