@@ -69,6 +69,18 @@ void rooms(Exposition& out, const RelayReadings& readings) {
              static_cast<double>(hub.duplicates_acknowledged));
   out.family("relay_history_bytes", "gauge", "Bytes all rooms' histories hold now.");
   out.sample("relay_history_bytes", static_cast<double>(hub.history_bytes));
+  out.family("relay_history_messages_dropped_total", "counter",
+             "Messages taken out of the histories before their room's own limits would have: "
+             "for the relay-wide byte budget, or for their age.");
+  out.sample("relay_history_messages_dropped_total",
+             static_cast<double>(hub.messages_evicted_by_history_budget), {{"reason", "budget"}});
+  out.sample("relay_history_messages_dropped_total",
+             static_cast<double>(hub.messages_expired_by_age), {{"reason", "age"}});
+  out.family("relay_rooms_created_total", "counter", "Rooms created since the start.");
+  out.sample("relay_rooms_created_total", static_cast<double>(hub.rooms_created));
+  out.family("relay_rooms_removed_total", "counter",
+             "Rooms removed since the start (idle and empty, or left empty with no message).");
+  out.sample("relay_rooms_removed_total", static_cast<double>(hub.rooms_removed));
 }
 
 }  // namespace

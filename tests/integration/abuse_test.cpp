@@ -6,12 +6,15 @@
 #include <chrono>
 
 #include <csignal>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/integration/http_client.hpp"
 #include "tests/integration/relay_process.hpp"
+#include "tests/integration/scratch_directory.hpp"
 #include "tests/integration/test_clients.hpp"
 
 using namespace relay::testing;
@@ -437,7 +440,9 @@ TEST_CASE("a SIGTERM during a PublishBatch acknowledges nothing that was not del
 }
 
 TEST_CASE("all rooms' histories together stay within --history-total-max-bytes, oldest out first") {
-  RelayProcess relay({"--history-total-max-bytes", "80000"});
+  ScratchDirectory scratch("relay-history-budget");
+  RelayProcess relay({"--history-total-max-bytes", "80000", "--metrics-listen", "127.0.0.1:0",
+                      "--metrics-port-file", scratch.path("metrics.port")});
   const std::string body(500, 'x');
   for (const std::string room : {"old", "new"}) {
     std::vector<std::string> messages;
@@ -469,4 +474,13 @@ TEST_CASE("all rooms' histories together stay within --history-total-max-bytes, 
   CHECK(older.messages_size() + older.missed() == 100);
   CHECK(static_cast<std::size_t>(older.messages_size() + newer.messages_size()) * body.size() <=
         80000);
+  // What was dropped is counted.
+  int metrics_port = 0;
+  std::ifstream(scratch.path("metrics.port")) >> metrics_port;
+  const std::string metrics = get(metrics_port, "/metrics");
+  CHECK(value(metrics, R"(relay_history_messages_dropped_total{reason="budget"})") ==
+        static_cast<double>(older.missed()));
+  CHECK(value(metrics, R"(relay_history_messages_dropped_total{reason="age"})") == 0);
+  CHECK(value(metrics, "relay_rooms_created_total") == 2);
+  CHECK(value(metrics, "relay_rooms_removed_total") == 0);
 }
