@@ -166,10 +166,12 @@ void ChatSession::supervise() {
       // On a failing channel the stream fails at once, with gRPC's reason.
       bool established = false;
       const grpc::Status status = run_stream(resumed, established);
-      // A stream ended for its token proves nothing about the next one.
-      if (established && status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
-        backoff.reset();
+      if (established) {
         resumed = true;
+        // A stream ended for its token proves nothing about the next one.
+        if (status.error_code() != grpc::StatusCode::UNAUTHENTICATED) {
+          backoff.reset();
+        }
       }
       // Only stop() cancels our stream: an end we asked for is not a failure.
       if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
