@@ -42,7 +42,7 @@ std::int64_t now_s() {
       .count();
 }
 
-// Keys made for this run: an HS256 secret, and an RSA pair for RS256.
+// Keys made for this run: an HS256 secret, an RSA pair for RS256 and an EC pair for ES256.
 struct Keys : ScratchDirectory {
   Keys() : ScratchDirectory("relay-auth-test") {
     std::ofstream(path("secret")) << "a shared secret of well over thirty-two bytes\n";
@@ -52,6 +52,10 @@ struct Keys : ScratchDirectory {
                             path("rsa.key") + " -pubout -out " + path("rsa.pub") +
                             " >/dev/null 2>&1";
     REQUIRE(std::system(rsa.c_str()) == 0);
+    const std::string ec = "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
+                           path("ec.key") + " >/dev/null 2>&1 && openssl pkey -in " +
+                           path("ec.key") + " -pubout -out " + path("ec.pub") + " >/dev/null 2>&1";
+    REQUIRE(std::system(ec.c_str()) == 0);
   }
 };
 
@@ -239,6 +243,18 @@ TEST_CASE("an RS256 relay takes tokens signed with its key pair, not its public 
       list_rooms(relay.target(), "Bearer " + token("HS256", keys.text("rsa.pub"), "mallory"));
   CHECK(confused.error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(confused.error_message() == "invalid token");
+}
+
+TEST_CASE("an ES256 relay takes tokens signed with its EC key, and no other key's") {
+  Keys keys;
+  RelayProcess relay({"--auth-key", keys.path("ec.pub"), "--auth-algorithm", "ES256"});
+  CHECK(list_rooms(relay.target(), "Bearer " + token("ES256", keys.text("ec.key"), "ann")).ok());
+  for (const auto& forged : {token("RS256", keys.text("rsa.key"), "mallory"),
+                             token("HS256", keys.text("ec.pub"), "mallory")}) {
+    const grpc::Status refused = list_rooms(relay.target(), "Bearer " + forged);
+    CHECK(refused.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    CHECK(refused.error_message() == "invalid token");
+  }
 }
 
 TEST_CASE("relay-chat sends the token of its --token-file, and names a file with none") {

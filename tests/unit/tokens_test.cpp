@@ -87,3 +87,38 @@ TEST_CASE("mint_token writes a rooms claim that verify reads back") {
   CHECK(std::get<TokenClaims>(verified).rooms.allows(RoomRight::publish, "builds"));
   CHECK_FALSE(std::get<TokenClaims>(verified).rooms.allows(RoomRight::join, "builds"));
 }
+
+TEST_CASE("exp and nbf are checked with the leeway, and exp is required") {
+  const TokenVerifier verifier("HS256", kSecret, "", "", 30);
+  const auto refusal = [&](const std::string& claims, std::int64_t now_s) {
+    const auto verified = verifier.verify(signed_token(claims), now_s);
+    return std::holds_alternative<std::string>(verified) ? std::get<std::string>(verified) : "";
+  };
+  const std::string expiring = R"({"sub": "ann", "exp": 1800000000})";
+  CHECK(refusal(expiring, kNow + 30).empty());
+  CHECK(refusal(expiring, kNow + 31) == "token expired");
+  const std::string later = R"({"sub": "ann", "exp": 1800003600, "nbf": 1800000100})";
+  CHECK(refusal(later, kNow + 70).empty());
+  CHECK(refusal(later, kNow + 69) == "token not valid yet");
+  CHECK(refusal(R"({"sub": "ann"})", kNow) == "token without an expiry (exp)");
+  CHECK(refusal(R"({"exp": 1800003600})", kNow) == "token without a valid user name (sub)");
+  CHECK(refusal(R"({"sub": "not a name!", "exp": 1800003600})", kNow) ==
+        "token without a valid user name (sub)");
+}
+
+TEST_CASE("iss and aud must match when the relay names them, and only then") {
+  const std::string claims =
+      R"({"sub": "ann", "exp": 1800003600, "iss": "https://id.example", "aud": "relay"})";
+  const auto refusal = [&](const TokenVerifier& verifier, const std::string& token_claims) {
+    const auto verified = verifier.verify(signed_token(token_claims), kNow);
+    return std::holds_alternative<std::string>(verified) ? std::get<std::string>(verified) : "";
+  };
+  CHECK(refusal(TokenVerifier("HS256", kSecret, "", "", 0), claims).empty());
+  CHECK(refusal(TokenVerifier("HS256", kSecret, "https://id.example", "relay", 0), claims).empty());
+  CHECK(refusal(TokenVerifier("HS256", kSecret, "https://other.example", "", 0), claims) ==
+        "token from another issuer");
+  CHECK(refusal(TokenVerifier("HS256", kSecret, "", "chat", 0), claims) ==
+        "token for another audience");
+  CHECK(refusal(TokenVerifier("HS256", kSecret, "https://id.example", "", 0),
+                R"({"sub": "ann", "exp": 1800003600})") == "token from another issuer");
+}
