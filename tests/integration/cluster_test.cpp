@@ -208,6 +208,37 @@ TEST_CASE("three relays on one NATS give every subscriber every message once, in
     }
   }
   constexpr std::size_t kTotal = kPublishers * kPerPublisher;
+  // Every publish is answered with an ack, or refused UNAVAILABLE (the broker
+  // did not store it in time, as under ASan on a loaded machine), which a
+  // client resends with the same id; any other answer is a failure. The
+  // messages a publisher's stream delivers meanwhile are kept, in order.
+  std::vector<std::vector<Seen>> heard_by_publisher(kPublishers);
+  for (int p = 0; p < kPublishers; ++p) {
+    std::set<std::string> unanswered;
+    for (int n = 0; n < kPerPublisher; ++n) {
+      unanswered.insert("w" + std::to_string(p) + "-" + std::to_string(n));
+    }
+    for (std::size_t frames = 0; !unanswered.empty() && frames < 10 * kTotal; ++frames) {
+      const auto answer = publishers[p]->next(20s);
+      REQUIRE(answer);
+      if (answer->has_message()) {
+        const Message& message = answer->message();
+        heard_by_publisher[p].push_back(
+            {message.epoch(), message.sequence(), message.sender(), message.body()});
+        continue;
+      }
+      if (answer->has_ack()) {
+        unanswered.erase(answer->ack().client_message_id());
+        continue;
+      }
+      const auto& refusal = answer->error();
+      INFO(refusal.DebugString());
+      REQUIRE(refusal.code() == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+      const std::string& id = refusal.client_message_id();
+      REQUIRE(publishers[p]->publish("lobby", "text " + id, id));
+    }
+    CHECK(unanswered.empty());
+  }
   const std::vector<Seen> first = read_messages(*subscribers[0], kTotal);
   REQUIRE(first.size() == kTotal);
   std::set<std::string> bodies;
@@ -221,8 +252,11 @@ TEST_CASE("three relays on one NATS give every subscriber every message once, in
     CAPTURE(i);
     CHECK(read_messages(*subscribers[i], kTotal) == first);
   }
-  for (auto& publisher : publishers) {
-    CHECK(read_messages(*publisher, kTotal) == first);
+  for (int p = 0; p < kPublishers; ++p) {
+    auto heard = heard_by_publisher[p];
+    const auto rest = read_messages(*publishers[p], kTotal - heard.size());
+    heard.insert(heard.end(), rest.begin(), rest.end());
+    CHECK(heard == first);
   }
   // Nothing more: no message came twice.
   CHECK_FALSE(subscribers[0]->next_of(ServerFrame::kMessage, 300ms));
