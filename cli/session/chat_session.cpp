@@ -181,12 +181,7 @@ void ChatSession::supervise() {
       } else {
         last_error = describe_grpc_status(status);
       }
-      // A token that ran out on an established stream is no reason to give
-      // up: the next stream fetches a fresh one, and only its refusal is final.
-      const bool token_ran_out = established &&
-                                 status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
-                                 !options_.channel.token.empty();
-      if (is_fatal(status) && !token_ran_out) {
+      if (is_fatal(status) && !token_ran_out(status, established, options_.channel.token)) {
         break;
       }
     }

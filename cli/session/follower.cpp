@@ -60,13 +60,10 @@ grpc::Status Follower::run() {
     if (reopening) {
       continue;
     }
-    // A token that ran out on an established stream, or a fresh one
-    // refused at a reopen (a clock ahead of the relay's), is no reason to
-    // give up: the next call fetches one, and only its refusal is final.
-    const bool token_ran_out = (established || was_reopen) &&
-                               status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
-                               !options_.channel.token.empty();
-    if (is_fatal(status) && !token_ran_out) {
+    // A fresh token refused at a reopen (a clock ahead of the relay's)
+    // counts as one that ran out.
+    if (is_fatal(status) &&
+        !token_ran_out(status, established || was_reopen, options_.channel.token)) {
       return status;
     }
     const auto wait = backoff.next();

@@ -156,6 +156,10 @@ v1::ErrorNotice token_refresh_failed(const std::string& why, std::uint32_t ends_
   return notice;
 }
 
+bool token_ran_out(const grpc::Status& status, bool was_up, const TokenSource& source) {
+  return was_up && status.error_code() == grpc::StatusCode::UNAUTHENTICATED && !source.empty();
+}
+
 std::optional<std::string> fetch_token(const TokenSource& source, std::string& why) {
   if (!source.command.empty()) {
     return run_token_command(source.command, kTokenCommandTimeout, why);

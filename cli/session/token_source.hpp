@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <grpcpp/support/status.h>
+
 #include "relay/v1/relay.pb.h"
 
 namespace relay::cli {
@@ -22,6 +24,12 @@ struct TokenSource {
 // A command that has not printed its token by then is killed: a stuck
 // credential helper must not hang the chat.
 inline constexpr std::chrono::milliseconds kTokenCommandTimeout{10000};
+
+// Whether a stream that ended with `status` is opened again, although
+// UNAUTHENTICATED is otherwise final: it ended for its token after it was
+// up (`was_up`), and `source` can give a fresh one. Only the refusal of the
+// next call is final.
+bool token_ran_out(const grpc::Status& status, bool was_up, const TokenSource& source);
 
 // A fresh token, or none with the reason in `why`.
 std::optional<std::string> fetch_token(const TokenSource& source, std::string& why);

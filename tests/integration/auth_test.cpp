@@ -496,18 +496,28 @@ relay::v1::ClientFrame refresh(const std::string& token) {
   return frame;
 }
 
+// On a short_grace relay, ann with a token of 4 s and bob with one of an
+// hour, both in team.
+struct ExpiringChat {
+  ExpiringChat() {
+    join_and_wait(ann, "team");
+    join_and_wait(bob, "team");
+  }
+
+  Keys keys;
+  RelayProcess relay{short_grace(keys)};
+  const std::string secret = keys.text("secret");
+  const std::int64_t issued = now_s();
+  ChatClient ann{relay.target(), "", false,
+                 token("HS256", secret, "ann", rooms({"team"}), issued, 4)};
+  ChatClient bob{relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"}))};
+};
+
 }  // namespace
 
 TEST_CASE("a stream is told ahead that its token expires, refreshes it in band and loses nothing") {
-  Keys keys;
-  RelayProcess relay(short_grace(keys));
-  const std::string secret = keys.text("secret");
-  const std::int64_t issued = now_s();
-  ChatClient ann(relay.target(), "", false,
-                 token("HS256", secret, "ann", rooms({"team"}), issued, 4));
-  ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"})));
-  join_and_wait(ann, "team");
-  join_and_wait(bob, "team");
+  ExpiringChat chat;
+  auto& [keys, relay, secret, issued, ann, bob] = chat;
   REQUIRE(ann.publish("team", "message 0", "m0"));
 
   // Half of what is left of a 4 s token: within about 3 s of the join.
@@ -541,15 +551,8 @@ TEST_CASE("a stream is told ahead that its token expires, refreshes it in band a
 
 TEST_CASE(
     "a stream not refreshed ends UNAUTHENTICATED after the grace; bad refreshes do not save it") {
-  Keys keys;
-  RelayProcess relay(short_grace(keys));
-  const std::string secret = keys.text("secret");
-  const std::int64_t issued = now_s();
-  ChatClient ann(relay.target(), "", false,
-                 token("HS256", secret, "ann", rooms({"team"}), issued, 4));
-  ChatClient bob(relay.target(), "", false, token("HS256", secret, "bob", rooms({"team"})));
-  join_and_wait(ann, "team");
-  join_and_wait(bob, "team");
+  ExpiringChat chat;
+  auto& [keys, relay, secret, issued, ann, bob] = chat;
   relay::v1::FollowRequest request;
   request.add_rooms()->set_room("team");
   FollowClient follower(relay.target(), request, "",
