@@ -49,7 +49,10 @@ class FrameSink {
   // Subscriber was made with WriteBatching). The span is only valid during the
   // call: the sink must be done with it before the write can complete. The
   // sink must call Subscriber::on_write_done when the write completes.
-  virtual void start_write(std::span<const FramePtr> frames) = 0;
+  // `more_follows`: frames are queued behind these, and the Subscriber starts
+  // their write as soon as this one completes, so the transport may keep
+  // this one back until then (see Action::more_follows).
+  virtual void start_write(std::span<const FramePtr> frames, bool more_follows) = 0;
   virtual void finish(const CloseReason& reason) = 0;
   // The stream was closed without draining while a write is still in flight,
   // so finish waits for that write; a peer that stopped reading never
@@ -191,6 +194,14 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
     // Hold the connection for the write, until then (see holds_while_saturated).
     std::optional<FlushTimer::Clock::time_point> hold_until;
     bool release = false;  // of the connection's hold
+    // A stream that does not batch writes a backlog one frame per gRPC
+    // write. Each write but the backlog's last may then wait in gRPC's
+    // transport (its buffer hint, up to 64 KB a stream) for the next, so
+    // that the backlog leaves in one transport write and one sendmsg
+    // instead of one each; the write that does not say so sends them all.
+    // Never for an answer, which its client may be waiting for, nor for more
+    // than kMaxKeptBackWrites writes in a row.
+    bool more_follows = false;
   };
   struct Overflow {
     std::size_t frames;
@@ -258,6 +269,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // A hold of connection_ is in force, or about to be, with its release
   // scheduled with the timer (holds_while_saturated).
   bool holding_ = false;  // guarded by mutex_
+  // Writes in a row started with more_follows.
+  std::size_t kept_back_ = 0;  // guarded by mutex_
   // What the queue held when it overflowed, for flush() to log once no lock
   // is held: enqueue runs under the room's lock.
   std::optional<Overflow> overflowed_;  // guarded by mutex_

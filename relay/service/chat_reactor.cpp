@@ -312,9 +312,9 @@ void ChatReactor::write_stuck_after_close() {
   stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
 }
 
-void ChatReactor::start_write(std::span<const hub::FramePtr> frames) {
+void ChatReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {
   write_buffer_ = wire_buffer(frames, write_slices_);
-  StartWrite(&write_buffer_);
+  StartWrite(&write_buffer_, write_options(more_follows));
 }
 
 void ChatReactor::finish(const hub::CloseReason& reason) {

@@ -41,6 +41,10 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
       subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::follow, *this,
                                               write_batching(*call), connection_.connection())),
       stuck_write_(call) {
+  // Before anything can write or finish. A first write would carry the
+  // initial metadata, and one that gRPC's buffer hint keeps back (a replay's
+  // first frame, see write_options) would then never complete in gRPC 1.51.
+  StartSendInitialMetadata();
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),
                subscriber_->user(), peer_, request.rooms_size());
@@ -102,9 +106,9 @@ void FollowReactor::write_stuck_after_close() {
   stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
 }
 
-void FollowReactor::start_write(std::span<const hub::FramePtr> frames) {
+void FollowReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {
   write_buffer_ = wire_buffer(frames, write_slices_);
-  StartWrite(&write_buffer_);
+  StartWrite(&write_buffer_, write_options(more_follows));
 }
 
 void FollowReactor::finish(const hub::CloseReason& reason) {

@@ -29,7 +29,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   void OnCancel() override;
   void OnDone() override;
 
-  void start_write(std::span<const hub::FramePtr> frames) override;
+  void start_write(std::span<const hub::FramePtr> frames, bool more_follows) override;
   void finish(const hub::CloseReason& reason) override;
   void write_stuck_after_close() override;
 

@@ -92,6 +92,14 @@ grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
   return buffer;
 }
 
+grpc::WriteOptions write_options(bool more_follows) {
+  grpc::WriteOptions options;
+  if (more_follows) {
+    options.set_buffer_hint();
+  }
+  return options;
+}
+
 bool decode_message(const hub::FramePtr& frame, v1::Message& out) {
   const grpc::Slice& bytes = slice_frame(frame).slice();
   v1::ServerFrame parsed;

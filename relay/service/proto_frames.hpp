@@ -56,6 +56,14 @@ hub::WriteBatching write_batching(const grpc::CallbackServerContext& call);
 grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
                              std::vector<grpc::Slice>& scratch);
 
+// The options of a write whose frames are followed by more of the stream's
+// (FrameSink::start_write): gRPC's buffer hint keeps such a write in the
+// transport until the stream's next write, or until 64 KB wait there
+// (the transport's write buffer), and completes it at once meanwhile. The
+// stream's initial metadata must have been sent before: a hinted write that
+// carries it never completes.
+grpc::WriteOptions write_options(bool more_follows);
+
 void to_proto(const hub::Message& message, v1::Message& out);
 
 // The message a stored message frame carries, for History queries: rooms

@@ -92,12 +92,19 @@ class RecordedStream final : public hub::FrameSink {
     }
     write_in_flight_ = false;
     subscriber_->on_write_done(true);
+    // A write that said more follows may have been kept back by gRPC until
+    // the next: that one must come at once, or the stream end (which sends
+    // what was kept back).
+    require(!more_follows_ || write_in_flight_ || finished_);
     return true;
   }
 
-  void start_write(std::span<const hub::FramePtr> frames) override {
+  void start_write(std::span<const hub::FramePtr> frames, bool more_follows) override {
     require(!write_in_flight_ && !finished_ && !frames.empty());
+    // Only a stream that does not batch has a backlog worth keeping back.
+    require(!more_follows || frames.size() == 1);
     write_in_flight_ = true;
+    more_follows_ = more_follows;
     std::vector<grpc::Slice> slices;
     require(service::wire_buffer(frames, scratch_).Dump(&slices).ok());
     std::string bytes;
@@ -125,6 +132,7 @@ class RecordedStream final : public hub::FrameSink {
 
  private:
   bool write_in_flight_ = false;
+  bool more_follows_ = false;  // of the write in flight
   bool finished_ = false;
   std::vector<grpc::Slice> scratch_;
   std::vector<v1::ServerFrame> frames_;

@@ -67,10 +67,11 @@ class ManualSink : public FrameSink {
  public:
   void bind(Subscriber* subscriber) { subscriber_ = subscriber; }
 
-  void start_write(std::span<const FramePtr> frames) override {
+  void start_write(std::span<const FramePtr> frames, bool more_follows) override {
     std::lock_guard lock(mutex_);
     in_flight_.assign(frames.begin(), frames.end());
     write_sizes_.push_back(frames.size());
+    more_follows_.push_back(more_follows);
   }
   void finish(const CloseReason& reason) override {
     std::lock_guard lock(mutex_);
@@ -140,12 +141,18 @@ class ManualSink : public FrameSink {
     std::lock_guard lock(mutex_);
     return write_sizes_;
   }
+  // Whether each write started so far said more follows.
+  std::vector<bool> more_follows() const {
+    std::lock_guard lock(mutex_);
+    return more_follows_;
+  }
 
  private:
   Subscriber* subscriber_ = nullptr;
   mutable std::mutex mutex_;
   std::vector<FramePtr> in_flight_;
   std::vector<std::size_t> write_sizes_;
+  std::vector<bool> more_follows_;
   int stuck_notices_ = 0;
   std::vector<std::string> written_;
   std::vector<CloseReason> finishes_;

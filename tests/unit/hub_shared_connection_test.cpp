@@ -69,9 +69,9 @@ class RecordingConnection : public SharedConnection {
 class LoggingSink : public ManualSink {
  public:
   LoggingSink(EventLog& log, std::string name) : log_(log), name_(std::move(name)) {}
-  void start_write(std::span<const FramePtr> frames) override {
+  void start_write(std::span<const FramePtr> frames, bool more_follows) override {
     log_.push_back("write " + name_);
-    ManualSink::start_write(frames);
+    ManualSink::start_write(frames, more_follows);
   }
 
  private:

@@ -1,8 +1,11 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "relay/hub/flush_timer.hpp"
 #include "relay/hub/subscriber.hpp"
@@ -52,6 +55,51 @@ TEST_CASE("without batching every write carries one frame") {
   }
   f.sink.complete_all();
   CHECK(f.sink.write_sizes() == std::vector<std::size_t>{1, 1, 1});
+}
+
+TEST_CASE("a write of a backlog says more follows, except the last, an answer, or a batch") {
+  SUBCASE("a stream that does not batch") {
+    Fixture f;
+    for (const char* text : {"a", "b", "c", "d"}) {
+      f.push(text);
+    }
+    f.sink.complete_all();
+    // "a" found the queue empty; "b" and "c" had frames behind them.
+    CHECK(f.sink.more_follows() == std::vector<bool>{false, true, true, false});
+    CHECK(f.sink.written() == std::vector<std::string>{"a", "b", "c", "d"});
+  }
+  SUBCASE("at most eight writes in a row are kept back") {
+    Fixture f;
+    std::vector<std::string> texts;
+    for (int i = 0; i < 11; ++i) {
+      texts.push_back("m" + std::to_string(i));
+      f.push(texts.back());
+    }
+    f.sink.complete_all();
+    std::vector<bool> expected(11, false);
+    std::fill(expected.begin() + 1, expected.begin() + 9, true);
+    CHECK(f.sink.more_follows() == expected);
+    CHECK(f.sink.written() == texts);
+  }
+  SUBCASE("an answer is never kept back") {
+    Fixture f;
+    f.push("a");
+    if (f.subscriber.enqueue_answer(frame("ack"))) {
+      f.subscriber.flush();
+    }
+    f.push("b");
+    f.sink.complete_all();
+    CHECK(f.sink.written() == std::vector<std::string>{"a", "ack", "b"});
+    CHECK(f.sink.more_follows() == std::vector<bool>{false, false, false});
+  }
+  SUBCASE("a batching stream sends its backlog in its batches") {
+    Fixture f({}, {.max_frames = 2, .max_bytes = 100});
+    for (const char* text : {"a", "b", "c", "d", "e", "f"}) {
+      f.push(text);
+    }
+    f.sink.complete_all();
+    CHECK(f.sink.more_follows() == std::vector<bool>(4, false));
+  }
 }
 
 TEST_CASE("with batching a write carries what queued behind the last one, within bounds") {
