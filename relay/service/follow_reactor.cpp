@@ -87,7 +87,12 @@ void FollowReactor::leave_all_rooms() {
   rooms_.clear();
 }
 
-void FollowReactor::OnWriteDone(bool ok) { subscriber_->on_write_done(ok); }
+void FollowReactor::OnWriteDone(bool ok) {
+  // An idle stream keeps neither the bytes of its last write (about 300 B)
+  // nor, through them, the frames it wrote.
+  write_buffer_.Clear();
+  subscriber_->on_write_done(ok);
+}
 
 void FollowReactor::OnCancel() {
   subscriber_->close({hub::CloseCode::cancelled, "cancelled by the client"}, false);

@@ -19,8 +19,16 @@ class StuckWriteCanceller {
   explicit StuckWriteCanceller(grpc::CallbackServerContext* call)
       : guard_(std::make_shared<Guard>(call)) {}
 
+  // Once at most, before disarm.
   void arm(std::chrono::milliseconds grace) {
-    alarm_.Set(std::chrono::system_clock::now() + grace, [guard = guard_](bool fired) {
+    grpc::Alarm* alarm = nullptr;
+    {
+      // The alarm is made only when needed: an idle stream saves its 240 B.
+      std::lock_guard lock(guard_->mutex);
+      alarm_ = std::make_unique<grpc::Alarm>();
+      alarm = alarm_.get();
+    }
+    alarm->Set(std::chrono::system_clock::now() + grace, [guard = guard_](bool fired) {
       std::lock_guard lock(guard->mutex);
       if (fired && guard->call != nullptr) {
         guard->call->TryCancel();
@@ -30,11 +38,15 @@ class StuckWriteCanceller {
 
   // From OnDone, before the reactor is deleted.
   void disarm() {
+    grpc::Alarm* alarm = nullptr;
     {
       std::lock_guard lock(guard_->mutex);
       guard_->call = nullptr;
+      alarm = alarm_.get();
     }
-    alarm_.Cancel();
+    if (alarm != nullptr) {
+      alarm->Cancel();
+    }
   }
 
  private:
@@ -44,7 +56,7 @@ class StuckWriteCanceller {
     grpc::CallbackServerContext* call;
   };
   std::shared_ptr<Guard> guard_;
-  grpc::Alarm alarm_;
+  std::unique_ptr<grpc::Alarm> alarm_;  // guarded by guard_->mutex
 };
 
 }  // namespace relay::service
