@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -166,6 +168,51 @@ TEST_CASE(
     check_next_message(follower, "alpha", 4, "live alpha", "ann");
     check_next_message(follower, "alpha", 5, "from bob", "bob");
     check_next_message(follower, "alpha", 6, "last", "ann");
+  }
+}
+
+TEST_CASE(
+    "a client that does not take batches gets a long replay whole and in order, by Chat and "
+    "by Follow") {
+  // Each replayed frame is a gRPC write of its own, and the relay lets gRPC
+  // keep a backlog's writes back to send them together: none may be lost,
+  // reordered or kept for good (a Follow's first write once was).
+  RelayProcess relay;
+  ChatClient ann(relay.target(), "ann");
+  const Joined joined = join_and_wait(ann, "long");
+  constexpr int kMessages = 300;
+  const std::string body(2000, 'x');
+  for (int i = 1; i <= kMessages; ++i) {
+    publish_acked(ann, "long", body + std::to_string(i), "long-" + std::to_string(i));
+  }
+  const auto check_replay = [&](const std::function<std::optional<ServerFrame>()>& next) {
+    for (int i = 1; i <= kMessages; ++i) {
+      const auto frame = next();
+      REQUIRE_MESSAGE(frame, "message " << i << " did not come");
+      REQUIRE_MESSAGE(frame->kind_case() == ServerFrame::kMessage, frame->DebugString());
+      REQUIRE(frame->message().sequence() == static_cast<std::uint64_t>(i));
+      REQUIRE(frame->message().body() == body + std::to_string(i));
+    }
+  };
+
+  SUBCASE("Chat") {
+    ChatClient bob(relay.target(), "bob");
+    const Joined replay = join_and_wait(bob, "long", position(joined.epoch(), 0));
+    CHECK(replay.replayed() == kMessages);
+    check_replay([&] { return bob.next(); });
+  }
+  SUBCASE("Follow") {
+    FollowRequest request;
+    auto& room = *request.add_rooms();
+    room.set_room("long");
+    room.mutable_resume()->set_epoch(joined.epoch());
+    room.mutable_resume()->set_sequence(0);
+    FollowClient follower(relay.target(), request);
+    const auto replay = follower.next();
+    REQUIRE(replay);
+    REQUIRE(replay->kind_case() == ServerFrame::kJoined);
+    CHECK(replay->joined().replayed() == kMessages);
+    check_replay([&] { return follower.next(); });
   }
 }
 
