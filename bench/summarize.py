@@ -3,7 +3,8 @@
 usage: summarize.py ALL.jsonl OUT.json OUT.md "how it was made"
 
 Each line of ALL.jsonl is one relay-bench --json report with "relay" (the
-server: cpp, cpp-nobatch, cluster, go, nats) and "layout" (people, gateway) added.
+server: cpp, cpp-nobatch, cluster, go, nats) and "layout" (people, gateway) added,
+or a cell run.sh did not run: its "scenario", "layout", "relay" and "skipped" (why).
 """
 import json
 import statistics
@@ -172,9 +173,13 @@ def table(medians):
 def main():
     source, out_json, out_md, made_by = sys.argv[1:5]
     groups = {}
+    skipped = []
     with open(source) as lines:
         for line in lines:
             record = json.loads(line)
+            if "skipped" in record:
+                skipped.append(record)
+                continue
             if "relay_rss_before" in record and "relay_rss_after" in record:
                 record["relay_rss_growth"] = record["relay_rss_after"] - record["relay_rss_before"]
             key = (record["scenario"], record.get("layout", "gateway"), record["relay"])
@@ -189,7 +194,7 @@ def main():
         medians.setdefault(scenario, {}).setdefault(layout, {})[server] = entry
     checks = targets(medians)
     with open(out_json, "w") as out:
-        json.dump({"made_by": made_by, "medians": medians,
+        json.dump({"made_by": made_by, "medians": medians, "skipped": skipped,
                    "targets": [{"target": t, "layout": l, "figures": f, "met": m}
                                for t, l, f, m in checks]},
                   out, indent=2)
@@ -204,6 +209,9 @@ def main():
             ". Rows cpp/go, cpp/nats: the relay's figure over the other's; cluster/cpp: the "
             "cluster's over one relay's.", ""]
     rows += table(medians)
+    if skipped:
+        rows += ["", "Not run:"]
+        rows += [f"- {r['scenario']}, {r['layout']}, {r['relay']}: {r['skipped']}" for r in skipped]
     rows += ["", "| target (issue 12) | layout | figures | met |", "| --- | --- | --- | --- |"]
     rows += [f"| {t} | {l} | {f} | {'yes' if m else '**no**'} |" for t, l, f, m in checks]
     with open(out_md, "w") as out:
