@@ -1,0 +1,63 @@
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include <grpcpp/support/byte_buffer.h>
+
+#include "relay/service/proto_frames.hpp"
+
+using relay::service::ProtoFrameEncoder;
+using relay::service::wire_buffer;
+using relay::service::write_options;
+
+namespace {
+
+relay::v1::ServerFrame parse(const grpc::ByteBuffer& buffer) {
+  grpc::Slice bytes;
+  REQUIRE(buffer.DumpToSingleSlice(&bytes).ok());
+  relay::v1::ServerFrame frame;
+  REQUIRE(frame.ParseFromArray(bytes.begin(), static_cast<int>(bytes.size())));
+  return frame;
+}
+
+relay::hub::FramePtr message_frame(ProtoFrameEncoder& encoder, std::uint64_t sequence,
+                                   std::string body) {
+  relay::hub::Message message;
+  message.room = "lobby";
+  message.epoch = 7;
+  message.sequence = sequence;
+  message.sender = "ann";
+  message.body = std::move(body);
+  return encoder.encode_message(message);
+}
+
+}  // namespace
+
+TEST_CASE("a lone frame is written as it is, several as one ServerFrame.batch in order") {
+  ProtoFrameEncoder encoder;
+  std::vector<grpc::Slice> scratch;
+  const std::vector frames{message_frame(encoder, 1, "one"),
+                           message_frame(encoder, 2, std::string(300, 'x')),
+                           message_frame(encoder, 3, "three")};
+
+  const auto lone = parse(wire_buffer({frames.data(), 1}, scratch));
+  REQUIRE(lone.has_message());
+  CHECK(lone.message().sequence() == 1);
+  CHECK(lone.message().body() == "one");
+
+  const auto batch = parse(wire_buffer(frames, scratch));
+  REQUIRE(batch.has_batch());
+  REQUIRE(batch.batch().frames_size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(batch.batch().frames(i).message().sequence() == static_cast<std::uint64_t>(i + 1));
+  }
+  CHECK(batch.batch().frames(1).message().body() == std::string(300, 'x'));
+}
+
+// Only the benchmark shows what the hint saves (bench/PROFILE.md); this says
+// which writes carry it.
+TEST_CASE("only a write with more of the stream's frames behind it carries gRPC's buffer hint") {
+  CHECK(write_options(true).get_buffer_hint());
+  CHECK_FALSE(write_options(false).get_buffer_hint());
+}
