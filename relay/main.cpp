@@ -86,6 +86,22 @@ std::chrono::milliseconds sweep_interval(const RelayConfig& config) {
 // its broker within this.
 constexpr auto kHealthInterval = std::chrono::milliseconds(250);
 
+// How long a relay may be unable to order publishes before it ends its
+// streams. Its clients' publishes are refused meanwhile, and it hears no
+// other relay's messages; ended, they reconnect, and a client balancing over
+// several relays with health checks reaches one that serves. Long enough for
+// a NATS reconnect or a JetStream leader election, which take a few seconds.
+// (CI once saw a relay whose new NATS node answered no consumer request for
+// 90 s, while the other relay, on another node, served all along.)
+constexpr auto kShedStreamsAfter = std::chrono::seconds(10);
+
+// The backplane's state as the health loop last saw it.
+struct ServingState {
+  bool serving = false;
+  std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
+  bool shed = false;  // the streams of this spell of not serving were ended
+};
+
 // SIGHUP is an operator's habit for "read your certificates again", and would
 // otherwise end the relay. gRPC 1.51 cannot be told to re-read them at once:
 // they are read every --tls-reload-interval-ms anyway, which the line says.
@@ -107,21 +123,31 @@ void on_hangup(boost::asio::signal_set& hangups, const RelayConfig& config) {
 }
 
 void schedule_health(boost::asio::steady_timer& timer, relay::service::RelayService& service,
-                     grpc::HealthCheckServiceInterface& health, bool serving) {
+                     grpc::HealthCheckServiceInterface& health, ServingState state) {
   timer.expires_after(kHealthInterval);
-  timer.async_wait([&timer, &service, &health, serving](const boost::system::error_code& error) {
+  timer.async_wait([&timer, &service, &health, state](const boost::system::error_code& error) {
     if (error) {
       return;
     }
+    ServingState next = state;
     const bool now = service.serving();
-    if (now != serving) {
+    if (now != state.serving) {
       health.SetServingStatus(now);
       health.SetServingStatus(kServiceName, now);
       spdlog::info("health: {}", now ? "SERVING"
                                      : "NOT_SERVING (the backplane cannot order "
                                        "publishes)");
+      next = {now, std::chrono::steady_clock::now(), false};
+    } else if (!now && !state.shed &&
+               std::chrono::steady_clock::now() - state.since >= kShedStreamsAfter) {
+      next.shed = true;
+      const std::size_t streams = service.shed_streams();
+      spdlog::warn(
+          "the backplane has not served for {} s: ended {} streams so that their "
+          "clients connect again, to a relay that serves",
+          std::chrono::duration_cast<std::chrono::seconds>(kShedStreamsAfter).count(), streams);
     }
-    schedule_health(timer, service, health, now);
+    schedule_health(timer, service, health, next);
   });
 }
 
@@ -226,7 +252,7 @@ int serve(const relay::common::StartupOptions& options) {
     schedule_every(token_timer, std::chrono::seconds(1), [&service] { service.check_tokens(); });
   }
   boost::asio::steady_timer health_timer(io);
-  schedule_health(health_timer, service, *health, serving);
+  schedule_health(health_timer, service, *health, ServingState{.serving = serving});
   on_hangup(hangups, config);
   std::thread drainer;
   signals.async_wait([&](const boost::system::error_code& error, int signal) {

@@ -104,6 +104,10 @@ std::string render(const RelayReadings& readings) {
              static_cast<double>(readings.token_expired_streams));
   out.family("relay_backplane_up", "gauge", "1 while the backplane serves, 0 otherwise.");
   out.sample("relay_backplane_up", readings.backplane_serving ? 1 : 0);
+  out.family("relay_backplane_shed_streams_total", "counter",
+             "Chat and Follow streams ended UNAVAILABLE because the backplane had not served "
+             "for 10 s, so that their clients connect again.");
+  out.sample("relay_backplane_shed_streams_total", static_cast<double>(readings.shed_streams));
   out.family("relay_backplane_refused_publishes_total", "counter",
              "Publishes refused UNAVAILABLE because the message broker was out of reach or did "
              "not store them in time.");

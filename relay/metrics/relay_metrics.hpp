@@ -25,6 +25,8 @@ struct RelayReadings {
   std::uint64_t token_refreshes = 0;
   std::uint64_t token_expired_streams = 0;
   bool backplane_serving = true;
+  // Streams ended because the backplane had not served for a while.
+  std::uint64_t shed_streams = 0;
   backplane::BackplaneStats backplane;
 };
 

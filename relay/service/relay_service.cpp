@@ -287,6 +287,16 @@ void RelayService::sweep() {
   context_.users.sweep(steady_now_us());
 }
 
+std::size_t RelayService::shed_streams() {
+  const std::size_t shed = context_.streams.close_open(
+      {hub::CloseCode::unavailable,
+       "this relay cannot reach its message broker; connect again, to another relay if there "
+       "is one"},
+      true);
+  shed_streams_.fetch_add(shed);
+  return shed;
+}
+
 void RelayService::begin_shutdown() {
   context_.draining.store(true);
   context_.streams.close_all({hub::CloseCode::unavailable, kShuttingDown.error_message()}, true);
@@ -305,6 +315,7 @@ metrics::RelayReadings RelayService::readings() const {
   readings.token_refreshes = context_.token_leases.refreshes();
   readings.token_expired_streams = context_.token_leases.expired_streams();
   readings.backplane_serving = backplane_->serving();
+  readings.shed_streams = shed_streams_.load();
   readings.backplane = backplane_->stats();
   return readings;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -66,6 +67,10 @@ class RelayService final : public RelayServiceBase {
   // Whether the backplane can order publishes now (a broker within reach).
   bool serving() const { return backplane_->serving(); }
   std::size_t open_streams() const { return context_.streams.size(); }
+  // Ends every open Chat and Follow stream with UNAVAILABLE once what was
+  // queued for it is written, so that its client reconnects, to a relay that
+  // serves if it balances over several; returns how many there were.
+  std::size_t shed_streams();
   // Removes idle rooms and forgets users at rest; the relay calls it on a timer.
   void sweep();
   // Warns the streams whose tokens expire soon and ends those whose tokens
@@ -105,6 +110,7 @@ class RelayService final : public RelayServiceBase {
   // find the hub alive.
   const std::unique_ptr<backplane::Backplane> backplane_;
   ServiceContext context_;
+  std::atomic<std::uint64_t> shed_streams_{0};
 };
 
 }  // namespace relay::service

@@ -8,6 +8,7 @@
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "common/config.hpp"
 #include "common/tokens.hpp"
@@ -29,6 +30,9 @@ class StreamRegistry {
   void add(const hub::SubscriberPtr& subscriber);
   void remove(const hub::SubscriberPtr& subscriber);
   void close_all(const hub::CloseReason& reason, bool drain);
+  // Closes the streams open now; later ones are not affected. Returns how
+  // many were open.
+  std::size_t close_open(const hub::CloseReason& reason, bool drain);
   std::size_t size() const;
   // Waits until no stream is open; false if some still are at the deadline.
   bool wait_empty(std::chrono::steady_clock::time_point deadline) const;
@@ -36,6 +40,8 @@ class StreamRegistry {
  private:
   mutable std::mutex mutex_;
   mutable std::condition_variable emptied_;
+  std::vector<hub::SubscriberPtr> open_locked() const;
+
   std::unordered_map<std::uint64_t, hub::SubscriberPtr> streams_;  // guarded by mutex_
   std::optional<hub::CloseReason> closed_;                         // guarded by mutex_
   bool drain_ = true;                                              // guarded by mutex_

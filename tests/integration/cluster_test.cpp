@@ -479,6 +479,38 @@ TEST_CASE(
   CHECK(follower.wait_exit(5s).has_value());
 }
 
+TEST_CASE(
+    "a relay whose NATS stays out of reach ends its streams UNAVAILABLE once, so that their "
+    "clients go elsewhere, counted in its metrics") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  RelayProcess relay(nats_relay_args(
+      nats.url(),
+      {"--metrics-listen", "127.0.0.1:0", "--metrics-port-file", scratch.path("metrics-port")}));
+  REQUIRE(wait_until([&] { return serving(relay.target()); }, 20s));
+  ChatClient ann(relay.target(), "ann");
+  join_and_wait(ann, "lobby");
+  REQUIRE(nats.stop());
+
+  // Shed 10 s after the relay stopped serving, not before: a NATS reconnect
+  // or a leader election takes a few seconds.
+  const auto stopped = std::chrono::steady_clock::now();
+  const auto status = ann.wait_status(40s);
+  REQUIRE(status);
+  CHECK(std::chrono::steady_clock::now() - stopped >= 9s);
+  CHECK(status->error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK_MESSAGE(
+      status->error_message().find("cannot reach its message broker") != std::string::npos,
+      status->error_message());
+  CHECK(relay.log().find("ended 1 streams") != std::string::npos);
+
+  // Once per spell: a client that comes back is not ended again meanwhile.
+  ChatClient bob(relay.target(), "bob");
+  CHECK_FALSE(bob.wait_status(2s));
+  const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
+  CHECK(value(metrics, "relay_backplane_shed_streams_total") == 1);
+}
+
 TEST_CASE("with the duplicate window off, the stream is still made (JetStream's shortest window)") {
   ScratchDirectory scratch("relay-cluster");
   NatsServer nats(scratch.dir / "nats");
