@@ -197,12 +197,12 @@ void Subscriber::on_write_done(bool ok) {
   run(std::move(action));
 }
 
-void Subscriber::close(CloseReason reason, bool drain) {
+bool Subscriber::close(CloseReason reason, bool drain) {
   Action action;
   {
     std::lock_guard lock(mutex_);
     if (state_ != State::open) {
-      return;
+      return false;
     }
     state_ = State::closing;
     drain_ = drain;
@@ -213,6 +213,7 @@ void Subscriber::close(CloseReason reason, bool drain) {
     action = next_action_locked();
   }
   run(std::move(action));
+  return true;
 }
 
 bool Subscriber::closing() const {

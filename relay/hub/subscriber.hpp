@@ -166,7 +166,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
   // Ends the stream. With drain, what is queued is still written first;
   // without, it is dropped. The first close wins.
-  void close(CloseReason reason, bool drain);
+  // False if the stream was closing already, and this changed nothing.
+  bool close(CloseReason reason, bool drain);
 
   // True once close() was called or the queue overflowed.
   bool closing() const;

@@ -63,10 +63,11 @@ std::size_t StreamRegistry::close_open(const hub::CloseReason& reason, bool drai
     std::lock_guard lock(mutex_);
     open = open_locked();
   }
+  std::size_t closed = 0;
   for (const auto& subscriber : open) {
-    subscriber->close(reason, drain);
+    closed += subscriber->close(reason, drain) ? 1 : 0;
   }
-  return open.size();
+  return closed;
 }
 
 std::size_t StreamRegistry::size() const {
