@@ -69,7 +69,7 @@ class RelayService final : public RelayServiceBase {
   std::size_t open_streams() const { return context_.streams.size(); }
   // Ends every open Chat and Follow stream with UNAVAILABLE once what was
   // queued for it is written, so that its client reconnects, to a relay that
-  // serves if it balances over several; returns how many there were.
+  // serves if it balances over several; returns how many it ended.
   std::size_t shed_streams();
   // Removes idle rooms and forgets users at rest; the relay calls it on a timer.
   void sweep();

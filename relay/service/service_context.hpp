@@ -31,7 +31,7 @@ class StreamRegistry {
   void remove(const hub::SubscriberPtr& subscriber);
   void close_all(const hub::CloseReason& reason, bool drain);
   // Closes the streams open now; later ones are not affected. Returns how
-  // many were open.
+  // many it closed (not those closing already).
   std::size_t close_open(const hub::CloseReason& reason, bool drain);
   std::size_t size() const;
   // Waits until no stream is open; false if some still are at the deadline.
