@@ -106,7 +106,7 @@ BatchOutcome send_batch(const std::string& target, const std::string& user,
                         const std::vector<PublishRequest>& requests) {
   auto relay_stub = stub(target);
   auto context = context_for(user);
-  // gRPC 1.51 can fail a first connect that succeeded, when errno is
+  // gRPC 1.51 can fail a connect still in progress, when errno is
   // overwritten between connect(2) and its check (grpc/grpc#35064); the
   // channel then retries, and so may a call that waits for it.
   context->set_wait_for_ready(true);
