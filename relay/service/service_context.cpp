@@ -34,35 +34,27 @@ bool StreamRegistry::wait_empty(std::chrono::steady_clock::time_point deadline) 
   return emptied_.wait_until(lock, deadline, [this] { return streams_.empty(); });
 }
 
-std::vector<hub::SubscriberPtr> StreamRegistry::open_locked() const {
-  std::vector<hub::SubscriberPtr> open;
-  open.reserve(streams_.size());
-  for (const auto& [id, subscriber] : streams_) {
-    open.push_back(subscriber);
-  }
-  return open;
-}
-
 void StreamRegistry::close_all(const hub::CloseReason& reason, bool drain) {
-  std::vector<hub::SubscriberPtr> open;
   {
     std::lock_guard lock(mutex_);
     closed_ = reason;
     drain_ = drain;
-    open = open_locked();
   }
-  // Outside the lock: closing may call into gRPC.
-  for (const auto& subscriber : open) {
-    subscriber->close(reason, drain);
-  }
+  // A stream added meanwhile is closed by add() and again here: the first
+  // close wins.
+  close_open(reason, drain);
 }
 
 std::size_t StreamRegistry::close_open(const hub::CloseReason& reason, bool drain) {
   std::vector<hub::SubscriberPtr> open;
   {
     std::lock_guard lock(mutex_);
-    open = open_locked();
+    open.reserve(streams_.size());
+    for (const auto& [id, subscriber] : streams_) {
+      open.push_back(subscriber);
+    }
   }
+  // Outside the lock: closing may call into gRPC.
   std::size_t closed = 0;
   for (const auto& subscriber : open) {
     closed += subscriber->close(reason, drain) ? 1 : 0;

@@ -8,7 +8,6 @@
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
-#include <vector>
 
 #include "common/config.hpp"
 #include "common/tokens.hpp"
@@ -40,8 +39,6 @@ class StreamRegistry {
  private:
   mutable std::mutex mutex_;
   mutable std::condition_variable emptied_;
-  std::vector<hub::SubscriberPtr> open_locked() const;
-
   std::unordered_map<std::uint64_t, hub::SubscriberPtr> streams_;  // guarded by mutex_
   std::optional<hub::CloseReason> closed_;                         // guarded by mutex_
   bool drain_ = true;                                              // guarded by mutex_

@@ -30,10 +30,19 @@ using relay::v1::WhoResponse;
 namespace {
 
 // Publishes body1, body2, ... bodyN to `room` and waits for each ack.
-void publish_numbered(ChatClient& client, const std::string& room, int count) {
+void publish_numbered(ChatClient& client, const std::string& room, int count,
+                      const std::string& body = "body") {
   for (int i = 1; i <= count; ++i) {
-    publish_acked(client, room, "body" + std::to_string(i), room + "-" + std::to_string(i));
+    publish_acked(client, room, body + std::to_string(i), room + "-" + std::to_string(i));
   }
+}
+
+// Follows `room` from just after `sequence` of `epoch`.
+void follow_from(FollowRequest& request, const std::string& room, std::uint64_t epoch,
+                 std::uint64_t sequence) {
+  auto& followed = *request.add_rooms();
+  followed.set_room(room);
+  *followed.mutable_resume() = position(epoch, sequence);
 }
 
 // The next frame must be this message: anything else in between (a presence,
@@ -111,10 +120,7 @@ TEST_CASE(
   publish_numbered(ann, "beta", 2);
 
   FollowRequest request;
-  auto& followed_alpha = *request.add_rooms();
-  followed_alpha.set_room("alpha");
-  followed_alpha.mutable_resume()->set_epoch(alpha.epoch());
-  followed_alpha.mutable_resume()->set_sequence(1);
+  follow_from(request, "alpha", alpha.epoch(), 1);
   request.add_rooms()->set_room("beta");  // no resume: live from now
   FollowClient follower(relay.target(), request);
 
@@ -182,9 +188,7 @@ TEST_CASE(
   const Joined joined = join_and_wait(ann, "long");
   constexpr int kMessages = 300;
   const std::string body(2000, 'x');
-  for (int i = 1; i <= kMessages; ++i) {
-    publish_acked(ann, "long", body + std::to_string(i), "long-" + std::to_string(i));
-  }
+  publish_numbered(ann, "long", kMessages, body);
   const auto check_replay = [&](const std::function<std::optional<ServerFrame>()>& next) {
     for (int i = 1; i <= kMessages; ++i) {
       const auto frame = next();
@@ -203,10 +207,7 @@ TEST_CASE(
   }
   SUBCASE("Follow") {
     FollowRequest request;
-    auto& room = *request.add_rooms();
-    room.set_room("long");
-    room.mutable_resume()->set_epoch(joined.epoch());
-    room.mutable_resume()->set_sequence(0);
+    follow_from(request, "long", joined.epoch(), 0);
     FollowClient follower(relay.target(), request);
     const auto replay = follower.next();
     REQUIRE(replay);
@@ -278,10 +279,7 @@ TEST_CASE("Follow refuses a request it cannot serve with INVALID_ARGUMENT") {
     ChatClient ann(relay.target(), "ann");
     const Joined alpha = join_and_wait(ann, "alpha");
     publish_numbered(ann, "alpha", 3);
-    auto& room = *request.add_rooms();
-    room.set_room("alpha");
-    room.mutable_resume()->set_epoch(alpha.epoch());
-    room.mutable_resume()->set_sequence(10);
+    follow_from(request, "alpha", alpha.epoch(), 10);
     explanation = "ahead";
   }
 
