@@ -550,7 +550,8 @@ TEST_CASE("a stream is told ahead that its token expires, refreshes it in band a
 }
 
 TEST_CASE(
-    "a stream not refreshed ends UNAUTHENTICATED after the grace; bad refreshes do not save it") {
+    "a stream not refreshed ends UNAUTHENTICATED after the grace, and bad refreshes do not save "
+    "it") {
   ExpiringChat chat;
   auto& [keys, relay, secret, issued, ann, bob] = chat;
   relay::v1::FollowRequest request;
