@@ -229,7 +229,8 @@ const ConfigField kFields[] = {
      .rule = Micros{&RelayConfig::max_write_linger_us, 0, 1000 * 1000}},
     {.key = "shutdown_grace_ms",
      .value_name = "MS",
-     .help = "Milliseconds open streams get to drain their queues when the relay stops.",
+     .help = "Milliseconds open streams get to drain their queues when the relay stops, or "
+             "ends them as it cannot reach its message broker.",
      .rule = Millis{&RelayConfig::shutdown_grace_ms, 0, kMaxMillis}},
     {.key = "tls_cert",
      .value_name = "FILE",

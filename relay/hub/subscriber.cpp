@@ -237,10 +237,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
     return action;
   }
   if (write_in_flight_) {
-    if (state_ == State::closing && !drain_ && !told_write_stuck_) {
-      told_write_stuck_ = true;
-      sink_.write_stuck_after_close();
-    }
+    tell_write_stuck_locked();
     return action;
   }
   if (!queue_.empty() && (state_ == State::open || drain_)) {
@@ -283,6 +280,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
         !batches() && !answer && !queue_.empty() && kept_back_ < kMaxKeptBackWrites;
     kept_back_ = action.more_follows ? kept_back_ + 1 : 0;
     write_in_flight_ = true;
+    tell_write_stuck_locked();
     if (answer) {
       action.release = std::exchange(holding_, false);
     } else if (holds_while_saturated() && !holding_ && state_ == State::open) {
@@ -300,6 +298,13 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
     action.finish = close_reason_;
   }
   return action;
+}
+
+void Subscriber::tell_write_stuck_locked() {
+  if (state_ == State::closing && !told_write_stuck_) {
+    told_write_stuck_ = true;
+    sink_.write_stuck_after_close(drain_);
+  }
 }
 
 bool Subscriber::worth_writing_now_locked() const {

@@ -54,13 +54,14 @@ class FrameSink {
   // this one back until then (see Action::more_follows).
   virtual void start_write(std::span<const FramePtr> frames, bool more_follows) = 0;
   virtual void finish(const CloseReason& reason) = 0;
-  // The stream was closed without draining while a write is still in flight,
-  // so finish waits for that write; a peer that stopped reading never
-  // completes it, and the sink should cancel the stream if it stays stuck.
+  // The stream was closed while a write is still in flight (or, `draining`,
+  // while frames are left to write), so finish waits for that write; a peer
+  // that stopped reading never completes it, and the sink should cancel the
+  // stream if it has not finished within a grace. Called once per stream.
   // The one call made with the Subscriber's lock held: only that lock proves
   // the sink alive here (no write of ours is pending to keep it so), so it
   // must only arm a timer, never block or call back into the Subscriber.
-  virtual void write_stuck_after_close() {}
+  virtual void write_stuck_after_close(bool /*draining*/) {}
 };
 
 // The connection that a subscriber's stream shares with other streams (a
@@ -228,6 +229,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   void hold_connection(FlushTimer::Clock::time_point until);
   // Whether the queue is too full for a linger to wait any longer.
   bool worth_writing_now_locked() const;
+  // Once a closed stream waits for a write, tells the sink so, once.
+  void tell_write_stuck_locked();
   void clear_queue_locked();
   void run(Action action);
 

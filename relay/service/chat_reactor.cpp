@@ -313,8 +313,9 @@ void ChatReactor::OnDone() {
   delete this;
 }
 
-void ChatReactor::write_stuck_after_close() {
-  stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
+void ChatReactor::write_stuck_after_close(bool draining) {
+  stuck_write_.arm(std::chrono::milliseconds(draining ? context_.config.shutdown_grace_ms
+                                                      : context_.config.slow_consumer_grace_ms));
 }
 
 void ChatReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {

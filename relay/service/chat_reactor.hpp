@@ -43,7 +43,7 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
 
   void start_write(std::span<const hub::FramePtr> frames, bool more_follows) override;
   void finish(const hub::CloseReason& reason) override;
-  void write_stuck_after_close() override;
+  void write_stuck_after_close(bool draining) override;
 
  private:
   void handle(const v1::Join& join);

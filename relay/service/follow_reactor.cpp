@@ -107,8 +107,9 @@ void FollowReactor::OnDone() {
   delete this;
 }
 
-void FollowReactor::write_stuck_after_close() {
-  stuck_write_.arm(std::chrono::milliseconds(context_.config.slow_consumer_grace_ms));
+void FollowReactor::write_stuck_after_close(bool draining) {
+  stuck_write_.arm(std::chrono::milliseconds(draining ? context_.config.shutdown_grace_ms
+                                                      : context_.config.slow_consumer_grace_ms));
 }
 
 void FollowReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {

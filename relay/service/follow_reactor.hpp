@@ -31,7 +31,7 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
 
   void start_write(std::span<const hub::FramePtr> frames, bool more_follows) override;
   void finish(const hub::CloseReason& reason) override;
-  void write_stuck_after_close() override;
+  void write_stuck_after_close(bool draining) override;
 
   // Why a request cannot be followed, or nothing when it can.
   static std::optional<std::string> validate(const v1::FollowRequest& request);

@@ -485,15 +485,27 @@ TEST_CASE(
 
 TEST_CASE(
     "a relay whose NATS stays out of reach ends its streams UNAVAILABLE once, so that their "
-    "clients go elsewhere, counted in its metrics") {
+    "clients go elsewhere, counted in its metrics, and one that does not read is cancelled after "
+    "the drain's grace") {
   ScratchDirectory scratch("relay-cluster");
   NatsServer nats(scratch.dir / "nats");
   RelayProcess relay(nats_relay_args(
       nats.url(),
-      {"--metrics-listen", "127.0.0.1:0", "--metrics-port-file", scratch.path("metrics-port")}));
+      {"--metrics-listen", "127.0.0.1:0", "--metrics-port-file", scratch.path("metrics-port"),
+       "--shutdown-grace-ms", "1000", "--subscriber-queue-max-bytes", "1073741824",
+       "--subscriber-queue-max-frames", "100000"}));
   REQUIRE(wait_until([&] { return serving(relay.target()); }, 20s));
   ChatClient ann(relay.target(), "ann");
   join_and_wait(ann, "lobby");
+  // A client that stopped reading cannot keep its stream past the drain's
+  // grace: flow control and the socket buffers take 4-6 MB, the rest stays
+  // queued at the relay, and its write never completes.
+  StalledReader stalled(relay.target(), "stalled");
+  REQUIRE(stalled.join("lobby"));
+  const std::string body(32 * 1024, 'x');
+  for (int i = 0; i < 400; ++i) {
+    publish_acked(ann, "lobby", body, "p-" + std::to_string(i));
+  }
   // Shed 10 s after the relay stopped serving, not before: a NATS reconnect
   // or a leader election takes a few seconds. The relay may see NATS go
   // before stop() returns.
@@ -507,13 +519,16 @@ TEST_CASE(
   CHECK_MESSAGE(
       status->error_message().find("cannot reach its message broker") != std::string::npos,
       status->error_message());
-  CHECK(wait_until([&] { return relay.log().find("ended 1 streams") != std::string::npos; }, 5s));
+  CHECK(wait_until([&] { return relay.log().find("ended 2 streams") != std::string::npos; }, 5s));
+  CHECK_MESSAGE(
+      wait_until([&] { return relay.log().find(" of stalled closed") != std::string::npos; }, 5s),
+      relay.log());
 
   // Once per spell: a client that comes back is not ended again meanwhile.
   ChatClient bob(relay.target(), "bob");
   CHECK_FALSE(bob.wait_status(2s));
   const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
-  CHECK(value(metrics, "relay_backplane_shed_streams_total") == 1);
+  CHECK(value(metrics, "relay_backplane_shed_streams_total") == 2);
 }
 
 TEST_CASE("with the duplicate window off, the stream is still made (JetStream's shortest window)") {

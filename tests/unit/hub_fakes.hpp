@@ -77,11 +77,16 @@ class ManualSink : public FrameSink {
     std::lock_guard lock(mutex_);
     finishes_.push_back(reason);
   }
-  void write_stuck_after_close() override {
+  void write_stuck_after_close(bool draining) override {
     std::lock_guard lock(mutex_);
-    ++stuck_notices_;
+    stuck_notices_.push_back(draining);
   }
   int stuck_notices() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<int>(stuck_notices_.size());
+  }
+  // Whether each notice was for a draining close.
+  std::vector<bool> stuck_notice_drains() const {
     std::lock_guard lock(mutex_);
     return stuck_notices_;
   }
@@ -153,7 +158,7 @@ class ManualSink : public FrameSink {
   std::vector<FramePtr> in_flight_;
   std::vector<std::size_t> write_sizes_;
   std::vector<bool> more_follows_;
-  int stuck_notices_ = 0;
+  std::vector<bool> stuck_notices_;
   std::vector<std::string> written_;
   std::vector<CloseReason> finishes_;
 };

@@ -272,19 +272,41 @@ TEST_CASE("a slow consumer whose write is stuck asks the sink, once, to cancel i
   f.push("overflow");
   f.push("offered after close");
   f.subscriber.flush();
-  CHECK(f.sink.stuck_notices() == 1);
+  CHECK(f.sink.stuck_notice_drains() == std::vector<bool>{false});
   CHECK(f.sink.finishes().empty());
   f.sink.complete_one(false);  // what the cancel makes of the stuck write
   REQUIRE(f.sink.finishes().size() == 1);
   CHECK(f.sink.finishes()[0].code == CloseCode::resource_exhausted);
 }
 
-TEST_CASE("a draining close never asks to cancel the write in flight") {
+TEST_CASE("a draining close asks the sink, once, to bound the drain") {
   Fixture f;
-  f.push("a");
-  f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
-  f.subscriber.flush();
-  CHECK(f.sink.stuck_notices() == 0);
+  SUBCASE("a write in flight at the close") {
+    f.push("a");
+    f.push("b");
+    f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
+    f.subscriber.flush();
+    CHECK(f.sink.stuck_notice_drains() == std::vector<bool>{true});
+    // A client that reads gets the rest, and the stream finishes.
+    CHECK(f.sink.complete_one());
+    CHECK(f.sink.complete_one());
+    CHECK(f.sink.written() == std::vector<std::string>{"a", "b"});
+    REQUIRE(f.sink.finishes().size() == 1);
+    CHECK(f.sink.finishes()[0].code == CloseCode::unavailable);
+    CHECK(f.sink.stuck_notices() == 1);
+  }
+  SUBCASE("frames queued and no write in flight at the close") {
+    (void)f.subscriber.enqueue(frame("a"));
+    f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
+    CHECK(f.sink.stuck_notice_drains() == std::vector<bool>{true});
+    CHECK(f.sink.complete_one());
+    CHECK(f.sink.finishes().size() == 1);
+  }
+  SUBCASE("nothing left to write: the stream finishes, with nothing to bound") {
+    f.subscriber.close({CloseCode::unavailable, "relay shutting down"}, true);
+    CHECK(f.sink.stuck_notices() == 0);
+    CHECK(f.sink.finishes().size() == 1);
+  }
 }
 
 namespace {
