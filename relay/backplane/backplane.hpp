@@ -26,6 +26,9 @@ struct BackplaneStats {
   // Times the relay started reading the broker again after the last message
   // it had (a reconnect, a lost consumer).
   std::uint64_t consumer_restarts = 0;
+  // Times the relay left a broker server that answered none of its set-up
+  // requests, for another server.
+  std::uint64_t servers_left = 0;
   // Time from a publish to the broker's acknowledgement: every one since the
   // start (count, sum), and the median and 99th percentile of the last
   // minute's.

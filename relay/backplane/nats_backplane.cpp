@@ -1,9 +1,13 @@
 #include "relay/backplane/nats_backplane.hpp"
 
+#include <arpa/inet.h>
 #include <nats/nats.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <utility>
@@ -13,6 +17,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/descriptors.hpp"
 #include "common/validation.hpp"
 #include "relay/backplane/room_subject.hpp"
 
@@ -37,6 +42,11 @@ constexpr int kMaxAttempts = 16;
 // with another configuration, say) logs a line per half minute at most.
 constexpr auto kSetUpRetry = std::chrono::seconds(1);
 constexpr auto kLongestSetUpRetry = std::chrono::seconds(30);
+// A server that has answered none of the relay's set-up requests for this
+// long is left for another: a NATS node once took no consumer request for
+// 90 s while its cluster served (docs/NOTES.md), and libnats only moves on
+// when the connection breaks.
+constexpr auto kLeaveServerAfter = std::chrono::seconds(10);
 // While a relay reads the stream before serving, it asks this often whether
 // what is left to read has gone from the stream meanwhile.
 constexpr auto kCatchUpCheck = std::chrono::seconds(1);
@@ -261,7 +271,8 @@ BackplaneStats NatsBackplane::stats() const {
   const std::uint64_t starts = consumer_starts_.load();
   BackplaneStats stats{.refused_publishes = refused_.load(),
                        .disconnects = disconnects_.load(),
-                       .consumer_restarts = starts > 0 ? starts - 1 : 0};
+                       .consumer_restarts = starts > 0 ? starts - 1 : 0,
+                       .servers_left = servers_left_.load()};
   std::lock_guard lock(mutex_);
   stats.acks = acks_;
   stats.ack_seconds_sum = static_cast<double>(ack_sum_us_) / 1e6;
@@ -297,7 +308,10 @@ void NatsBackplane::on_connected(natsConnection* /*connection*/, void* self) {
   auto* backplane = static_cast<NatsBackplane*>(self);
   backplane->connected_ = true;
   spdlog::info("NATS: connected to {}", backplane->config_.nats_url);
-  backplane->worker_.post([backplane] { backplane->set_up(); });
+  backplane->worker_.post([backplane] {
+    backplane->set_up_failing_since_.reset();
+    backplane->set_up();
+  });
 }
 
 void NatsBackplane::on_disconnected(natsConnection* /*connection*/, void* self) {
@@ -317,7 +331,10 @@ void NatsBackplane::on_reconnected(natsConnection* connection, void* self) {
   natsConnection_GetConnectedUrl(connection, url, sizeof url);
   backplane->connected_ = true;
   spdlog::info("NATS: reconnected to {}", url);
-  backplane->worker_.post([backplane] { backplane->set_up(); });
+  backplane->worker_.post([backplane] {
+    backplane->set_up_failing_since_.reset();
+    backplane->set_up();
+  });
 }
 
 std::int64_t NatsBackplane::reconnect_delay(natsConnection* /*connection*/, int attempts,
@@ -420,6 +437,7 @@ void NatsBackplane::set_up() {
     return;
   }
   set_up_retry_ = kSetUpRetry;
+  set_up_failing_since_.reset();
   // Messages delivered before a slow consumer limit would be dropped by the
   // client library; the history could then skip. No limit: the hub bounds
   // what it keeps, and the stream what it delivers.
@@ -600,10 +618,81 @@ void NatsBackplane::remote_presence(natsMsg* message) {
 }
 
 void NatsBackplane::retry_set_up(const std::string& why) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!set_up_failing_since_) {
+    set_up_failing_since_ = now;
+  } else if (connected_ && now - *set_up_failing_since_ >= kLeaveServerAfter && leave_server(why)) {
+    // The reconnect sets up again, from the start.
+    set_up_retry_ = kSetUpRetry;
+    set_up_failing_since_.reset();
+    return;
+  }
   spdlog::warn("NATS: {}; trying again in {} s", why,
                std::chrono::duration_cast<std::chrono::seconds>(set_up_retry_).count());
   worker_.post([this] { set_up(); }, set_up_retry_);
   set_up_retry_ = std::min<std::chrono::milliseconds>(set_up_retry_ * 2, kLongestSetUpRetry);
+}
+
+bool NatsBackplane::leave_server(const std::string& why) {
+  char** servers = nullptr;
+  int count = 0;
+  if (natsConnection_GetServers(connection_, &servers, &count) != NATS_OK) {
+    return false;
+  }
+  for (int i = 0; i < count; ++i) {
+    free(servers[i]);  // NOLINT(cppcoreguidelines-no-malloc): libnats allocated them
+  }
+  free(servers);  // NOLINT(cppcoreguidelines-no-malloc)
+  if (count < 2) {
+    return false;
+  }
+  // libnats 3.4 cannot be asked to reconnect (natsConnection_Reconnect came
+  // in 3.6), but it does on a broken connection: its socket, found by the
+  // local address, is shut down, not closed, so the descriptor stays the
+  // library's.
+  char* local_ip = nullptr;
+  int local_port = 0;
+  if (natsConnection_GetLocalIPAndPort(connection_, &local_ip, &local_port) != NATS_OK) {
+    return false;
+  }
+  const std::string wanted = local_ip;
+  free(local_ip);  // NOLINT(cppcoreguidelines-no-malloc)
+  bool found = false;
+  common::for_each_descriptor([&](int fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+        (address.ss_family != AF_INET && address.ss_family != AF_INET6)) {
+      return true;
+    }
+    char ip[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (address.ss_family == AF_INET) {
+      const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+      inet_ntop(AF_INET, &v4.sin_addr, ip, sizeof ip);
+      port = ntohs(v4.sin_port);
+    } else {
+      const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+      inet_ntop(AF_INET6, &v6.sin6_addr, ip, sizeof ip);
+      port = ntohs(v6.sin6_port);
+    }
+    if (port != local_port || wanted != ip) {
+      return true;
+    }
+    found = shutdown(fd, SHUT_RDWR) == 0;
+    return false;
+  });
+  if (!found) {
+    return false;
+  }
+  char url[256] = "";
+  natsConnection_GetConnectedUrl(connection_, url, sizeof url);
+  servers_left_.fetch_add(1);
+  spdlog::warn(
+      "NATS: {} has answered no set-up request for {} s ({}); reconnecting to another "
+      "of the {} servers known",
+      url, std::chrono::duration_cast<std::chrono::seconds>(kLeaveServerAfter).count(), why, count);
+  return true;
 }
 
 void NatsBackplane::on_message(natsConnection* /*connection*/, natsSubscription* subscription,

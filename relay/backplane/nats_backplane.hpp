@@ -145,8 +145,13 @@ class NatsBackplane final : public Backplane {
   // On the worker, until the relay serves: whether the consumer has anything
   // left to deliver.
   void check_caught_up();
-  // Logs why set-up failed and tries again later, waiting longer each time.
+  // Logs why set-up failed and tries again later, waiting longer each time;
+  // or, once the server has answered no set-up for kLeaveServerAfter, leaves
+  // it for another.
   void retry_set_up(const std::string& why);
+  // Breaks the connection so that libnats reconnects, to the next server of
+  // its pool; false when there is no other server to go to.
+  bool leave_server(const std::string& why);
   void deliver(__natsSubscription* subscription, __natsMsg* message);
   // Starts a new consumer after the last message read, once.
   void resubscribe_locked(const std::string& why);
@@ -221,6 +226,7 @@ class NatsBackplane final : public Backplane {
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> disconnects_{0};
   std::atomic<std::uint64_t> consumer_starts_{0};
+  std::atomic<std::uint64_t> servers_left_{0};
   // Time from publish to JetStream's ack, summarised in the log each minute.
   common::LatencyHistogram ack_latency_;  // guarded by mutex_
   std::uint64_t acks_ = 0;                // guarded by mutex_
@@ -239,8 +245,10 @@ class NatsBackplane final : public Backplane {
                      std::unordered_map<std::string, std::chrono::steady_clock::time_point>>
       remote_seen_;  // guarded by presence_mutex_
 
-  // The worker's own: how long until set-up is tried again.
+  // The worker's own: how long until set-up is tried again, and since when
+  // it has failed on this connection.
   std::chrono::milliseconds set_up_retry_;
+  std::optional<std::chrono::steady_clock::time_point> set_up_failing_since_;
 
   Worker worker_;
 };

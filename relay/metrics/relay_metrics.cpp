@@ -131,6 +131,11 @@ std::string render(const RelayReadings& readings) {
              "a lost consumer).");
   out.sample("relay_backplane_consumer_restarts_total",
              static_cast<double>(readings.backplane.consumer_restarts));
+  out.family("relay_backplane_servers_left_total", "counter",
+             "Times the relay left a broker server that answered none of its set-up requests "
+             "for 10 s, for another server.");
+  out.sample("relay_backplane_servers_left_total",
+             static_cast<double>(readings.backplane.servers_left));
   out.family("relay_build_info", "gauge", "Always 1; the labels say which build this is.");
   out.sample("relay_build_info", 1,
              {{"version", common::kRelayVersion}, {"commit", RELAY_GIT_COMMIT}});

@@ -1,14 +1,14 @@
 #include "relay/service/shared_connections.hpp"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
+
+#include "common/descriptors.hpp"
 
 namespace relay::service {
 namespace {
@@ -145,25 +145,16 @@ bool SharedConnections::find_socket(TcpConnection& connection) {
 
 void SharedConnections::read_sockets_locked() {
   sockets_.clear();
-  DIR* descriptors = opendir("/proc/self/fd");
-  if (descriptors == nullptr) {
-    return;
-  }
-  while (const dirent* entry = readdir(descriptors)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(descriptors)) {
-      continue;
-    }
-    Socket socket{.fd = static_cast<int>(fd)};
+  common::for_each_descriptor([this](int fd) {
+    Socket socket{.fd = fd};
     socket.length = sizeof socket.address;
     if (getpeername(socket.fd, reinterpret_cast<sockaddr*>(&socket.address), &socket.length) == 0) {
       if (std::string name = grpc_peer_string(socket.address); !name.empty()) {
         sockets_.insert_or_assign(std::move(name), socket);
       }
     }
-  }
-  closedir(descriptors);
+    return true;
+  });
 }
 
 }  // namespace relay::service

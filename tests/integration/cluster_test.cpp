@@ -531,6 +531,31 @@ TEST_CASE(
   CHECK(value(metrics, "relay_backplane_shed_streams_total") == 2);
 }
 
+TEST_CASE(
+    "a relay on a NATS server that answers no request leaves it for another server of its list, "
+    "and serves there") {
+  ScratchDirectory scratch("relay-cluster");
+  MuteNatsServer mute;
+  // The real server starts once the relay is on the mute one, so that the
+  // relay cannot have picked it first.
+  const int real_port = free_loopback_port();
+  RelayProcess relay(
+      nats_relay_args(mute.url() + ",nats://127.0.0.1:" + std::to_string(real_port),
+                      {"--metrics-listen", "127.0.0.1:0", "--metrics-port-file",
+                       scratch.path("metrics-port"), "--nats-publish-timeout-ms", "1000"}));
+  REQUIRE(wait_until([&] { return mute.connections() > 0; }, 20s));
+  NatsServer nats(scratch.dir / "nats", real_port);
+
+  CHECK_MESSAGE(wait_until([&] { return serving(relay.target()); }, 60s), relay.log());
+  CHECK_MESSAGE(relay.log().find("has answered no set-up request for 10 s") != std::string::npos,
+                relay.log());
+  const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
+  CHECK(value(metrics, "relay_backplane_servers_left_total") >= 1);
+  ChatClient ann(relay.target(), "ann");
+  join_and_wait(ann, "lobby");
+  CHECK(publish_acked(ann, "lobby", "hello", "id-1").sequence() == 1);
+}
+
 TEST_CASE("with the duplicate window off, the stream is still made (JetStream's shortest window)") {
   ScratchDirectory scratch("relay-cluster");
   NatsServer nats(scratch.dir / "nats");

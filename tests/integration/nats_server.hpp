@@ -1,9 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/child_process.hpp"
@@ -34,6 +36,31 @@ class NatsServer {
  private:
   std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
+};
+
+// A NATS server that takes connections and answers their PINGs, and nothing
+// else: a node that answers no request, as a NATS node once did for 90 s
+// (docs/NOTES.md). A thread of the test serves it on 127.0.0.1.
+class MuteNatsServer {
+ public:
+  MuteNatsServer();
+  ~MuteNatsServer();
+  MuteNatsServer(const MuteNatsServer&) = delete;
+  MuteNatsServer& operator=(const MuteNatsServer&) = delete;
+
+  int port() const { return port_; }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  // Clients that have connected so far.
+  int connections() const { return connections_.load(); }
+
+ private:
+  void serve();
+
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
 };
 
 }  // namespace relay::testing
