@@ -102,6 +102,10 @@ std::string render(const RelayReadings& readings) {
              "within the grace.");
   out.sample("relay_token_expired_streams_total",
              static_cast<double>(readings.token_expired_streams));
+  out.family("relay_stuck_write_cancels_total", "counter",
+             "Closed streams cancelled because their last write was still stuck after the grace "
+             "(a client that reads nothing).");
+  out.sample("relay_stuck_write_cancels_total", static_cast<double>(readings.stuck_write_cancels));
   out.family("relay_backplane_up", "gauge", "1 while the backplane serves, 0 otherwise.");
   out.sample("relay_backplane_up", readings.backplane_serving ? 1 : 0);
   out.family("relay_backplane_shed_streams_total", "counter",

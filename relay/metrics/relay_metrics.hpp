@@ -27,6 +27,8 @@ struct RelayReadings {
   bool backplane_serving = true;
   // Streams ended because the backplane had not served for a while.
   std::uint64_t shed_streams = 0;
+  // Closed streams cancelled because their last write stayed stuck.
+  std::uint64_t stuck_write_cancels = 0;
   backplane::BackplaneStats backplane;
 };
 

@@ -34,7 +34,7 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
       connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
                                               write_batching(*call), connection_.connection())),
-      stuck_write_(call),
+      stuck_write_(call, context_.stuck_write_cancels),
       refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_),
                 context_.refusal_counts),
       // A reconnecting client rejoins all its rooms at once, and may leave and
@@ -315,7 +315,8 @@ void ChatReactor::OnDone() {
 
 void ChatReactor::write_stuck_after_close(bool draining) {
   stuck_write_.arm(std::chrono::milliseconds(draining ? context_.config.shutdown_grace_ms
-                                                      : context_.config.slow_consumer_grace_ms));
+                                                      : context_.config.slow_consumer_grace_ms),
+                   fmt::format("chat stream {} of {}", subscriber_->id(), user_));
 }
 
 void ChatReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/validation.hpp"
@@ -40,7 +41,7 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
       connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::follow, *this,
                                               write_batching(*call), connection_.connection())),
-      stuck_write_(call) {
+      stuck_write_(call, context_.stuck_write_cancels) {
   // Before anything can write or finish. A first write would carry the
   // initial metadata, and one that gRPC's buffer hint keeps back (a replay's
   // first frame, see write_options) would then never complete in gRPC 1.51.
@@ -109,7 +110,8 @@ void FollowReactor::OnDone() {
 
 void FollowReactor::write_stuck_after_close(bool draining) {
   stuck_write_.arm(std::chrono::milliseconds(draining ? context_.config.shutdown_grace_ms
-                                                      : context_.config.slow_consumer_grace_ms));
+                                                      : context_.config.slow_consumer_grace_ms),
+                   fmt::format("follow stream {} of {}", subscriber_->id(), subscriber_->user()));
 }
 
 void FollowReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {

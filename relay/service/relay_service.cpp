@@ -316,6 +316,7 @@ metrics::RelayReadings RelayService::readings() const {
   readings.token_expired_streams = context_.token_leases.expired_streams();
   readings.backplane_serving = backplane_->serving();
   readings.shed_streams = shed_streams_.load();
+  readings.stuck_write_cancels = context_.stuck_write_cancels.load();
   readings.backplane = backplane_->stats();
   return readings;
 }

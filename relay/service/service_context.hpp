@@ -94,6 +94,8 @@ struct ServiceContext {
   RefusalCounts refusal_counts;
   RefusalLog refused_calls{"relay", refusal_counts};
   std::atomic<bool> draining{false};
+  // Closed streams cancelled because their last write stayed stuck.
+  std::atomic<std::uint64_t> stuck_write_cancels{0};
 };
 
 // Queues an answer (an ack, a notice) for one stream. One that overflows the

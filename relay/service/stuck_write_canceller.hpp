@@ -1,11 +1,16 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/server_context.h>
+#include <spdlog/spdlog.h>
 
 namespace relay::service {
 
@@ -16,11 +21,12 @@ namespace relay::service {
 // in OnDone, not through the reactor itself.
 class StuckWriteCanceller {
  public:
-  explicit StuckWriteCanceller(grpc::CallbackServerContext* call)
-      : guard_(std::make_shared<Guard>(call)) {}
+  // `cancels` counts the calls cancelled, and must outlive the call.
+  StuckWriteCanceller(grpc::CallbackServerContext* call, std::atomic<std::uint64_t>& cancels)
+      : guard_(std::make_shared<Guard>(call, cancels)) {}
 
-  // Once at most, before disarm.
-  void arm(std::chrono::milliseconds grace) {
+  // Once at most, before disarm. `stream` names it in the log.
+  void arm(std::chrono::milliseconds grace, std::string stream) {
     grpc::Alarm* alarm = nullptr;
     {
       // The alarm is made only when needed: an idle stream saves its 240 B.
@@ -28,12 +34,19 @@ class StuckWriteCanceller {
       alarm_ = std::make_unique<grpc::Alarm>();
       alarm = alarm_.get();
     }
-    alarm->Set(std::chrono::system_clock::now() + grace, [guard = guard_](bool fired) {
-      std::lock_guard lock(guard->mutex);
-      if (fired && guard->call != nullptr) {
-        guard->call->TryCancel();
-      }
-    });
+    alarm->Set(std::chrono::system_clock::now() + grace,
+               [guard = guard_, grace, stream = std::move(stream)](bool fired) {
+                 std::lock_guard lock(guard->mutex);
+                 if (fired && guard->call != nullptr) {
+                   guard->call->TryCancel();
+                   guard->cancels.fetch_add(1);
+                   // Once per stream, and only for one that was closed already.
+                   spdlog::warn(
+                       "{}: cancelled, as its last write was still stuck {} ms after it "
+                       "was closed (its client reads nothing)",
+                       stream, grace.count());
+                 }
+               });
   }
 
   // From OnDone, before the reactor is deleted.
@@ -51,9 +64,10 @@ class StuckWriteCanceller {
 
  private:
   struct Guard {
-    explicit Guard(grpc::CallbackServerContext* c) : call(c) {}
+    Guard(grpc::CallbackServerContext* c, std::atomic<std::uint64_t>& n) : call(c), cancels(n) {}
     std::mutex mutex;
     grpc::CallbackServerContext* call;
+    std::atomic<std::uint64_t>& cancels;
   };
   std::shared_ptr<Guard> guard_;
   std::unique_ptr<grpc::Alarm> alarm_;  // guarded by guard_->mutex

@@ -529,6 +529,9 @@ TEST_CASE(
   CHECK_FALSE(bob.wait_status(2s));
   const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
   CHECK(value(metrics, "relay_backplane_shed_streams_total") == 2);
+  CHECK(value(metrics, "relay_stuck_write_cancels_total") == 1);
+  CHECK(relay.log().find("of stalled: cancelled, as its last write was still stuck 1000 ms") !=
+        std::string::npos);
 }
 
 TEST_CASE(
