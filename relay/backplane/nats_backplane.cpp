@@ -9,7 +9,9 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,28 @@
 
 namespace relay::backplane {
 namespace {
+
+// A socket's address as getsockname or getpeername gives it: IP and port.
+std::optional<std::pair<std::string, int>> socket_address(int fd, int (*query)(int, sockaddr*,
+                                                                               socklen_t*)) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (query(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return std::nullopt;
+  }
+  char ip[INET6_ADDRSTRLEN] = "";
+  if (address.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
+    inet_ntop(AF_INET, &v4.sin_addr, ip, sizeof ip);
+    return std::pair<std::string, int>{ip, ntohs(v4.sin_port)};
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+    inet_ntop(AF_INET6, &v6.sin6_addr, ip, sizeof ip);
+    return std::pair<std::string, int>{ip, ntohs(v6.sin6_port)};
+  }
+  return std::nullopt;
+}
 
 constexpr char kMsgIdHeader[] = "Nats-Msg-Id";
 constexpr char kExpectedLastSubjectSequence[] = "Nats-Expected-Last-Subject-Sequence";
@@ -307,11 +331,9 @@ void NatsBackplane::log_broker_latency() {
 void NatsBackplane::on_connected(natsConnection* /*connection*/, void* self) {
   auto* backplane = static_cast<NatsBackplane*>(self);
   backplane->connected_ = true;
+  backplane->connection_generation_.fetch_add(1);
   spdlog::info("NATS: connected to {}", backplane->config_.nats_url);
-  backplane->worker_.post([backplane] {
-    backplane->set_up_failing_since_.reset();
-    backplane->set_up();
-  });
+  backplane->worker_.post([backplane] { backplane->set_up(); });
 }
 
 void NatsBackplane::on_disconnected(natsConnection* /*connection*/, void* self) {
@@ -321,6 +343,7 @@ void NatsBackplane::on_disconnected(natsConnection* /*connection*/, void* self) 
   }
   backplane->connected_ = false;
   backplane->caught_up_ = false;
+  backplane->connection_generation_.fetch_add(1);
   backplane->disconnects_.fetch_add(1);
   spdlog::warn("NATS: disconnected; refusing publishes and reconnecting");
 }
@@ -330,11 +353,9 @@ void NatsBackplane::on_reconnected(natsConnection* connection, void* self) {
   char url[256] = "";
   natsConnection_GetConnectedUrl(connection, url, sizeof url);
   backplane->connected_ = true;
+  backplane->connection_generation_.fetch_add(1);
   spdlog::info("NATS: reconnected to {}", url);
-  backplane->worker_.post([backplane] {
-    backplane->set_up_failing_since_.reset();
-    backplane->set_up();
-  });
+  backplane->worker_.post([backplane] { backplane->set_up(); });
 }
 
 std::int64_t NatsBackplane::reconnect_delay(natsConnection* /*connection*/, int attempts,
@@ -387,7 +408,8 @@ void NatsBackplane::set_up() {
   }
   if (status != NATS_OK) {
     retry_set_up(fmt::format("cannot set up the stream {}: {} (JetStream error {})",
-                             config_.nats_stream, last_error(status), static_cast<int>(code)));
+                             config_.nats_stream, last_error(status), static_cast<int>(code)),
+                 status == NATS_TIMEOUT && code == 0);
     return;
   }
   const std::uint64_t stream_last = info->State.LastSeq;
@@ -397,7 +419,7 @@ void NatsBackplane::set_up() {
       natsConnection_Subscribe(&presence_subscription_, connection_, kPresenceSubject,
                                &NatsBackplane::on_presence, this) != NATS_OK) {
     presence_subscription_ = nullptr;
-    retry_set_up("cannot hear other relays' presence: " + last_error(NATS_ERR));
+    retry_set_up("cannot hear other relays' presence: " + last_error(NATS_ERR), false);
     return;
   }
 
@@ -433,11 +455,12 @@ void NatsBackplane::set_up() {
   if (status != NATS_OK) {
     subscription_ = nullptr;
     retry_set_up(fmt::format("cannot read the stream {}: {} (JetStream error {})",
-                             config_.nats_stream, last_error(status), static_cast<int>(code)));
+                             config_.nats_stream, last_error(status), static_cast<int>(code)),
+                 status == NATS_TIMEOUT && code == 0);
     return;
   }
   set_up_retry_ = kSetUpRetry;
-  set_up_failing_since_.reset();
+  unanswered_since_.reset();
   // Messages delivered before a slow consumer limit would be dropped by the
   // client library; the history could then skip. No limit: the hub bounds
   // what it keeps, and the stream what it delivers.
@@ -617,14 +640,19 @@ void NatsBackplane::remote_presence(natsMsg* message) {
   }
 }
 
-void NatsBackplane::retry_set_up(const std::string& why) {
+void NatsBackplane::retry_set_up(const std::string& why, bool unanswered) {
   const auto now = std::chrono::steady_clock::now();
-  if (!set_up_failing_since_) {
-    set_up_failing_since_ = now;
-  } else if (connected_ && now - *set_up_failing_since_ >= kLeaveServerAfter && leave_server(why)) {
+  const std::uint64_t generation = connection_generation_.load();
+  if (!unanswered) {
+    // The server answers, if only to refuse: another would say the same.
+    unanswered_since_.reset();
+  } else if (!unanswered_since_ || unanswered_since_->generation != generation) {
+    unanswered_since_ = Unanswered{now, generation};
+  } else if (connected_ && now - unanswered_since_->since >= kLeaveServerAfter &&
+             leave_server(why)) {
     // The reconnect sets up again, from the start.
     set_up_retry_ = kSetUpRetry;
-    set_up_failing_since_.reset();
+    unanswered_since_.reset();
     return;
   }
   spdlog::warn("NATS: {}; trying again in {} s", why,
@@ -646,52 +674,55 @@ bool NatsBackplane::leave_server(const std::string& why) {
   if (count < 2) {
     return false;
   }
-  // libnats 3.4 cannot be asked to reconnect (natsConnection_Reconnect came
-  // in 3.6), but it does on a broken connection: its socket, found by the
-  // local address, is shut down, not closed, so the descriptor stays the
-  // library's.
+  char url[256] = "";
+  natsConnection_GetConnectedUrl(connection_, url, sizeof url);
+  const std::string_view connected_url = url;
+  const auto colon = connected_url.rfind(':');
+  int server_port = 0;
+  if (colon == std::string_view::npos ||
+      std::from_chars(connected_url.data() + colon + 1, connected_url.data() + connected_url.size(),
+                      server_port)
+              .ec != std::errc{}) {
+    spdlog::debug("NATS: cannot tell the port of {}; staying on it", connected_url);
+    return false;
+  }
   char* local_ip = nullptr;
   int local_port = 0;
   if (natsConnection_GetLocalIPAndPort(connection_, &local_ip, &local_port) != NATS_OK) {
     return false;
   }
-  const std::string wanted = local_ip;
+  const std::string wanted_ip = local_ip;
   free(local_ip);  // NOLINT(cppcoreguidelines-no-malloc)
+  // libnats 3.4 cannot be asked to reconnect (natsConnection_Reconnect came
+  // in 3.6), but it does on a broken connection, to the next server of its
+  // pool. Its socket is the TCP one with its local address and the server's
+  // port; it is shut down, not closed, so the descriptor stays the library's.
   bool found = false;
   common::for_each_descriptor([&](int fd) {
-    sockaddr_storage address{};
-    socklen_t length = sizeof address;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
-        (address.ss_family != AF_INET && address.ss_family != AF_INET6)) {
+    int type = 0;
+    socklen_t type_length = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_STREAM) {
       return true;
     }
-    char ip[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (address.ss_family == AF_INET) {
-      const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
-      inet_ntop(AF_INET, &v4.sin_addr, ip, sizeof ip);
-      port = ntohs(v4.sin_port);
-    } else {
-      const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
-      inet_ntop(AF_INET6, &v6.sin6_addr, ip, sizeof ip);
-      port = ntohs(v6.sin6_port);
-    }
-    if (port != local_port || wanted != ip) {
+    const auto local = socket_address(fd, getsockname);
+    const auto peer = socket_address(fd, getpeername);
+    if (!local || !peer || local->second != local_port || local->first != wanted_ip ||
+        peer->second != server_port) {
       return true;
     }
     found = shutdown(fd, SHUT_RDWR) == 0;
-    return false;
+    return !found;
   });
   if (!found) {
+    spdlog::debug("NATS: the socket to {} was not found; staying on it", connected_url);
     return false;
   }
-  char url[256] = "";
-  natsConnection_GetConnectedUrl(connection_, url, sizeof url);
   servers_left_.fetch_add(1);
   spdlog::warn(
-      "NATS: {} has answered no set-up request for {} s ({}); reconnecting to another "
-      "of the {} servers known",
-      url, std::chrono::duration_cast<std::chrono::seconds>(kLeaveServerAfter).count(), why, count);
+      "NATS: {} has answered no set-up request for over {} s ({}); reconnecting to another "
+      "server ({} known besides it)",
+      connected_url, std::chrono::duration_cast<std::chrono::seconds>(kLeaveServerAfter).count(),
+      why, count - 1);
   return true;
 }
 

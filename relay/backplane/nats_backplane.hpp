@@ -146,11 +146,12 @@ class NatsBackplane final : public Backplane {
   // left to deliver.
   void check_caught_up();
   // Logs why set-up failed and tries again later, waiting longer each time;
-  // or, once the server has answered no set-up for kLeaveServerAfter, leaves
-  // it for another.
-  void retry_set_up(const std::string& why);
+  // or, once the server has left the set-up requests of one connection
+  // `unanswered` (timed out) for kLeaveServerAfter, leaves it for another.
+  void retry_set_up(const std::string& why, bool unanswered);
   // Breaks the connection so that libnats reconnects, to the next server of
-  // its pool; false when there is no other server to go to.
+  // its pool; false when it stays (no other server is known, or its socket
+  // was not found).
   bool leave_server(const std::string& why);
   void deliver(__natsSubscription* subscription, __natsMsg* message);
   // Starts a new consumer after the last message read, once.
@@ -227,6 +228,9 @@ class NatsBackplane final : public Backplane {
   std::atomic<std::uint64_t> disconnects_{0};
   std::atomic<std::uint64_t> consumer_starts_{0};
   std::atomic<std::uint64_t> servers_left_{0};
+  // Changes at every connect, disconnect and reconnect: a set-up failure
+  // seen after it belongs to an earlier connection.
+  std::atomic<std::uint64_t> connection_generation_{0};
   // Time from publish to JetStream's ack, summarised in the log each minute.
   common::LatencyHistogram ack_latency_;  // guarded by mutex_
   std::uint64_t acks_ = 0;                // guarded by mutex_
@@ -246,9 +250,13 @@ class NatsBackplane final : public Backplane {
       remote_seen_;  // guarded by presence_mutex_
 
   // The worker's own: how long until set-up is tried again, and since when
-  // it has failed on this connection.
+  // the server has answered none of it on this connection.
   std::chrono::milliseconds set_up_retry_;
-  std::optional<std::chrono::steady_clock::time_point> set_up_failing_since_;
+  struct Unanswered {
+    std::chrono::steady_clock::time_point since;
+    std::uint64_t generation;  // connection_generation_ then
+  };
+  std::optional<Unanswered> unanswered_since_;
 
   Worker worker_;
 };

@@ -301,7 +301,10 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
 }
 
 void Subscriber::tell_write_stuck_locked() {
-  if (state_ == State::closing && !told_write_stuck_) {
+  // A stream its client ended itself (a half-close) drains for as long as
+  // the client reads, however slowly: it asked for what is queued.
+  const bool clients_own_end = drain_ && close_reason_.code == CloseCode::ok;
+  if (state_ == State::closing && !told_write_stuck_ && !clients_own_end) {
     told_write_stuck_ = true;
     sink_.write_stuck_after_close(drain_);
   }

@@ -57,10 +57,12 @@ class FrameSink {
   // The stream was closed while a write is still in flight (or, `draining`,
   // while frames are left to write), so finish waits for that write; a peer
   // that stopped reading never completes it, and the sink should cancel the
-  // stream if it has not finished within a grace. Called once per stream.
+  // stream if it has not finished within a grace. Called once per stream,
+  // and not for a draining close with CloseCode::ok (the client's own end).
   // The one call made with the Subscriber's lock held: only that lock proves
-  // the sink alive here (no write of ours is pending to keep it so), so it
-  // must only arm a timer, never block or call back into the Subscriber.
+  // the sink alive here (finish has not been called, so OnDone cannot have
+  // run), so it must only arm a timer, never block or call back into the
+  // Subscriber.
   virtual void write_stuck_after_close(bool /*draining*/) {}
 };
 

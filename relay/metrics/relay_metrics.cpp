@@ -137,7 +137,7 @@ std::string render(const RelayReadings& readings) {
              static_cast<double>(readings.backplane.consumer_restarts));
   out.family("relay_backplane_servers_left_total", "counter",
              "Times the relay left a broker server that answered none of its set-up requests "
-             "for 10 s, for another server.");
+             "for over 10 s, for another server.");
   out.sample("relay_backplane_servers_left_total",
              static_cast<double>(readings.backplane.servers_left));
   out.family("relay_build_info", "gauge", "Always 1; the labels say which build this is.");

@@ -309,6 +309,21 @@ TEST_CASE("a draining close asks the sink, once, to bound the drain") {
   }
 }
 
+TEST_CASE("the client's own end (a half-close) drains for as long as the client reads") {
+  Fixture f;
+  f.push("a");
+  f.push("b");
+  f.subscriber.close({CloseCode::ok, ""}, true);
+  f.subscriber.flush();
+  CHECK(f.sink.stuck_notices() == 0);
+  CHECK(f.sink.complete_one());
+  CHECK(f.sink.complete_one());
+  CHECK(f.sink.written() == std::vector<std::string>{"a", "b"});
+  REQUIRE(f.sink.finishes().size() == 1);
+  CHECK(f.sink.finishes()[0].code == CloseCode::ok);
+  CHECK(f.sink.stuck_notices() == 0);
+}
+
 namespace {
 
 // A subscriber owned by a shared_ptr, as a linger needs, with its timer.
