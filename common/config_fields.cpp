@@ -229,8 +229,9 @@ const ConfigField kFields[] = {
      .rule = Micros{&RelayConfig::max_write_linger_us, 0, 1000 * 1000}},
     {.key = "shutdown_grace_ms",
      .value_name = "MS",
-     .help = "Milliseconds open streams get to drain their queues when the relay stops, or "
-             "ends them as it cannot reach its message broker.",
+     .help = "Milliseconds a stream the relay ends (as it stops, cannot reach its message "
+             "broker, or refuses the stream's frames) gets to drain its queue before it is "
+             "cancelled.",
      .rule = Millis{&RelayConfig::shutdown_grace_ms, 0, kMaxMillis}},
     {.key = "tls_cert",
      .value_name = "FILE",
