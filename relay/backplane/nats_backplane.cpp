@@ -641,6 +641,11 @@ void NatsBackplane::remote_presence(natsMsg* message) {
 }
 
 void NatsBackplane::retry_set_up(const std::string& why, bool unanswered) {
+  // Set-up runs when there is no consumer, or when the one there stopped
+  // delivering (missed heartbeats): until it succeeds nothing published
+  // reaches this relay's subscribers, so health must not say SERVING. (A
+  // frozen NATS node was reported SERVING for the 18 s this took.)
+  caught_up_ = false;
   const auto now = std::chrono::steady_clock::now();
   const std::uint64_t generation = connection_generation_.load();
   if (!unanswered) {

@@ -52,6 +52,34 @@ bool serving(const std::string& target) {
          response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
 }
 
+// Three nats-server nodes routed into one cluster on 127.0.0.1, each with
+// its store under `scratch`.
+struct NatsCluster {
+  explicit NatsCluster(const ScratchDirectory& scratch) {
+    const std::vector<int> client_ports{free_loopback_port(), free_loopback_port(),
+                                        free_loopback_port()};
+    const std::vector<int> route_ports{free_loopback_port(), free_loopback_port(),
+                                       free_loopback_port()};
+    for (std::size_t i = 0; i < 3; ++i) {
+      std::string routes;
+      for (std::size_t j = 0; j < 3; ++j) {
+        if (j != i) {
+          routes += (routes.empty() ? "" : ",") + std::string("nats://127.0.0.1:") +
+                    std::to_string(route_ports[j]);
+        }
+      }
+      nodes.push_back(std::make_unique<NatsServer>(
+          scratch.dir / ("node" + std::to_string(i)), client_ports[i],
+          std::vector<std::string>{
+              "-n", "node" + std::to_string(i), "--cluster_name", "relaytest", "--cluster",
+              "nats://127.0.0.1:" + std::to_string(route_ports[i]), "--routes", routes}));
+      urls += (urls.empty() ? "" : ",") + nodes.back()->url();
+    }
+  }
+  std::vector<std::unique_ptr<NatsServer>> nodes;
+  std::string urls;  // the three client URLs
+};
+
 // Relays on one NATS URL list, each serving before the constructor returns.
 struct Relays {
   Relays(std::size_t count, const std::string& nats_urls, std::vector<std::string> extra = {}) {
@@ -434,27 +462,9 @@ TEST_CASE(
     "a NATS node of three stopped while publishing: with 3 replicas nothing accepted is "
     "lost or twice") {
   ScratchDirectory scratch("relay-cluster");
-  const std::vector<int> client_ports{free_loopback_port(), free_loopback_port(),
-                                      free_loopback_port()};
-  const std::vector<int> route_ports{free_loopback_port(), free_loopback_port(),
-                                     free_loopback_port()};
-  std::vector<std::unique_ptr<NatsServer>> nodes;
-  std::string urls;
-  for (std::size_t i = 0; i < 3; ++i) {
-    std::string routes;
-    for (std::size_t j = 0; j < 3; ++j) {
-      if (j != i) {
-        routes += (routes.empty() ? "" : ",") + std::string("nats://127.0.0.1:") +
-                  std::to_string(route_ports[j]);
-      }
-    }
-    nodes.push_back(std::make_unique<NatsServer>(
-        scratch.dir / ("node" + std::to_string(i)), client_ports[i],
-        std::vector<std::string>{"-n", "node" + std::to_string(i), "--cluster_name", "relaytest",
-                                 "--cluster", "nats://127.0.0.1:" + std::to_string(route_ports[i]),
-                                 "--routes", routes}));
-    urls += (urls.empty() ? "" : ",") + nodes.back()->url();
-  }
+  NatsCluster nats(scratch);
+  auto& nodes = nats.nodes;
+  const std::string& urls = nats.urls;
   // The stream can be made once the nodes have elected a leader: the relays
   // try again each second until then.
   Relays cluster(
@@ -558,6 +568,41 @@ TEST_CASE(
   ChatClient ann(relay.target(), "ann");
   join_and_wait(ann, "lobby");
   CHECK(publish_acked(ann, "lobby", "hello", "id-1").sequence() == 1);
+}
+
+TEST_CASE(
+    "a NATS node that freezes: the relay on it says NOT_SERVING, moves to another node of the "
+    "cluster, and serves there") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsCluster nats(scratch);
+  // Only the first node is named: the others are known from the cluster.
+  RelayProcess relay(nats_relay_args(nats.nodes[0]->url(),
+                                     {"--nats-replicas", "3", "--metrics-listen", "127.0.0.1:0",
+                                      "--metrics-port-file", scratch.path("metrics-port")}));
+  REQUIRE_MESSAGE(wait_until([&] { return serving(relay.target()); }, 60s), relay.log());
+  {
+    ChatClient ann(relay.target(), "ann");
+    join_and_wait(ann, "lobby");
+    CHECK(publish_acked(ann, "lobby", "before", "id-1").sequence() == 1);
+  }
+  // A frozen node keeps its TCP connections and answers nothing, PINGs
+  // included: only the relay's own checks can tell.
+  nats.nodes[0]->signal(SIGSTOP);
+  struct Thaw {
+    NatsServer& node;
+    ~Thaw() { node.signal(SIGCONT); }
+  } thaw{*nats.nodes[0]};
+
+  // NOT_SERVING from the first set-up that times out (about 13 s), well
+  // before the move (about 26 s).
+  CHECK_MESSAGE(wait_until([&] { return !serving(relay.target()); }, 20s), relay.log());
+  REQUIRE_MESSAGE(wait_until([&] { return serving(relay.target()); }, 60s), relay.log());
+  CHECK(relay.log().find("has answered no set-up request for over 10 s") != std::string::npos);
+  const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
+  CHECK(value(metrics, "relay_backplane_servers_left_total") >= 1);
+  ChatClient bob(relay.target(), "bob");
+  join_and_wait(bob, "lobby");
+  CHECK(publish_acked(bob, "lobby", "after", "id-2").sequence() == 2);
 }
 
 TEST_CASE("with the duplicate window off, the stream is still made (JetStream's shortest window)") {

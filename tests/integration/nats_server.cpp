@@ -69,6 +69,8 @@ bool NatsServer::stop(std::chrono::milliseconds timeout) {
   return process_->wait_exit(timeout).has_value();
 }
 
+void NatsServer::signal(int signal_number) const { process_->signal(signal_number); }
+
 }  // namespace relay::testing
 
 namespace relay::testing {

@@ -31,6 +31,9 @@ class NatsServer {
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   // SIGTERM, and waits for the exit (by PID); true if it exited in time.
   bool stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // SIGSTOP freezes it as a hung machine would: it keeps its connections and
+  // answers nothing; SIGCONT thaws it.
+  void signal(int signal_number) const;
   std::string log() const { return process_->err(); }
 
  private:
