@@ -414,6 +414,7 @@ void NatsBackplane::set_up() {
   }
   const std::uint64_t stream_last = info->State.LastSeq;
   const std::uint64_t stream_messages = info->State.Msgs;
+  const std::int64_t stream_created = info->Created;
   jsStreamInfo_Destroy(info);
   if (presence_subscription_ == nullptr &&
       natsConnection_Subscribe(&presence_subscription_, connection_, kPresenceSubject,
@@ -424,6 +425,22 @@ void NatsBackplane::set_up() {
   }
 
   std::lock_guard lock(consumer_mutex_);
+  if ((stream_created_ != 0 && stream_created != stream_created_) ||
+      last_delivered_ > stream_last) {
+    // The stream was deleted and made again under this relay (an operator's
+    // reset, say): its numbering started over, and a consumer after the
+    // last message read would wait for ever, with every publish waiting for
+    // it. Read from its start; each room's next message starts a numbering
+    // of its own (a new epoch), which clients resuming are told of.
+    spdlog::warn(
+        "NATS: stream {} was made again (it ends at message {}, this relay had read up "
+        "to {}): reading it from its start",
+        config_.nats_stream, stream_last, last_delivered_);
+    last_delivered_ = 0;
+    std::lock_guard heads_lock(mutex_);
+    heads_.clear();
+  }
+  stream_created_ = stream_created;
   if (subscription_ != nullptr) {
     // After a reconnect the server may have lost the consumer with its
     // state; a fresh one from the last message read leaves nothing to chance.

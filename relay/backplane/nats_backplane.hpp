@@ -204,8 +204,10 @@ class NatsBackplane final : public Backplane {
   std::mutex consumer_mutex_;
   __natsSubscription* subscription_ = nullptr;  // guarded by consumer_mutex_
   std::uint64_t last_delivered_ = 0;            // guarded by consumer_mutex_
-  std::uint64_t catch_up_to_ = 0;               // guarded by consumer_mutex_
-  std::uint64_t next_consumer_sequence_ = 1;    // guarded by consumer_mutex_
+  // When the stream read was made (JetStream's nanoseconds); 0 before.
+  std::int64_t stream_created_ = 0;           // guarded by consumer_mutex_
+  std::uint64_t catch_up_to_ = 0;             // guarded by consumer_mutex_
+  std::uint64_t next_consumer_sequence_ = 1;  // guarded by consumer_mutex_
   // A new consumer is on its way; the current one's messages are dropped.
   bool resubscribing_ = false;  // guarded by consumer_mutex_
 

@@ -605,6 +605,54 @@ TEST_CASE(
   CHECK(publish_acked(bob, "lobby", "after", "id-2").sequence() == 2);
 }
 
+TEST_CASE(
+    "a stream deleted under running relays is made again and read from its start: publishes "
+    "go on, in a new numbering") {
+  ScratchDirectory scratch("relay-cluster");
+  NatsServer nats(scratch.dir / "nats");
+  Relays cluster(2, nats.url());
+  ChatClient ann(cluster.relays[0]->target(), "ann");
+  ChatClient bob(cluster.relays[1]->target(), "bob");
+  join_and_wait(ann, "lobby");
+  join_and_wait(bob, "lobby");
+  for (int i = 1; i <= 3; ++i) {
+    publish_acked(ann, "lobby", "old " + std::to_string(i), "old-" + std::to_string(i));
+  }
+  REQUIRE(delete_nats_stream(nats.url(), "RELAY_ROOMS"));
+
+  // The relays' consumers miss their heartbeats and set up again; until then
+  // a publish is refused, and relay-chat would send it again.
+  std::optional<relay::v1::PublishAck> ack;
+  const bool acked = wait_until(
+      [&] {
+        ChatClient carol(cluster.relays[1]->target(), "carol");
+        join_and_wait(carol, "lobby");
+        if (!carol.publish("lobby", "new", "new-1")) {
+          return false;
+        }
+        const auto frame = carol.next_of(ServerFrame::kAck, 5s);
+        if (frame) {
+          ack = frame->ack();
+        }
+        return frame.has_value();
+      },
+      60s);
+  REQUIRE_MESSAGE(acked, cluster.relays[1]->log());
+  CHECK(ack->sequence() == 1);
+  for (const auto& relay : cluster.relays) {
+    CHECK_MESSAGE(relay->log().find("was made again") != std::string::npos, relay->log());
+  }
+  // Both relays deliver it, in the new numbering.
+  for (ChatClient* reader : {&ann, &bob}) {
+    std::optional<ServerFrame> frame;
+    do {
+      frame = reader->next_of(ServerFrame::kMessage, 10s);
+    } while (frame && frame->message().body() != "new");
+    REQUIRE(frame);
+    CHECK(frame->message().sequence() == 1);
+  }
+}
+
 TEST_CASE("with the duplicate window off, the stream is still made (JetStream's shortest window)") {
   ScratchDirectory scratch("relay-cluster");
   NatsServer nats(scratch.dir / "nats");

@@ -1,6 +1,7 @@
 #include "tests/integration/nats_server.hpp"
 
 #include <arpa/inet.h>
+#include <nats/nats.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -70,6 +71,21 @@ bool NatsServer::stop(std::chrono::milliseconds timeout) {
 }
 
 void NatsServer::signal(int signal_number) const { process_->signal(signal_number); }
+
+bool delete_nats_stream(const std::string& url, const std::string& stream) {
+  natsConnection* connection = nullptr;
+  if (natsConnection_ConnectTo(&connection, url.c_str()) != NATS_OK) {
+    return false;
+  }
+  jsCtx* jetstream = nullptr;
+  bool deleted = false;
+  if (natsConnection_JetStream(&jetstream, connection, nullptr) == NATS_OK) {
+    deleted = js_DeleteStream(jetstream, stream.c_str(), nullptr, nullptr) == NATS_OK;
+    jsCtx_Destroy(jetstream);
+  }
+  natsConnection_Destroy(connection);
+  return deleted;
+}
 
 }  // namespace relay::testing
 

@@ -41,6 +41,10 @@ class NatsServer {
   int port_ = 0;
 };
 
+// Deletes a JetStream stream, as an operator resetting it would; true when
+// the server says it did.
+bool delete_nats_stream(const std::string& url, const std::string& stream);
+
 // A NATS server that takes connections and answers their PINGs, and nothing
 // else: a node that answers no request, as a NATS node once did for 90 s
 // (docs/NOTES.md). A thread of the test serves it on 127.0.0.1.
