@@ -71,6 +71,7 @@ constexpr auto kLongestSetUpRetry = std::chrono::seconds(30);
 // 90 s while its cluster served (docs/NOTES.md), and libnats only moves on
 // when the connection breaks.
 constexpr auto kLeaveServerAfter = std::chrono::seconds(10);
+constexpr auto kPingInterval = std::chrono::milliseconds(10000);
 // While a relay reads the stream before serving, it asks this often whether
 // what is left to read has gone from the stream meanwhile.
 constexpr auto kCatchUpCheck = std::chrono::seconds(1);
@@ -214,6 +215,12 @@ NatsBackplane::NatsBackplane(const common::RelayConfig& config, hub::Hub& hub)
   natsOptions_SetReconnectedCB(options, &NatsBackplane::on_reconnected, this);
   natsOptions_SetErrorHandler(options, &NatsBackplane::on_async_error, this);
   natsOptions_SetTimeout(options, 2000);
+  // A server gone without closing its connections (a host powered off, a
+  // partition) is noticed only when PINGs go unanswered: with libnats's
+  // default (every 2 min, two missed) a relay would stay on a dead
+  // connection for minutes, even after the server was back.
+  natsOptions_SetPingInterval(options, kPingInterval.count());
+  natsOptions_SetMaxPingsOut(options, 2);
 
   const natsStatus status = natsConnection_Connect(&connection_, options);
   if (status != NATS_OK && status != NATS_NOT_YET_CONNECTED) {

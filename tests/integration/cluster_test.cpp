@@ -579,7 +579,8 @@ TEST_CASE(
   RelayProcess relay(nats_relay_args(nats.nodes[0]->url(),
                                      {"--nats-replicas", "3", "--metrics-listen", "127.0.0.1:0",
                                       "--metrics-port-file", scratch.path("metrics-port")}));
-  REQUIRE_MESSAGE(wait_until([&] { return serving(relay.target()); }, 60s), relay.log());
+  INFO("relay:\n" << relay.log());
+  REQUIRE(wait_until([&] { return serving(relay.target()); }, 60s));
   {
     ChatClient ann(relay.target(), "ann");
     join_and_wait(ann, "lobby");
@@ -595,11 +596,14 @@ TEST_CASE(
 
   // NOT_SERVING from the first set-up that times out (about 13 s), well
   // before the move (about 26 s).
-  CHECK_MESSAGE(wait_until([&] { return !serving(relay.target()); }, 20s), relay.log());
-  REQUIRE_MESSAGE(wait_until([&] { return serving(relay.target()); }, 60s), relay.log());
-  CHECK(relay.log().find("has answered no set-up request for over 10 s") != std::string::npos);
+  CHECK(wait_until([&] { return !serving(relay.target()); }, 20s));
+  REQUIRE(wait_until([&] { return serving(relay.target()); }, 60s));
+  // Whichever sees it first moves the relay: its set-up timing out for
+  // 10 s (about 26 s in), or its PINGs going unanswered (20-30 s in).
   const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
-  CHECK(value(metrics, "relay_backplane_servers_left_total") >= 1);
+  CHECK(value(metrics, "relay_backplane_servers_left_total").value_or(0) +
+            value(metrics, "relay_backplane_disconnects_total").value_or(0) >=
+        1);
   ChatClient bob(relay.target(), "bob");
   join_and_wait(bob, "lobby");
   CHECK(publish_acked(bob, "lobby", "after", "id-2").sequence() == 2);
