@@ -438,7 +438,10 @@ void NatsBackplane::set_up() {
     // reset, say): its numbering started over, and a consumer after the
     // last message read would wait for ever, with every publish waiting for
     // it. Read from its start; each room's next message starts a numbering
-    // of its own (a new epoch), which clients resuming are told of.
+    // of its own (a new epoch), which clients resuming are told of. (A
+    // stream restored from a backup under running relays is new to them
+    // too: the messages they had read come again, as new ones. Restart the
+    // relays after a restore.)
     spdlog::warn(
         "NATS: stream {} was made again (it ends at message {}, this relay had read up "
         "to {}): reading it from its start",
