@@ -1,6 +1,10 @@
 #pragma once
 
+#include <sys/socket.h>
+
 #include <functional>
+#include <optional>
+#include <string>
 
 namespace relay::common {
 
@@ -10,5 +14,14 @@ namespace relay::common {
 // by their addresses. A descriptor may be closed, or its number reused, by
 // the time `visit` looks at it.
 void for_each_descriptor(const std::function<bool(int fd)>& visit);
+
+// An IP socket address as text: the IP as inet_ntop writes it (an IPv6
+// address mapped from IPv4 stays IPv6) and the port; nothing for another
+// family.
+struct IpAndPort {
+  std::string ip;
+  int port = 0;
+};
+std::optional<IpAndPort> ip_and_port(const sockaddr_storage& address);
 
 }  // namespace relay::common

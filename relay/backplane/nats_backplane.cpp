@@ -1,8 +1,6 @@
 #include "relay/backplane/nats_backplane.hpp"
 
-#include <arpa/inet.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -26,26 +24,14 @@
 namespace relay::backplane {
 namespace {
 
-// A socket's address as getsockname or getpeername gives it: IP and port.
-std::optional<std::pair<std::string, int>> socket_address(int fd, int (*query)(int, sockaddr*,
-                                                                               socklen_t*)) {
+// A socket's address as getsockname or getpeername gives it.
+std::optional<common::IpAndPort> socket_address(int fd, int (*query)(int, sockaddr*, socklen_t*)) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
   if (query(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     return std::nullopt;
   }
-  char ip[INET6_ADDRSTRLEN] = "";
-  if (address.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
-    inet_ntop(AF_INET, &v4.sin_addr, ip, sizeof ip);
-    return std::pair<std::string, int>{ip, ntohs(v4.sin_port)};
-  }
-  if (address.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
-    inet_ntop(AF_INET6, &v6.sin6_addr, ip, sizeof ip);
-    return std::pair<std::string, int>{ip, ntohs(v6.sin6_port)};
-  }
-  return std::nullopt;
+  return common::ip_and_port(address);
 }
 
 constexpr char kMsgIdHeader[] = "Nats-Msg-Id";
@@ -738,8 +724,8 @@ bool NatsBackplane::leave_server(const std::string& why) {
     }
     const auto local = socket_address(fd, getsockname);
     const auto peer = socket_address(fd, getpeername);
-    if (!local || !peer || local->second != local_port || local->first != wanted_ip ||
-        peer->second != server_port) {
+    if (!local || !peer || local->port != local_port || local->ip != wanted_ip ||
+        peer->port != server_port) {
       return true;
     }
     found = shutdown(fd, SHUT_RDWR) == 0;

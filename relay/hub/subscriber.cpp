@@ -301,13 +301,17 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
 }
 
 void Subscriber::tell_write_stuck_locked() {
+  // An open stream, the one every write starts on, stops at the first test.
+  if (state_ != State::closing || told_write_stuck_) {
+    return;
+  }
   // A stream its client ended itself (a half-close) drains for as long as
   // the client reads, however slowly: it asked for what is queued.
-  const bool clients_own_end = drain_ && close_reason_.code == CloseCode::ok;
-  if (state_ == State::closing && !told_write_stuck_ && !clients_own_end) {
-    told_write_stuck_ = true;
-    sink_.write_stuck_after_close(drain_);
+  if (drain_ && close_reason_.code == CloseCode::ok) {
+    return;
   }
+  told_write_stuck_ = true;
+  sink_.write_stuck_after_close(drain_);
 }
 
 bool Subscriber::worth_writing_now_locked() const {

@@ -314,8 +314,7 @@ void ChatReactor::OnDone() {
 }
 
 void ChatReactor::write_stuck_after_close(bool draining) {
-  stuck_write_.arm(std::chrono::milliseconds(draining ? context_.config.shutdown_grace_ms
-                                                      : context_.config.slow_consumer_grace_ms),
+  stuck_write_.arm(context_.config, draining,
                    fmt::format("chat stream {} of {}", subscriber_->id(), user_));
 }
 

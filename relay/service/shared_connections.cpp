@@ -33,22 +33,21 @@ std::string without_percent_brackets(std::string peer) {
 }  // namespace
 
 std::string grpc_peer_string(const sockaddr_storage& address) {
-  char text[INET6_ADDRSTRLEN] = "";
+  const auto text = common::ip_and_port(address);
+  if (!text) {
+    return "";
+  }
   if (address.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
-    inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
-    return fmt::format("ipv4:{}:{}", text, ntohs(v4.sin_port));
+    return fmt::format("ipv4:{}:{}", text->ip, text->port);
   }
-  if (address.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
-    if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
-      inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], text, sizeof text);
-      return fmt::format("ipv4:{}:{}", text, ntohs(v6.sin6_port));
-    }
-    inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
-    return fmt::format("ipv6:[{}]:{}", text, ntohs(v6.sin6_port));
+  // gRPC names a peer mapped from IPv4 by its IPv4 address.
+  const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
+  if (IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) {
+    char v4[INET_ADDRSTRLEN] = "";
+    inet_ntop(AF_INET, &v6.sin6_addr.s6_addr[12], v4, sizeof v4);
+    return fmt::format("ipv4:{}:{}", v4, text->port);
   }
-  return "";
+  return fmt::format("ipv6:[{}]:{}", text->ip, text->port);
 }
 
 bool TcpConnection::hold() {

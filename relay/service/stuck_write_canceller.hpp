@@ -12,6 +12,8 @@
 #include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
 
+#include "common/config.hpp"
+
 namespace relay::service {
 
 // Cancels a call whose last write is still stuck some time after its stream
@@ -25,8 +27,13 @@ class StuckWriteCanceller {
   StuckWriteCanceller(grpc::CallbackServerContext* call, std::atomic<std::uint64_t>& cancels)
       : guard_(std::make_shared<Guard>(call, cancels)) {}
 
-  // Once at most, before disarm. `stream` names it in the log.
-  void arm(std::chrono::milliseconds grace, std::string stream) {
+  // Once at most, before disarm: cancels the call if it has not finished
+  // --shutdown-grace-ms after a close that drains (the relay ends the
+  // stream), --slow-consumer-grace-ms after one that does not. `stream`
+  // names it in the log.
+  void arm(const common::RelayConfig& config, bool draining, std::string stream) {
+    const std::chrono::milliseconds grace(draining ? config.shutdown_grace_ms
+                                                   : config.slow_consumer_grace_ms);
     grpc::Alarm* alarm = nullptr;
     {
       // The alarm is made only when needed: an idle stream saves its 240 B.
