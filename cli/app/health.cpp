@@ -4,6 +4,7 @@
 
 #include "cli/app/relay_calls.hpp"
 #include "cli/session/channel.hpp"
+#include "cli/session/status_text.hpp"
 #include "cli/ui/sanitize.hpp"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -44,8 +45,8 @@ int check_health(const GlobalOptions& global, const std::string& service, StopSi
     std::cerr << "relay-chat: " << subject(global, service) << " is "
               << HealthCheckResponse::ServingStatus_Name(response.status())
               << (response.status() == HealthCheckResponse::NOT_SERVING
-                      ? ": it is shutting down, or cannot reach its message broker"
-                      : "")
+                      ? std::string(": ") + kNotServingReason
+                      : std::string())
               << "\n";
   } else if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
     // gRPC's health service answers Check on a name it does not serve so.

@@ -6,6 +6,7 @@
 #include "cli/session/status_text.hpp"
 #include "cli/ui/sanitize.hpp"
 #include "common/metadata.hpp"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace relay::cli::app {
 namespace {
@@ -98,12 +99,17 @@ bool RelayCalls::cancelled() const {
 }
 
 std::string RelayCalls::describe_failure(const grpc::Status& status) const {
-  const bool stalled = [this] {
+  bool stalled = false;
+  bool not_serving = false;
+  {
     std::lock_guard lock(mutex_);
-    return stalled_;
-  }();
+    stalled = stalled_;
+    not_serving = not_serving_ && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  }
   std::string text;
-  if (stalled || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  if (not_serving) {
+    text = "the relay at " + global_.target + " is NOT_SERVING: " + kNotServingReason;
+  } else if (stalled || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     text = cannot_reach(global_.target, no_answer_within(global_.timeout), global_.tls);
   } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
              channel_->GetState(false) != GRPC_CHANNEL_READY) {
@@ -115,16 +121,55 @@ std::string RelayCalls::describe_failure(const grpc::Status& status) const {
 }
 
 std::optional<grpc::Status> RelayCalls::reach(Deadline deadline) {
-  switch (wait_for_relay(*channel_, deadline, [this] { return cancelled(); })) {
-    case RelayReach::connected:
-    case RelayReach::failing:
-      return std::nullopt;
-    case RelayReach::no_answer:
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, no_answer_within(global_.timeout));
-    case RelayReach::stopped:
-      break;
+  for (;;) {
+    switch (wait_for_relay(*channel_, deadline, [this] { return cancelled(); })) {
+      case RelayReach::connected: {
+        std::lock_guard lock(mutex_);
+        not_serving_ = false;
+        return std::nullopt;
+      }
+      case RelayReach::failing:
+        // A relay that says NOT_SERVING is reaching its message broker (or
+        // stopping, and will soon refuse connections): waited for, as one
+        // that is starting to listen is. wait_for_relay paces the questions.
+        if (answers_not_serving(deadline)) {
+          continue;
+        }
+        return std::nullopt;
+      case RelayReach::no_answer:
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, no_answer_within(global_.timeout));
+      case RelayReach::stopped:
+        return grpc::Status::CANCELLED;
+    }
   }
-  return grpc::Status::CANCELLED;
+}
+
+bool RelayCalls::answers_not_serving(Deadline deadline) {
+  const auto left = deadline - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) {
+    std::lock_guard lock(mutex_);
+    return not_serving_;
+  }
+  if (!health_channel_) {
+    ChannelOptions options = channel_options(global_);
+    options.health_checked = false;
+    health_channel_ = make_channel(global_.target, options);
+  }
+  const auto stub = grpc::health::v1::Health::NewStub(health_channel_);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(v1::Relay::service_full_name());
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  prepare(context);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::min<std::chrono::steady_clock::duration>(left, kStartingRelayGrace));
+  const auto status =
+      run(context, [&](grpc::ClientContext& c) { return stub->Check(&c, request, &response); });
+  const bool not_serving =
+      status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  std::lock_guard lock(mutex_);
+  not_serving_ = not_serving;
+  return not_serving;
 }
 
 void RelayCalls::prepare(grpc::ClientContext& context) const {

@@ -17,9 +17,11 @@
 namespace relay::cli::app {
 
 // The one-shot calls of a command (rooms, who, history, send, and the chat's
-// /rooms, /who, /history). Each waits for a relay that is starting, fails with
-// "cannot reach a relay at ADDRESS: REASON" when none answers within
-// --timeout, and ends at once when cancel() is called.
+// /rooms, /who, /history). Each waits for a relay that is starting (to listen,
+// or to reach its message broker: NOT_SERVING), fails with "cannot reach a
+// relay at ADDRESS: REASON" when none answers within --timeout, or with "the
+// relay at ADDRESS is NOT_SERVING: ..." when one answers but does not serve by
+// then, and ends at once when cancel() is called.
 class RelayCalls {
  public:
   using Call = std::function<grpc::Status(grpc::ClientContext&)>;
@@ -43,7 +45,9 @@ class RelayCalls {
   bool cancelled() const;
 
   // "relay-chat: cannot reach a relay at ADDRESS: REASON" when the call never
-  // got an answer, else "relay-chat: CODE: message"; sanitized for a terminal.
+  // got an answer, "relay-chat: the relay at ADDRESS is NOT_SERVING: ..." when
+  // a relay answered only that, else "relay-chat: CODE: message"; sanitized
+  // for a terminal.
   std::string describe_failure(const grpc::Status& status) const;
 
  private:
@@ -59,6 +63,10 @@ class RelayCalls {
              const std::function<void()>& on_stall);
   // One probe within --timeout; its status.
   grpc::Status probe_once(const Call& probe);
+  // Whether a relay answers its health service, by `deadline`, with
+  // NOT_SERVING: the reason the channel, which keeps its calls away from such
+  // a relay, fails. Asked on a channel of its own without health checking.
+  bool answers_not_serving(Deadline deadline);
 
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::Relay::Stub> stub_;
@@ -66,9 +74,11 @@ class RelayCalls {
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  bool cancelled_ = false;               // guarded by mutex_
-  bool stalled_ = false;                 // a probe went unanswered; guarded by mutex_
-  std::set<grpc::ClientContext*> live_;  // calls in flight; guarded by mutex_
+  bool cancelled_ = false;    // guarded by mutex_
+  bool stalled_ = false;      // a probe went unanswered; guarded by mutex_
+  bool not_serving_ = false;  // the last answer while waiting for a relay; guarded by mutex_
+  std::shared_ptr<grpc::Channel> health_channel_;  // made when first needed, by reach()
+  std::set<grpc::ClientContext*> live_;            // calls in flight; guarded by mutex_
 };
 
 }  // namespace relay::cli::app

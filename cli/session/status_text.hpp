@@ -21,5 +21,8 @@ std::string cannot_reach(const std::string& target, const std::string& reason,
 // "no answer within 2.5 s": the reason when a relay accepts connections but
 // does not answer.
 std::string no_answer_within(std::chrono::milliseconds timeout);
+// Why a relay says NOT_SERVING, in the words every mode gives after it.
+inline constexpr const char* kNotServingReason =
+    "it is shutting down, or cannot reach its message broker";
 
 }  // namespace relay::cli

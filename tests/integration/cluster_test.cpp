@@ -459,6 +459,31 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "relay-chat send waits for a relay that is reaching its NATS, and names NOT_SERVING when it "
+    "never does within --timeout") {
+  const int port = free_loopback_port();
+  ScratchDirectory scratch("relay-cluster");
+  RelayProcess relay(nats_relay_args("nats://127.0.0.1:" + std::to_string(port)));
+  CHECK_FALSE(serving(relay.target()));
+
+  const auto started = std::chrono::steady_clock::now();
+  ChildProcess given_up({relay_chat_path(), "--relay", relay.target(), "--timeout", "2", "--user",
+                         "ann", "send", "lobby"},
+                        "one\n");
+  CHECK(given_up.wait_exit(15s) == 1);
+  CHECK(std::chrono::steady_clock::now() - started >= 2s);
+  INFO("stderr: " << given_up.err());
+  CHECK(given_up.err().find("the relay at " + relay.target() + " is NOT_SERVING") !=
+        std::string::npos);
+
+  ChildProcess waiting(chat_args(relay.target(), {"--user", "ann", "send", "lobby"}), "two\n");
+  CHECK_FALSE(waiting.wait_exit(1500ms).has_value());
+  NatsServer nats(scratch.dir / "nats", port);
+  REQUIRE(waiting.wait_exit(60s) == 0);
+  CHECK(waiting.out().find("1 accepted, 0 rejected") != std::string::npos);
+}
+
+TEST_CASE(
     "a NATS node of three stopped while publishing: with 3 replicas nothing accepted is "
     "lost or twice") {
   ScratchDirectory scratch("relay-cluster");
