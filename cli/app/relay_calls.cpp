@@ -6,7 +6,6 @@
 #include "cli/session/status_text.hpp"
 #include "cli/ui/sanitize.hpp"
 #include "common/metadata.hpp"
-#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace relay::cli::app {
 namespace {
@@ -100,15 +99,15 @@ bool RelayCalls::cancelled() const {
 
 std::string RelayCalls::describe_failure(const grpc::Status& status) const {
   bool stalled = false;
-  bool not_serving = false;
+  bool said_not_serving = false;
   {
     std::lock_guard lock(mutex_);
     stalled = stalled_;
-    not_serving = not_serving_ && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    said_not_serving = not_serving_ && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
   }
   std::string text;
-  if (not_serving) {
-    text = "the relay at " + global_.target + " is NOT_SERVING: " + kNotServingReason;
+  if (said_not_serving) {
+    text = not_serving(global_.target);
   } else if (stalled || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     text = cannot_reach(global_.target, no_answer_within(global_.timeout), global_.tls);
   } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
@@ -155,21 +154,18 @@ bool RelayCalls::answers_not_serving(Deadline deadline) {
     options.health_checked = false;
     health_channel_ = make_channel(global_.target, options);
   }
-  const auto stub = grpc::health::v1::Health::NewStub(health_channel_);
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service(v1::Relay::service_full_name());
-  grpc::health::v1::HealthCheckResponse response;
   grpc::ClientContext context;
   prepare(context);
   context.set_deadline(std::chrono::system_clock::now() +
                        std::min<std::chrono::steady_clock::duration>(left, kStartingRelayGrace));
-  const auto status =
-      run(context, [&](grpc::ClientContext& c) { return stub->Check(&c, request, &response); });
-  const bool not_serving =
-      status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  bool answer = false;
+  run(context, [&](grpc::ClientContext& asking) {
+    answer = says_not_serving(*health_channel_, asking);
+    return grpc::Status::OK;
+  });
   std::lock_guard lock(mutex_);
-  not_serving_ = not_serving;
-  return not_serving;
+  not_serving_ = answer;
+  return answer;
 }
 
 void RelayCalls::prepare(grpc::ClientContext& context) const {

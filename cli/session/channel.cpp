@@ -1,6 +1,9 @@
 #include "cli/session/channel.hpp"
 
+#include "cli/session/status_text.hpp"
 #include "common/metadata.hpp"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "relay/v1/relay.grpc.pb.h"
 
 #include <stdexcept>
 #include <variant>
@@ -60,6 +63,31 @@ RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::tim
       return RelayReach::no_answer;
     }
   }
+}
+
+bool says_not_serving(grpc::Channel& channel, grpc::ClientContext& context) {
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(v1::Relay::service_full_name());
+  grpc::health::v1::HealthCheckResponse response;
+  const auto status = grpc::health::v1::Health::NewStub(channel.shared_from_this())
+                          ->Check(&context, request, &response);
+  return status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+}
+
+std::string describe_refused_stream(const grpc::Status& status, const std::string& target,
+                                    const ChannelOptions& options,
+                                    std::shared_ptr<grpc::Channel>& health_channel) {
+  if (!health_channel) {
+    ChannelOptions unchecked = options;
+    unchecked.health_checked = false;
+    health_channel = make_channel(target, unchecked);
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  if (says_not_serving(*health_channel, context)) {
+    return not_serving(target);
+  }
+  return cannot_reach(target, status.error_message(), options.tls);
 }
 
 std::optional<std::string> add_caller_metadata(grpc::ClientContext& context,

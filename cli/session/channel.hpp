@@ -63,6 +63,21 @@ inline constexpr std::chrono::milliseconds kStartingRelayGrace{1000};
 RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::time_point deadline,
                           const std::function<bool()>& stopping);
 
+// Whether the relay behind `channel` answers its health service with
+// NOT_SERVING. `channel` must be made with health_checked = false: a
+// health-checked one keeps every call away from such a relay, which is why
+// the question is asked. `context` carries the deadline and lets the caller
+// cancel.
+bool says_not_serving(grpc::Channel& channel, grpc::ClientContext& context);
+
+// Why a stream failed with `status`, UNAVAILABLE, before the relay took it:
+// not_serving(target) when the relay's health service says NOT_SERVING
+// within half a second, asked on `health_channel` (made at the first need),
+// else cannot_reach(target, the status's message).
+std::string describe_refused_stream(const grpc::Status& status, const std::string& target,
+                                    const ChannelOptions& options,
+                                    std::shared_ptr<grpc::Channel>& health_channel);
+
 // The service config that make_channel sets, for tests and documentation.
 std::string service_config_json(bool health_checked = true);
 

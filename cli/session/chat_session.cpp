@@ -177,7 +177,8 @@ void ChatSession::supervise() {
       if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
         last_error.clear();
       } else if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-        last_error = cannot_reach(options_.target, status.error_message(), options_.channel.tls);
+        last_error =
+            describe_refused_stream(status, options_.target, options_.channel, health_channel_);
       } else {
         last_error = describe_grpc_status(status);
       }

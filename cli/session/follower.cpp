@@ -157,7 +157,7 @@ grpc::Status Follower::follow_once(bool resumed, bool& established, bool announc
   const auto status = reader->Finish();
   if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return {status.error_code(),
-            cannot_reach(options_.target, status.error_message(), options_.channel.tls)};
+            describe_refused_stream(status, options_.target, options_.channel, health_channel_)};
   }
   return status;
 }

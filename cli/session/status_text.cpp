@@ -26,4 +26,8 @@ std::string no_answer_within(std::chrono::milliseconds timeout) {
   return fmt::format("no answer within {:g} s", static_cast<double>(timeout.count()) / 1000);
 }
 
+std::string not_serving(const std::string& target) {
+  return "the relay at " + target + " is NOT_SERVING: " + kNotServingReason;
+}
+
 }  // namespace relay::cli

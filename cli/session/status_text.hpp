@@ -24,5 +24,7 @@ std::string no_answer_within(std::chrono::milliseconds timeout);
 // Why a relay says NOT_SERVING, in the words every mode gives after it.
 inline constexpr const char* kNotServingReason =
     "it is shutting down, or cannot reach its message broker";
+// "the relay at TARGET is NOT_SERVING: " and kNotServingReason.
+std::string not_serving(const std::string& target);
 
 }  // namespace relay::cli

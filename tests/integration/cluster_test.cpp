@@ -460,7 +460,7 @@ TEST_CASE(
 
 TEST_CASE(
     "relay-chat send waits for a relay that is reaching its NATS, and names NOT_SERVING when it "
-    "never does within --timeout") {
+    "never does within --timeout, as follow does while it retries") {
   const int port = free_loopback_port();
   ScratchDirectory scratch("relay-cluster");
   RelayProcess relay(nats_relay_args("nats://127.0.0.1:" + std::to_string(port)));
@@ -476,11 +476,28 @@ TEST_CASE(
   CHECK(given_up.err().find("the relay at " + relay.target() + " is NOT_SERVING") !=
         std::string::npos);
 
+  ChildProcess follower(chat_args(relay.target(), {"--user", "bob", "follow", "lobby"}), "");
+  CHECK(wait_until(
+      [&] {
+        return follower.err().find("the relay at " + relay.target() + " is NOT_SERVING") !=
+               std::string::npos;
+      },
+      10s));
+  INFO("follow's stderr: " << follower.err());
+
   ChildProcess waiting(chat_args(relay.target(), {"--user", "ann", "send", "lobby"}), "two\n");
   CHECK_FALSE(waiting.wait_exit(1500ms).has_value());
   NatsServer nats(scratch.dir / "nats", port);
   REQUIRE(waiting.wait_exit(60s) == 0);
   CHECK(waiting.out().find("1 accepted, 0 rejected") != std::string::npos);
+  // follow tails from where it joins, which may be after "two".
+  REQUIRE(
+      wait_until([&] { return follower.err().find("joined #lobby") != std::string::npos; }, 30s));
+  ChildProcess later(chat_args(relay.target(), {"--user", "ann", "send", "lobby"}), "three\n");
+  CHECK(later.wait_exit(30s) == 0);
+  CHECK(follower.wait_for_output("ann: three", 10s));
+  follower.signal(SIGTERM);
+  CHECK(follower.wait_exit(5s).has_value());
 }
 
 TEST_CASE(
