@@ -103,8 +103,9 @@ int main(int argc, char** argv) {
                "\"[room] #seq sender: text\" (the default when stdin or stdout is not a terminal)");
   app.add_flag("--json", global.json, "Print one JSON object per line (implies --plain)");
   app.add_option("--timeout", timeout_s,
-                 "Seconds to wait for a relay that does not answer or does not serve yet "
-                 "(every mode), and for acknowledgements at end of input")
+                 "Seconds to wait for a relay that does not answer (every mode) or does not "
+                 "serve yet (all but health and the chat's /rooms, /who, /history), and for "
+                 "acknowledgements at end of input")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
   relay::cli::add_tls_options(app, global.tls);

@@ -23,9 +23,7 @@ std::string subject(const GlobalOptions& global, const std::string& service) {
 int check_health(const GlobalOptions& global, const std::string& service, StopSignal& signals) {
   // The channel's own health checking would keep the call away from a relay
   // that says NOT_SERVING, and this command is there to hear that answer.
-  ChannelOptions options = channel_options(global);
-  options.health_checked = false;
-  const auto channel = make_channel(global.target, options);
+  const auto channel = make_unchecked_channel(global.target, channel_options(global));
   RelayCalls calls(channel, global);
   const auto stop = signals.stop_with([&calls] { calls.cancel(); });
   const auto stub = grpc::health::v1::Health::NewStub(channel);

@@ -24,7 +24,7 @@ class Commander {
   Commander(const GlobalOptions& global, ChatSession& session, ui::Terminal& terminal)
       : session_(session),
         terminal_(terminal),
-        calls_(session.channel(), interactive_queries(global)) {}
+        calls_(session.channel(), interactive_queries(global), /*wait_for_serving=*/false) {}
 
   // From the stop signal's thread: a query in flight would keep the key thread.
   void cancel_queries() { calls_.cancel(); }
@@ -113,7 +113,9 @@ class Commander {
     terminal_.print_info(text);
   }
 
-  // Queries run on the key thread, so typing waits for them: keep them short.
+  // Queries run on the key thread, so typing waits for them: keep them short,
+  // and do not wait for a relay that says NOT_SERVING (the status line says
+  // it already).
   static GlobalOptions interactive_queries(GlobalOptions global) {
     global.timeout = std::min(global.timeout, std::chrono::milliseconds(3000));
     return global;

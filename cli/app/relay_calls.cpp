@@ -18,8 +18,13 @@ bool unanswered(const grpc::Status& status) {
 
 }  // namespace
 
-RelayCalls::RelayCalls(std::shared_ptr<grpc::Channel> channel, const GlobalOptions& global)
-    : channel_(std::move(channel)), stub_(v1::Relay::NewStub(channel_)), global_(global) {}
+RelayCalls::RelayCalls(std::shared_ptr<grpc::Channel> channel, const GlobalOptions& global,
+                       bool wait_for_serving)
+    : channel_(std::move(channel)),
+      stub_(v1::Relay::NewStub(channel_)),
+      unchecked_channel_(make_unchecked_channel(global.target, channel_options(global))),
+      global_(global),
+      wait_for_serving_(wait_for_serving) {}
 
 grpc::Status RelayCalls::unary(const Call& call) {
   const auto deadline = std::chrono::steady_clock::now() + global_.timeout;
@@ -103,7 +108,7 @@ std::string RelayCalls::describe_failure(const grpc::Status& status) const {
   {
     std::lock_guard lock(mutex_);
     stalled = stalled_;
-    said_not_serving = not_serving_ && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    said_not_serving = not_serving_;
   }
   std::string text;
   if (said_not_serving) {
@@ -120,22 +125,33 @@ std::string RelayCalls::describe_failure(const grpc::Status& status) const {
 }
 
 std::optional<grpc::Status> RelayCalls::reach(Deadline deadline) {
+  {
+    std::lock_guard lock(mutex_);
+    not_serving_ = false;
+  }
+  bool said_not_serving = false;
   for (;;) {
     switch (wait_for_relay(*channel_, deadline, [this] { return cancelled(); })) {
-      case RelayReach::connected: {
-        std::lock_guard lock(mutex_);
-        not_serving_ = false;
+      case RelayReach::connected:
         return std::nullopt;
-      }
       case RelayReach::failing:
-        // A relay that says NOT_SERVING is reaching its message broker (or
-        // stopping, and will soon refuse connections): waited for, as one
-        // that is starting to listen is. wait_for_relay paces the questions.
-        if (answers_not_serving(deadline)) {
-          continue;
+        // A relay that says NOT_SERVING is reaching its message broker, or
+        // draining before it stops: waited for, as one that is starting to
+        // listen is, since it may serve again (a restart) by the deadline.
+        // wait_for_relay paces the questions, about one a second; one that
+        // went unanswered changes nothing.
+        said_not_serving = answers_not_serving(deadline).value_or(said_not_serving);
+        if (!said_not_serving) {
+          return std::nullopt;
         }
-        return std::nullopt;
+        if (!wait_for_serving_) {
+          return not_serving_failure();
+        }
+        continue;
       case RelayReach::no_answer:
+        if (said_not_serving) {
+          return not_serving_failure();
+        }
         return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, no_answer_within(global_.timeout));
       case RelayReach::stopped:
         return grpc::Status::CANCELLED;
@@ -143,29 +159,26 @@ std::optional<grpc::Status> RelayCalls::reach(Deadline deadline) {
   }
 }
 
-bool RelayCalls::answers_not_serving(Deadline deadline) {
+std::optional<bool> RelayCalls::answers_not_serving(Deadline deadline) {
   const auto left = deadline - std::chrono::steady_clock::now();
   if (left <= std::chrono::steady_clock::duration::zero()) {
-    std::lock_guard lock(mutex_);
-    return not_serving_;
-  }
-  if (!health_channel_) {
-    ChannelOptions options = channel_options(global_);
-    options.health_checked = false;
-    health_channel_ = make_channel(global_.target, options);
+    return std::nullopt;
   }
   grpc::ClientContext context;
-  prepare(context);
   context.set_deadline(std::chrono::system_clock::now() +
                        std::min<std::chrono::steady_clock::duration>(left, kStartingRelayGrace));
-  bool answer = false;
+  std::optional<bool> answer;
   run(context, [&](grpc::ClientContext& asking) {
-    answer = says_not_serving(*health_channel_, asking);
+    answer = says_not_serving(*unchecked_channel_, asking);
     return grpc::Status::OK;
   });
-  std::lock_guard lock(mutex_);
-  not_serving_ = answer;
   return answer;
+}
+
+grpc::Status RelayCalls::not_serving_failure() {
+  std::lock_guard lock(mutex_);
+  not_serving_ = true;
+  return {grpc::StatusCode::UNAVAILABLE, not_serving(global_.target)};
 }
 
 void RelayCalls::prepare(grpc::ClientContext& context) const {

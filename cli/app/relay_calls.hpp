@@ -26,7 +26,10 @@ class RelayCalls {
  public:
   using Call = std::function<grpc::Status(grpc::ClientContext&)>;
 
-  RelayCalls(std::shared_ptr<grpc::Channel> channel, const GlobalOptions& global);
+  // Waiting for a NOT_SERVING relay to serve is `wait_for_serving`; without
+  // it a call fails at once, saying so.
+  RelayCalls(std::shared_ptr<grpc::Channel> channel, const GlobalOptions& global,
+             bool wait_for_serving = true);
 
   v1::Relay::Stub& stub() { return *stub_; }
   // Runs `call` once the relay is reachable, all within --timeout.
@@ -63,22 +66,25 @@ class RelayCalls {
              const std::function<void()>& on_stall);
   // One probe within --timeout; its status.
   grpc::Status probe_once(const Call& probe);
-  // Whether a relay answers its health service, by `deadline`, with
-  // NOT_SERVING: the reason the channel, which keeps its calls away from such
-  // a relay, fails. Asked on a channel of its own without health checking.
-  bool answers_not_serving(Deadline deadline);
+  // says_not_serving, asked within a second and by `deadline`, where
+  // cancel() reaches it.
+  std::optional<bool> answers_not_serving(Deadline deadline);
+  // Marks the failure that reach() returns for a relay that says NOT_SERVING.
+  grpc::Status not_serving_failure();
 
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::Relay::Stub> stub_;
+  const std::shared_ptr<grpc::Channel> unchecked_channel_;
   const GlobalOptions global_;
+  const bool wait_for_serving_;
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  bool cancelled_ = false;    // guarded by mutex_
-  bool stalled_ = false;      // a probe went unanswered; guarded by mutex_
-  bool not_serving_ = false;  // the last answer while waiting for a relay; guarded by mutex_
-  std::shared_ptr<grpc::Channel> health_channel_;  // made when first needed, by reach()
-  std::set<grpc::ClientContext*> live_;            // calls in flight; guarded by mutex_
+  bool cancelled_ = false;  // guarded by mutex_
+  bool stalled_ = false;    // a probe went unanswered; guarded by mutex_
+  // The last reach() ended on a relay that says NOT_SERVING; guarded by mutex_.
+  bool not_serving_ = false;
+  std::set<grpc::ClientContext*> live_;  // calls in flight; guarded by mutex_
 };
 
 }  // namespace relay::cli::app

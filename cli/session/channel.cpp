@@ -65,29 +65,35 @@ RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::tim
   }
 }
 
-bool says_not_serving(grpc::Channel& channel, grpc::ClientContext& context) {
+std::shared_ptr<grpc::Channel> make_unchecked_channel(const std::string& target,
+                                                      ChannelOptions options) {
+  options.health_checked = false;
+  return make_channel(target, options);
+}
+
+std::optional<bool> says_not_serving(grpc::Channel& unchecked, grpc::ClientContext& context) {
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(v1::Relay::service_full_name());
   grpc::health::v1::HealthCheckResponse response;
-  const auto status = grpc::health::v1::Health::NewStub(channel.shared_from_this())
+  const auto status = grpc::health::v1::Health::NewStub(unchecked.shared_from_this())
                           ->Check(&context, request, &response);
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return std::nullopt;
+  }
   return status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
 }
 
 std::string describe_refused_stream(const grpc::Status& status, const std::string& target,
-                                    const ChannelOptions& options,
-                                    std::shared_ptr<grpc::Channel>& health_channel) {
-  if (!health_channel) {
-    ChannelOptions unchecked = options;
-    unchecked.health_checked = false;
-    health_channel = make_channel(target, unchecked);
+                                    const common::ClientTls& tls, grpc::Channel& channel,
+                                    grpc::Channel& unchecked) {
+  if (channel.GetState(false) != GRPC_CHANNEL_READY) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kRefusalQuestionTime);
+    if (says_not_serving(unchecked, context).value_or(false)) {
+      return not_serving(target);
+    }
   }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  if (says_not_serving(*health_channel, context)) {
-    return not_serving(target);
-  }
-  return cannot_reach(target, status.error_message(), options.tls);
+  return cannot_reach(target, status.error_message(), tls);
 }
 
 std::optional<std::string> add_caller_metadata(grpc::ClientContext& context,

@@ -8,6 +8,7 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/support/status.h>
 
 #include "cli/session/token_source.hpp"
 #include "common/client_tls.hpp"
@@ -63,20 +64,28 @@ inline constexpr std::chrono::milliseconds kStartingRelayGrace{1000};
 RelayReach wait_for_relay(grpc::Channel& channel, std::chrono::steady_clock::time_point deadline,
                           const std::function<bool()>& stopping);
 
-// Whether the relay behind `channel` answers its health service with
-// NOT_SERVING. `channel` must be made with health_checked = false: a
-// health-checked one keeps every call away from such a relay, which is why
-// the question is asked. `context` carries the deadline and lets the caller
-// cancel.
-bool says_not_serving(grpc::Channel& channel, grpc::ClientContext& context);
+// make_channel without health checking: for the questions to a relay's
+// health service, which a health-checked channel keeps away from a relay
+// that says NOT_SERVING.
+std::shared_ptr<grpc::Channel> make_unchecked_channel(const std::string& target,
+                                                      ChannelOptions options);
+
+// Whether the relay behind `unchecked` (see make_unchecked_channel) answers
+// its health service with NOT_SERVING: true or false, or nothing when no
+// answer came by the deadline of `context`, which also lets the caller
+// cancel. Needs no caller metadata: gRPC's own health checking sends none.
+std::optional<bool> says_not_serving(grpc::Channel& unchecked, grpc::ClientContext& context);
 
 // Why a stream failed with `status`, UNAVAILABLE, before the relay took it:
-// not_serving(target) when the relay's health service says NOT_SERVING
-// within half a second, asked on `health_channel` (made at the first need),
-// else cannot_reach(target, the status's message).
+// not_serving(target) when `channel` is not connected (gRPC refused the
+// call, not the relay, whose own words are kept) and the relay's health
+// service says NOT_SERVING, asked on `unchecked` for at most
+// kRefusalQuestionTime; else cannot_reach(target, the status's message).
 std::string describe_refused_stream(const grpc::Status& status, const std::string& target,
-                                    const ChannelOptions& options,
-                                    std::shared_ptr<grpc::Channel>& health_channel);
+                                    const common::ClientTls& tls, grpc::Channel& channel,
+                                    grpc::Channel& unchecked);
+// Short, so that a stop still ends a session within about a second.
+inline constexpr std::chrono::milliseconds kRefusalQuestionTime{500};
 
 // The service config that make_channel sets, for tests and documentation.
 std::string service_config_json(bool health_checked = true);

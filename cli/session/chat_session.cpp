@@ -36,6 +36,7 @@ ChatSession::ChatSession(SessionOptions options, SessionListener& listener)
     : options_(std::move(options)),
       listener_(listener),
       channel_(make_channel(options_.target, options_.channel)),
+      unchecked_channel_(make_unchecked_channel(options_.target, options_.channel)),
       stub_(v1::Relay::NewStub(channel_)),
       id_prefix_(random_prefix()),
       seen_(options_.seen_window) {}
@@ -177,8 +178,8 @@ void ChatSession::supervise() {
       if (status.ok() || status.error_code() == grpc::StatusCode::CANCELLED) {
         last_error.clear();
       } else if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-        last_error =
-            describe_refused_stream(status, options_.target, options_.channel, health_channel_);
+        last_error = describe_refused_stream(status, options_.target, options_.channel.tls,
+                                             *channel_, *unchecked_channel_);
       } else {
         last_error = describe_grpc_status(status);
       }

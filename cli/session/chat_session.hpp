@@ -173,8 +173,8 @@ class ChatSession {
   const SessionOptions options_;
   SessionListener& listener_;
   std::shared_ptr<grpc::Channel> channel_;
-  // Asks why a stream was refused (describe_refused_stream); the supervisor's.
-  std::shared_ptr<grpc::Channel> health_channel_;
+  // Asks why a stream was refused (describe_refused_stream).
+  std::shared_ptr<grpc::Channel> unchecked_channel_;
   std::unique_ptr<v1::Relay::Stub> stub_;
   const std::string id_prefix_;
 

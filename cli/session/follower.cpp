@@ -26,6 +26,7 @@ Follower::Follower(FollowOptions options, SessionListener& listener)
     : options_(std::move(options)),
       listener_(listener),
       channel_(make_channel(options_.target, options_.channel)),
+      unchecked_channel_(make_unchecked_channel(options_.target, options_.channel)),
       stub_(v1::Relay::NewStub(channel_)),
       seen_(options_.seen_window) {
   for (const auto& room : options_.rooms) {
@@ -157,7 +158,8 @@ grpc::Status Follower::follow_once(bool resumed, bool& established, bool announc
   const auto status = reader->Finish();
   if (!established && status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return {status.error_code(),
-            describe_refused_stream(status, options_.target, options_.channel, health_channel_)};
+            describe_refused_stream(status, options_.target, options_.channel.tls, *channel_,
+                                    *unchecked_channel_)};
   }
   return status;
 }

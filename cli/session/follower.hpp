@@ -64,8 +64,8 @@ class Follower {
   const FollowOptions options_;
   SessionListener& listener_;
   std::shared_ptr<grpc::Channel> channel_;
-  // Asks why a stream was refused (describe_refused_stream); follow_once's.
-  std::shared_ptr<grpc::Channel> health_channel_;
+  // Asks why a stream was refused (describe_refused_stream).
+  std::shared_ptr<grpc::Channel> unchecked_channel_;
   std::unique_ptr<v1::Relay::Stub> stub_;
   std::map<std::string, Position> positions_;  // run()'s thread only
   SeenWindow seen_;                            // run()'s thread only
