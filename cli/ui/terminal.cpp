@@ -261,14 +261,16 @@ void Terminal::on_status(const ConnectionStatus& status) {
   const ConnectionState previous = status_.state;
   if (status.state == ConnectionState::reconnecting && !in_outage_) {
     in_outage_ = true;
-    std::string text = "connection lost";
+    // Before the first connection there was none to lose.
+    std::string text = ever_connected_ ? "connection lost" : "cannot connect";
     if (!status.last_error.empty()) {
       text += ": " + sanitize_for_terminal(status.last_error);
     }
     lines.push_back(format_terminal_notice(text, true, options_.color));
   } else if (status.state == ConnectionState::connected && previous != ConnectionState::connected) {
-    const std::string text = in_outage_ ? "connected again" : "connected";
+    const std::string text = in_outage_ && ever_connected_ ? "connected again" : "connected";
     in_outage_ = false;
+    ever_connected_ = true;
     lines.push_back(format_terminal_notice(text, false, options_.color));
   }
   if (status.state != ConnectionState::connected) {

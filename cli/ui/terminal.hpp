@@ -149,6 +149,7 @@ class Terminal final : public SessionListener {
   // The connection was lost and has not come back: an outage is told once,
   // not at every failed attempt of it.
   bool in_outage_ = false;                          // guarded by mutex_
+  bool ever_connected_ = false;                     // guarded by mutex_
   std::chrono::steady_clock::time_point retry_at_;  // guarded by mutex_
   // What the rejoins since the last connection found, shown until
   // event_until_. Guarded by mutex_.

@@ -502,6 +502,28 @@ TEST_CASE("after the window narrows, the rows the old lines wrapped into are era
   CHECK(out.str().starts_with("\r\x1b[A\x1b[J"));
 }
 
+TEST_CASE("a first connection that fails is told as such, not as a connection lost") {
+  std::ostringstream out;
+  Terminal terminal(plain_options(), out);
+  ConnectionStatus status;
+  status.state = ConnectionState::connecting;
+  terminal.on_status(status);
+  status.state = ConnectionState::reconnecting;
+  status.attempt = 1;
+  status.last_error = "Connection refused";
+  terminal.on_status(status);
+  status = ConnectionStatus{};
+  status.state = ConnectionState::connected;
+  terminal.on_status(status);
+  const auto rows = replay(out).rows();
+  CHECK(std::count(rows.begin(), rows.end(), "!! cannot connect: Connection refused") == 1);
+  CHECK(std::count(rows.begin(), rows.end(), "-- connected") == 1);
+  CHECK(std::none_of(rows.begin(), rows.end(), [](const std::string& row) {
+    return row.find("connection lost") != std::string::npos ||
+           row.find("connected again") != std::string::npos;
+  }));
+}
+
 TEST_CASE("an outage is told once, not at every failed attempt, and its end once") {
   std::ostringstream out;
   Terminal terminal(plain_options(), out);
