@@ -137,12 +137,14 @@ void Subscriber::flush_due() {
   Action action;
   {
     std::lock_guard lock(mutex_);
-    if (holds_while_saturated()) {
-      action.release = std::exchange(holding_, false);
-    } else {
+    // A stream's connection may have become shared, or its own, between
+    // the hold or the linger and now: each is ended as it was begun.
+    const bool released = std::exchange(holding_, false);
+    if (!released || flush_scheduled_) {
       flush_scheduled_ = false;
       action = next_action_locked(true);
     }
+    action.release = action.release || released;
   }
   run(std::move(action));
 }
@@ -180,7 +182,7 @@ void Subscriber::on_write_done(bool ok) {
       const auto now = FlushTimer::Clock::now();
       counters_.write_took(now - last_write_started_);
       batching_.linger->write_completed(now - last_write_started_, now);
-    } else if (holds_while_saturated()) {
+    } else if (holds_while_saturated() || defers_while_saturated()) {
       batching_.linger->write_completed(FlushTimer::Clock::now());
     }
     if (!ok && state_ != State::finished) {
@@ -255,6 +257,21 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
       }
       last_write_started_ = now;
       timing_write_ = true;
+    } else if (defers_while_saturated() && kept_back_ == 0 && state_ == State::open) {
+      // Not within a backlog's writes (kept_back_), which go one after the
+      // other, nor past what one backlog carries.
+      if (const auto linger_now = linger(); linger_now.count() > 0) {
+        const auto now = FlushTimer::Clock::now();
+        const auto ready = last_write_started_ + linger_now;
+        if (!due && now < ready && queue_.size() <= kMaxKeptBackWrites && !answer_queued_locked()) {
+          if (!flush_scheduled_) {
+            flush_scheduled_ = true;
+            action.flush_at = ready;
+          }
+          return action;
+        }
+        last_write_started_ = now;
+      }
     }
     std::size_t batch_bytes = 0;
     bool answer = false;
@@ -347,6 +364,11 @@ void Subscriber::run(Action action) {
   if (action.release) {
     connection_->release();
   }
+}
+
+bool Subscriber::answer_queued_locked() const {
+  return std::any_of(queue_.begin(), queue_.end(),
+                     [](const Queued& queued) { return queued.answer; });
 }
 
 void Subscriber::hold_connection(FlushTimer::Clock::time_point until) {

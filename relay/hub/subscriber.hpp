@@ -86,6 +86,8 @@ class SharedConnection {
   virtual void release() = 0;
   // Whether some hold is in force.
   virtual bool held() const = 0;
+  // Whether more than one stream writes to it.
+  virtual bool shared() const = 0;
 };
 
 // Live frames and the replay of joins are bounded apart: resuming a room
@@ -155,7 +157,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   [[nodiscard]] bool enqueue(FramePtr frame, bool replay = false);
   // Queues an answer to the stream's own client (an ack, a refusal), which
   // may be waiting for it before it sends more: its write ends a hold of the
-  // connection instead of waiting out the hold (see holds_while_saturated).
+  // connection instead of waiting out the hold, and it is never put off (see
+  // holds_while_saturated, defers_while_saturated).
   [[nodiscard]] bool enqueue_answer(FramePtr frame);
 
   // Starts the next write if none is in flight, or finishes a closing stream.
@@ -220,16 +223,31 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   }
   bool batches() const { return batching_.max_frames > 1; }
   bool timed() const { return batches() && timer_ != nullptr && batching_.linger != nullptr; }
-  // A stream that does not batch cannot join its frames into fewer writes,
-  // nor would lingering spare gRPC any of them. While the relay is saturated
-  // it holds its connection instead for as long as a batching stream would
-  // linger: every frame is written at once, and the kernel sends what was
-  // written meanwhile at the release, which the FlushTimer makes for many
+  // A stream that does not batch cannot join its frames into one write. On
+  // a connection it shares, while the relay is saturated, it holds the
+  // connection for as long as a batching stream would linger: every frame is
+  // written at once, and the kernel sends what all its streams wrote
+  // meanwhile at the release, which the FlushTimer makes for many
   // connections together. That spares a saturated relay a third of its CPU
   // per delivery (bench/PROFILE.md, 2026-12-06).
   bool holds_while_saturated() const {
-    return !batches() && timer_ != nullptr && batching_.linger != nullptr && connection_ != nullptr;
+    return !batches() && timer_ != nullptr && batching_.linger != nullptr &&
+           connection_ != nullptr && connection_->shared();
   }
+  // On a connection of its own, a frame written the moment it comes finds
+  // the queue empty, and has a transport write and a sendmsg of its own: the
+  // queue was empty behind every write of a saturated relay. So, while the
+  // relay is saturated, such a stream puts its next frames off for a linger
+  // once it has written, as a batching stream does, and sends them as a
+  // backlog whose writes but the last wait in gRPC's transport
+  // (more_follows). An answer to its own client is never put off
+  // (bench/PROFILE.md, seventh session).
+  bool defers_while_saturated() const {
+    return !batches() && timer_ != nullptr && batching_.linger != nullptr &&
+           (connection_ == nullptr || !connection_->shared());
+  }
+  // Whether an answer waits in the queue; it is short when this is asked.
+  bool answer_queued_locked() const;
   void hold_connection(FlushTimer::Clock::time_point until);
   // Whether the queue is too full for a linger to wait any longer.
   bool worth_writing_now_locked() const;

@@ -96,13 +96,20 @@ std::shared_ptr<TcpConnection> SharedConnections::attach(const std::string& peer
     entry.connection = std::make_shared<TcpConnection>(peer, *this);
   }
   ++entry.streams;
+  entry.connection->streams_.store(static_cast<int>(entry.streams), std::memory_order_relaxed);
   return entry.connection;
 }
 
 void SharedConnections::detach(const std::string& peer) {
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(peer);
-  if (it != entries_.end() && --it->second.streams == 0) {
+  if (it == entries_.end()) {
+    return;
+  }
+  --it->second.streams;
+  it->second.connection->streams_.store(static_cast<int>(it->second.streams),
+                                        std::memory_order_relaxed);
+  if (it->second.streams == 0) {
     entries_.erase(it);
   }
 }

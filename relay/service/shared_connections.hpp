@@ -38,6 +38,7 @@ class TcpConnection final : public hub::SharedConnection {
   bool hold() override;
   void release() override;
   bool held() const override { return holders_.load(std::memory_order_relaxed) > 0; }
+  bool shared() const override { return streams_.load(std::memory_order_relaxed) > 1; }
   const std::string& peer() const { return peer_; }
 
  private:
@@ -54,6 +55,8 @@ class TcpConnection final : public hub::SharedConnection {
   sockaddr_storage address_{};
   socklen_t address_length_ = 0;
   std::atomic<int> holders_{0};
+  // Streams attached, kept by the registry under its lock.
+  std::atomic<int> streams_{0};
 };
 
 // The connections of the open Chat and Follow streams, by gRPC's peer string

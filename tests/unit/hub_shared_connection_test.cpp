@@ -46,8 +46,8 @@ class EventLog {
 
 class RecordingConnection : public SharedConnection {
  public:
-  RecordingConnection(EventLog& log, std::string name, bool holdable = true)
-      : log_(log), name_(std::move(name)), holdable_(holdable) {}
+  RecordingConnection(EventLog& log, std::string name, bool holdable = true, bool shared = true)
+      : log_(log), name_(std::move(name)), holdable_(holdable), shared_(shared) {}
   // The count changes before the event is logged: a test that has seen
   // "release" in the log must find the connection free.
   bool hold() override {
@@ -60,12 +60,14 @@ class RecordingConnection : public SharedConnection {
     log_.push_back("release " + name_);
   }
   bool held() const override { return holders_ > 0; }
+  bool shared() const override { return shared_; }
 
  private:
   std::atomic<int> holders_{0};
   EventLog& log_;
   const std::string name_;
   const bool holdable_;
+  const bool shared_;
 };
 
 class LoggingSink : public ManualSink {
@@ -351,8 +353,92 @@ TEST_CASE_FIXTURE(PlainFixture,
   CHECK(streams[0]->sink.written().back() == "ack m1");
 }
 
+namespace {
+
+// A relay saturated for as long as the test, with each stream on a
+// connection of its own.
+struct OwnConnectionFixture : Fixture {
+  OwnConnectionFixture() : Fixture(fixed_linger(kLinger), WriteBatching{}) {}
+
+  // Opens the stream "p" on its own connection, "c", and lets a linger pass
+  // so that its next frame is written at once.
+  void open_settled() {
+    open("p", std::make_shared<RecordingConnection>(log, "c", true, false));
+    complete_all();
+    std::this_thread::sleep_for(kLinger * 2);
+    complete_all();
+    log.clear();
+  }
+
+  // Waits, boundedly, for `writes` writes of "p" in all.
+  void await_writes(std::size_t writes) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (count("write p") < writes && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(OwnConnectionFixture,
+                  "while saturated, a stream that does not batch on a connection of its own "
+                  "writes a frame at once, then puts the next ones off for a linger and sends "
+                  "them as one backlog, holding nothing") {
+  open_settled();
+  auto& sink = streams[0]->sink;
+  const auto before = static_cast<std::ptrdiff_t>(sink.more_follows().size());
+
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  CHECK(log.events() == std::vector<std::string>{"write p"});
+  complete_all();
+  REQUIRE(hub.publish("room", {"ann", "m2", "two"}).sequence == 2);
+  REQUIRE(hub.publish("room", {"ann", "m3", "three"}).sequence == 3);
+  CHECK(count("write p") == 1);  // put off
+  await_writes(2);
+  complete_all();
+  CHECK(count("write p") == 3);
+  CHECK(count("hold c") == 0);
+  const auto hints = sink.more_follows();
+  CHECK(std::vector(hints.begin() + before, hints.end()) == std::vector<bool>{false, true, false});
+  const auto written = sink.written();
+  REQUIRE(written.size() >= 3);
+  CHECK(
+      std::vector(written.end() - 3, written.end()) ==
+      std::vector<std::string>{"msg room#1 ann one", "msg room#2 ann two", "msg room#3 ann three"});
+}
+
+TEST_CASE_FIXTURE(OwnConnectionFixture, "a stream that does not batch never puts off an answer") {
+  open_settled();
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  complete_all();
+  auto& subscriber = *streams[0]->subscriber;
+  REQUIRE(hub.publish("room", {"ann", "m2", "two"}).sequence == 2);
+  CHECK(count("write p") == 1);  // put off
+  REQUIRE(subscriber.enqueue_answer(std::make_shared<testing::TextFrame>("ack m1")));
+  subscriber.flush();
+  CHECK(count("write p") == 2);
+  complete_all();
+  CHECK(count("write p") == 3);
+  CHECK(streams[0]->sink.written().back() == "ack m1");
+}
+
+TEST_CASE_FIXTURE(OwnConnectionFixture, "a closing stream's frames that were put off go at once") {
+  open_settled();
+  REQUIRE(hub.publish("room", {"ann", "m1", "one"}).sequence == 1);
+  complete_all();
+  REQUIRE(hub.publish("room", {"ann", "m2", "two"}).sequence == 2);
+  CHECK(count("write p") == 1);
+  streams[0]->subscriber->close({CloseCode::ok, ""}, true);
+  streams[0]->subscriber->flush();
+  CHECK(count("write p") == 2);
+  complete_all();
+  CHECK(streams[0]->sink.written().back() == "msg room#2 ann two");
+}
+
 TEST_CASE_FIXTURE(Fixture,
-                  "a relay that is not saturated never holds a stream that does not batch") {
+                  "a relay that is not saturated never holds nor puts off a stream that does not "
+                  "batch") {
   auto connection = std::make_shared<RecordingConnection>(log, "c");
   open("p", connection);
   complete_all();

@@ -81,8 +81,10 @@ TEST_CASE("a connection is held with TCP_CORK, its socket found at the first hol
   LoopbackPair pair;
   SharedConnections connections;
   const auto first = connections.attach(pair.peer);
+  CHECK_FALSE(first->shared());
   const auto second = connections.attach(pair.peer);
   CHECK(second == first);
+  CHECK(first->shared());
   REQUIRE(first->hold());
   CHECK(first->held());
   CHECK(pair.server_corked());
@@ -90,6 +92,7 @@ TEST_CASE("a connection is held with TCP_CORK, its socket found at the first hol
   CHECK_FALSE(first->held());
   CHECK_FALSE(pair.server_corked());
   connections.detach(pair.peer);
+  CHECK_FALSE(first->shared());
   connections.detach(pair.peer);
   CHECK(connections.size() == 0);
 }
