@@ -144,7 +144,7 @@ void Subscriber::flush_due() {
       flush_scheduled_ = false;
       action = next_action_locked(true);
     }
-    action.release = action.release || released;
+    action.release = released;
   }
   run(std::move(action));
 }
