@@ -67,12 +67,6 @@ void AdaptiveLinger::end_window_if_due(Clock::time_point now) {
   const bool stale = now_rep - end >= options_.window.count();
   if (!stale && saturated) {
     next = std::min(max, current > 0 ? std::max(current * 2, step) : step);
-  } else if (!stale && current > 0 && options_.cpu_time && !idle) {
-    // Near saturation a linger stays: dropping it makes every frame a write
-    // of its own, which saturates the relay again at once (relay-bench
-    // fanout with a connection per subscriber swung so, at 0.75x the
-    // deliveries of a relay that kept its linger).
-    next = std::max(fallen, step);
   } else if (!stale && fallen >= step) {
     next = fallen;
   }

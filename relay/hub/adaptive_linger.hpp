@@ -69,11 +69,13 @@ class AdaptiveLinger {
   // of each window, the linger doubles (from first_step, up to max) if the
   // relay was saturated, and otherwise falls by an eighth, or by half when
   // the relay used under half the saturated CPU share, back to base below
-  // first_step: quick to give a saturated relay room, slow to take it back
-  // while near saturation, so that it stays near the shortest linger that
-  // keeps the relay from saturating instead of swinging between the two.
-  // (Falling by a quarter, relay-bench rooms gave 0.60x the deliveries per
-  // second at 1.75x the CPU per delivery.)
+  // first_step: quick to give a saturated relay room, and gone within a
+  // window or a few once it is not. (Falling by a quarter, relay-bench rooms
+  // gave 0.60x the deliveries per second at 1.75x the CPU per delivery.
+  // No floor of first_step while near saturation: one kept a relay at 70 %
+  // of its core lingering for good, and relay-bench latency without
+  // batches, 100 streams a connection, had 2.5x the p50 it has without it;
+  // bench/PROFILE.md, eighth session.)
   void write_completed(Clock::duration took, Clock::time_point now);
   // A write of a stream that does not batch completed: it ends a window as
   // write_completed does, but its duration says nothing. Such a write

@@ -142,6 +142,20 @@ TEST_CASE("a relay using most of its CPUs is saturated however quick its writes"
   CHECK(busy_window(6, 0.79) == 0us);
 }
 
+TEST_CASE("a relay near saturation but not saturated stops lingering below the first step") {
+  CpuFedLinger fed(1);
+  auto busy_window = [&](int index, double share) {
+    fed.use(share);
+    return window(fed.linger, index, 30us);
+  };
+  CHECK(busy_window(0, 0.85) == 1ms);
+  CHECK(busy_window(1, 0.7) == 0us);
+  CHECK(busy_window(2, 0.7) == 0us);
+  CHECK(busy_window(3, 0.9) == 1ms);
+  CHECK(busy_window(4, 0.9) == 2ms);
+  CHECK(busy_window(5, 0.75) == 1750us);
+}
+
 TEST_CASE("a maximum of zero with a base of zero never lingers, saturated or not") {
   AdaptiveLinger linger({.base = 0us, .max = 0us, .window = kWindow}, kStart);
   CHECK(window(linger, 0, 2ms) == 0us);
