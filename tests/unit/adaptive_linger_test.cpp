@@ -120,6 +120,12 @@ struct CpuFedLinger {
   void use(double share) {
     used += std::chrono::duration_cast<std::chrono::nanoseconds>(kWindow * cpus * share);
   }
+  // Window `index`, in which the relay used `share` of its CPUs and every
+  // write was quick; returns the linger after it.
+  std::chrono::microseconds busy_window(int index, double share) {
+    use(share);
+    return window(linger, index, 30us);
+  }
   const int cpus;
   std::chrono::nanoseconds used{0};  // before linger, which reads it as it starts
   AdaptiveLinger linger;
@@ -129,31 +135,23 @@ struct CpuFedLinger {
 
 TEST_CASE("a relay using most of its CPUs is saturated however quick its writes") {
   CpuFedLinger fed(2);
-  auto busy_window = [&](int index, double share) {
-    fed.use(share);
-    return window(fed.linger, index, 30us);
-  };
-  CHECK(busy_window(0, 0.85) == 1ms);
-  CHECK(busy_window(1, 0.85) == 2ms);
-  CHECK(busy_window(2, 0.85) == 4ms);
-  CHECK(busy_window(3, 0.6) == 3500us);  // near saturation: by an eighth
-  CHECK(busy_window(4, 0.3) == 1750us);  // clearly idle: by half
-  CHECK(busy_window(5, 0.3) == 0us);     // under the first step: none
-  CHECK(busy_window(6, 0.79) == 0us);
+  CHECK(fed.busy_window(0, 0.85) == 1ms);
+  CHECK(fed.busy_window(1, 0.85) == 2ms);
+  CHECK(fed.busy_window(2, 0.85) == 4ms);
+  CHECK(fed.busy_window(3, 0.6) == 3500us);  // near saturation: by an eighth
+  CHECK(fed.busy_window(4, 0.3) == 1750us);  // clearly idle: by half
+  CHECK(fed.busy_window(5, 0.3) == 0us);     // under the first step: none
+  CHECK(fed.busy_window(6, 0.79) == 0us);
 }
 
 TEST_CASE("a relay near saturation but not saturated stops lingering below the first step") {
   CpuFedLinger fed(1);
-  auto busy_window = [&](int index, double share) {
-    fed.use(share);
-    return window(fed.linger, index, 30us);
-  };
-  CHECK(busy_window(0, 0.85) == 1ms);
-  CHECK(busy_window(1, 0.7) == 0us);
-  CHECK(busy_window(2, 0.7) == 0us);
-  CHECK(busy_window(3, 0.9) == 1ms);
-  CHECK(busy_window(4, 0.9) == 2ms);
-  CHECK(busy_window(5, 0.75) == 1750us);
+  CHECK(fed.busy_window(0, 0.85) == 1ms);
+  CHECK(fed.busy_window(1, 0.7) == 0us);
+  CHECK(fed.busy_window(2, 0.7) == 0us);
+  CHECK(fed.busy_window(3, 0.9) == 1ms);
+  CHECK(fed.busy_window(4, 0.9) == 2ms);
+  CHECK(fed.busy_window(5, 0.75) == 1750us);
 }
 
 TEST_CASE("a maximum of zero with a base of zero never lingers, saturated or not") {
