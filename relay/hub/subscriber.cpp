@@ -182,7 +182,7 @@ void Subscriber::on_write_done(bool ok) {
       const auto now = FlushTimer::Clock::now();
       counters_.write_took(now - last_write_started_);
       batching_.linger->write_completed(now - last_write_started_, now);
-    } else if (holds_while_saturated() || defers_while_saturated()) {
+    } else if (plain_and_lingering()) {
       batching_.linger->write_completed(FlushTimer::Clock::now());
     }
     if (!ok && state_ != State::finished) {

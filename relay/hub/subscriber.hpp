@@ -223,6 +223,11 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   }
   bool batches() const { return batching_.max_frames > 1; }
   bool timed() const { return batches() && timer_ != nullptr && batching_.linger != nullptr; }
+  // A stream that does not batch, on a relay that lingers: it either holds
+  // its connection or puts its frames off while saturated (below).
+  bool plain_and_lingering() const {
+    return !batches() && timer_ != nullptr && batching_.linger != nullptr;
+  }
   // A stream that does not batch cannot join its frames into one write. On
   // a connection it shares, while the relay is saturated, it holds the
   // connection for as long as a batching stream would linger: every frame is
@@ -231,8 +236,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // connections together. That spares a saturated relay a third of its CPU
   // per delivery (bench/PROFILE.md, 2026-12-06).
   bool holds_while_saturated() const {
-    return !batches() && timer_ != nullptr && batching_.linger != nullptr &&
-           connection_ != nullptr && connection_->shared();
+    return plain_and_lingering() && connection_ != nullptr && connection_->shared();
   }
   // On a connection of its own, a frame written the moment it comes finds
   // the queue empty, and has a transport write and a sendmsg of its own: the
@@ -243,8 +247,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // (more_follows). An answer to its own client is never put off
   // (bench/PROFILE.md, seventh session).
   bool defers_while_saturated() const {
-    return !batches() && timer_ != nullptr && batching_.linger != nullptr &&
-           (connection_ == nullptr || !connection_->shared());
+    return plain_and_lingering() && (connection_ == nullptr || !connection_->shared());
   }
   // Whether an answer waits in the queue; it is short when this is asked.
   bool answer_queued_locked() const;

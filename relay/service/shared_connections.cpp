@@ -91,25 +91,18 @@ void TcpConnection::adopt(int fd, const sockaddr_storage& address, socklen_t len
 
 std::shared_ptr<TcpConnection> SharedConnections::attach(const std::string& peer) {
   std::lock_guard lock(mutex_);
-  Entry& entry = entries_[peer];
-  if (!entry.connection) {
-    entry.connection = std::make_shared<TcpConnection>(peer, *this);
+  auto& connection = entries_[peer];
+  if (!connection) {
+    connection = std::make_shared<TcpConnection>(peer, *this);
   }
-  ++entry.streams;
-  entry.connection->streams_.store(static_cast<int>(entry.streams), std::memory_order_relaxed);
-  return entry.connection;
+  connection->streams_.fetch_add(1, std::memory_order_relaxed);
+  return connection;
 }
 
 void SharedConnections::detach(const std::string& peer) {
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(peer);
-  if (it == entries_.end()) {
-    return;
-  }
-  --it->second.streams;
-  it->second.connection->streams_.store(static_cast<int>(it->second.streams),
-                                        std::memory_order_relaxed);
-  if (it->second.streams == 0) {
+  if (it != entries_.end() && it->second->streams_.fetch_sub(1, std::memory_order_relaxed) == 1) {
     entries_.erase(it);
   }
 }

@@ -55,7 +55,7 @@ class TcpConnection final : public hub::SharedConnection {
   sockaddr_storage address_{};
   socklen_t address_length_ = 0;
   std::atomic<int> holders_{0};
-  // Streams attached, kept by the registry under its lock.
+  // Streams attached; changed only by the registry, under its lock.
   std::atomic<int> streams_{0};
 };
 
@@ -85,10 +85,6 @@ class SharedConnections {
   bool find_socket(TcpConnection& connection);
 
  private:
-  struct Entry {
-    std::shared_ptr<TcpConnection> connection;
-    std::size_t streams = 0;
-  };
   struct Socket {
     int fd = -1;
     sockaddr_storage address{};
@@ -98,7 +94,7 @@ class SharedConnections {
 
   const std::chrono::steady_clock::duration read_interval_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> entries_;  // guarded by mutex_
+  std::unordered_map<std::string, std::shared_ptr<TcpConnection>> entries_;  // guarded by mutex_
   std::mutex sockets_mutex_;
   // By the peer's name as grpc_peer_string writes it; guarded by sockets_mutex_.
   std::unordered_map<std::string, Socket> sockets_;
