@@ -4,10 +4,10 @@
 #   scripts/build.sh [normal|asan|tsan|release|fuzz] [extra arguments for cmake --build]
 #
 #   normal   build/          RelWithDebInfo
-#   asan     build-asan/     RelWithDebInfo, AddressSanitizer + UndefinedBehaviorSanitizer
+#   asan     build-asan/     -O1 -g1, AddressSanitizer + UndefinedBehaviorSanitizer
 #   tsan     build-tsan/     RelWithDebInfo, ThreadSanitizer; only the target hub_tests
 #   release  build-release/  Release
-#   fuzz     build-fuzz/     RelWithDebInfo, clang 14, libFuzzer + ASan + UBSan; only the
+#   fuzz     build-fuzz/     -O1 -g1, clang 14, libFuzzer + ASan + UBSan; only the
 #                            target fuzz_targets (the libFuzzer targets of tests/fuzz)
 #
 # Every kind builds with warnings as errors. Compiles go through ccache, whose
@@ -26,6 +26,14 @@ if (($# > 0)); then
   shift
 fi
 
+# ASan's own advice (and OSS-Fuzz's): -O1 keeps its reports exact and
+# compiles in half the time of -O2; -g1 keeps file:line in every stack, which
+# is all a report needs. Measured on relay.pb.cc and nats_backplane.cpp:
+# 15.5 and 55 s at -O2 -g, 7.6 and 25 s at -O1 -g1. A machine with an empty
+# ccache ran CI in 41 minutes, 15.5 of them the ASan build.
+sanitizer_flags=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
+
 targets=()
 case "$kind" in
   normal)
@@ -34,7 +42,8 @@ case "$kind" in
     ;;
   asan)
     dir=build-asan
-    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DRELAY_SANITIZE=address,undefined")
+    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "${sanitizer_flags[@]}"
+      "-DRELAY_SANITIZE=address,undefined")
     ;;
   tsan)
     # Debian's gRPC is not built with TSan, so only the transport-free hub is
@@ -53,7 +62,7 @@ case "$kind" in
     # gRPC and protobuf, built with GCC, link in uninstrumented.
     dir=build-fuzz
     export CC=clang-14 CXX=clang++-14
-    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAY_FUZZ=ON
+    cache_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "${sanitizer_flags[@]}" -DRELAY_FUZZ=ON
       "-DRELAY_SANITIZE=fuzzer-no-link,address,undefined")
     targets=(--target fuzz_targets)
     ;;
