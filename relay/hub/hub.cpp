@@ -21,17 +21,20 @@ FlushList& thread_flush_list() {
 
 }  // namespace
 
-std::int64_t system_now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+HubTime system_now() {
+  const auto since_epoch = [](auto time_point) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(time_point.time_since_epoch())
+        .count();
+  };
+  return HubTime{.wall_us = since_epoch(std::chrono::system_clock::now()),
+                 .steady_us = since_epoch(std::chrono::steady_clock::now())};
 }
 
 Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
     : limits_(limits),
       encoder_(encoder),
       clock_(std::move(clock)),
-      epoch_base_(static_cast<std::uint64_t>(clock_())),
+      epoch_base_(static_cast<std::uint64_t>(clock_().wall_us)),
       linger_({.base = limits_.write_linger,
                .max = std::max(limits_.write_linger, limits_.max_write_linger),
                .cpu_time = process_cpu_time,
@@ -82,7 +85,7 @@ bool Hub::leave(const std::string& room, const SubscriberPtr& subscriber) {
     return false;
   }
   FlushList& flush = thread_flush_list();
-  const LeaveStatus status = found->leave(subscriber, clock_(), flush);
+  const LeaveStatus status = found->leave(subscriber, clock_().steady_us, flush);
   settle(flush);
   if (status != LeaveStatus::not_joined && members_changed_ &&
       subscriber->kind() == SubscriberKind::chat) {
@@ -122,7 +125,7 @@ Position Hub::append(Message message) {
   FlushList& flush = thread_flush_list();
   for (;;) {
     const auto target = find_or_create(message.room, {}, false).room;
-    if (const auto position = target->append(std::move(message), clock_(), flush)) {
+    if (const auto position = target->append(std::move(message), clock_().steady_us, flush)) {
       settle(flush);
       messages_published_.fetch_add(1, std::memory_order_relaxed);
       enforce_history_budget();
@@ -138,7 +141,7 @@ std::optional<PublishResult> Hub::find_duplicate(const std::string& room, const 
   if (!found) {
     return std::nullopt;
   }
-  auto result = found->find_duplicate(sender, client_message_id, clock_());
+  auto result = found->find_duplicate(sender, client_message_id, clock_().steady_us);
   if (result) {
     duplicates_acknowledged_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -223,12 +226,12 @@ std::optional<Members> Hub::members(const std::string& room) const {
 }
 
 std::size_t Hub::sweep() {
-  const std::int64_t now = clock_();
+  const HubTime now = clock_();
   if (limits_.history_max_age_us > 0) {
     std::uint64_t expired = 0;
     for (const auto& room : all_rooms()) {
       // One room's lock at a time, and only to drop its oldest message.
-      while (room->evict_oldest_message(now - limits_.history_max_age_us).evicted) {
+      while (room->evict_oldest_message(now.wall_us - limits_.history_max_age_us).evicted) {
         ++expired;
       }
     }
@@ -242,7 +245,8 @@ std::size_t Hub::sweep() {
   for (Shard& shard : shards_) {
     std::unique_lock lock(shard.mutex);
     for (auto it = shard.rooms.begin(); it != shard.rooms.end();) {
-      if (it->second->remove_if_idle(now, limits_.room_idle_ttl_us, limits_.keep_numbered_rooms)) {
+      if (it->second->remove_if_idle(now.steady_us, limits_.room_idle_ttl_us,
+                                     limits_.keep_numbered_rooms)) {
         spdlog::info("room {} removed after being idle and empty", it->first);
         it = shard.rooms.erase(it);
         room_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -401,8 +405,8 @@ Hub::Found Hub::find_or_create(const std::string& room, const CreateGate& may_cr
     return {nullptr, true};
   }
   const std::uint64_t epoch = epoch_base_ + next_epoch_offset_.fetch_add(1);
-  auto created =
-      std::make_shared<Room>(room, epoch, limits_.room, encoder_, history_bytes_, clock_());
+  auto created = std::make_shared<Room>(room, epoch, limits_.room, encoder_, history_bytes_,
+                                        clock_().steady_us);
   shard.rooms.emplace(room, created);
   rooms_created_.fetch_add(1, std::memory_order_relaxed);
   return {std::move(created)};

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "relay/hub/clock.hpp"
 #include "relay/hub/room.hpp"
 #include "relay/hub/subscriber_stats.hpp"
 
@@ -48,10 +49,6 @@ struct HubLimits {
 // nothing that takes a hub lock. An empty gate allows every creation.
 using CreateGate = std::function<bool()>;
 
-// Microseconds since the Unix epoch; injectable so tests control time.
-using Clock = std::function<std::int64_t()>;
-std::int64_t system_now_us();
-
 // Counters for the degraded modes and the traffic, read by tests and logs.
 struct HubStats {
   std::size_t rooms = 0;  // held now; the others count since the start
@@ -77,7 +74,7 @@ struct HubStats {
 // that room's own lock.
 class Hub {
  public:
-  Hub(HubLimits limits, FrameEncoder& encoder, Clock clock = system_now_us);
+  Hub(HubLimits limits, FrameEncoder& encoder, Clock clock = system_now);
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 

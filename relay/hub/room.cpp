@@ -16,13 +16,13 @@ void queue_to(const SubscriberPtr& subscriber, const FramePtr& frame, FlushList&
 }  // namespace
 
 Room::Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
-           std::atomic<std::size_t>& history_bytes, std::int64_t now_us)
+           std::atomic<std::size_t>& history_bytes, std::int64_t steady_us)
     : name_(std::move(name)),
       encoder_(encoder),
       epoch_(epoch),
       history_(limits.history, history_bytes),
       duplicates_(limits.duplicates),
-      last_activity_us_(now_us) {}
+      last_activity_steady_us_(steady_us) {}
 
 JoinOutcome Room::join(const SubscriberPtr& subscriber, const JoinOptions& options,
                        FlushList& flush) {
@@ -87,7 +87,7 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, const JoinOptions& optio
   return outcome;
 }
 
-LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush) {
+LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t steady_us, FlushList& flush) {
   std::lock_guard lock(mutex_);
   const auto seat = seats_.find(subscriber.get());
   if (seat == seats_.end()) {
@@ -96,7 +96,7 @@ LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, Fl
   unseat_locked(seat->second);
   seats_.erase(seat);
   subscriber->remove_room(name_);
-  last_activity_us_ = std::max(last_activity_us_, now_us);
+  last_activity_steady_us_ = std::max(last_activity_steady_us_, steady_us);
   if (subscriber->kind() == SubscriberKind::chat) {
     const auto streams = chat_streams_of_.find(subscriber->user());
     if (--streams->second == 0) {
@@ -110,7 +110,7 @@ LeaveStatus Room::leave(const SubscriberPtr& subscriber, std::int64_t now_us, Fl
   return mark_removed_if_unused_locked() ? LeaveStatus::left_and_removed : LeaveStatus::left;
 }
 
-std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_t now_us,
+std::optional<PublishResult> Room::publish(PublishRequest&& request, HubTime now,
                                            FlushList& flush) {
   std::lock_guard lock(mutex_);
   if (removed_) {
@@ -118,7 +118,8 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
   }
   const bool has_id = !request.client_message_id.empty();
   if (has_id) {
-    if (auto sequence = duplicates_.find(request.sender, request.client_message_id, now_us)) {
+    if (auto sequence =
+            duplicates_.find(request.sender, request.client_message_id, now.steady_us)) {
       return PublishResult{epoch_, *sequence, true};
     }
   }
@@ -128,15 +129,15 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, std::int64_
   message.sequence = ++sequence_;
   message.sender = std::move(request.sender);
   message.client_message_id = std::move(request.client_message_id);
-  message.server_time_us = now_us;
+  message.server_time_us = now.wall_us;
   message.body = std::move(request.body);
-  last_activity_us_ = std::max(last_activity_us_, now_us);
+  last_activity_steady_us_ = std::max(last_activity_steady_us_, now.steady_us);
   const PublishResult result{epoch_, message.sequence, false};
-  deliver_locked(std::move(message), flush);
+  deliver_locked(std::move(message), now.steady_us, flush);
   return result;
 }
 
-std::optional<Position> Room::append(Message&& message, std::int64_t now_us, FlushList& flush) {
+std::optional<Position> Room::append(Message&& message, std::int64_t steady_us, FlushList& flush) {
   std::lock_guard lock(mutex_);
   if (removed_) {
     return std::nullopt;
@@ -153,19 +154,18 @@ std::optional<Position> Room::append(Message&& message, std::int64_t now_us, Flu
     sequence_ = message.sequence - 1;
   }
   message.sequence = ++sequence_;
-  last_activity_us_ = std::max(last_activity_us_, now_us);
+  last_activity_steady_us_ = std::max(last_activity_steady_us_, steady_us);
   const Position position{epoch_, sequence_};
-  deliver_locked(std::move(message), flush);
+  deliver_locked(std::move(message), steady_us, flush);
   return position;
 }
 
-void Room::deliver_locked(Message&& message, FlushList& flush) {
+void Room::deliver_locked(Message&& message, std::int64_t steady_us, FlushList& flush) {
   // Serialized once here; every subscriber's queue and the history share it.
   auto stored = std::make_shared<const StoredMessage>(
       StoredMessage{message.sequence, encoder_.encode_message(message), message.server_time_us});
   if (!message.client_message_id.empty()) {
-    duplicates_.remember(message.sender, message.client_message_id, message.sequence,
-                         message.server_time_us);
+    duplicates_.remember(message.sender, message.client_message_id, message.sequence, steady_us);
   }
   for (const auto& subscriber : subscribers_) {
     queue_to(subscriber, stored->frame, flush);
@@ -174,9 +174,9 @@ void Room::deliver_locked(Message&& message, FlushList& flush) {
 }
 
 std::optional<PublishResult> Room::find_duplicate(const std::string& sender, const std::string& id,
-                                                  std::int64_t now_us) {
+                                                  std::int64_t steady_us) {
   std::lock_guard lock(mutex_);
-  if (const auto sequence = duplicates_.find(sender, id, now_us)) {
+  if (const auto sequence = duplicates_.find(sender, id, steady_us)) {
     return PublishResult{epoch_, *sequence, true};
   }
   return std::nullopt;
@@ -312,10 +312,11 @@ bool Room::mark_removed_if_unused_locked() {
   return false;
 }
 
-bool Room::remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us, bool keep_numbered) {
+bool Room::remove_if_idle(std::int64_t steady_us, std::int64_t idle_ttl_us, bool keep_numbered) {
   std::lock_guard lock(mutex_);
   if (!removed_ && subscribers_.empty() && remote_.empty() &&
-      now_us - last_activity_us_ >= idle_ttl_us && !(keep_numbered && !history_.empty())) {
+      steady_us - last_activity_steady_us_ >= idle_ttl_us &&
+      !(keep_numbered && !history_.empty())) {
     removed_ = true;
   }
   return removed_;

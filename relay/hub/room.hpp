@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "relay/hub/clock.hpp"
 #include "relay/hub/duplicate_window.hpp"
 #include "relay/hub/frame.hpp"
 #include "relay/hub/history.hpp"
@@ -128,7 +129,7 @@ class Room {
  public:
   // `history_bytes` counts the bytes of every room's history (see History).
   Room(std::string name, std::uint64_t epoch, RoomLimits limits, FrameEncoder& encoder,
-       std::atomic<std::size_t>& history_bytes, std::int64_t now_us);
+       std::atomic<std::size_t>& history_bytes, std::int64_t steady_us);
   Room(const Room&) = delete;
   Room& operator=(const Room&) = delete;
 
@@ -138,12 +139,11 @@ class Room {
   // `options.resume`, all under the lock so that live messages follow with no
   // gap and no duplicate.
   JoinOutcome join(const SubscriberPtr& subscriber, const JoinOptions& options, FlushList& flush);
-  LeaveStatus leave(const SubscriberPtr& subscriber, std::int64_t now_us, FlushList& flush);
+  LeaveStatus leave(const SubscriberPtr& subscriber, std::int64_t steady_us, FlushList& flush);
 
   // nullopt when the room was removed, and then `request` is left as it was;
   // the message takes its strings only when it is published.
-  std::optional<PublishResult> publish(PublishRequest&& request, std::int64_t now_us,
-                                       FlushList& flush);
+  std::optional<PublishResult> publish(PublishRequest&& request, HubTime now, FlushList& flush);
 
   // For a backplane that orders messages itself (NATS JetStream): delivers
   // and keeps `message`, which comes in the broker's order with the position
@@ -154,10 +154,10 @@ class Room {
   // in between: the history starts again there, and joins count them missed.
   // A message of another epoch starts the numbering afresh, and a room nobody
   // published to yet takes the message's epoch. Nothing when removed.
-  std::optional<Position> append(Message&& message, std::int64_t now_us, FlushList& flush);
+  std::optional<Position> append(Message&& message, std::int64_t steady_us, FlushList& flush);
   // The position a resend of (sender, id) got, if the room remembers it.
   std::optional<PublishResult> find_duplicate(const std::string& sender, const std::string& id,
-                                              std::int64_t now_us);
+                                              std::int64_t steady_us);
 
   // This relay's own members: chat streams per user.
   UserStreams local_members() const;
@@ -187,7 +187,7 @@ class Room {
   // Marks the room removed if nobody has been in it nor published to it for
   // idle_ttl_us, unless `keep_numbered` and its history holds messages.
   // Returns whether it is removed.
-  bool remove_if_idle(std::int64_t now_us, std::int64_t idle_ttl_us, bool keep_numbered);
+  bool remove_if_idle(std::int64_t steady_us, std::int64_t idle_ttl_us, bool keep_numbered);
 
  private:
   // Where a subscriber sits in subscribers_ and, when it asked for
@@ -207,19 +207,19 @@ class Room {
   // Distinct users here and on other relays.
   std::size_t member_count_locked() const;
   // Serializes the message once, queues it to every subscriber, keeps it.
-  void deliver_locked(Message&& message, FlushList& flush);
+  void deliver_locked(Message&& message, std::int64_t steady_us, FlushList& flush);
 
   const std::string name_;
   FrameEncoder& encoder_;
 
   mutable std::mutex mutex_;
   // Fixed by the hub, unless a backplane numbers the room (see append).
-  std::uint64_t epoch_;                // guarded by mutex_
-  std::uint64_t sequence_ = 0;         // guarded by mutex_
-  History history_;                    // guarded by mutex_
-  DuplicateWindow duplicates_;         // guarded by mutex_
-  std::int64_t last_activity_us_ = 0;  // guarded by mutex_
-  bool removed_ = false;               // guarded by mutex_
+  std::uint64_t epoch_;                       // guarded by mutex_
+  std::uint64_t sequence_ = 0;                // guarded by mutex_
+  History history_;                           // guarded by mutex_
+  DuplicateWindow duplicates_;                // guarded by mutex_
+  std::int64_t last_activity_steady_us_ = 0;  // guarded by mutex_
+  bool removed_ = false;                      // guarded by mutex_
   // Every subscriber, in no particular order: messages go to all of them.
   std::vector<SubscriberPtr> subscribers_;  // guarded by mutex_
   // Those that asked for presence frames: the only ones a join or leave

@@ -163,11 +163,13 @@ class ManualSink : public FrameSink {
   std::vector<CloseReason> finishes_;
 };
 
-// The hub's clock, moved on by the test.
+// The hub's clock, moved on by the test: now_us moves both of its clocks,
+// wall_step_us the wall clock alone, as a step of the system's clock does.
 struct FakeClock {
   std::int64_t now_us = 1'000'000'000;
+  std::int64_t wall_step_us = 0;
   Clock clock() {
-    return [this] { return now_us; };
+    return [this] { return HubTime{.wall_us = now_us + wall_step_us, .steady_us = now_us}; };
   }
 };
 

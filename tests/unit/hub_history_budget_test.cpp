@@ -137,7 +137,10 @@ TEST_CASE("publishers racing past the history budget keep the count exact and th
   HubLimits limits;
   limits.history_total_max_bytes = kBudget;
   limits.room_idle_ttl_us = 1'000'000;
-  Hub hub(limits, encoder, [&] { return now_us.fetch_add(1); });
+  Hub hub(limits, encoder, [&] {
+    const std::int64_t now = now_us.fetch_add(1);
+    return HubTime{now, now};
+  });
 
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {

@@ -50,7 +50,10 @@ TEST_CASE("concurrent joins, leaves, publishes and sweeps end in a consistent st
     limits.write_linger = std::chrono::microseconds(200);
     batching = {.max_frames = 16, .max_bytes = 1 << 20};
   }
-  Hub hub(limits, encoder, [&] { return now_us.load(); });
+  Hub hub(limits, encoder, [&] {
+    const std::int64_t now = now_us.load();
+    return HubTime{now, now};
+  });
 
   const std::vector<std::string> rooms{"a", "b", "c", "d"};
   constexpr int kSteady = 4;    // stay in every room for the whole test

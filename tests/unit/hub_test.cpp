@@ -283,6 +283,10 @@ TEST_CASE_FIXTURE(
     time.now_us += 61'000'000;
     CHECK_FALSE(say("r", "bob", "hello", "id-1").duplicate);
   }
+  SUBCASE("a step of the wall clock does not end the window") {
+    time.wall_step_us += 3'600'000'000;
+    CHECK(say("r", "bob", "hello", "id-1").duplicate);
+  }
 }
 
 TEST_CASE_FIXTURE(HubFixture, "a slow consumer is closed and the others never wait for it") {
@@ -298,6 +302,23 @@ TEST_CASE_FIXTURE(HubFixture, "a slow consumer is closed and the others never wa
   slow.sink.complete_all();
   REQUIRE(slow.sink.finishes().size() == 1);
   CHECK(slow.sink.finishes()[0].code == CloseCode::resource_exhausted);
+}
+
+TEST_CASE_FIXTURE(HubFixture,
+                  "a step of the wall clock moves message times but not a room's idle time") {
+  Client ann(hub, "ann");
+  hub.join("r", ann.subscriber, {});
+  say("r", "ann", "before");
+  hub.leave("r", ann.subscriber);
+  time.wall_step_us += 3'600'000'000;
+  CHECK(hub.sweep() == 0);
+  say("r", "ann", "after");
+  const auto page = hub.history("r", 0, 10);
+  REQUIRE(page.has_value());
+  REQUIRE(page->messages.size() == 2);
+  CHECK(page->messages[1]->server_time_us - page->messages[0]->server_time_us == 3'600'000'000);
+  time.now_us += 11'000'000;
+  CHECK(hub.sweep() == 1);
 }
 
 TEST_CASE_FIXTURE(HubFixture,
