@@ -194,7 +194,9 @@ HistoryPage Room::history(std::uint64_t after, std::size_t limit) const {
   page.sequence = sequence_;
   page.messages = history_.after(after, limit);
   const std::uint64_t first_held = history_.empty() ? sequence_ + 1 : history_.first_sequence();
-  page.missed = first_held > after + 1 ? first_held - (after + 1) : 0;
+  // Never after + 1: it wraps for the largest `after`, which a client whose
+  // language has no unsigned 64-bit type sends as -1.
+  page.missed = first_held - 1 > after ? first_held - 1 - after : 0;
   return page;
 }
 

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 #include "relay/hub/hub.hpp"
@@ -363,6 +364,14 @@ TEST_CASE_FIXTURE(HubFixture, "queries report rooms, history and members") {
   REQUIRE(page->messages.size() == 3);
   CHECK(page->messages[0]->sequence == 3);
   CHECK(testing::text_of(page->messages[0]->frame) == "msg a-room#3 bob 3");
+  for (const std::uint64_t after :
+       {std::uint64_t{7}, std::uint64_t{1000}, std::numeric_limits<std::uint64_t>::max()}) {
+    CAPTURE(after);
+    const auto beyond = hub.history("a-room", after, 3);
+    REQUIRE(beyond.has_value());
+    CHECK(beyond->missed == 0);
+    CHECK(beyond->messages.empty());
+  }
 
   const auto members = hub.members("a-room");
   REQUIRE(members.has_value());
