@@ -17,8 +17,11 @@ inline constexpr const char* kPublishRateKey = "x-relay-publish-rate";
 inline constexpr const char* kPublishBurstKey = "x-relay-publish-burst";
 
 // Trailing metadata of a PublishBatch call that the relay ended early (it was
-// shutting down): how many of its messages were accepted before.
+// shutting down, or lost its message broker): how many of its messages were
+// accepted, and how many it processed, from the first on, each accepted or
+// rejected. It processed none after those: they are the client's to resend.
 inline constexpr const char* kAcceptedKey = "x-relay-accepted";
+inline constexpr const char* kProcessedKey = "x-relay-processed";
 
 // Sent by a client on Chat and Follow calls that can unpack
 // ServerFrame.batch (see relay.proto); any other value, or none, means no.

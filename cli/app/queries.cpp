@@ -79,6 +79,9 @@ std::vector<std::string> room_lines(const v1::ListRoomsResponse& response) {
 
 std::vector<std::string> member_lines(const v1::WhoResponse& response) {
   std::vector<std::string> lines;
+  if (response.members().empty()) {
+    lines.emplace_back("no members");
+  }
   for (const auto& member : response.members()) {
     lines.push_back(ui::sanitize_for_terminal(member.user()) +
                     (member.streams() > 1 ? fmt::format(" ({} streams)", member.streams()) : ""));
@@ -180,15 +183,20 @@ int send_lines(const GlobalOptions& global, const std::string& room, StopSignal&
   v1::PublishBatchSummary summary;
   std::uint64_t sent = 0;
   std::string accepted_before_failure;
+  std::string processed_before_failure;
   const auto batch = [&](grpc::ClientContext& context) {
     auto writer = calls.stub().PublishBatch(&context, &summary);
     write_lines(lines, room, *writer, sent);
     writer->WritesDone();
     auto status = writer->Finish();
     const auto& trailers = context.GetServerTrailingMetadata();
-    if (const auto found = trailers.find(common::kAcceptedKey); found != trailers.end()) {
-      accepted_before_failure.assign(found->second.data(), found->second.size());
-    }
+    const auto read_trailer = [&trailers](const char* key, std::string& value) {
+      if (const auto found = trailers.find(key); found != trailers.end()) {
+        value.assign(found->second.data(), found->second.size());
+      }
+    };
+    read_trailer(common::kAcceptedKey, accepted_before_failure);
+    read_trailer(common::kProcessedKey, processed_before_failure);
     return status;
   };
   // The relay answers a History of one message quickly however busy the batch keeps it.
@@ -201,10 +209,12 @@ int send_lines(const GlobalOptions& global, const std::string& room, StopSignal&
   };
   if (const auto status = calls.watched(batch, probe, [&lines] { lines.interrupt(); });
       !status.ok()) {
-    if (!accepted_before_failure.empty()) {
-      std::cerr << fmt::format("relay-chat: the relay accepted {} of the {} sent\n",
-                               ui::sanitize_for_terminal(accepted_before_failure),
-                               ui::plural(sent, "line"));
+    if (!accepted_before_failure.empty() && !processed_before_failure.empty()) {
+      std::cerr << fmt::format(
+          "relay-chat: of the {} sent, the relay processed the first {} and accepted {} of "
+          "them; it published none after those\n",
+          ui::plural(sent, "line"), ui::sanitize_for_terminal(processed_before_failure),
+          ui::sanitize_for_terminal(accepted_before_failure));
     }
     return failed(calls, status);
   }
@@ -212,6 +222,7 @@ int send_lines(const GlobalOptions& global, const std::string& room, StopSignal&
     print_json({{"sent", sent},
                 {"accepted", summary.accepted()},
                 {"rejected", summary.rejected()},
+                {"duplicates", summary.duplicates()},
                 {"first_rejection", summary.first_rejection()},
                 {"first_seq", summary.first_sequence()},
                 {"last_seq", summary.last_sequence()}});
@@ -219,6 +230,10 @@ int send_lines(const GlobalOptions& global, const std::string& room, StopSignal&
     std::cout << fmt::format("{} accepted, {} rejected", summary.accepted(), summary.rejected());
     if (summary.accepted() > 0) {
       std::cout << fmt::format(" (#{}..#{})", summary.first_sequence(), summary.last_sequence());
+    }
+    if (summary.duplicates() > 0) {
+      std::cout << fmt::format("; {} of the accepted {} published already", summary.duplicates(),
+                               summary.duplicates() == 1 ? "was" : "were");
     }
     std::cout << "\n";
     if (summary.rejected() > 0) {

@@ -49,7 +49,9 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, const JoinOptions& optio
   if (resume) {
     std::uint64_t after = resume->sequence;
     if (resume->epoch != epoch_) {
-      summary.epoch_changed = true;
+      // Epoch 0 is no epoch (rooms never have it): a client that has seen
+      // nothing yet asks for the whole history, and nothing changed for it.
+      summary.epoch_changed = resume->epoch != 0;
       after = 0;
     } else if (after > sequence_) {
       outcome.status = JoinStatus::resume_ahead;

@@ -146,7 +146,8 @@ void ChatReactor::handle(const v1::Join& join) {
       notice(grpc::StatusCode::RESOURCE_EXHAUSTED, too_many_rooms(context_.config), room);
       return;
     case hub::JoinStatus::creation_refused:
-      notice(grpc::StatusCode::RESOURCE_EXHAUSTED, too_many_creations(context_.config), room);
+      notice(grpc::StatusCode::RESOURCE_EXHAUSTED, too_many_creations(context_.config), room, "",
+             slot_->creation_wait_us(steady_now_us()));
       return;
     case hub::JoinStatus::room_removed:       // Hub::join retries until it gets a live room
     case hub::JoinStatus::subscriber_closed:  // the stream is ending

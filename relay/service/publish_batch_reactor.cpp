@@ -144,6 +144,9 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
       summary_.set_first_sequence(std::min(summary_.first_sequence(), result->sequence));
       summary_.set_last_sequence(std::max(summary_.last_sequence(), result->sequence));
       summary_.set_accepted(summary_.accepted() + 1);
+      if (result->duplicate) {
+        summary_.set_duplicates(summary_.duplicates() + 1);
+      }
     } else {
       described = fmt::format("message {}: {}", index, refusal.error_message());
       broker_unavailable_ =
@@ -185,20 +188,33 @@ void PublishBatchReactor::finish() {
                shutting_down        ? ", ended by the shutdown"
                : broker_unavailable ? ", some for want of the message broker"
                                     : "");
-  if (broker_unavailable && !shutting_down) {
+  // Messages are settled in the order they came, so those processed are the
+  // first accepted + rejected ones; a client resending "the rest" must know
+  // where they start, which the accepted count alone does not say once one
+  // was rejected.
+  const std::uint64_t processed = accepted + rejected;
+  if (broker_unavailable || shutting_down) {
     call_->AddTrailingMetadata(common::kAcceptedKey, std::to_string(accepted));
+    call_->AddTrailingMetadata(common::kProcessedKey, std::to_string(processed));
+  }
+  const std::string done =
+      processed == 0 ? std::string("it processed none of this batch's messages")
+                     : fmt::format(
+                           "it processed this batch's messages 1 to {} ({} accepted, {} rejected) "
+                           "and none after",
+                           processed, accepted, rejected);
+  if (broker_unavailable && !shutting_down) {
     status = {grpc::StatusCode::UNAVAILABLE,
-              fmt::format("the relay cannot reach its message broker: {} messages of this batch "
-                          "were accepted, the rest were not; send them again (with the same ids) "
-                          "later or through another relay",
-                          accepted)};
+              fmt::format("the relay cannot reach its message broker: {}; send every message it "
+                          "did not accept again (with the same ids) later or through another "
+                          "relay",
+                          done)};
   }
   if (shutting_down) {
-    call_->AddTrailingMetadata(common::kAcceptedKey, std::to_string(accepted));
     status = {grpc::StatusCode::UNAVAILABLE,
-              fmt::format("relay shutting down: {} messages of this batch were accepted, the rest "
-                          "were not; send them again (with the same ids) after reconnecting",
-                          accepted)};
+              fmt::format("relay shutting down: {}; send the rest again (with the same ids) after "
+                          "reconnecting",
+                          done)};
   }
   Finish(status);
 }

@@ -183,6 +183,7 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
   if (!admitted.slot) {
     if (admitted.refusal.error_code() == grpc::StatusCode::UNAVAILABLE) {
       context->AddTrailingMetadata(common::kAcceptedKey, "0");
+      context->AddTrailingMetadata(common::kProcessedKey, "0");
     }
     return new Refused<Reactor>(admitted.refusal);
   }

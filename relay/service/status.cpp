@@ -33,8 +33,23 @@ grpc::Status to_status(const hub::CloseReason& reason) {
 
 namespace {
 
+// A call that names its caller twice is refused rather than served as one of
+// the two: which one a proxy or library keeps first is nobody's promise.
+std::optional<grpc::Status> named_twice(const grpc::CallbackServerContext& context,
+                                        const char* key) {
+  const std::size_t count = context.client_metadata().count(key);
+  if (count <= 1) {
+    return std::nullopt;
+  }
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      fmt::format("{} metadata given {} times: send it once", key, count));
+}
+
 Identity verify_bearer(const grpc::CallbackServerContext& context,
                        const common::TokenVerifier& tokens) {
+  if (auto refusal = named_twice(context, "authorization")) {
+    return {std::nullopt, std::move(*refusal)};
+  }
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find("authorization");
   if (found == metadata.end()) {
@@ -70,6 +85,9 @@ Identity verify_bearer(const grpc::CallbackServerContext& context,
 Identity identify(const grpc::CallbackServerContext& context, const common::TokenVerifier* tokens) {
   if (tokens != nullptr) {
     return verify_bearer(context, *tokens);
+  }
+  if (auto refusal = named_twice(context, common::kUserKey)) {
+    return {std::nullopt, std::move(*refusal)};
   }
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find(common::kUserKey);

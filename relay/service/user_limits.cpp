@@ -1,5 +1,6 @@
 #include "relay/service/user_limits.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -27,6 +28,11 @@ std::int64_t SharedBucket::try_take(std::int64_t now_us) {
   return bucket_.try_take(now_us) ? 0 : bucket_.wait_us(now_us);
 }
 
+std::int64_t SharedBucket::wait_us(std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  return bucket_.wait_us(now_us);
+}
+
 bool SharedBucket::full(std::int64_t now_us) {
   std::lock_guard lock(mutex_);
   return bucket_.full(now_us);
@@ -43,7 +49,8 @@ StreamSlot::StreamSlot(UserLimits& limits, std::string user, std::string peer,
       user_(std::move(user)),
       peer_(std::move(peer)),
       quota_(std::move(quota)),
-      create_gate_([quota = quota_, peer_creations = std::move(peer_creations)] {
+      peer_creations_(std::move(peer_creations)),
+      create_gate_([quota = quota_, peer_creations = peer_creations_] {
         // The address first: a client cycling names is refused without
         // spending the quota of the name it borrowed.
         const std::int64_t now_us = steady_now_us();
@@ -51,6 +58,10 @@ StreamSlot::StreamSlot(UserLimits& limits, std::string user, std::string peer,
       }) {}
 
 StreamSlot::~StreamSlot() { limits_.release(user_, peer_); }
+
+std::int64_t StreamSlot::creation_wait_us(std::int64_t now_us) const {
+  return std::max(peer_creations_->wait_us(now_us), quota_->room_creations.wait_us(now_us));
+}
 
 UserLimits::Admission UserLimits::admit(const std::string& user, const std::string& peer) {
   const std::string address = peer_address(peer);

@@ -28,6 +28,8 @@ class SharedBucket {
                      static_cast<double>(per_minute.count)) {}
   // 0 when a token was taken; otherwise the microseconds until one would be.
   std::int64_t try_take(std::int64_t now_us);
+  // The microseconds until try_take would take a token; 0 when it would now.
+  std::int64_t wait_us(std::int64_t now_us);
   bool full(std::int64_t now_us);
 
  private:
@@ -67,12 +69,16 @@ class StreamSlot {
   // address bounds a client that changes names). Built once per stream, so
   // that a publish or a join pays nothing for it until it creates a room.
   const std::function<bool()>& create_gate() const { return create_gate_; }
+  // After the gate refused: the microseconds until both the user and its
+  // address have a creation again, the retry hint of the refusal.
+  std::int64_t creation_wait_us(std::int64_t now_us) const;
 
  private:
   UserLimits& limits_;
   const std::string user_;
   const std::string peer_;
   const std::shared_ptr<UserQuota> quota_;
+  const std::shared_ptr<SharedBucket> peer_creations_;
   const std::function<bool()> create_gate_;
 };
 

@@ -133,6 +133,20 @@ TEST_CASE("every read RPC names its user: without a valid x-relay-user it is UNA
   CHECK(publish_acked(ann, "lobby", "still here", "ann-1").sequence() == 1);
 }
 
+TEST_CASE("a call that names two users is refused, not served as either") {
+  RelayProcess relay;
+  auto context = context_for("ann");
+  context->AddMetadata("x-relay-user", "bob");
+  relay::v1::ListRoomsResponse rooms;
+  const grpc::Status status =
+      stub(relay.target())->ListRooms(context.get(), relay::v1::ListRoomsRequest{}, &rooms);
+  CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK_MESSAGE(contains(status.error_message(), "x-relay-user metadata given 2 times"),
+                status.error_message());
+  auto single = context_for("ann");
+  CHECK(stub(relay.target())->ListRooms(single.get(), relay::v1::ListRoomsRequest{}, &rooms).ok());
+}
+
 TEST_CASE("bytes that do not parse get INVALID_ARGUMENT with a message from every RPC") {
   RelayProcess relay;
   ChatClient ann(relay.target(), "ann");
@@ -285,6 +299,9 @@ TEST_CASE("one user creates at most --room-creations-per-user-per-minute rooms")
     REQUIRE_MESSAGE(refused.kind_case() == ServerFrame::kError, refused.DebugString());
     CHECK(refused.error().code() == static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
     CHECK_MESSAGE(contains(refused.error().message(), "rooms a minute"), refused.error().message());
+    // A rate's refusal says when to retry: three a minute is one every 20 s.
+    CHECK(refused.error().retry_after_ms() > 0);
+    CHECK(refused.error().retry_after_ms() <= 20'000);
     // Existing rooms are no creation.
     join_and_wait(mallory, "lobby");
   }
@@ -412,7 +429,12 @@ TEST_CASE("a SIGTERM during a PublishBatch acknowledges nothing that was not del
   auto context = context_for("ann");
   PublishBatchSummary summary;
   auto writer = relay_stub->PublishBatch(context.get(), &summary);
+  // Five good messages, the second and fourth of them after one without a
+  // body: the relay processes seven, accepts five.
   for (int i = 1; i <= 5; ++i) {
+    if (i == 2 || i == 4) {
+      REQUIRE(writer->Write(batch_message("batch", "", "empty-" + std::to_string(i))));
+    }
     REQUIRE(writer->Write(
         batch_message("batch", "before " + std::to_string(i), "before-" + std::to_string(i))));
   }
@@ -432,10 +454,13 @@ TEST_CASE("a SIGTERM during a PublishBatch acknowledges nothing that was not del
   // once: nothing sent after the signal was accepted.
   REQUIRE_MESSAGE(status.error_code() == grpc::StatusCode::UNAVAILABLE, status.error_message(),
                   " (accepted ", summary.accepted(), ")");
-  const auto& trailers = context->GetServerTrailingMetadata();
-  const auto accepted = trailers.find("x-relay-accepted");
-  REQUIRE(accepted != trailers.end());
-  CHECK(std::string(accepted->second.data(), accepted->second.size()) == "5");
+  CHECK_MESSAGE(contains(status.error_message(),
+                         "it processed this batch's messages 1 to 7 (5 accepted, 2 rejected)"),
+                status.error_message());
+  // A client resends what comes after the processed ones, not after the
+  // accepted ones: those would be "before 4" and "before 5" again.
+  CHECK(trailer(*context, "x-relay-accepted") == "5");
+  CHECK(trailer(*context, "x-relay-processed") == "7");
   CHECK(relay.wait_exit(10s) == 0);
 }
 

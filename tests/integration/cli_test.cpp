@@ -232,6 +232,11 @@ TEST_CASE("send publishes a file in one batch and prints the summary") {
   CHECK(history.out().find("#2") != std::string::npos);
   CHECK(history.out().find("three") != std::string::npos);
   CHECK(history.out().find("one") == std::string::npos);
+  // The room lives on its history, with nobody in it: who says so rather
+  // than printing nothing.
+  ChildProcess who(chat(relay.target(), {"who", "r"}), "");
+  REQUIRE(who.wait_exit(20s) == 0);
+  CHECK(who.out() == "no members\n");
 }
 
 TEST_CASE("a bad flag exits 2 with a message") {

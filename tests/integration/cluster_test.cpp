@@ -449,8 +449,10 @@ TEST_CASE(
   const auto batch = raw_call(relay.target(), "ann", "PublishBatch",
                               {batch_message("lobby", "one", "b-1").SerializeAsString()});
   CHECK(batch.status.error_code() == grpc::StatusCode::UNAVAILABLE);
-  CHECK(batch.status.error_message().find("0 messages of this batch were accepted") !=
-        std::string::npos);
+  CHECK_MESSAGE(batch.status.error_message().find(
+                    "it processed this batch's messages 1 to 1 (0 accepted, 1 rejected)") !=
+                    std::string::npos,
+                batch.status.error_message());
 
   const std::string metrics = get(std::stoi(scratch.text("metrics-port")), "/metrics");
   CHECK(value(metrics, "relay_backplane_up") == 0);

@@ -122,15 +122,6 @@ BatchOutcome send_batch(const std::string& target, const std::string& user,
   return outcome;
 }
 
-std::optional<std::string> trailer(const grpc::ClientContext& context, const std::string& key) {
-  const auto& trailers = context.GetServerTrailingMetadata();
-  const auto found = trailers.find(key);
-  if (found == trailers.end()) {
-    return std::nullopt;
-  }
-  return std::string(found->second.data(), found->second.size());
-}
-
 }  // namespace
 
 TEST_CASE("a batch half-closed at once is summarised whole, however late its answers come") {
@@ -302,6 +293,7 @@ TEST_CASE("a shutdown with answers outstanding reports every accepted message as
   const grpc::Status status = writer->Finish();
   CHECK(status.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(trailer(*context, "x-relay-accepted") == std::to_string(kBatch));
+  CHECK(trailer(*context, "x-relay-processed") == std::to_string(kBatch));
   relay.stop();
   CHECK(relay.backplane().wait_answered(1 + kBatch + kChat, 10s));
   CHECK(relay.room_sequence("drain") == 1 + kBatch + kChat);

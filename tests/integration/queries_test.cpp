@@ -2,6 +2,7 @@
 // the contract in relay.proto promises, checked from the client side.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -306,21 +307,19 @@ TEST_CASE(
     auto relay_stub = stub(relay.target());
     auto context = context_for("ann");
     auto writer = relay_stub->PublishBatch(context.get(), &summary);
-    const std::vector<std::pair<std::string, std::string>> batch{
-        {"batch", "one"}, {"batch", ""}, {"batch", "two"}, {"no room", "x"}, {"batch", "three"}};
-    int number = 0;
-    for (const auto& [room, body] : batch) {
-      PublishRequest request;
-      request.set_room(room);
-      request.set_body(body);
-      request.set_client_message_id("ann-" + std::to_string(++number));
-      REQUIRE(writer->Write(request));
+    // The last is a resend of the first: accepted, and not delivered again.
+    const std::vector<std::array<std::string, 3>> batch{
+        {"batch", "one", "ann-1"}, {"batch", "", "ann-2"},      {"batch", "two", "ann-3"},
+        {"no room", "x", "ann-4"}, {"batch", "three", "ann-5"}, {"batch", "one", "ann-1"}};
+    for (const auto& [room, body, id] : batch) {
+      REQUIRE(writer->Write(batch_message(room, body, id)));
     }
     REQUIRE(writer->WritesDone());
     status = writer->Finish();
   }
   REQUIRE_MESSAGE(status.ok(), status.error_message());
-  CHECK(summary.accepted() == 3);
+  CHECK(summary.accepted() == 4);
+  CHECK(summary.duplicates() == 1);
   CHECK(summary.rejected() == 2);
   CHECK_MESSAGE(summary.first_rejection().rfind("message 2: ", 0) == 0, summary.first_rejection());
   CHECK_MESSAGE(summary.first_rejection().find("empty") != std::string::npos,

@@ -26,6 +26,15 @@ std::unique_ptr<grpc::ClientContext> context_for(const std::string& user,
   return context;
 }
 
+std::optional<std::string> trailer(const grpc::ClientContext& context, const std::string& key) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto found = trailers.find(key);
+  if (found == trailers.end()) {
+    return std::nullopt;
+  }
+  return std::string(found->second.data(), found->second.size());
+}
+
 grpc::Status send_raw_chat_frame(const std::string& target, const std::string& user,
                                  const std::string& bytes) {
   grpc::GenericStub generic(connect(target));

@@ -25,6 +25,8 @@ std::unique_ptr<v1::Relay::Stub> stub(const std::string& target);
 // A client context naming the user (none when user is empty), with a deadline.
 std::unique_ptr<grpc::ClientContext> context_for(const std::string& user,
                                                  std::chrono::milliseconds deadline = 30s);
+// The trailing metadata `key` of a finished call, if the relay sent it.
+std::optional<std::string> trailer(const grpc::ClientContext& context, const std::string& key);
 
 // Opens a Chat stream, sends `bytes` as one frame as they are (malformed
 // input), and returns the status the relay ends the stream with.

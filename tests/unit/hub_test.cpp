@@ -233,6 +233,13 @@ TEST_CASE_FIXTURE(HubFixture, "room replays history after the resume point, then
     CHECK(outcome.summary.replayed == 4);
     CHECK(ann.received("msg").front() == "msg r#1 bob m1");
   }
+  SUBCASE("resume from epoch 0, nothing seen yet, replays the whole history") {
+    const auto outcome = hub.join("r", ann.subscriber, {.resume = Position{0, 0}});
+    CHECK_FALSE(outcome.summary.epoch_changed);
+    CHECK(outcome.summary.replayed == 4);
+    CHECK(outcome.summary.missed == 0);
+    CHECK(ann.received("msg").front() == "msg r#1 bob m1");
+  }
   SUBCASE("resume ahead of the room is refused") {
     CHECK(hub.join("r", ann.subscriber, {.resume = Position{epoch, 9}}).status ==
           JoinStatus::resume_ahead);
