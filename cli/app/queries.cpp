@@ -209,7 +209,7 @@ int send_lines(const GlobalOptions& global, const std::string& room, StopSignal&
   };
   if (const auto status = calls.watched(batch, probe, [&lines] { lines.interrupt(); });
       !status.ok()) {
-    if (!accepted_before_failure.empty() && !processed_before_failure.empty()) {
+    if (!processed_before_failure.empty()) {
       std::cerr << fmt::format(
           "relay-chat: of the {} sent, the relay processed the first {} and accepted {} of "
           "them; it published none after those\n",

@@ -478,6 +478,7 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
       return;
     }
     case v1::ServerFrame::kTokenRefreshed:
+    case v1::ServerFrame::kLeft:  // the session forgot the room when it sent Leave
     case v1::ServerFrame::KIND_NOT_SET:
       return;
   }

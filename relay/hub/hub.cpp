@@ -1,7 +1,6 @@
 #include "relay/hub/hub.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
 #include <mutex>
 #include <queue>
@@ -20,15 +19,6 @@ FlushList& thread_flush_list() {
 }
 
 }  // namespace
-
-HubTime system_now() {
-  const auto since_epoch = [](auto time_point) {
-    return std::chrono::duration_cast<std::chrono::microseconds>(time_point.time_since_epoch())
-        .count();
-  };
-  return HubTime{.wall_us = since_epoch(std::chrono::system_clock::now()),
-                 .steady_us = since_epoch(std::chrono::steady_clock::now())};
-}
 
 Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
     : limits_(limits),
@@ -125,7 +115,7 @@ Position Hub::append(Message message) {
   FlushList& flush = thread_flush_list();
   for (;;) {
     const auto target = find_or_create(message.room, {}, false).room;
-    if (const auto position = target->append(std::move(message), clock_().steady_us, flush)) {
+    if (const auto position = target->append(std::move(message), clock_(), flush)) {
       settle(flush);
       messages_published_.fetch_add(1, std::memory_order_relaxed);
       enforce_history_budget();

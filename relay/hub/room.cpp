@@ -139,7 +139,7 @@ std::optional<PublishResult> Room::publish(PublishRequest&& request, HubTime now
   return result;
 }
 
-std::optional<Position> Room::append(Message&& message, std::int64_t steady_us, FlushList& flush) {
+std::optional<Position> Room::append(Message&& message, HubTime now, FlushList& flush) {
   std::lock_guard lock(mutex_);
   if (removed_) {
     return std::nullopt;
@@ -156,9 +156,14 @@ std::optional<Position> Room::append(Message&& message, std::int64_t steady_us, 
     sequence_ = message.sequence - 1;
   }
   message.sequence = ++sequence_;
-  last_activity_steady_us_ = std::max(last_activity_steady_us_, steady_us);
+  last_activity_steady_us_ = std::max(last_activity_steady_us_, now.steady_us);
   const Position position{epoch_, sequence_};
-  deliver_locked(std::move(message), steady_us, flush);
+  // The duplicate window counts from when the message was published, not
+  // from when this relay read it: a relay reading the broker's old messages
+  // at its start must not take resends of them for duplicates when the
+  // broker, and the relays that were up, take them for new.
+  const std::int64_t age = std::max<std::int64_t>(0, now.wall_us - message.server_time_us);
+  deliver_locked(std::move(message), now.steady_us - age, flush);
   return position;
 }
 

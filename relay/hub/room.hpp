@@ -154,7 +154,7 @@ class Room {
   // in between: the history starts again there, and joins count them missed.
   // A message of another epoch starts the numbering afresh, and a room nobody
   // published to yet takes the message's epoch. Nothing when removed.
-  std::optional<Position> append(Message&& message, std::int64_t steady_us, FlushList& flush);
+  std::optional<Position> append(Message&& message, HubTime now, FlushList& flush);
   // The position a resend of (sender, id) got, if the room remembers it.
   std::optional<PublishResult> find_duplicate(const std::string& sender, const std::string& id,
                                               std::int64_t steady_us);

@@ -164,6 +164,9 @@ void ChatReactor::handle(const v1::Leave& leave) {
     return;
   }
   context_.hub.leave(room, subscriber_);
+  // Queued once the stream is out of the room, so every frame the room
+  // queued for it comes before: the client knows when the room is done.
+  send_answer(context_.hub, subscriber_, encode_left(room));
   spdlog::debug("{} left {} on stream {}", user_, room, subscriber_->id());
 }
 

@@ -189,4 +189,10 @@ hub::FramePtr encode_token_refreshed(std::int64_t expires_at_s) {
   return std::make_shared<SliceFrame>(frame);
 }
 
+hub::FramePtr encode_left(const std::string& room) {
+  v1::ServerFrame frame;
+  frame.mutable_left()->set_room(room);
+  return std::make_shared<SliceFrame>(frame);
+}
+
 }  // namespace relay::service

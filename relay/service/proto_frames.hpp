@@ -85,5 +85,6 @@ hub::FramePtr encode_error(int code, const std::string& message, const std::stri
                            const std::string& client_message_id, std::int64_t retry_after_us = 0);
 hub::FramePtr encode_token_expiring(std::int64_t expires_at_s, std::int64_t ends_in_ms);
 hub::FramePtr encode_token_refreshed(std::int64_t expires_at_s);
+hub::FramePtr encode_left(const std::string& room);
 
 }  // namespace relay::service

@@ -138,11 +138,14 @@ void PublishBatchReactor::count(std::uint64_t index, const hub::PublishResult* r
   {
     std::lock_guard lock(mutex_);
     if (refusal.ok()) {
-      if (summary_.accepted() == 0) {
-        summary_.set_first_sequence(result->sequence);
+      // Sequence 0 is no position: the resend of a message the broker no
+      // longer holds.
+      if (result->sequence > 0) {
+        summary_.set_first_sequence(summary_.first_sequence() == 0
+                                        ? result->sequence
+                                        : std::min(summary_.first_sequence(), result->sequence));
+        summary_.set_last_sequence(std::max(summary_.last_sequence(), result->sequence));
       }
-      summary_.set_first_sequence(std::min(summary_.first_sequence(), result->sequence));
-      summary_.set_last_sequence(std::max(summary_.last_sequence(), result->sequence));
       summary_.set_accepted(summary_.accepted() + 1);
       if (result->duplicate) {
         summary_.set_duplicates(summary_.duplicates() + 1);
@@ -188,8 +191,10 @@ void PublishBatchReactor::finish() {
                shutting_down        ? ", ended by the shutdown"
                : broker_unavailable ? ", some for want of the message broker"
                                     : "");
-  // Messages are settled in the order they came, so those processed are the
-  // first accepted + rejected ones; a client resending "the rest" must know
+  // finish() runs once every message published has its answer, and a
+  // message read but not yet published (waiting for the rate, or cut off by
+  // the drain) is counted as neither: so those counted are the first
+  // accepted + rejected of the call. A client resending "the rest" must know
   // where they start, which the accepted count alone does not say once one
   // was rejected.
   const std::uint64_t processed = accepted + rejected;
@@ -205,9 +210,9 @@ void PublishBatchReactor::finish() {
                            processed, accepted, rejected);
   if (broker_unavailable && !shutting_down) {
     status = {grpc::StatusCode::UNAVAILABLE,
-              fmt::format("the relay cannot reach its message broker: {}; send every message it "
-                          "did not accept again (with the same ids) later or through another "
-                          "relay",
+              fmt::format("the relay cannot reach its message broker: {}; send them all again "
+                          "(with the same ids) later or through another relay: those it accepted "
+                          "are acknowledged as duplicates, not published twice",
                           done)};
   }
   if (shutting_down) {

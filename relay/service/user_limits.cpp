@@ -60,7 +60,10 @@ StreamSlot::StreamSlot(UserLimits& limits, std::string user, std::string peer,
 StreamSlot::~StreamSlot() { limits_.release(user_, peer_); }
 
 std::int64_t StreamSlot::creation_wait_us(std::int64_t now_us) const {
-  return std::max(peer_creations_->wait_us(now_us), quota_->room_creations.wait_us(now_us));
+  // At least 1: a token may have come back since the gate refused, and a
+  // hint of 0 would say that the refusal was not a rate's.
+  return std::max(
+      {std::int64_t{1}, peer_creations_->wait_us(now_us), quota_->room_creations.wait_us(now_us)});
 }
 
 UserLimits::Admission UserLimits::admit(const std::string& user, const std::string& peer) {

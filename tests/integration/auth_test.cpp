@@ -232,6 +232,17 @@ TEST_CASE("with tokens, a caller without a good one is refused and the others ch
     ++sent;
   }
   check_heard_ann(bob, sent);
+
+  // Two good tokens for two users: refused, not served as either.
+  auto twice = bearing(token("HS256", secret, "ann"));
+  twice->AddMetadata("authorization", "Bearer " + token("HS256", secret, "bob"));
+  relay::v1::ListRoomsResponse response;
+  const grpc::Status status =
+      stub(relay.target())->ListRooms(twice.get(), relay::v1::ListRoomsRequest(), &response);
+  CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK_MESSAGE(
+      status.error_message().find("authorization metadata given 2 times") != std::string::npos,
+      status.error_message());
 }
 
 TEST_CASE("an RS256 relay takes tokens signed with its key pair, not its public key as a secret") {

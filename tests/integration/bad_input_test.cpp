@@ -246,6 +246,9 @@ TEST_CASE("a refused frame gets an ErrorNotice with its status code and the stre
     CHECK_MESSAGE(contains(notice.message(), "2"), notice.message());
     // Leaving one makes room for it.
     REQUIRE(offender.leave("second"));
+    const ServerFrame left = next_reply(offender);
+    REQUIRE_MESSAGE(left.kind_case() == ServerFrame::kLeft, left.DebugString());
+    CHECK(left.left().room() == "second");
     join_expecting_reply(offender, "third");
   }
 

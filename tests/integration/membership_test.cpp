@@ -223,6 +223,10 @@ TEST_CASE("leaving a room stops delivery") {
   CHECK(before->message().body() == "before");
 
   REQUIRE(ann.leave("left"));
+  // ann is told the leave took effect; nothing of the room comes after.
+  const auto confirmed = ann.next_of(ServerFrame::kLeft);
+  REQUIRE(confirmed);
+  CHECK(confirmed->left().room() == "left");
   // bob hears of the leave once it took effect, so his next publish comes
   // after it.
   const auto left = bob.next_matching([](const ServerFrame& f) {

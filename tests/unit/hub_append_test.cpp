@@ -114,6 +114,23 @@ TEST_CASE_FIXTURE(BrokerFedHub, "a resend is found by its sender and id, at its 
   CHECK_FALSE(hub.find_duplicate("elsewhere", "ann", "id-1"));
 }
 
+TEST_CASE_FIXTURE(
+    BrokerFedHub,
+    "a message read from the broker long after its publish is no longer a duplicate") {
+  // As a relay that starts reads the broker's old messages: this one was
+  // published 61 s ago, beyond the 60 s window.
+  hub.append(Message{.room = "lobby",
+                     .epoch = 7,
+                     .sequence = 1,
+                     .sender = "ann",
+                     .client_message_id = "old",
+                     .server_time_us = time.now_us - 61'000'000,
+                     .body = "old"});
+  arrive("lobby", 7, 2, "new");
+  CHECK_FALSE(hub.find_duplicate("lobby", "ann", "old"));
+  CHECK(hub.find_duplicate("lobby", "ann", "new"));
+}
+
 TEST_CASE_FIXTURE(BrokerFedHub,
                   "rooms from the broker pass max_rooms, which still bounds local creations") {
   arrive("one", 7, 1);
