@@ -16,10 +16,10 @@ inline constexpr const char* kMaxBodyBytesKey = "x-relay-max-body-bytes";
 inline constexpr const char* kPublishRateKey = "x-relay-publish-rate";
 inline constexpr const char* kPublishBurstKey = "x-relay-publish-burst";
 
-// Trailing metadata of a PublishBatch call that the relay ended early (it was
-// shutting down, or lost its message broker): how many of its messages were
-// accepted, and how many it processed, from the first on, each accepted or
-// rejected. It processed none after those: they are the client's to resend.
+// Trailing metadata of a PublishBatch call that the relay ended UNAVAILABLE
+// (it was shutting down, or lost its message broker meanwhile): how many of
+// its messages were accepted, and how many it processed, from the first on,
+// each accepted or rejected. It processed none after those.
 inline constexpr const char* kAcceptedKey = "x-relay-accepted";
 inline constexpr const char* kProcessedKey = "x-relay-processed";
 

@@ -47,8 +47,8 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   // The relay is shutting down: what was accepted stays so, and the call ends
   // UNAVAILABLE (with the counts in x-relay-processed and x-relay-accepted)
   // once every message read is answered; the rest is the client's to send
-  // again elsewhere. A call
-  // whose reads had already ended gets its summary as usual.
+  // again elsewhere. A call whose reads had already ended gets its summary
+  // as usual.
   void drain();
 
  private:
