@@ -59,8 +59,10 @@ inline common::RelayConfig small_config() {
 // reading, so that epochs and times are the same on every run.
 struct Relay {
   explicit Relay(common::RelayConfig config_ = small_config())
-      : config(std::move(config_)),
-        hub(service::hub_limits(config), encoder, [this] { return now_us += 1000; }) {}
+      : config(std::move(config_)), hub(service::hub_limits(config), encoder, [this] {
+          now_us += 1000;
+          return hub::HubTime{.wall_us = now_us, .steady_us = now_us};
+        }) {}
 
   common::RelayConfig config;
   service::ProtoFrameEncoder encoder;
