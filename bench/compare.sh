@@ -66,7 +66,10 @@ for line in open(sys.argv[1]):
     groups.setdefault(r["variant"], []).append(r)
 metrics = [("delivered_per_s", "deliv/s"), ("relay_cpu_ns_per_delivery", "relay ns/deliv"),
            ("p50", "p50 µs"), ("p99", "p99 µs"), ("relay_rss_per_stream", "RSS/stream B"),
-           ("relay_cpu_share", "relay CPU"), ("bench_cpu_share", "bench CPU")]
+           ("relay_cpu_share", "relay CPU"), ("bench_cpu_share", "bench CPU"),
+           ("host_steal_share", "host steal")]
+# Stolen time is the host's, not a variant's: no ratio.
+no_ratio = {"host_steal_share"}
 def get(r, key):
     return r["latency_us"][key] if key in ("p50", "p99") else r.get(key)
 med = {v: {k: statistics.median(x for x in (get(r, k) for r in rs) if x is not None)
@@ -78,8 +81,13 @@ for v, m in med.items():
           "".join(f"{m.get(k, 0):16.2f}" if k.endswith("share") else f"{m.get(k, 0):16.0f}"
                   for k, _ in metrics))
     if m is not first:
-        print(" " * 21 + "".join((f"{m[k] / first[k]:15.2f}x" if first.get(k) else " " * 16)
+        print(" " * 21 + "".join((f"{m[k] / first[k]:15.2f}x"
+                                  if first.get(k) and k not in no_ratio else " " * 16)
                                  for k, _ in metrics))
 lost = sum(r["lost"] + r["duplicated"] for rs in groups.values() for r in rs)
 print(f"lost + duplicated over all runs: {lost}")
+noisy = sum(1 for rs in groups.values() for r in rs if r.get("host_steal_share", 0) > 0.05)
+if noisy:
+    print(f"{noisy} of {sum(map(len, groups.values()))} runs had more than 5 % of the host's CPU "
+          "time stolen by other guests: the figures are noisy")
 PY

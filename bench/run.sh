@@ -19,6 +19,10 @@
 #   people       a connection per subscriber (--streams-per-connection 1)
 #   gateway      100 subscribers per connection (--streams-per-connection 100)
 #
+# RELAY_BUILD=DIR takes relay-server, relay-bench and relay-chat from an
+# existing build (build/, say) instead of building the Release build;
+# OUT_DIR=DIR writes the results there instead of bench/results.
+#
 #   bench/run.sh                        everything, 10 s each
 #   DURATION=2 RUNS=1 bench/run.sh      a quick smoke
 #   SCENARIOS="fanout latency" LAYOUTS=people SERVERS="cpp go" bench/run.sh
@@ -31,7 +35,7 @@ scenarios=${SCENARIOS:-"fanout latency quiet rooms idle churn"}
 layouts=${LAYOUTS:-"people gateway"}
 servers=${SERVERS:-"cpp cpp-nobatch go nats cluster"}
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
-out_dir="$root/bench/results"
+out_dir=${OUT_DIR:-$root/bench/results}
 work=$(mktemp -d)
 # shellcheck source=bench/relay_under_test.sh
 source "$root/bench/relay_under_test.sh"
@@ -66,12 +70,17 @@ if ((${#missing[@]} > 0)); then
   [[ $(id -u) -eq 0 ]] || sudo=sudo
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 fi
-"$root/scripts/build.sh" release --target relay-server relay-bench relay-chat >&2
+build=""
+[[ -n ${RELAY_BUILD:-} ]] && build=$(cd "$RELAY_BUILD" && pwd)
+if [[ -z $build ]]; then
+  "$root/scripts/build.sh" release --target relay-server relay-bench relay-chat >&2
+  build=$root/build-release
+fi
 reference=""
 if [[ " $servers " == *" go "* ]]; then
   reference=$("$root/bench/reference/build.sh" | tail -n 1)
 fi
-bench="$root/build-release/cli/bench/relay-bench"
+bench="$build/cli/bench/relay-bench"
 # The people layout holds 10,000 idle connections: a socket each in the
 # bench and in the server, beyond the usual soft limit of 1,024 descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -108,9 +117,9 @@ for scenario in $scenarios; do
         # A fresh server per run: no state carries over between measurements.
         server_flags=()
         case $server in
-          cpp) start_relay "$root/build-release/relay/relay-server" ;;
+          cpp) start_relay "$build/relay/relay-server" ;;
           cpp-nobatch)
-            start_relay "$root/build-release/relay/relay-server"
+            start_relay "$build/relay/relay-server"
             server_flags=(--no-batch)
             ;;
           go) start_relay "$reference" ;;
@@ -118,7 +127,7 @@ for scenario in $scenarios; do
             start_nats
             server_flags=(--driver nats)
             ;;
-          cluster) start_cluster "$root/build-release/relay/relay-server" ;;
+          cluster) start_cluster "$build/relay/relay-server" ;;
         esac
         target="127.0.0.1:$(cat "$work/port")"
         pids=$relay_pid
@@ -149,5 +158,5 @@ done
 
 mkdir -p "$out_dir"
 python3 "$root/bench/summarize.py" "$work/all.jsonl" "$out_dir/$stamp.json" "$out_dir/$stamp.md" \
-  "SCENARIOS=\"$scenarios\" LAYOUTS=\"$layouts\" SERVERS=\"$servers\" RUNS=$runs DURATION=$duration bench/run.sh on $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+  "${RELAY_BUILD:+RELAY_BUILD=$RELAY_BUILD }SCENARIOS=\"$scenarios\" LAYOUTS=\"$layouts\" SERVERS=\"$servers\" RUNS=$runs DURATION=$duration bench/run.sh on $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 cat "$out_dir/$stamp.md"

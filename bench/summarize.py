@@ -18,6 +18,7 @@ METRICS = [
     ("relay_rss_per_stream", "RSS/stream B", "{:.0f}"),
     ("relay_cpu_share", "server CPU", "{:.0%}"),
     ("bench_cpu_share", "bench CPU", "{:.0%}"),
+    ("host_steal_share", "host steal", "{:.0%}"),
     ("lost", "lost", "{:.0f}"),
     ("duplicated", "dup", "{:.0f}"),
     ("failed_streams", "failed", "{:.0f}"),
@@ -41,6 +42,10 @@ LAYOUT_NOTE = {
     "people": "people: a connection per subscriber (--streams-per-connection 1)",
     "gateway": "gateway: 100 subscribers per connection (--streams-per-connection 100)",
 }
+
+# Above this share of the machine's CPU time given to other guests of the
+# host, a run's latency says as much about them as about the server.
+NOISY_STEAL = 0.05
 
 # A stream that leaked anything of itself would leave kilobytes behind
 # (gRPC's call arena alone is about 12 KiB); allocator noise is far less.
@@ -186,7 +191,9 @@ def main():
             groups.setdefault(key, []).append(record)
     medians = {}
     for (scenario, layout, server), records in sorted(groups.items()):
-        entry = {"runs": len(records)}
+        entry = {"runs": len(records),
+                 "noisy_runs": sum(1 for r in records
+                                   if r.get("host_steal_share", 0) > NOISY_STEAL)}
         for path, _, _ in METRICS:
             values = [v for v in (value(r, path) for r in records) if v is not None]
             if values:
@@ -209,6 +216,13 @@ def main():
             ". Rows cpp/go, cpp/nats: the relay's figure over the other's; cluster/cpp: the "
             "cluster's over one relay's.", ""]
     rows += table(medians)
+    noisy = [f"{scenario} {layout} {server} ({entry['noisy_runs']} of {entry['runs']})"
+             for scenario, by_layout in medians.items()
+             for layout, by_server in by_layout.items()
+             for server, entry in by_server.items() if entry["noisy_runs"]]
+    rows += ["", f"Host steal is the share of the machine's CPU time that the hypervisor gave to "
+             f"its other guests during the runs. Cells with runs above {NOISY_STEAL:.0%}, whose "
+             "figures are noisy: " + (", ".join(noisy) if noisy else "none") + "."]
     if skipped:
         rows += ["", "Not run:"]
         rows += [f"- {r['scenario']}, {r['layout']}, {r['relay']}: {r['skipped']}" for r in skipped]

@@ -21,6 +21,9 @@ using relay::cli::bench::Report;
 
 // A side is saturated when it used nearly all of the one core it is pinned to.
 constexpr double kSaturated = 0.9;
+// Above this share of stolen time, the hypervisor's other guests decide the
+// run's latency as much as the server does.
+constexpr double kNoisyHost = 0.05;
 
 double per_second(std::uint64_t count, double seconds) {
   return seconds > 0 ? static_cast<double>(count) / seconds : 0;
@@ -55,6 +58,9 @@ nlohmann::json to_json(const Report& r, const std::string& driver,
     json["relay_cpu_ns_per_delivery"] =
         r.delivered > 0 ? static_cast<double>(*r.relay_cpu_ns) / static_cast<double>(r.delivered)
                         : 0;
+  }
+  if (r.host_steal_share) {
+    json["host_steal_share"] = *r.host_steal_share;
   }
   if (r.relay_rss_before && r.relay_rss_after) {
     json["relay_rss_before"] = *r.relay_rss_before;
@@ -91,6 +97,12 @@ void print_table(const Report& r, const nlohmann::json& json, const std::string&
                                     ? "the bench was saturated, not the " + server
                                     : "neither side was saturated";
     std::cout << fmt::format("bottleneck          {}\n", verdict);
+  }
+  if (r.host_steal_share) {
+    std::cout << fmt::format(
+        "host steal          {:.0f} % of the machine's CPU time{}\n", *r.host_steal_share * 100,
+        *r.host_steal_share > kNoisyHost ? " (other guests of the host ran: the figures are noisy)"
+                                         : "");
   }
   if (r.churned > 0) {
     std::cout << fmt::format(

@@ -50,6 +50,32 @@ std::uint64_t own_cpu_ns() {
   return ns(usage.ru_utime) + ns(usage.ru_stime);
 }
 
+std::optional<HostCpuSample> sample_host_cpu() {
+  std::ifstream stat("/proc/stat");
+  std::string label;
+  if (!(stat >> label) || label != "cpu") {
+    return std::nullopt;
+  }
+  // user nice system idle iowait irq softirq steal, then guest time that
+  // user and nice already count.
+  HostCpuSample sample;
+  std::uint64_t ticks = 0;
+  for (int index = 0; index < 8 && stat >> ticks; ++index) {
+    sample.total_ticks += ticks;
+    if (index == 7) {
+      sample.steal_ticks = ticks;
+    }
+  }
+  return sample;
+}
+
+double steal_share(const HostCpuSample& before, const HostCpuSample& after) {
+  const std::uint64_t total = after.total_ticks - before.total_ticks;
+  return total > 0 ? static_cast<double>(after.steal_ticks - before.steal_ticks) /
+                         static_cast<double>(total)
+                   : 0;
+}
+
 std::optional<ProcessSample> sample_processes(const std::vector<pid_t>& pids) {
   ProcessSample sum;
   for (const pid_t pid : pids) {

@@ -22,4 +22,15 @@ std::optional<ProcessSample> sample_processes(const std::vector<pid_t>& pids);
 // This process's own CPU time (getrusage), for the bench's side of the load.
 std::uint64_t own_cpu_ns();
 
+// The machine's CPU time in /proc/stat's ticks, summed over its CPUs: all of
+// it, and what the hypervisor gave to other guests ("steal"). On a shared
+// virtual machine a run with much stolen time is noise, whatever it says.
+struct HostCpuSample {
+  std::uint64_t total_ticks = 0;
+  std::uint64_t steal_ticks = 0;
+};
+std::optional<HostCpuSample> sample_host_cpu();
+// The share of the machine's CPU time stolen between two samples.
+double steal_share(const HostCpuSample& before, const HostCpuSample& after);
+
 }  // namespace relay::cli::bench

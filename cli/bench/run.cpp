@@ -117,6 +117,7 @@ Report run_workload(const RunOptions& options) {
     relay_before = sample_processes(options.relay_pids);
   }
   const std::uint64_t bench_cpu_before = own_cpu_ns();
+  const auto host_before = sample_host_cpu();
   const auto started = std::chrono::steady_clock::now();
   phase.measuring = true;
   ChurnTally churn;
@@ -164,6 +165,9 @@ Report run_workload(const RunOptions& options) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   report.published = published() - published_before;
   report.bench_cpu_ns = own_cpu_ns() - bench_cpu_before;
+  if (const auto host_after = sample_host_cpu(); host_before && host_after) {
+    report.host_steal_share = steal_share(*host_before, *host_after);
+  }
   if (relay_halfway) {
     // Churn is about what the joining and leaving leaves behind: memory
     // from halfway through the churn to its end. The first half lets what

@@ -26,6 +26,9 @@ struct Report {
   // Given --relay-pid: memory before and after, CPU over the measured interval.
   std::optional<std::uint64_t> relay_rss_before, relay_rss_after, relay_cpu_ns;
   std::uint64_t bench_cpu_ns = 0;
+  // The share of the machine's CPU time the hypervisor gave to others over
+  // the measured interval; none where /proc/stat cannot be read.
+  std::optional<double> host_steal_share;
   std::uint64_t streams = 0;
   std::uint64_t churned = 0;
   // For churn, the RSS samples are taken halfway through and at the end;
