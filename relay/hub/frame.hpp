@@ -41,9 +41,10 @@ struct Message {
 struct StoredMessage {
   std::uint64_t sequence = 0;
   FramePtr frame;
-  // When the relay published it: the relay-wide history budget evicts the
-  // oldest messages of all rooms first.
-  std::int64_t server_time_us = 0;
+  // When it was published, on this relay's steady clock: the relay-wide
+  // history budget evicts the oldest messages of all rooms first, which a
+  // step back of the wall clock must not make the newest.
+  std::int64_t published_steady_us = 0;
 };
 
 using StoredMessagePtr = std::shared_ptr<const StoredMessage>;

@@ -33,11 +33,11 @@ void History::clear() {
   messages_.clear();
 }
 
-std::optional<std::int64_t> History::oldest_time_us() const {
+std::optional<std::int64_t> History::oldest_published_us() const {
   if (messages_.empty()) {
     return std::nullopt;
   }
-  return messages_.front()->server_time_us;
+  return messages_.front()->published_steady_us;
 }
 
 std::vector<StoredMessagePtr> History::after(std::uint64_t after, std::size_t limit) const {

@@ -33,8 +33,8 @@ class History {
   void drop_oldest();
   // For a numbering that does not continue from what is held.
   void clear();
-  // The server time of the oldest message held.
-  std::optional<std::int64_t> oldest_time_us() const;
+  // When the oldest message held was published (steady clock).
+  std::optional<std::int64_t> oldest_published_us() const;
 
   // Messages with a sequence above `after`, oldest first, at most `limit`.
   std::vector<StoredMessagePtr> after(std::uint64_t after, std::size_t limit) const;

@@ -286,10 +286,11 @@ void Hub::enforce_history_budget() {
     // read or drop its own oldest, one room at a time, and never under a
     // shard's lock, so publishes go on meanwhile.
     const auto rooms = all_rooms();
-    using Oldest = std::pair<std::int64_t, std::size_t>;  // time, index in rooms
+    // Published when (steady clock), index in rooms.
+    using Oldest = std::pair<std::int64_t, std::size_t>;
     std::priority_queue<Oldest, std::vector<Oldest>, std::greater<>> oldest_first;
     for (std::size_t i = 0; i < rooms.size(); ++i) {
-      if (const auto time = rooms[i]->oldest_message_time_us()) {
+      if (const auto time = rooms[i]->oldest_published_us()) {
         oldest_first.emplace(*time, i);
       }
     }
@@ -299,8 +300,8 @@ void Hub::enforce_history_budget() {
       oldest_first.pop();
       const Eviction eviction = rooms[index]->evict_oldest_message(time);
       evicted += eviction.evicted ? 1 : 0;
-      if (eviction.oldest_time_us) {
-        oldest_first.emplace(*eviction.oldest_time_us, index);
+      if (eviction.oldest_published_us) {
+        oldest_first.emplace(*eviction.oldest_published_us, index);
       }
     }
     messages_evicted_by_history_budget_.fetch_add(evicted, std::memory_order_relaxed);

@@ -167,12 +167,13 @@ std::optional<Position> Room::append(Message&& message, HubTime now, FlushList& 
   return position;
 }
 
-void Room::deliver_locked(Message&& message, std::int64_t steady_us, FlushList& flush) {
+void Room::deliver_locked(Message&& message, std::int64_t published_steady_us, FlushList& flush) {
   // Serialized once here; every subscriber's queue and the history share it.
   auto stored = std::make_shared<const StoredMessage>(
-      StoredMessage{message.sequence, encoder_.encode_message(message), message.server_time_us});
+      StoredMessage{message.sequence, encoder_.encode_message(message), published_steady_us});
   if (!message.client_message_id.empty()) {
-    duplicates_.remember(message.sender, message.client_message_id, message.sequence, steady_us);
+    duplicates_.remember(message.sender, message.client_message_id, message.sequence,
+                         published_steady_us);
   }
   for (const auto& subscriber : subscribers_) {
     queue_to(subscriber, stored->frame, flush);
@@ -291,20 +292,20 @@ std::vector<SubscriberPtr> Room::subscribers() const {
   return subscribers_;
 }
 
-std::optional<std::int64_t> Room::oldest_message_time_us() const {
+std::optional<std::int64_t> Room::oldest_published_us() const {
   std::lock_guard lock(mutex_);
-  return history_.oldest_time_us();
+  return history_.oldest_published_us();
 }
 
 Eviction Room::evict_oldest_message(std::int64_t not_after_us) {
   std::lock_guard lock(mutex_);
   Eviction eviction;
-  const auto oldest = history_.oldest_time_us();
+  const auto oldest = history_.oldest_published_us();
   if (oldest && *oldest <= not_after_us) {
     history_.drop_oldest();
     eviction.evicted = true;
   }
-  eviction.oldest_time_us = history_.oldest_time_us();
+  eviction.oldest_published_us = history_.oldest_published_us();
   return eviction;
 }
 

@@ -95,11 +95,12 @@ struct HistoryPage {
   std::uint64_t missed = 0;
 };
 
-// What Room::evict_oldest_message did, and the server time of the oldest
-// message the room holds after it (none when its history is empty).
+// What Room::evict_oldest_message did, and when the oldest message the room
+// holds after it was published, on the steady clock (none when its history
+// is empty).
 struct Eviction {
   bool evicted = false;
-  std::optional<std::int64_t> oldest_time_us;
+  std::optional<std::int64_t> oldest_published_us;
 };
 
 // Chat streams per user.
@@ -173,10 +174,12 @@ class Room {
   Members members() const;
   std::vector<SubscriberPtr> subscribers() const;
 
-  std::optional<std::int64_t> oldest_message_time_us() const;
+  // When the oldest message of the history was published (steady clock).
+  std::optional<std::int64_t> oldest_published_us() const;
   // Drops the oldest message of the history, for the relay-wide budget, if it
-  // is no newer than `not_after_us`: the caller's view of this room was taken
-  // earlier and may be stale. Joins count the message as missed from then on.
+  // was published no later than `not_after_us` (steady clock): the caller's
+  // view of this room was taken earlier and may be stale. Joins count the
+  // message as missed from then on.
   Eviction evict_oldest_message(std::int64_t not_after_us);
 
   // Marks the room removed if nobody is in it and nobody ever published to
@@ -207,7 +210,9 @@ class Room {
   // Distinct users here and on other relays.
   std::size_t member_count_locked() const;
   // Serializes the message once, queues it to every subscriber, keeps it.
-  void deliver_locked(Message&& message, std::int64_t steady_us, FlushList& flush);
+  // `published_steady_us`: when it was published, on this relay's steady
+  // clock, for the duplicate window and the history budget.
+  void deliver_locked(Message&& message, std::int64_t published_steady_us, FlushList& flush);
 
   const std::string name_;
   FrameEncoder& encoder_;

@@ -11,9 +11,9 @@ using relay::hub::testing::TextFrame;
 namespace {
 
 StoredMessagePtr stored(std::uint64_t sequence, std::size_t bytes = 10,
-                        std::int64_t server_time_us = 0) {
+                        std::int64_t published_steady_us = 0) {
   return std::make_shared<const StoredMessage>(StoredMessage{
-      sequence, std::make_shared<TextFrame>(std::string(bytes, 'x')), server_time_us});
+      sequence, std::make_shared<TextFrame>(std::string(bytes, 'x')), published_steady_us});
 }
 
 std::vector<std::uint64_t> sequences(const std::vector<StoredMessagePtr>& messages) {
@@ -72,16 +72,16 @@ TEST_CASE("histories count their bytes together, also what they drop and when th
     a.append(stored(3, 30, 300));  // drops 1
     b.append(stored(1, 40, 150));
     CHECK(all_bytes == 90);
-    CHECK(a.oldest_time_us() == 200);
+    CHECK(a.oldest_published_us() == 200);
 
     a.drop_oldest();
     CHECK(all_bytes == 70);
     CHECK(a.first_sequence() == 3);
-    CHECK(a.oldest_time_us() == 300);
+    CHECK(a.oldest_published_us() == 300);
   }
   CHECK(all_bytes == 30);
   a.drop_oldest();
   CHECK(a.empty());
-  CHECK_FALSE(a.oldest_time_us().has_value());
+  CHECK_FALSE(a.oldest_published_us().has_value());
   CHECK(all_bytes == 0);
 }

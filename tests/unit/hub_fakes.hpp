@@ -41,6 +41,7 @@ class TextEncoder : public FrameEncoder {
  public:
   FramePtr encode_message(const Message& m) override {
     messages_encoded.fetch_add(1);
+    last_server_time_us.store(m.server_time_us);
     return std::make_shared<TextFrame>("msg " + m.room + "#" + std::to_string(m.sequence) + " " +
                                        m.sender + " " + m.body);
   }
@@ -57,6 +58,8 @@ class TextEncoder : public FrameEncoder {
                                        (kind == PresenceKind::joined ? " joined" : " left"));
   }
   std::atomic<int> messages_encoded{0};
+  // The frames leave the time out; the last message's is kept here.
+  std::atomic<std::int64_t> last_server_time_us{0};
   std::atomic<int> presences_encoded{0};
 };
 

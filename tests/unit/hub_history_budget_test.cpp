@@ -74,6 +74,15 @@ TEST_CASE_FIXTURE(BudgetFixture,
   CHECK(hub.stats().messages_evicted_by_history_budget == 4);
 }
 
+TEST_CASE_FIXTURE(BudgetFixture,
+                  "a step back of the wall clock does not make the budget evict the newest") {
+  say("a", 4);
+  time.wall_step_us = -3'600'000'000;  // NTP sets the wall clock an hour back
+  say("b", 7);
+  CHECK(held("a") == Sequences{3, 4});
+  CHECK(held("b") == Sequences{1, 2, 3, 4, 5, 6, 7});
+}
+
 TEST_CASE_FIXTURE(BudgetFixture, "a flood costs its own old messages before others' newer ones") {
   say("f", 9);
   say("q");
