@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# bench/run.sh and bench/compare.sh as the README and bench/PROFILE.md show
-# them, cut to one scenario of one 1-second run so that CI can afford it:
-# run.sh builds the Go reference and drives all five servers in both layouts,
-# and its table has a row for each, the ratios, the host's stolen time and
-# the targets; compare.sh prints its medians and ratios. It takes the
+# bench/run.sh and bench/compare.sh as the README and their usage show them,
+# cut to one 1-second run so that CI can afford it: run.sh builds the Go
+# reference and drives all five servers in both layouts, and its table has a
+# row for each, the ratios, the host's stolen time and the targets;
+# run.sh with LAYOUTS and SERVERS runs only those; compare.sh, with relay
+# flags in a variant and bench flags in another, prints its medians and
+# ratios. It takes the
 # relay and the bench from BUILD (no Release build) and writes its results
 # to a scratch folder. It asserts nothing about speed.
 #
@@ -52,11 +54,25 @@ for layout in ("people", "gateway"):
         assert 0 <= cell["host_steal_share"] <= 1, (layout, server, cell)
 PY
 
+SCENARIOS="fanout latency" LAYOUTS=people SERVERS="cpp go" RUNS=1 DURATION=1 \
+  RELAY_BUILD="$build" OUT_DIR="$work/chosen" "$root/bench/run.sh" \
+  >"$work/chosen.out" 2>"$work/chosen.err" || fail "bench/run.sh with LAYOUTS and SERVERS exited $?"
+for scenario in fanout latency; do
+  for server in cpp go; do
+    expect "$work/chosen.out" "| $scenario | people | $server | "
+  done
+done
+! grep -qE '\| (gateway|cpp-nobatch|nats|cluster) \|' "$work/chosen.out" ||
+  fail "run.sh ran a layout or server it was not given"
+
 reference="$root/build-reference/relay-reference"
 RUNS=1 DURATION=1 BENCH="$build/cli/bench/relay-bench" "$root/bench/compare.sh" quiet \
-  "relay=$build/relay/relay-server" "go=$reference -- --streams-per-connection 1" \
+  "relay=$build/relay/relay-server" "linger0=$build/relay/relay-server --write-linger-us 0" \
+  "go=$reference -- --streams-per-connection 1" \
   >"$work/compare.out" 2>"$work/compare.err" || fail "bench/compare.sh exited $?"
 expect "$work/compare.out" "host steal"
 expect "$work/compare.out" "lost + duplicated over all runs: 0"
-grep -qE '^go +1 ' "$work/compare.out" || fail "compare.out has no row for the variant go"
+for variant in relay linger0 go; do
+  grep -qE "^$variant +1 " "$work/compare.out" || fail "compare.out has no row for $variant"
+done
 echo "bench/run.sh and bench/compare.sh: every server, layout and variant reported"
