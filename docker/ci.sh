@@ -6,7 +6,7 @@
 # - scripts/demo.sh builds the images, starts the demo and checks that a
 #   message published through relay1 is read back through relay2;
 # - the README's join command, fed a line, publishes it into the bots' room;
-# - relay1 is killed (docker kill): the follower goes on through relay2, and
+# - relay1 is killed as the README shows (docker-compose kill): the follower goes on through relay2, and
 #   the room's numbering and the publisher's ticks it shows have no gap and
 #   no duplicate;
 # - relay2's relay_build_info names the commit the image was built from;
@@ -105,7 +105,8 @@ ticks() { follower_log | grep -c 'publisher: tick'; }
 ticks_grew_a_little() { (($(ticks) >= 3)); }
 wait_for "ticks at the follower" ticks_grew_a_little
 ticks_before=$(ticks)
-docker kill "$("${compose[@]}" ps -q relay1)" >/dev/null
+# The README's command; the project name comes from COMPOSE_PROJECT_NAME.
+"${compose[@]}" kill relay1 >/dev/null
 echo "ci.sh: relay1 killed after $ticks_before ticks"
 ticks_grew() { (($(ticks) >= ticks_before + 10)); }
 wait_for "10 more ticks at the follower after relay1 was killed" ticks_grew

@@ -245,11 +245,13 @@ int serve(const relay::common::StartupOptions& options) {
 
   boost::asio::steady_timer sweep_timer(io);
   schedule_every(sweep_timer, sweep_interval(config), [&service] { service.sweep(); });
-  // Token expiries are whole seconds: a check a second warns and ends
-  // streams on time. Without tokens there is nothing to check.
+  // A stream that sends is ended for its token at its first frame past the
+  // end; one that only reads is ended by this check, within a quarter of a
+  // second. Without tokens there is nothing to check.
   boost::asio::steady_timer token_timer(io);
   if (!config.auth_key.empty()) {
-    schedule_every(token_timer, std::chrono::seconds(1), [&service] { service.check_tokens(); });
+    schedule_every(token_timer, std::chrono::milliseconds(250),
+                   [&service] { service.check_tokens(); });
   }
   boost::asio::steady_timer health_timer(io);
   schedule_health(health_timer, service, *health, ServingState{.serving = serving});

@@ -5,8 +5,8 @@
 #   normal  build/: every test
 #   asan    build-asan/: every test under AddressSanitizer (leaks too) and UBSan
 #   tsan    build-tsan/: the tests labelled "hub" under ThreadSanitizer
-#   fuzz    build-fuzz/: each libFuzzer target for FUZZ_SECONDS (60) on a copy of
-#           its seeds, FUZZ_JOBS (one per core) at a time; each target is one test
+#   fuzz    build-fuzz/: each libFuzzer target for FUZZ_SECONDS (60) on its
+#           seeds, FUZZ_JOBS (one per core) at a time; each target is one test
 #   docker  the compose demo on a real Docker engine (docker/ci.sh): the images
 #           built, a message across relays, a relay killed with nothing lost,
 #           a metric scraped; SKIPPED, said in the summary, where no engine can
@@ -181,17 +181,21 @@ build_and_test() { # kind dir command...
 fuzz_seconds="${FUZZ_SECONDS:-60}"
 fuzz_jobs="${FUZZ_JOBS:-$(nproc)}"
 
-# Fuzzes one target on a scratch copy of its seeds, so that what it finds
-# does not grow the committed corpus; the exit status is the verdict.
+# Fuzzes one target as the README shows it: a scratch folder first, where
+# libFuzzer adds what it finds, and the committed seeds second, which it only
+# reads; then runs one seed again as the README's replay of a crash input
+# does. The exit status is the verdict.
 fuzz_target() { # name
   local name=$1 dir="$root/build-fuzz"
-  local scratch="$dir/fuzz-scratch/$name"
+  local scratch="$dir/fuzz-scratch/$name" seeds="$root/tests/fuzz/corpus/$name" seed
   rm -rf "$scratch"
   mkdir -p "$scratch" "$dir/fuzz-artifacts"
-  cp -R "$root/tests/fuzz/corpus/$name/." "$scratch/"
   env "${sanitizer_env[@]}" "$dir/tests/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$dir/fuzz-artifacts/$name-" "$scratch" >"$dir/fuzz-$name.log" 2>&1
+    -artifact_prefix="$dir/fuzz-artifacts/$name-" "$scratch" "$seeds" >"$dir/fuzz-$name.log" 2>&1 ||
+    return 1
+  seed=$(find "$seeds" -type f | sort | head -n 1)
+  env "${sanitizer_env[@]}" "$dir/tests/fuzz/fuzz_$name" "$seed" >>"$dir/fuzz-$name.log" 2>&1
 }
 
 # Every target with a seed corpus in tests/fuzz/corpus/, fuzz_jobs at a time.

@@ -60,7 +60,7 @@ void ChatReactor::OnReadDone(bool ok) {
     subscriber_->close({hub::CloseCode::ok, ""}, true);
     return;
   }
-  if (lease_ != nullptr && lease_->ended()) {
+  if (lease_ != nullptr && context_.token_leases.end_if_expired(lease_, unix_now_ms())) {
     // The token ran out: the stream is ending, and nothing it sends counts.
     leave_all_rooms();
     return;

@@ -21,12 +21,13 @@ constexpr std::chrono::microseconds kLongestPacingStep = std::chrono::millisecon
 PublishBatchReactor::PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call,
                                          std::string user, Permissions permissions,
                                          std::unique_ptr<StreamSlot> slot,
-                                         grpc::ByteBuffer* response)
+                                         std::int64_t token_expires_s, grpc::ByteBuffer* response)
     : context_(context),
       call_(call),
       user_(std::move(user)),
       permissions_(std::move(permissions)),
       slot_(std::move(slot)),
+      token_expires_s_(token_expires_s),
       response_(response),
       refusals_(fmt::format("batch from {} at {}", user_, call->peer()), context_.refusal_counts) {
   context_.batches.add(this);
@@ -92,12 +93,17 @@ void PublishBatchReactor::OnReadDone(bool ok) {
 }
 
 void PublishBatchReactor::publish_when_allowed() {
-  if (context_.draining.load() || cancelled_.load()) {
+  // Checked as the message is about to be published, after any pacing: a
+  // batch paced past its token's end must not go on publishing.
+  const bool token_expired =
+      token_expires_s_ > 0 && unix_now_ms() >= context_.token_leases.ends_ms(token_expires_s_);
+  if (context_.draining.load() || cancelled_.load() || token_expired) {
     // No read is pending, so drain() leaves ending the reads to this side.
     {
       std::lock_guard lock(mutex_);
       reads_ended_ = true;
       shutting_down_ = shutting_down_ || context_.draining.load();
+      token_expired_ = token_expired;
     }
     if (pending_.reads_done()) {
       finish();
@@ -169,6 +175,7 @@ void PublishBatchReactor::finish() {
   std::uint64_t accepted = 0;
   std::uint64_t rejected = 0;
   bool shutting_down = false;
+  bool token_expired = false;
   bool broker_unavailable = false;
   grpc::Status status;
   {
@@ -178,8 +185,9 @@ void PublishBatchReactor::finish() {
     accepted = summary_.accepted();
     rejected = summary_.rejected();
     shutting_down = shutting_down_;
+    token_expired = token_expired_;
     broker_unavailable = broker_unavailable_;
-    if (!shutting_down && !broker_unavailable) {
+    if (!shutting_down && !token_expired && !broker_unavailable) {
       bool own_buffer = false;
       status = grpc::SerializationTraits<v1::PublishBatchSummary>::Serialize(summary_, response_,
                                                                              &own_buffer);
@@ -189,6 +197,7 @@ void PublishBatchReactor::finish() {
   // which Finish makes possible: nothing after it may touch the reactor.
   spdlog::info("batch from {}: {} accepted, {} rejected{}", user_, accepted, rejected,
                shutting_down        ? ", ended by the shutdown"
+               : token_expired      ? ", ended as its token ran out"
                : broker_unavailable ? ", some for want of the message broker"
                                     : "");
   // finish() runs once every message published has its answer, and a
@@ -198,7 +207,7 @@ void PublishBatchReactor::finish() {
   // where they start, which the accepted count alone does not say once one
   // was rejected.
   const std::uint64_t processed = accepted + rejected;
-  if (broker_unavailable || shutting_down) {
+  if (broker_unavailable || shutting_down || token_expired) {
     call_->AddTrailingMetadata(common::kAcceptedKey, std::to_string(accepted));
     call_->AddTrailingMetadata(common::kProcessedKey, std::to_string(processed));
   }
@@ -214,6 +223,13 @@ void PublishBatchReactor::finish() {
                           "(with the same ids) later or through another relay: those it accepted "
                           "are acknowledged as duplicates, not published twice",
                           done)};
+  }
+  if (token_expired && !shutting_down) {
+    status = {
+        grpc::StatusCode::UNAUTHENTICATED,
+        fmt::format("your token expired (exp {}) during this batch, and a batch cannot "
+                    "refresh it: {}; send the rest again (with the same ids) with a new token",
+                    token_expires_s_, done)};
   }
   if (shutting_down) {
     status = {grpc::StatusCode::UNAVAILABLE,

@@ -35,10 +35,13 @@ namespace relay::service {
 class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   // `permissions`: the rooms the user may publish to; a message to another
-  // is rejected like a bad one.
+  // is rejected like a bad one. `token_expires_s`: the exp of the caller's
+  // token, 0 without tokens. A batch cannot refresh its token: a message read
+  // after exp plus the relay's grace ends the call UNAUTHENTICATED, with the
+  // counts in x-relay-processed and x-relay-accepted.
   PublishBatchReactor(ServiceContext& context, grpc::CallbackServerContext* call, std::string user,
                       Permissions permissions, std::unique_ptr<StreamSlot> slot,
-                      grpc::ByteBuffer* response);
+                      std::int64_t token_expires_s, grpc::ByteBuffer* response);
 
   void OnReadDone(bool ok) override;
   void OnCancel() override;
@@ -67,6 +70,7 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   const std::string user_;
   const Permissions permissions_;
   const std::unique_ptr<StreamSlot> slot_;
+  const std::int64_t token_expires_s_;  // 0 without tokens
   grpc::ByteBuffer* const response_;
   RefusalLog refusals_;
   std::atomic<bool> cancelled_{false};
@@ -88,6 +92,7 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   // Set once, by the read side or by drain(), whichever ends the reads.
   bool reads_ended_ = false;    // guarded by mutex_
   bool shutting_down_ = false;  // guarded by mutex_
+  bool token_expired_ = false;  // guarded by mutex_
   // The backplane refused a message because its broker is out of reach: the
   // call ends UNAVAILABLE, so the client sends the batch again.
   bool broker_unavailable_ = false;  // guarded by mutex_

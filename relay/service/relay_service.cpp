@@ -188,7 +188,8 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* RelayService::PublishBatch(
     return new Refused<Reactor>(admitted.refusal);
   }
   return new PublishBatchReactor(context_, context, std::move(admitted.user),
-                                 std::move(admitted.rooms), std::move(admitted.slot), response);
+                                 std::move(admitted.rooms), std::move(admitted.slot),
+                                 admitted.token_expires_s, response);
 }
 
 grpc::ServerUnaryReactor* RelayService::ListRooms(grpc::CallbackServerContext* context,

@@ -74,7 +74,7 @@ class RelayService final : public RelayServiceBase {
   // Removes idle rooms and forgets users at rest; the relay calls it on a timer.
   void sweep();
   // Warns the streams whose tokens expire soon and ends those whose tokens
-  // have expired beyond the grace; the relay calls it once a second.
+  // have expired beyond the grace; the relay calls it every 250 ms.
   void check_tokens() { context_.token_leases.check(unix_now_ms()); }
   // What a scrape of /metrics shows; from any thread.
   metrics::RelayReadings readings() const;

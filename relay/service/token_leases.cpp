@@ -21,10 +21,16 @@ constexpr std::int64_t kWarnAgainMs = 10'000;
 
 }  // namespace
 
-void TokenLeases::set_expiry_locked(Lease& lease, std::int64_t expires_s, std::int64_t now_ms) {
+std::int64_t TokenLeases::ends_ms(std::int64_t expires_s) const {
+  return std::min(expires_s, kLatestExpiryS) * 1000 + grace_ms_;
+}
+
+void TokenLeases::set_expiry_locked(Lease& lease, std::int64_t expires_s,
+                                    std::int64_t now_ms) const {
   expires_s = std::min(expires_s, kLatestExpiryS);
   const std::int64_t expires_ms = expires_s * 1000;
   lease.expires_s_ = expires_s;
+  lease.ends_ms_.store(ends_ms(expires_s), std::memory_order_release);
   lease.warn_at_ms_ =
       expires_ms - std::min(kMaxWarningMs, std::max<std::int64_t>(0, (expires_ms - now_ms) / 2));
   lease.warned_ = false;
@@ -53,9 +59,9 @@ TokenLeases::Renewal TokenLeases::renew(const LeasePtr& lease, std::int64_t expi
   if (std::min(expires_s, kLatestExpiryS) <= lease->expires_s_) {
     // The same token again (a file not yet renewed): warned again at once,
     // the client would only send it again every second.
-    const std::int64_t ends_ms = lease->expires_s_ * 1000 + grace_ms_;
+    const std::int64_t ends = lease->ends_ms_.load(std::memory_order_relaxed);
     lease->warn_at_ms_ =
-        now_ms + std::min(kWarnAgainMs, std::max<std::int64_t>(0, ends_ms - now_ms) / 2);
+        now_ms + std::min(kWarnAgainMs, std::max<std::int64_t>(0, ends - now_ms) / 2);
     lease->warned_ = false;
     return Renewal::not_later;
   }
@@ -71,8 +77,8 @@ void TokenLeases::check(std::int64_t now_ms) {
     std::lock_guard lock(mutex_);
     for (auto it = leases_.begin(); it != leases_.end();) {
       Lease& lease = **it;
-      const std::int64_t ends_ms = lease.expires_s_ * 1000 + grace_ms_;
-      if (now_ms >= ends_ms) {
+      const std::int64_t ends = lease.ends_ms_.load(std::memory_order_relaxed);
+      if (now_ms >= ends) {
         lease.ended_.store(true, std::memory_order_release);
         expired.emplace_back(lease.subscriber_, lease.expires_s_);
         it = leases_.erase(it);
@@ -81,7 +87,7 @@ void TokenLeases::check(std::int64_t now_ms) {
       if (!lease.warned_ && now_ms >= lease.warn_at_ms_) {
         lease.warned_ = true;
         warnings.emplace_back(lease.subscriber_,
-                              encode_token_expiring(lease.expires_s_, ends_ms - now_ms));
+                              encode_token_expiring(lease.expires_s_, ends - now_ms));
       }
       ++it;
     }
@@ -91,18 +97,42 @@ void TokenLeases::check(std::int64_t now_ms) {
     send_answer(hub_, subscriber, std::move(frame));
   }
   for (const auto& [subscriber, expires_s] : expired) {
-    if (!subscriber->closing()) {
-      expired_.fetch_add(1, std::memory_order_relaxed);
-    }
-    // Without draining: a client that stopped reading must not keep its
-    // stream (and its rights) open behind a write that never completes.
-    subscriber->close({hub::CloseCode::unauthenticated,
-                       fmt::format("your token expired (exp {}) and no fresh one came within {} "
-                                   "ms: reconnect with a new token",
-                                   expires_s, grace_ms_)},
-                      false);
-    hub_.remove_from_rooms(subscriber);
+    end(subscriber, expires_s);
   }
+}
+
+bool TokenLeases::end_if_expired(const LeasePtr& lease, std::int64_t now_ms) {
+  if (lease->ended()) {
+    return true;
+  }
+  if (now_ms < lease->ends_ms_.load(std::memory_order_acquire)) {
+    return false;
+  }
+  std::int64_t expires_s = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (leases_.erase(lease) == 0) {
+      return true;  // check() ended it a moment ago
+    }
+    lease->ended_.store(true, std::memory_order_release);
+    expires_s = lease->expires_s_;
+  }
+  end(lease->subscriber_, expires_s);
+  return true;
+}
+
+void TokenLeases::end(const hub::SubscriberPtr& subscriber, std::int64_t expires_s) {
+  if (!subscriber->closing()) {
+    expired_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Without draining: a client that stopped reading must not keep its
+  // stream (and its rights) open behind a write that never completes.
+  subscriber->close({hub::CloseCode::unauthenticated,
+                     fmt::format("your token expired (exp {}) and no fresh one came within {} "
+                                 "ms: reconnect with a new token",
+                                 expires_s, grace_ms_)},
+                    false);
+  hub_.remove_from_rooms(subscriber);
 }
 
 }  // namespace relay::service

@@ -12,9 +12,11 @@
 namespace relay::service {
 
 // The streams opened with a bearer token, each holding its token's expiry.
-// check() runs once a second on the relay's timer thread: a stream whose
-// token expires soon is told so (TokenExpiring), and one still not refreshed
-// at the token's exp plus the grace is ended with UNAUTHENTICATED. A stream
+// check() runs on the relay's timer thread a few times a second: a stream
+// whose token expires soon is told so (TokenExpiring), and one still not
+// refreshed at the token's exp plus the grace is ended with UNAUTHENTICATED.
+// A stream's own frames are checked as they come (end_if_expired), so that
+// nothing it sends after the end counts, whenever check() runs. A stream
 // costs a check a few comparisons, and a relay without tokens has no leases.
 class TokenLeases {
  public:
@@ -38,6 +40,13 @@ class TokenLeases {
   };
   Renewal renew(const LeasePtr& lease, std::int64_t expires_s, std::int64_t now_ms);
   void check(std::int64_t now_ms);
+  // For a frame the stream sent: true when its token has run out (exp plus
+  // the grace), the stream then ended as check() ends it.
+  bool end_if_expired(const LeasePtr& lease, std::int64_t now_ms);
+
+  // When a token with this exp stops counting: exp plus the grace, in ms
+  // since the epoch.
+  std::int64_t ends_ms(std::int64_t expires_s) const;
 
   std::uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
   std::uint64_t expired_streams() const { return expired_.load(std::memory_order_relaxed); }
@@ -46,7 +55,9 @@ class TokenLeases {
   // Sets the lease's expiry and when to warn: a minute ahead, or half of
   // what is left of the token's life when that is shorter, so that a client
   // of a short-lived token still has time to fetch a fresh one.
-  static void set_expiry_locked(Lease& lease, std::int64_t expires_s, std::int64_t now_ms);
+  void set_expiry_locked(Lease& lease, std::int64_t expires_s, std::int64_t now_ms) const;
+  // Closes a stream whose lease was taken out of leases_ for its expiry.
+  void end(const hub::SubscriberPtr& subscriber, std::int64_t expires_s);
 
   hub::Hub& hub_;
   const std::int64_t grace_ms_;
@@ -60,13 +71,17 @@ class TokenLeases::Lease {
  public:
   explicit Lease(hub::SubscriberPtr subscriber) : subscriber_(std::move(subscriber)) {}
 
-  // Set once check() has ended the stream: its frames must no longer count.
+  // Set once the stream was ended for its token: its frames must no longer
+  // count.
   bool ended() const { return ended_.load(std::memory_order_acquire); }
 
  private:
   friend class TokenLeases;
   const hub::SubscriberPtr subscriber_;
-  std::int64_t expires_s_ = 0;   // guarded by TokenLeases::mutex_
+  std::int64_t expires_s_ = 0;  // guarded by TokenLeases::mutex_
+  // The token's exp plus the grace, in ms since the epoch: written under
+  // TokenLeases::mutex_, read without it by the stream's own frames.
+  std::atomic<std::int64_t> ends_ms_{0};
   std::int64_t warn_at_ms_ = 0;  // guarded by TokenLeases::mutex_
   bool warned_ = false;          // guarded by TokenLeases::mutex_
   std::atomic<bool> ended_{false};

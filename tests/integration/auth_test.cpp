@@ -623,6 +623,62 @@ TEST_CASE(
   CHECK(scraped(keys, "relay_refusals_total{code=\"unauthenticated\"}") == 2);
 }
 
+namespace {
+
+// Sleeps until `ms` milliseconds since the epoch have passed on the wall
+// clock that tokens are checked by.
+void sleep_until_unix_ms(std::int64_t ms) {
+  std::this_thread::sleep_until(
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+}
+
+}  // namespace
+
+TEST_CASE("nothing a stream sends just past its token's end and grace counts") {
+  ExpiringChat chat;
+  auto& [keys, relay, secret, issued, ann, bob] = chat;
+  // 20 ms past exp + grace: sooner than any periodic check of the relay's
+  // would see it.
+  sleep_until_unix_ms((issued + 4) * 1000 + 3000 + 20);
+  // The relay's check may have ended the stream already: the write may fail.
+  ann.publish("team", "too late", "late");
+  const auto ended = ann.wait_status(5s);
+  REQUIRE(ended);
+  CHECK(ended->error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(ended->error_message().find("your token expired") != std::string::npos);
+  // The room numbered nothing of ann's: bob's message is its first.
+  CHECK(publish_acked(bob, "team", "after", "b0").sequence() == 1);
+}
+
+TEST_CASE("a PublishBatch ends UNAUTHENTICATED at its first message past its token's end") {
+  ExpiringChat chat;
+  auto& [keys, relay, secret, issued, ann, bob] = chat;
+  relay::v1::PublishBatchSummary summary;
+  auto context = bearing(token("HS256", secret, "ann", rooms({"team"}), issued, 4));
+  auto writer = stub(relay.target())->PublishBatch(context.get(), &summary);
+  REQUIRE(writer->Write(batch_message("team", "in time", "b-1")));
+  const auto first = bob.next_of(ServerFrame::kMessage);
+  REQUIRE(first);
+  CHECK(first->message().body() == "in time");
+
+  sleep_until_unix_ms((issued + 4) * 1000 + 3000 + 20);
+  // The relay may end the call at the first of these: later writes may fail.
+  writer->Write(batch_message("team", "too late", "b-2"));
+  writer->Write(batch_message("team", "too late again", "b-3"));
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK_MESSAGE(status.error_message().find("your token expired") != std::string::npos,
+                status.error_message());
+  CHECK_MESSAGE(status.error_message().find("it processed this batch's messages 1 to 1 (1 "
+                                            "accepted, 0 rejected)") != std::string::npos,
+                status.error_message());
+  CHECK(trailer(*context, "x-relay-processed") == "1");
+  CHECK(trailer(*context, "x-relay-accepted") == "1");
+  // The room numbered only the message in time before bob's.
+  CHECK(publish_acked(bob, "team", "after", "b0").sequence() == 2);
+}
+
 TEST_CASE("a fresh token's rooms replace the old ones: a room it does not grant is left") {
   Keys keys;
   RelayProcess relay(short_grace(keys));
