@@ -89,8 +89,13 @@ void ChatReactor::OnReadDone(bool ok) {
       handle(frame_.refresh());
       break;
     case v1::ClientFrame::KIND_NOT_SET:
+      // A kind added to relay.proto after this relay was built parses as
+      // unknown fields: "empty" would send its client looking for a bug.
       notice(grpc::StatusCode::INVALID_ARGUMENT,
-             "empty ClientFrame: set one of join, leave, publish or refresh");
+             frame_.GetReflection()->GetUnknownFields(frame_).empty()
+                 ? "empty ClientFrame: set one of join, leave, publish or refresh"
+                 : "a ClientFrame of a kind this relay does not know (from a newer relay.proto?): "
+                   "it knows join, leave, publish and refresh");
       break;
   }
   StartRead(&read_buffer_);
@@ -266,7 +271,10 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
       return;  // ended for its old token a moment ago
   }
   permissions_ = std::make_shared<const common::RoomPermissions>(std::move(claims.rooms));
-  // The fresh token is the whole truth about this user's rooms from now on.
+  // The answer first, so that what follows reads as its consequence.
+  send_answer(context_.hub, subscriber_, encode_token_refreshed(claims.expires_s));
+  // The fresh token is the whole truth about this user's rooms from now on:
+  // a room it does not grant is left as a Leave leaves it, with the reason.
   for (auto it = rooms_.begin(); it != rooms_.end();) {
     if (permissions_->allows(common::RoomRight::join, *it)) {
       ++it;
@@ -275,9 +283,9 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
     context_.hub.leave(*it, subscriber_);
     notice(grpc::StatusCode::PERMISSION_DENIED,
            not_permitted(common::RoomRight::join, *it) + ": left it", *it);
+    send_answer(context_.hub, subscriber_, encode_left(*it));
     it = rooms_.erase(it);
   }
-  send_answer(context_.hub, subscriber_, encode_token_refreshed(claims.expires_s));
 }
 
 void ChatReactor::notice(grpc::StatusCode code, const std::string& message, const std::string& room,

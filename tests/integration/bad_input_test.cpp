@@ -160,6 +160,15 @@ TEST_CASE("a refused frame gets an ErrorNotice with its status code and the stre
     join_expecting_reply(offender, "second");
   }
 
+  SUBCASE("a ClientFrame of a kind the relay does not know is INVALID_ARGUMENT, and says so") {
+    ClientFrame newer;
+    newer.GetReflection()->MutableUnknownFields(&newer)->AddLengthDelimited(99, "from later");
+    REQUIRE(offender.write(newer));
+    const auto notice = expect_notice(offender, grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_MESSAGE(contains(notice.message(), "a kind this relay does not know"), notice.message());
+    join_expecting_reply(offender, "second");
+  }
+
   SUBCASE("joining a malformed room name is INVALID_ARGUMENT") {
     REQUIRE(offender.join("no spaces"));
     const auto notice = expect_notice(offender, grpc::StatusCode::INVALID_ARGUMENT);
