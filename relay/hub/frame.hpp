@@ -41,9 +41,9 @@ struct Message {
 struct StoredMessage {
   std::uint64_t sequence = 0;
   FramePtr frame;
-  // When it was published, on this relay's steady clock: the relay-wide
-  // history budget evicts the oldest messages of all rooms first, which a
-  // step back of the wall clock must not make the newest.
+  // When it was published, on this relay's steady clock: the history's age
+  // limit and the relay-wide budget (oldest of all rooms first) go by it,
+  // which a step of the wall clock must not move.
   std::int64_t published_steady_us = 0;
 };
 

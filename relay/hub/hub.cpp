@@ -221,7 +221,7 @@ std::size_t Hub::sweep() {
     std::uint64_t expired = 0;
     for (const auto& room : all_rooms()) {
       // One room's lock at a time, and only to drop its oldest message.
-      while (room->evict_oldest_message(now.wall_us - limits_.history_max_age_us).evicted) {
+      while (room->evict_oldest_message(now.steady_us - limits_.history_max_age_us).evicted) {
         ++expired;
       }
     }

@@ -208,3 +208,20 @@ TEST_CASE("messages older than the history's age limit leave it at the next swee
   CHECK(page->missed == 1);
   CHECK(hub.stats().messages_expired_by_age == 1);
 }
+
+TEST_CASE("a step of the wall clock neither ages the history nor keeps it young") {
+  relay::hub::testing::TextEncoder encoder;
+  relay::hub::testing::FakeClock time;
+  HubLimits limits;
+  limits.history_max_age_us = 60'000'000;
+  Hub hub(limits, encoder, time.clock());
+  hub.publish("lobby", {"ann", "", "kept"});
+  time.wall_step_us = 3'600'000'000;  // an hour forward
+  hub.sweep();
+  CHECK(hub.history("lobby", 0, 10)->messages.size() == 1);
+  time.wall_step_us = -3'600'000'000;  // an hour back
+  time.now_us += 61'000'000;
+  hub.sweep();
+  CHECK(hub.history("lobby", 0, 10)->messages.empty());
+  CHECK(hub.stats().messages_expired_by_age == 1);
+}
