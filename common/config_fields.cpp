@@ -156,7 +156,8 @@ const ConfigField kFields[] = {
      .rule = Millis{&RelayConfig::history_max_age_ms, 0, kMaxMillis}},
     {.key = "room_idle_ttl_ms",
      .value_name = "MS",
-     .help = "Milliseconds after its last message before an empty room is removed.",
+     .help = "Milliseconds after its last message before an empty room is removed (later while "
+             "its duplicate window remembers a client message id).",
      .rule = Millis{&RelayConfig::room_idle_ttl_ms, 0, kMaxMillis}},
     {.key = "max_rooms",
      .value_name = "COUNT",

@@ -34,6 +34,12 @@ class DuplicateWindow {
     order_.clear();
   }
   std::size_t size() const { return sequences_.size(); }
+  // Whether an id is still within the window at `now_us` (those that are
+  // not are forgotten).
+  bool remembers_any(std::int64_t now_us) {
+    expire(now_us);
+    return !order_.empty();
+  }
 
  private:
   static std::string key(std::string_view sender, std::string_view client_message_id);

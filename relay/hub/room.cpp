@@ -326,7 +326,7 @@ bool Room::remove_if_idle(std::int64_t steady_us, std::int64_t idle_ttl_us, bool
   std::lock_guard lock(mutex_);
   if (!removed_ && subscribers_.empty() && remote_.empty() &&
       steady_us - last_activity_steady_us_ >= idle_ttl_us &&
-      !(keep_numbered && !history_.empty())) {
+      !(keep_numbered && !history_.empty()) && !duplicates_.remembers_any(steady_us)) {
     removed_ = true;
   }
   return removed_;

@@ -188,7 +188,9 @@ class Room {
   // it, so that its numbering and duplicate window outlive a reconnect.
   bool remove_if_unused();
   // Marks the room removed if nobody has been in it nor published to it for
-  // idle_ttl_us, unless `keep_numbered` and its history holds messages.
+  // idle_ttl_us, unless `keep_numbered` and its history holds messages, or
+  // its duplicate window still remembers an id: a resend after a long
+  // outage must be recognised for the whole window, not only the TTL.
   // Returns whether it is removed.
   bool remove_if_idle(std::int64_t steady_us, std::int64_t idle_ttl_us, bool keep_numbered);
 

@@ -348,6 +348,19 @@ TEST_CASE_FIXTURE(HubFixture,
   CHECK(room.sequence == 1);
 }
 
+TEST_CASE_FIXTURE(HubFixture,
+                  "an idle room stays while its duplicate window remembers an id, for the resend") {
+  const PublishResult first = say("r", "ann", "x", "ann-1");
+  time.now_us += 11'000'000;  // past the idle TTL, within the 60 s window
+  CHECK(hub.sweep() == 0);
+  const PublishResult resent = say("r", "ann", "x", "ann-1");
+  CHECK(resent.duplicate);
+  CHECK(resent.epoch == first.epoch);
+  CHECK(resent.sequence == first.sequence);
+  time.now_us += 61'000'000;  // the window forgot it
+  CHECK(hub.sweep() == 1);
+}
+
 TEST_CASE_FIXTURE(HubFixture, "queries report rooms, history and members") {
   Client ann(hub, "ann"), bob(hub, "bob"), follower(hub, "", SubscriberKind::follow);
   hub.join("b-room", ann.subscriber, {});
