@@ -478,7 +478,9 @@ void ChatSession::handle(const v1::ServerFrame& frame, bool resumed) {
       return;
     }
     case v1::ServerFrame::kTokenRefreshed:
-    case v1::ServerFrame::kLeft:  // the session forgot the room when it sent Leave
+    // The session forgot the room when it sent Leave, or at the notice that
+    // comes before a refresh's Left.
+    case v1::ServerFrame::kLeft:
     case v1::ServerFrame::KIND_NOT_SET:
       return;
   }
