@@ -15,6 +15,10 @@ namespace relay::testing {
 // `timeout` has passed (false).
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
+// The words of a command line a document shows, split at blanks: its
+// examples quote nothing that a test runs word by word.
+std::vector<std::string> command_words(const std::string& line);
+
 // A program run by a test: its stdin is `input` (then closed), its stdout and
 // stderr go to files the test reads. The destructor kills it by PID if it is
 // still running.

@@ -42,15 +42,6 @@ std::vector<std::string> walkthrough_lines() {
   return lines;
 }
 
-std::vector<std::string> words(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  for (std::string word; in >> word;) {
-    out.push_back(word);
-  }
-  return out;
-}
-
 std::string replaced(std::string text, std::string_view from, const std::string& to) {
   for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
@@ -95,7 +86,7 @@ TEST_CASE("the README's authenticated, encrypted chat runs as shown") {
   REQUIRE(lines.size() == 8);
   for (const auto& line : lines) {
     CAPTURE(line);
-    const auto args = words(line);
+    const auto args = command_words(line);
     if (args[0] == "openssl" || args[0] == "relay-token") {
       auto step = shell("true", line);
       CHECK(step->wait_exit(60s) == 0);

@@ -67,15 +67,6 @@ std::vector<std::string> examples(const std::string& help) {
   return found;
 }
 
-std::vector<std::string> words(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  for (std::string word; in >> word;) {
-    out.push_back(word);
-  }
-  return out;
-}
-
 std::string help_output() {
   ChildProcess help({relay_server_path(), "--help"}, "");
   REQUIRE(help.wait_exit(20s) == 0);
@@ -85,7 +76,7 @@ std::string help_output() {
 // The example's words with its files in `folder` and the program the tests run.
 std::vector<std::string> command(const std::string& example, const ScratchDirectory& folder) {
   std::vector<std::string> args;
-  for (const auto& word : words(example)) {
+  for (const auto& word : command_words(example)) {
     if (word == "relay-server") {
       args.push_back(relay_server_path());
     } else if (word == "secret.txt" || word == "relay.json") {

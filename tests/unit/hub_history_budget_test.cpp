@@ -190,12 +190,24 @@ TEST_CASE("publishers racing past the history budget keep the count exact and th
   CHECK(hub.stats().history_bytes == 0);
 }
 
-TEST_CASE("messages older than the history's age limit leave it at the next sweep") {
-  relay::hub::testing::TextEncoder encoder;
-  relay::hub::testing::FakeClock time;
-  HubLimits limits;
-  limits.history_max_age_us = 60'000'000;
-  Hub hub(limits, encoder, time.clock());
+namespace {
+
+// Histories that keep messages for a minute.
+struct AgeFixture {
+  static HubLimits limits() {
+    HubLimits limits;
+    limits.history_max_age_us = 60'000'000;
+    return limits;
+  }
+  TextEncoder encoder;
+  FakeClock time;
+  Hub hub{limits(), encoder, time.clock()};
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(AgeFixture,
+                  "messages older than the history's age limit leave it at the next sweep") {
   hub.publish("lobby", {"ann", "", "old"});
   time.now_us += 50'000'000;
   hub.publish("lobby", {"ann", "", "new"});
@@ -209,12 +221,8 @@ TEST_CASE("messages older than the history's age limit leave it at the next swee
   CHECK(hub.stats().messages_expired_by_age == 1);
 }
 
-TEST_CASE("a step of the wall clock neither ages the history nor keeps it young") {
-  relay::hub::testing::TextEncoder encoder;
-  relay::hub::testing::FakeClock time;
-  HubLimits limits;
-  limits.history_max_age_us = 60'000'000;
-  Hub hub(limits, encoder, time.clock());
+TEST_CASE_FIXTURE(AgeFixture,
+                  "a step of the wall clock neither ages the history nor keeps it young") {
   hub.publish("lobby", {"ann", "", "kept"});
   time.wall_step_us = 3'600'000'000;  // an hour forward
   hub.sweep();
