@@ -86,8 +86,9 @@ for v, m in med.items():
                                  for k, _ in metrics))
 lost = sum(r["lost"] + r["duplicated"] for rs in groups.values() for r in rs)
 print(f"lost + duplicated over all runs: {lost}")
-noisy = sum(1 for rs in groups.values() for r in rs if r.get("host_steal_share", 0) > 0.05)
+noisy = [r for rs in groups.values() for r in rs if r.get("host_noisy")]
 if noisy:
-    print(f"{noisy} of {sum(map(len, groups.values()))} runs had more than 5 % of the host's CPU "
-          "time stolen by other guests: the figures are noisy")
+    print(f"{len(noisy)} of {sum(map(len, groups.values()))} runs had more than "
+          f"{noisy[0]['host_noisy_above']:.0%} of the host's CPU time stolen by other guests: "
+          "the figures are noisy")
 PY

@@ -43,10 +43,6 @@ LAYOUT_NOTE = {
     "gateway": "gateway: 100 subscribers per connection (--streams-per-connection 100)",
 }
 
-# Above this share of the machine's CPU time given to other guests of the
-# host, a run's latency says as much about them as about the server.
-NOISY_STEAL = 0.05
-
 # A stream that leaked anything of itself would leave kilobytes behind
 # (gRPC's call arena alone is about 12 KiB); allocator noise is far less.
 CHURN_GROWTH_PER_STREAM = 1024
@@ -179,6 +175,7 @@ def main():
     source, out_json, out_md, made_by = sys.argv[1:5]
     groups = {}
     skipped = []
+    noisy_above = None
     with open(source) as lines:
         for line in lines:
             record = json.loads(line)
@@ -187,13 +184,13 @@ def main():
                 continue
             if "relay_rss_before" in record and "relay_rss_after" in record:
                 record["relay_rss_growth"] = record["relay_rss_after"] - record["relay_rss_before"]
+            noisy_above = record.get("host_noisy_above", noisy_above)
             key = (record["scenario"], record.get("layout", "gateway"), record["relay"])
             groups.setdefault(key, []).append(record)
     medians = {}
     for (scenario, layout, server), records in sorted(groups.items()):
         entry = {"runs": len(records),
-                 "noisy_runs": sum(1 for r in records
-                                   if r.get("host_steal_share", 0) > NOISY_STEAL)}
+                 "noisy_runs": sum(1 for r in records if r.get("host_noisy"))}
         for path, _, _ in METRICS:
             values = [v for v in (value(r, path) for r in records) if v is not None]
             if values:
@@ -220,9 +217,11 @@ def main():
              for scenario, by_layout in medians.items()
              for layout, by_server in by_layout.items()
              for server, entry in by_server.items() if entry["noisy_runs"]]
-    rows += ["", f"Host steal is the share of the machine's CPU time that the hypervisor gave to "
-             f"its other guests during the runs. Cells with runs above {NOISY_STEAL:.0%}, whose "
-             "figures are noisy: " + (", ".join(noisy) if noisy else "none") + "."]
+    if noisy_above is not None:
+        rows += ["", "Host steal is the share of the machine's CPU time that the hypervisor gave "
+                 f"to its other guests during the runs. Cells with runs above {noisy_above:.0%}, "
+                 "whose figures say as much about the host as about the server: " +
+                 (", ".join(noisy) if noisy else "none") + "."]
     if skipped:
         rows += ["", "Not run:"]
         rows += [f"- {r['scenario']}, {r['layout']}, {r['relay']}: {r['skipped']}" for r in skipped]

@@ -6,9 +6,9 @@
 # - scripts/demo.sh builds the images, starts the demo and checks that a
 #   message published through relay1 is read back through relay2;
 # - the README's join command, fed a line, publishes it into the bots' room;
-# - relay1 is killed as the README shows (docker-compose kill): the follower goes on through relay2, and
-#   the room's numbering and the publisher's ticks it shows have no gap and
-#   no duplicate;
+# - relay1 is killed as the README shows (docker-compose kill): the
+#   follower goes on through relay2, and the room's numbering and the
+#   publisher's ticks it shows have no gap and no duplicate;
 # - relay2's relay_build_info names the commit the image was built from;
 # - Prometheus has scraped relay_messages_published_total from relay2;
 # - scripts/demo.sh --down removes it all (and stops the engine if these

@@ -44,12 +44,12 @@ if ((${#missing[@]} > 0)); then
   fi
   apt_install() {
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get install -y --no-install-recommends "${packages[@]}" >&2
+      apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${packages[@]}" >&2
   }
   # Install the whole set in one go, so that apt resolves the alternatives
   # (protobuf 1-5, not 1-3) the way listed here.
   if ! apt_install; then
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update >&2
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update >&2
     apt_install
   fi
 fi

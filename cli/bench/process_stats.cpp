@@ -69,11 +69,13 @@ std::optional<HostCpuSample> sample_host_cpu() {
   return sample;
 }
 
-double steal_share(const HostCpuSample& before, const HostCpuSample& after) {
+std::optional<double> steal_share(const HostCpuSample& before, const HostCpuSample& after) {
+  if (after.total_ticks <= before.total_ticks || after.steal_ticks < before.steal_ticks) {
+    return std::nullopt;
+  }
+  const std::uint64_t stolen = after.steal_ticks - before.steal_ticks;
   const std::uint64_t total = after.total_ticks - before.total_ticks;
-  return total > 0 ? static_cast<double>(after.steal_ticks - before.steal_ticks) /
-                         static_cast<double>(total)
-                   : 0;
+  return std::min(1.0, static_cast<double>(stolen) / static_cast<double>(total));
 }
 
 std::optional<ProcessSample> sample_processes(const std::vector<pid_t>& pids) {

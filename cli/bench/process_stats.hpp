@@ -30,7 +30,8 @@ struct HostCpuSample {
   std::uint64_t steal_ticks = 0;
 };
 std::optional<HostCpuSample> sample_host_cpu();
-// The share of the machine's CPU time stolen between two samples.
-double steal_share(const HostCpuSample& before, const HostCpuSample& after);
+// The share of the machine's CPU time stolen between two samples; none when
+// a counter went back (some hypervisors' steal does, after a migration).
+std::optional<double> steal_share(const HostCpuSample& before, const HostCpuSample& after);
 
 }  // namespace relay::cli::bench

@@ -34,11 +34,9 @@ class DuplicateWindow {
     order_.clear();
   }
   std::size_t size() const { return sequences_.size(); }
-  // Whether an id is still within the window at `now_us` (those that are
-  // not are forgotten).
-  bool remembers_any(std::int64_t now_us) {
-    expire(now_us);
-    return !order_.empty();
+  // Whether an id is still within the window at `now_us`: the newest is.
+  bool remembers_any(std::int64_t now_us) const {
+    return !order_.empty() && order_.back().time_us + limits_.window_us >= now_us;
   }
 
  private:

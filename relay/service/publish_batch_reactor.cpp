@@ -69,6 +69,11 @@ void PublishBatchReactor::OnReadDone(bool ok) {
     }
     return;
   }
+  if (token_expired()) {
+    // Good or bad, a message past the token's end is not processed.
+    stop_reading(true);
+    return;
+  }
   const std::uint64_t index = ++read_count_;
   request_.Clear();
   const bool parsed =
@@ -92,22 +97,32 @@ void PublishBatchReactor::OnReadDone(bool ok) {
   publish_when_allowed();
 }
 
+bool PublishBatchReactor::token_expired() const {
+  return token_expires_s_ > 0 && unix_now_ms() >= context_.token_leases.ends_ms(token_expires_s_);
+}
+
+void PublishBatchReactor::stop_reading(bool token_expired) {
+  // No read is pending, so drain() leaves ending the reads to this side.
+  {
+    std::lock_guard lock(mutex_);
+    reads_ended_ = true;
+    shutting_down_ = shutting_down_ || context_.draining.load();
+    token_expired_ = token_expired;
+  }
+  if (token_expired) {
+    context_.token_leases.count_expired();
+  }
+  if (pending_.reads_done()) {
+    finish();
+  }
+}
+
 void PublishBatchReactor::publish_when_allowed() {
-  // Checked as the message is about to be published, after any pacing: a
-  // batch paced past its token's end must not go on publishing.
-  const bool token_expired =
-      token_expires_s_ > 0 && unix_now_ms() >= context_.token_leases.ends_ms(token_expires_s_);
-  if (context_.draining.load() || cancelled_.load() || token_expired) {
-    // No read is pending, so drain() leaves ending the reads to this side.
-    {
-      std::lock_guard lock(mutex_);
-      reads_ended_ = true;
-      shutting_down_ = shutting_down_ || context_.draining.load();
-      token_expired_ = token_expired;
-    }
-    if (pending_.reads_done()) {
-      finish();
-    }
+  // Checked again after any pacing: a batch paced past its token's end must
+  // not go on publishing.
+  const bool expired = token_expired();
+  if (context_.draining.load() || cancelled_.load() || expired) {
+    stop_reading(expired);
     return;
   }
   if (const auto wait_us = slot_->try_publish(steady_now_us()); wait_us > 0) {

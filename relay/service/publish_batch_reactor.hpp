@@ -57,6 +57,11 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
  private:
   // Starts the next read, or ends the reads once the relay is draining.
   void read_next();
+  // Whether the caller's token has run out (exp plus the relay's grace).
+  bool token_expired() const;
+  // Ends the reads from the read side, for a drain, a cancel or the token,
+  // and finishes once every message published has its answer.
+  void stop_reading(bool token_expired);
   // Publishes request_ once the rate allows, then reads the next message.
   void publish_when_allowed();
   // Counts a message as accepted (`refusal` OK) or rejected; `result` is

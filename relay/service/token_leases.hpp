@@ -48,6 +48,10 @@ class TokenLeases {
   // since the epoch.
   std::int64_t ends_ms(std::int64_t expires_s) const;
 
+  // A call ended for its token that holds no lease (a PublishBatch, which
+  // cannot refresh), counted with the streams check() ends.
+  void count_expired() { expired_.fetch_add(1, std::memory_order_relaxed); }
+
   std::uint64_t refreshes() const { return refreshes_.load(std::memory_order_relaxed); }
   std::uint64_t expired_streams() const { return expired_.load(std::memory_order_relaxed); }
 

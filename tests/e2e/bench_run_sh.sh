@@ -39,9 +39,11 @@ for layout in people gateway; do
   for pair in cpp/go cpp/nats cpp-nobatch/go cluster/cpp; do
     expect "$work/run.out" "| quiet | $layout | $pair | "
   done
-  expect "$work/run.out" "| quiet: p50, p99 and CPU per delivery at most the Go reference's | $layout |"
+  expect "$work/run.out" \
+    "| quiet: p50, p99 and CPU per delivery at most the Go reference's | $layout |"
 done
-expect "$work/run.out" "| loss, duplicates and failed streams 0 in every cell | all | 0 everywhere | yes |"
+expect "$work/run.out" \
+  "| loss, duplicates and failed streams 0 in every cell | all | 0 everywhere | yes |"
 expect "$work/run.out" "Host steal is the share of the machine's CPU time"
 [[ $(find "$work/results" -name '*.json' | wc -l) == 1 ]] || fail "run.sh wrote no JSON summary"
 python3 - "$work"/results/*.json <<'PY' || fail "the JSON summary lacks a cell"
@@ -65,7 +67,7 @@ done
 ! grep -qE '\| (gateway|cpp-nobatch|nats|cluster) \|' "$work/chosen.out" ||
   fail "run.sh ran a layout or server it was not given"
 
-reference="$root/build-reference/relay-reference"
+reference=$("$root/bench/reference/build.sh" 2>/dev/null | tail -n 1)
 RUNS=1 DURATION=1 BENCH="$build/cli/bench/relay-bench" "$root/bench/compare.sh" quiet \
   "relay=$build/relay/relay-server" "linger0=$build/relay/relay-server --write-linger-us 0" \
   "go=$reference -- --streams-per-connection 1" \

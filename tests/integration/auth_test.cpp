@@ -677,6 +677,9 @@ TEST_CASE("a PublishBatch ends UNAUTHENTICATED at its first message past its tok
   CHECK(trailer(*context, "x-relay-accepted") == "1");
   // The room numbered only the message in time before bob's.
   CHECK(publish_acked(bob, "team", "after", "b0").sequence() == 2);
+  // Counted with ann's chat stream, which ran out with the same token.
+  REQUIRE(ann.wait_status(5s));
+  CHECK(scraped(keys, "relay_token_expired_streams_total") == 2);
 }
 
 TEST_CASE("a fresh token's rooms replace the old ones: a room it does not grant is left") {
