@@ -14,17 +14,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build=$(cd "$1" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.out "$work"/*.err; do
-    echo "--- $f:" >&2
-    tail -n 40 "$f" >&2 || true
-  done
-  exit 1
-}
+# shellcheck source=tests/e2e/scratch.sh
+source "$root/tests/e2e/scratch.sh"
 
 expect() { # file text
   grep -qF -- "$2" "$1" || fail "$(basename "$1") lacks '$2'"

@@ -9,17 +9,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build=$(cd "$1" && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.out; do
-    echo "--- $f:" >&2
-    tail -n 30 "$f" >&2 || true
-  done
-  exit 1
-}
+# shellcheck source=tests/e2e/scratch.sh
+source "$root/tests/e2e/scratch.sh"
 
 # The README's `ctest --test-dir build -R 'room replays' --output-on-failure`.
 ctest --test-dir "$build" -R 'room replays' --output-on-failure >"$work/ctest.out" 2>&1 ||
