@@ -213,7 +213,7 @@ class Room {
   std::size_t member_count_locked() const;
   // Serializes the message once, queues it to every subscriber, keeps it.
   // `published_steady_us`: when it was published, on this relay's steady
-  // clock, for the duplicate window and the history budget.
+  // clock, for the duplicate window and the history's age limit and budget.
   void deliver_locked(Message&& message, std::int64_t published_steady_us, FlushList& flush);
 
   const std::string name_;

@@ -101,15 +101,15 @@ bool PublishBatchReactor::token_expired() const {
   return token_expires_s_ > 0 && unix_now_ms() >= context_.token_leases.ends_ms(token_expires_s_);
 }
 
-void PublishBatchReactor::stop_reading(bool token_expired) {
+void PublishBatchReactor::stop_reading(bool for_token) {
   // No read is pending, so drain() leaves ending the reads to this side.
   {
     std::lock_guard lock(mutex_);
     reads_ended_ = true;
     shutting_down_ = shutting_down_ || context_.draining.load();
-    token_expired_ = token_expired;
+    token_expired_ = for_token;
   }
-  if (token_expired) {
+  if (for_token) {
     context_.token_leases.count_expired();
   }
   if (pending_.reads_done()) {

@@ -61,7 +61,7 @@ class PublishBatchReactor final : public grpc::ServerReadReactor<grpc::ByteBuffe
   bool token_expired() const;
   // Ends the reads from the read side, for a drain, a cancel or the token,
   // and finishes once every message published has its answer.
-  void stop_reading(bool token_expired);
+  void stop_reading(bool for_token);
   // Publishes request_ once the rate allows, then reads the next message.
   void publish_when_allowed();
   // Counts a message as accepted (`refusal` OK) or rejected; `result` is

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tests/integration/child_process.hpp"
+#include "tests/integration/help_text.hpp"
 #include "tests/integration/relay_process.hpp"
 #include "tests/integration/test_clients.hpp"
 
@@ -105,11 +106,6 @@ std::size_t find_unquoted(std::string_view line, std::string_view what) {
   return std::string_view::npos;
 }
 
-std::string trim_right(std::string text) {
-  text.erase(text.find_last_not_of(' ') + 1);
-  return text;
-}
-
 std::vector<std::string> readme_examples() {
   std::ifstream in(std::filesystem::path(RELAY_SOURCE_DIR) / "README.md");
   REQUIRE(in);
@@ -135,32 +131,6 @@ std::string help_text(std::vector<std::string> args) {
   ChildProcess help(args, "");
   REQUIRE(help.wait_exit(10s) == 0);
   return help.out();
-}
-
-// The lines of the block under `heading` up to the next empty line.
-std::vector<std::string> section(const std::string& help, const std::string& heading) {
-  std::istringstream in(help);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line) && line != heading) {
-  }
-  while (std::getline(in, line) && !line.empty()) {
-    lines.push_back(line);
-  }
-  return lines;
-}
-
-// "  COMMAND    what it does": indented by two, the command ends where a run
-// of spaces begins; deeper lines continue a description.
-std::vector<std::string> help_examples(const std::string& help) {
-  std::vector<std::string> examples;
-  for (const auto& line : section(help, "Examples:")) {
-    if (line.size() > 2 && line.starts_with("  ") && line[2] != ' ') {
-      examples.push_back(trim_right(line.substr(2, line.find("  ", 2) - 2)));
-    }
-  }
-  REQUIRE_FALSE(examples.empty());
-  return examples;
 }
 
 std::vector<std::string> all_help_examples() {

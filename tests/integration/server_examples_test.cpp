@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/child_process.hpp"
+#include "tests/integration/help_text.hpp"
 #include "tests/integration/relay_process.hpp"
 #include "tests/integration/scratch_directory.hpp"
 
@@ -49,22 +50,6 @@ std::string readme_help() {
     block += line + "\n";
   }
   return block;
-}
-
-// The lines under "Examples:", without their indent.
-std::vector<std::string> examples(const std::string& help) {
-  std::vector<std::string> found;
-  bool in_examples = false;
-  for (const auto& line : lines_of(help)) {
-    if (line == "Examples:") {
-      in_examples = true;
-    } else if (in_examples && line.rfind("  ", 0) == 0) {
-      found.push_back(line.substr(2));
-    } else if (in_examples && !line.empty()) {
-      in_examples = false;
-    }
-  }
-  return found;
 }
 
 std::string help_output() {
@@ -153,7 +138,7 @@ TEST_CASE("every example of relay-server --help runs as shown") {
           {"relay-server --config relay.json --history-max-messages 5000 --print-config",
            run_print_config},
       };
-  const auto shown = examples(help_output());
+  const auto shown = help_examples(help_output());
   REQUIRE(shown.size() == checks.size());
   for (const auto& example : shown) {
     CAPTURE(example);
