@@ -18,6 +18,9 @@ FlushList& thread_flush_list() {
   return list;
 }
 
+// How many DeferredWrites this thread is inside.
+thread_local int deferring_writes = 0;
+
 }  // namespace
 
 Hub::Hub(HubLimits limits, FrameEncoder& encoder, Clock clock)
@@ -316,7 +319,18 @@ void Hub::enforce_history_budget() {
   }
 }
 
+Hub::DeferredWrites::DeferredWrites(Hub& hub) : hub_(hub) { ++deferring_writes; }
+
+Hub::DeferredWrites::~DeferredWrites() {
+  if (--deferring_writes == 0) {
+    hub_.settle(thread_flush_list());
+  }
+}
+
 void Hub::settle(FlushList& flush) {
+  if (deferring_writes > 0) {
+    return;
+  }
   std::vector<SubscriberPtr> closed;
   start_writes_by_connection(flush, [&closed](const SubscriberPtr& subscriber) {
     if (subscriber->flush()) {

@@ -111,6 +111,28 @@ class Hub {
   // gate), without numbering anything: for a backplane about to publish to it.
   PublishResult admit_room(const std::string& room, const CreateGate& may_create);
 
+  // While one exists on a thread, the writes that this thread's calls of the
+  // hub would start wait until the last one ends, which starts them all.
+  // A chat stream's reactor holds one from reading a frame until it has
+  // asked for the next: a publish that has already arrived behind this one
+  // is then read while this one's writes are in flight, and its frames queue
+  // behind them and leave together in the next write, as a relay that keeps
+  // up has no need to, but one that falls behind does. Without it, the next
+  // publish waits unread behind every completion of this one's fan-out,
+  // each stream's next write finds one frame, and a relay near its limit
+  // stays there at its dearest cost per frame (bench/PROFILE.md, eleventh
+  // session: fanout with a connection per subscriber 1.77x the deliveries).
+  class DeferredWrites {
+   public:
+    explicit DeferredWrites(Hub& hub);
+    DeferredWrites(const DeferredWrites&) = delete;
+    DeferredWrites& operator=(const DeferredWrites&) = delete;
+    ~DeferredWrites();
+
+   private:
+    Hub& hub_;
+  };
+
   // Takes a stream out of every room it is in: for a caller that saw
   // Subscriber::flush() return true (the stream is closing) after queueing a
   // frame of its own, outside any room.
@@ -131,7 +153,9 @@ class Hub {
 
  private:
   // Flushes the subscribers a room call left in `flush`, then takes the
-  // closed ones (slow consumers, mostly) out of every room they are in.
+  // closed ones (slow consumers, mostly) out of every room they are in;
+  // while this thread defers its writes, leaves them in `flush` for the
+  // DeferredWrites that ends last.
   void settle(FlushList& flush);
   std::shared_ptr<Room> find(const std::string& room) const;
   struct Found {

@@ -54,6 +54,8 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
 }
 
 void ChatReactor::OnReadDone(bool ok) {
+  // Starts this frame's writes after the StartRead below (Hub::DeferredWrites).
+  const hub::Hub::DeferredWrites deferred(context_.hub);
   if (!ok) {
     // The client half-closed or went away: deliver what is queued, then end.
     leave_all_rooms();

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "relay/hub/adaptive_linger.hpp"
@@ -104,18 +105,23 @@ TEST_CASE("a base of zero lingers only while saturated, from the first step, and
 
 namespace {
 
-// A linger with no base whose relay's CPU time the test sets.
+// A linger with no base whose relay's CPU time the test sets; no share: the
+// relay's default.
 struct CpuFedLinger {
-  explicit CpuFedLinger(int cpus)
-      : cpus(cpus),
-        linger({.base = 0us,
-                .max = 100ms,
-                .first_step = 1ms,
-                .window = kWindow,
-                .saturated_cpu_share = 0.8,
-                .cpu_time = [this] { return used; },
-                .cpus = cpus},
-               kStart) {}
+  explicit CpuFedLinger(int cpus, std::optional<double> saturated_share = 0.8)
+      : cpus(cpus), linger(fed_options(saturated_share), kStart) {}
+  AdaptiveLinger::Options fed_options(std::optional<double> saturated_share) {
+    AdaptiveLinger::Options fed{.base = 0us,
+                                .max = 100ms,
+                                .first_step = 1ms,
+                                .window = kWindow,
+                                .cpu_time = [this] { return used; },
+                                .cpus = cpus};
+    if (saturated_share) {
+      fed.saturated_cpu_share = *saturated_share;
+    }
+    return fed;
+  }
   // The relay used this share of its CPUs over one window.
   void use(double share) {
     used += std::chrono::duration_cast<std::chrono::nanoseconds>(kWindow * cpus * share);
@@ -152,6 +158,14 @@ TEST_CASE("a relay near saturation but not saturated stops lingering below the f
   CHECK(fed.busy_window(3, 0.9) == 1ms);
   CHECK(fed.busy_window(4, 0.9) == 2ms);
   CHECK(fed.busy_window(5, 0.75) == 1750us);
+}
+
+TEST_CASE("by default a relay lingers only once it uses 95 % of its CPUs") {
+  CpuFedLinger fed(1, std::nullopt);
+  CHECK(fed.busy_window(0, 0.9) == 0us);
+  CHECK(fed.busy_window(1, 0.94) == 0us);
+  CHECK(fed.busy_window(2, 0.97) == 1ms);
+  CHECK(fed.busy_window(3, 0.9) == 0us);
 }
 
 TEST_CASE("a maximum of zero with a base of zero never lingers, saturated or not") {

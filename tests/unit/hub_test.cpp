@@ -467,3 +467,62 @@ TEST_CASE_FIXTURE(HubFixture, "a stream closed outside any room is taken out of 
   CHECK(bob.subscriber->rooms().empty());
   CHECK(ann.received("presence").back() == "presence s bob left");
 }
+
+TEST_CASE_FIXTURE(HubFixture,
+                  "writes a thread defers start when its last DeferredWrites ends, together") {
+  Client ann(hub, "ann"), bob(hub, "bob");
+  REQUIRE(hub.join("lobby", ann.subscriber, {}).status == JoinStatus::joined);
+  REQUIRE(hub.join("lobby", bob.subscriber, {}).status == JoinStatus::joined);
+  ann.received();
+  bob.received();
+  const std::size_t writes_before = bob.sink.more_follows().size();
+  {
+    const Hub::DeferredWrites outer(hub);
+    {
+      const Hub::DeferredWrites inner(hub);
+      CHECK(say("lobby", "ann", "one").sequence == 1);
+    }
+    CHECK(say("lobby", "ann", "two").sequence == 2);
+    CHECK_FALSE(bob.sink.write_in_flight());
+    CHECK_FALSE(ann.sink.write_in_flight());
+  }
+  // Both frames were queued before the first write started, so it says that
+  // another follows: the two leave the transport together.
+  REQUIRE(bob.sink.write_in_flight());
+  CHECK(bob.sink.more_follows().at(writes_before));
+  const std::vector<std::string> expected{"msg lobby#1 ann one", "msg lobby#2 ann two"};
+  CHECK(bob.received("msg") == expected);
+  CHECK(ann.received("msg") == expected);
+
+  // Without one, each publish starts its write at once.
+  CHECK(say("lobby", "ann", "three").sequence == 3);
+  CHECK(bob.sink.write_in_flight());
+  CHECK(bob.sink.more_follows().size() == writes_before + 3);
+  CHECK_FALSE(bob.sink.more_follows().back());
+}
+
+TEST_CASE_FIXTURE(HubFixture, "a thread's DeferredWrites defers no other thread's writes") {
+  Client ann(hub, "ann");
+  REQUIRE(hub.join("lobby", ann.subscriber, {}).status == JoinStatus::joined);
+  const Hub::DeferredWrites deferred(hub);
+  std::thread([&] { say("lobby", "bob", "from elsewhere"); }).join();
+  CHECK(ann.sink.write_in_flight());
+}
+
+TEST_CASE_FIXTURE(HubFixture, "a slow consumer met in deferred writes still leaves its rooms") {
+  HubLimits limits = small_limits();
+  limits.queue = {.max_frames = 2, .max_bytes = 100000};
+  Hub tight(limits, encoder, time.clock());
+  Client slow(tight, "slow");
+  REQUIRE(tight.join("lobby", slow.subscriber, {}).status == JoinStatus::joined);
+  {
+    const Hub::DeferredWrites deferred(tight);
+    for (int i = 0; i < 5; ++i) {
+      tight.publish("lobby", {"ann", "", "m" + std::to_string(i)});
+    }
+    REQUIRE(tight.members("lobby").has_value());
+    CHECK(tight.members("lobby")->members.size() == 1);
+  }
+  REQUIRE(tight.members("lobby").has_value());
+  CHECK(tight.members("lobby")->members.empty());
+}
