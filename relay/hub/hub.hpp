@@ -113,15 +113,16 @@ class Hub {
 
   // While one exists on a thread, the writes that this thread's calls of the
   // hub would start wait until the last one ends, which starts them all.
-  // A chat stream's reactor holds one from reading a frame until it has
-  // asked for the next: a publish that has already arrived behind this one
-  // is then read while this one's writes are in flight, and its frames queue
-  // behind them and leave together in the next write, as a relay that keeps
-  // up has no need to, but one that falls behind does. Without it, the next
-  // publish waits unread behind every completion of this one's fan-out,
-  // each stream's next write finds one frame, and a relay near its limit
-  // stays there at its dearest cost per frame (bench/PROFILE.md, eleventh
-  // session: fanout with a connection per subscriber 1.77x the deliveries).
+  // The reactors of Chat and PublishBatch hold one from reading a message
+  // until they have asked for the next: a publish that has already arrived
+  // behind this one is then read while this one's writes are in flight, and
+  // its frames queue behind them and leave together in the next write, as a
+  // relay that keeps up has no need to, but one that falls behind does.
+  // Without it, the next publish waits unread behind every completion of
+  // this one's fan-out, each stream's next write finds one frame, and a relay
+  // near its limit stays there at its dearest cost per frame
+  // (bench/PROFILE.md, eleventh session: fanout with a connection per
+  // subscriber 1.77x the deliveries).
   class DeferredWrites {
    public:
     explicit DeferredWrites(Hub& hub);

@@ -296,6 +296,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; when timed()
   // The write in flight started at last_write_started_.
   bool timing_write_ = false;      // guarded by mutex_
+  bool answer_in_flight_ = false;  // guarded by mutex_
   bool flush_scheduled_ = false;   // guarded by mutex_
   bool drain_ = true;              // guarded by mutex_
   State state_ = State::open;      // guarded by mutex_

@@ -118,6 +118,8 @@ void PublishBatchReactor::stop_reading(bool for_token) {
 }
 
 void PublishBatchReactor::publish_when_allowed() {
+  // Starts this message's writes after read_next() below (Hub::DeferredWrites).
+  const hub::Hub::DeferredWrites deferred(context_.hub);
   // Checked again after any pacing: a batch paced past its token's end must
   // not go on publishing.
   const bool expired = token_expired();

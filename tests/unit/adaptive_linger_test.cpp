@@ -207,6 +207,25 @@ TEST_CASE("a batching subscriber reports how long its writes took and lingers as
   CHECK_FALSE(sink.write_in_flight());  // held: its last write started just now
 }
 
+TEST_CASE("a write that carries an answer does not say the relay is saturated, however slow") {
+  // As above: a window long enough for a loaded machine's sleep.
+  AdaptiveLinger linger(
+      {.base = 0ms, .max = 60s, .first_step = 1ms, .saturated_write = 1ms, .window = 200ms});
+  FlushTimer timer;
+  testing::ManualSink sink;
+  auto subscriber = std::make_shared<Subscriber>(
+      1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
+      WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = &linger}, &timer);
+  sink.bind(subscriber.get());
+  REQUIRE(subscriber->enqueue(std::make_shared<testing::TextFrame>("own message")));
+  REQUIRE(subscriber->enqueue_answer(std::make_shared<testing::TextFrame>("ack")));
+  subscriber->flush();
+  REQUIRE(sink.write_in_flight());
+  std::this_thread::sleep_for(210ms);
+  sink.complete_one();
+  CHECK(linger.current() == 0ms);
+}
+
 TEST_CASE("writes that do not say how long they took end windows on the CPU's word alone") {
   CpuFedLinger fed(1);
   auto window_at_share = [&](int index, double share) {
