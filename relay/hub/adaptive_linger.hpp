@@ -50,10 +50,11 @@ class AdaptiveLinger {
     Clock::duration window = std::chrono::milliseconds(100);
     // Using this share of its CPUs over a window means saturated; under half
     // of it, clearly not, and the linger falls by half instead of an eighth.
-    // (At 0.8, relay-bench latency with a connection per subscriber lingered
-    // in every other window at 80-95 % of its core: every message waited a
-    // linger there while the CPU had room. With Hub::DeferredWrites the relay
-    // keeps up at 88 % without one; bench/PROFILE.md, eleventh session.)
+    // (At 0.8, relay-bench latency without batches, a connection per
+    // subscriber, lingered in the windows that crossed 80 % while the relay
+    // had room: p50 1.5x the Go reference's. With Hub::DeferredWrites the
+    // relay keeps up at 88 % without a linger; bench/PROFILE.md, eleventh
+    // session.)
     double saturated_cpu_share = 0.95;
     // The relay's CPU time so far; none: CPU is not a signal.
     std::function<std::chrono::nanoseconds()> cpu_time = nullptr;
