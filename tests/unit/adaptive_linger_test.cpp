@@ -174,18 +174,24 @@ TEST_CASE("a maximum of zero with a base of zero never lingers, saturated or not
   CHECK(window(linger, 1, 2ms) == 0us);
 }
 
-TEST_CASE("a batching subscriber reports how long its writes took and lingers as long as told") {
-  // A long window: the write below must complete within the window after
-  // the one it started in, however late a loaded machine wakes the sleep
-  // (a 10 ms window failed under ASan when the sleep overshot two of them).
-  AdaptiveLinger linger(
-      {.base = 0ms, .max = 60s, .first_step = 1ms, .saturated_write = 1ms, .window = 200ms});
+// A batching subscriber on a linger that only its writes feed. The window
+// is long: a write must complete within the window after the one it
+// started in, however late a loaded machine wakes a sleep (a 10 ms window
+// failed under ASan when the sleep overshot two of them).
+struct TimedSubscriber {
+  TimedSubscriber() { sink.bind(subscriber.get()); }
+  AdaptiveLinger linger{
+      {.base = 0ms, .max = 60s, .first_step = 1ms, .saturated_write = 1ms, .window = 200ms}};
   FlushTimer timer;
   testing::ManualSink sink;
-  auto subscriber = std::make_shared<Subscriber>(
+  std::shared_ptr<Subscriber> subscriber = std::make_shared<Subscriber>(
       1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
       WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = &linger}, &timer);
-  sink.bind(subscriber.get());
+};
+
+TEST_CASE_FIXTURE(
+    TimedSubscriber,
+    "a batching subscriber reports how long its writes took and lingers as long as told") {
   auto push = [&](std::string text) {
     if (subscriber->enqueue(std::make_shared<testing::TextFrame>(std::move(text)))) {
       subscriber->flush();
@@ -207,16 +213,9 @@ TEST_CASE("a batching subscriber reports how long its writes took and lingers as
   CHECK_FALSE(sink.write_in_flight());  // held: its last write started just now
 }
 
-TEST_CASE("a write that carries an answer does not say the relay is saturated, however slow") {
-  // As above: a window long enough for a loaded machine's sleep.
-  AdaptiveLinger linger(
-      {.base = 0ms, .max = 60s, .first_step = 1ms, .saturated_write = 1ms, .window = 200ms});
-  FlushTimer timer;
-  testing::ManualSink sink;
-  auto subscriber = std::make_shared<Subscriber>(
-      1, "ann", SubscriberKind::chat, QueueLimits{}, sink,
-      WriteBatching{.max_frames = 10, .max_bytes = 1000, .linger = &linger}, &timer);
-  sink.bind(subscriber.get());
+TEST_CASE_FIXTURE(
+    TimedSubscriber,
+    "a write that carries an answer does not say the relay is saturated, however slow") {
   REQUIRE(subscriber->enqueue(std::make_shared<testing::TextFrame>("own message")));
   REQUIRE(subscriber->enqueue_answer(std::make_shared<testing::TextFrame>("ack")));
   subscriber->flush();
