@@ -223,6 +223,13 @@ TEST_CASE_FIXTURE(
   std::this_thread::sleep_for(210ms);
   sink.complete_one();
   CHECK(linger.current() == 0ms);
+  // The same wait without an answer does count: the window closed as above.
+  REQUIRE(subscriber->enqueue(std::make_shared<testing::TextFrame>("another")));
+  subscriber->flush();
+  REQUIRE(sink.write_in_flight());
+  std::this_thread::sleep_for(210ms);
+  sink.complete_one();
+  CHECK(linger.current() == 1ms);
 }
 
 TEST_CASE("writes that do not say how long they took end windows on the CPU's word alone") {
