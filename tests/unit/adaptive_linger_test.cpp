@@ -180,6 +180,14 @@ TEST_CASE("a maximum of zero with a base of zero never lingers, saturated or not
 // failed under ASan when the sleep overshot two of them).
 struct TimedSubscriber {
   TimedSubscriber() { sink.bind(subscriber.get()); }
+  // Writes what is queued and completes the write 210 ms later, past the end
+  // of the window it started in.
+  void write_for_210ms() {
+    subscriber->flush();
+    REQUIRE(sink.write_in_flight());
+    std::this_thread::sleep_for(210ms);
+    sink.complete_one();
+  }
   AdaptiveLinger linger{
       {.base = 0ms, .max = 60s, .first_step = 1ms, .saturated_write = 1ms, .window = 200ms}};
   FlushTimer timer;
@@ -197,12 +205,10 @@ TEST_CASE_FIXTURE(
       subscriber->flush();
     }
   };
-  push("a");
-  REQUIRE(sink.write_in_flight());
   // A write that takes 210 ms, past the window's end: the window closes with
   // its fastest write at 210 ms, so the linger, not lingering yet, starts.
-  std::this_thread::sleep_for(210ms);
-  sink.complete_one();
+  REQUIRE(subscriber->enqueue(std::make_shared<testing::TextFrame>("a")));
+  write_for_210ms();
   CHECK(linger.current() == 1ms);
   // Saturated for long enough that the linger is far longer than this test.
   for (int i = 0; i < 20; ++i) {
@@ -218,17 +224,11 @@ TEST_CASE_FIXTURE(
     "a write that carries an answer does not say the relay is saturated, however slow") {
   REQUIRE(subscriber->enqueue(std::make_shared<testing::TextFrame>("own message")));
   REQUIRE(subscriber->enqueue_answer(std::make_shared<testing::TextFrame>("ack")));
-  subscriber->flush();
-  REQUIRE(sink.write_in_flight());
-  std::this_thread::sleep_for(210ms);
-  sink.complete_one();
+  write_for_210ms();
   CHECK(linger.current() == 0ms);
   // The same wait without an answer does count: the window closed as above.
   REQUIRE(subscriber->enqueue(std::make_shared<testing::TextFrame>("another")));
-  subscriber->flush();
-  REQUIRE(sink.write_in_flight());
-  std::this_thread::sleep_for(210ms);
-  sink.complete_one();
+  write_for_210ms();
   CHECK(linger.current() == 1ms);
 }
 
