@@ -647,25 +647,38 @@ TEST_CASE(
   CHECK(value(metrics, "relay_backplane_servers_left_total").value_or(0) +
             value(metrics, "relay_backplane_disconnects_total").value_or(0) >=
         1);
-  ChatClient bob(relay.target(), "bob");
-  join_and_wait(bob, "lobby");
   // The cluster may still be moving the stream's leader off the frozen node
-  // (once in CI the relay served for 5 s, then timed out reading the stream
-  // again): a publish refused UNAVAILABLE meanwhile is resent with its id, as
-  // relay-chat resends it, until the relay takes it.
+  // (in CI the relay has served for 5 s, then timed out reading the stream
+  // again, gone NOT_SERVING and ended its streams with the publish
+  // unanswered). bob does what relay-chat does: a publish refused
+  // UNAVAILABLE is resent with its id, and one the stream ended without
+  // answering is resent with its id on a new stream, until the relay takes
+  // it.
   std::optional<relay::v1::PublishAck> ack;
-  for (int attempt = 0; attempt < 60 && !ack; ++attempt) {
-    REQUIRE(bob.publish("lobby", "after", "id-2"));
-    const auto answer = bob.next_matching([](const ServerFrame& f) {
-      return f.kind_case() == ServerFrame::kAck || f.kind_case() == ServerFrame::kError;
-    });
-    REQUIRE(answer);
-    if (answer->kind_case() == ServerFrame::kAck) {
-      ack = answer->ack();
-    } else {
-      REQUIRE_MESSAGE(answer->error().code() == static_cast<int>(grpc::StatusCode::UNAVAILABLE),
-                      answer->DebugString());
-      std::this_thread::sleep_for(std::chrono::milliseconds(answer->error().retry_after_ms()));
+  const auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (!ack && std::chrono::steady_clock::now() < deadline) {
+    REQUIRE(wait_until([&] { return serving(relay.target()); }, 60s));
+    ChatClient bob(relay.target(), "bob");
+    if (!bob.join("lobby") || !bob.next_of(ServerFrame::kJoined)) {
+      continue;
+    }
+    for (int attempt = 0; attempt < 60 && !ack; ++attempt) {
+      if (!bob.publish("lobby", "after", "id-2")) {
+        break;
+      }
+      const auto answer = bob.next_matching([](const ServerFrame& f) {
+        return f.kind_case() == ServerFrame::kAck || f.kind_case() == ServerFrame::kError;
+      });
+      if (!answer) {
+        break;
+      }
+      if (answer->kind_case() == ServerFrame::kAck) {
+        ack = answer->ack();
+      } else {
+        REQUIRE_MESSAGE(answer->error().code() == static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                        answer->DebugString());
+        std::this_thread::sleep_for(std::chrono::milliseconds(answer->error().retry_after_ms()));
+      }
     }
   }
   REQUIRE(ack);
