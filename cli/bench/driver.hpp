@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/security/credentials.h>
 
@@ -64,6 +65,21 @@ class Publisher : public WindowListener {
   virtual std::uint64_t refused() const = 0;
 };
 
+// Idle streams held beside the measured ones (Workload::idle_streams): each
+// joins its room and then only waits.
+class Crowd {
+ public:
+  // Ends the streams that are still open.
+  virtual ~Crowd() = default;
+
+  // Blocks until every stream is in its room or the time is up; returns how
+  // many are not.
+  virtual std::size_t wait_joined(std::chrono::milliseconds timeout) = 0;
+  // Ends every stream and waits until they are over; returns how many that
+  // had joined the server ended first.
+  virtual std::size_t dismiss() = 0;
+};
+
 // Opens subscribers and publishers on one server. It owns the connections
 // they share, and is destroyed after all of them. subscriber() and
 // publisher() are called from one thread, churner() from several.
@@ -80,6 +96,10 @@ class Driver {
   virtual std::unique_ptr<Subscriber> churner(const std::string& room) = 0;
   // Publishers share one connection.
   virtual std::unique_ptr<Publisher> publisher(PublisherOptions options) = 0;
+  // Streams first_index, first_index + 1, ... (numbered and laid on
+  // connections as subscribers are), stream i in rooms[i - first_index].
+  virtual std::unique_ptr<Crowd> crowd(std::size_t first_index,
+                                       const std::vector<std::string>& rooms) = 0;
 };
 
 // `target`: a gRPC target. Subscribers accept batches unless the workload

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "cli/bench/driver.hpp"
+#include "cli/bench/grpc_crowd.hpp"
 #include "cli/bench/grpc_publisher.hpp"
 #include "cli/bench/grpc_subscriber.hpp"
 
@@ -42,14 +43,17 @@ class GrpcDriver final : public Driver {
 
   std::unique_ptr<Subscriber> subscriber(std::size_t index, const std::string& room,
                                          RoomProgress* progress) override {
-    const std::size_t stub = index / workload_.streams_per_connection;
-    while (subscriber_stubs_.size() <= stub) {
-      subscriber_stubs_.push_back(std::make_unique<ChatStub>(connection(target_, credentials_)));
+    return std::make_unique<SubscriberStream>(stub_for(index), room, user(index), phase_,
+                                              workload_.accept_batch, progress);
+  }
+
+  std::unique_ptr<Crowd> crowd(std::size_t first_index,
+                               const std::vector<std::string>& rooms) override {
+    std::vector<GrpcCrowd::Member> members;
+    for (std::size_t i = 0; i < rooms.size(); ++i) {
+      members.push_back({&stub_for(first_index + i), rooms[i], user(first_index + i)});
     }
-    return std::make_unique<SubscriberStream>(
-        *subscriber_stubs_[stub], room,
-        workload_.user_per_stream ? fmt::format("bench-{}", index) : "bench", phase_,
-        workload_.accept_batch, progress);
+    return std::make_unique<GrpcCrowd>(members, workload_.accept_batch);
   }
 
   std::unique_ptr<Subscriber> churner(const std::string& room) override {
@@ -64,6 +68,18 @@ class GrpcDriver final : public Driver {
   }
 
  private:
+  ChatStub& stub_for(std::size_t index) {
+    const std::size_t stub = index / workload_.streams_per_connection;
+    while (subscriber_stubs_.size() <= stub) {
+      subscriber_stubs_.push_back(std::make_unique<ChatStub>(connection(target_, credentials_)));
+    }
+    return *subscriber_stubs_[stub];
+  }
+
+  std::string user(std::size_t index) const {
+    return workload_.user_per_stream ? fmt::format("bench-{}", index) : "bench";
+  }
+
   const std::string target_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const Workload& workload_;

@@ -38,6 +38,7 @@ nlohmann::json to_json(const Report& r, const std::string& driver,
                       {"user_per_stream", load.user_per_stream},
                       {"seconds", r.seconds},
                       {"streams", r.streams},
+                      {"idle_streams", r.idle_streams},
                       {"churned_streams", r.churned},
                       {"churned_between_rss_samples", r.churned_between_rss_samples},
                       {"delivered_per_s", per_second(r.delivered, r.seconds)},
@@ -81,8 +82,10 @@ nlohmann::json to_json(const Report& r, const std::string& driver,
 // `server`: what the bench drove, in words ("relay", "server").
 void print_table(const Report& r, const nlohmann::json& json, const std::string& server) {
   std::cout << fmt::format("scenario            {}\n", r.scenario.empty() ? "custom" : r.scenario)
-            << fmt::format("streams             {} ({} failed to join or closed by the {})\n",
-                           r.streams, r.failed_streams, server)
+            << fmt::format(
+                   "streams             {} ({}{} failed to join or closed by the {})\n", r.streams,
+                   r.idle_streams > 0 ? fmt::format("{} of them idle; ", r.idle_streams) : "",
+                   r.failed_streams, server)
             << fmt::format("delivered           {:.0f} msgs/s\n",
                            per_second(r.delivered, r.seconds))
             << fmt::format("published           {:.0f} msgs/s ({} refused)\n",
@@ -145,6 +148,8 @@ Scenarios (fixed, so results compare over time):
   churn    1 publisher at 1,000 msgs/s, 20 steady subscribers, 4 streams joining
            and leaving all the time: no loss for those present, RSS before and
            after the churn (growth means a leak)
+  crowd    latency beside 10,000 idle streams in 100 other rooms, each stream
+           its own user, as a chat relay holds more people than are talking
 
 Drivers:
   grpc     relay-server or the Go reference (bench/reference), over Chat streams
@@ -162,8 +167,9 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
                  "The server: a gRPC target (default 127.0.0.1:50051; several relays as "
                  "ipv4:A:P,B:P, over which each connection's streams are spread), or with "
                  "--driver nats a NATS URL (default nats://127.0.0.1:4222)");
-  app.add_option("--scenario", options.scenario, "fanout, latency, quiet, rooms, idle or churn")
-      ->check(CLI::IsMember({"fanout", "latency", "quiet", "rooms", "idle", "churn"}));
+  app.add_option("--scenario", options.scenario,
+                 "fanout, latency, quiet, rooms, idle, churn or crowd")
+      ->check(CLI::IsMember({"fanout", "latency", "quiet", "rooms", "idle", "churn", "crowd"}));
   // Flags are parsed into their own Workload and laid over the scenario's:
   // an explicit flag always wins, whatever the order on the command line.
   relay::cli::bench::Workload flags;
@@ -184,6 +190,9 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
   workload_option("--streams-per-connection", &Workload::streams_per_connection,
                   "Subscriber streams sharing one connection")
       ->check(CLI::PositiveNumber);
+  workload_option("--idle-streams", &Workload::idle_streams,
+                  "Idle streams held beside the measured ones, 100 a room in rooms of their own, "
+                  "joined first");
   workload_option("--size", &Workload::message_bytes,
                   "Message body bytes (at least 40: the time sent, publisher and sequence)");
   workload_option("--rate", &Workload::rate,

@@ -29,6 +29,36 @@ int cores_available() {
   return std::max(1, CPU_COUNT(&cores));
 }
 
+struct NatsCrowd final : Crowd {
+  ~NatsCrowd() override { dismiss(); }
+
+  std::size_t wait_joined(std::chrono::milliseconds timeout) override {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::size_t missing = 0;
+    for (auto& member : members) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      missing += member->wait_joined(std::max(left, std::chrono::milliseconds(0))) ? 0 : 1;
+    }
+    return missing;
+  }
+
+  std::size_t dismiss() override {
+    for (auto& member : members) {
+      member->cancel();
+    }
+    std::size_t ended_early = 0;
+    for (auto& member : members) {
+      member->wait_done();
+      ended_early += member->ended_early() ? 1 : 0;
+    }
+    members.clear();
+    return ended_early;
+  }
+
+  std::vector<std::unique_ptr<Subscriber>> members;
+};
+
 class NatsDriver final : public Driver {
  public:
   // Connects the publishers' connection at once, so that a server that
@@ -56,6 +86,17 @@ class NatsDriver final : public Driver {
     }
     return std::make_unique<NatsSubscriber>(subscriber_connections_[connection], room, phase_,
                                             progress, workload_.publishers);
+  }
+
+  std::unique_ptr<Crowd> crowd(std::size_t first_index,
+                               const std::vector<std::string>& rooms) override {
+    // A NATS subscription costs the bench no outstanding gRPC operation: the
+    // crowd is plain subscribers.
+    auto crowd = std::make_unique<NatsCrowd>();
+    for (std::size_t i = 0; i < rooms.size(); ++i) {
+      crowd->members.push_back(subscriber(first_index + i, rooms[i], nullptr));
+    }
+    return crowd;
   }
 
   std::unique_ptr<Subscriber> churner(const std::string& room) override {

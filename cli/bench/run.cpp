@@ -20,6 +20,13 @@ constexpr auto kProgressInterval = std::chrono::seconds(1);
 
 std::string room_name(std::size_t index) { return fmt::format("bench-{}", index); }
 
+// Rooms of a chat's size; none of the measured rooms.
+constexpr std::size_t kIdleStreamsPerRoom = 100;
+
+std::string idle_room_name(std::size_t index) {
+  return fmt::format("bench-idle-{}", index / kIdleStreamsPerRoom);
+}
+
 struct ChurnTally {
   std::mutex mutex;
   std::uint64_t streams = 0;     // guarded by mutex
@@ -75,6 +82,20 @@ Report run_workload(const RunOptions& options) {
   // Declared before everything it opens, so that it closes its connections
   // after them.
   const std::unique_ptr<Driver> driver = make_driver(options, phase);
+  // The crowd comes first, as it would on a relay that has been up a while.
+  // Its streams' indexes follow the measured ones, so that users and
+  // connections are their own.
+  std::unique_ptr<Crowd> crowd;
+  if (load.idle_streams > 0) {
+    std::vector<std::string> rooms;
+    for (std::size_t i = 0; i < load.idle_streams; ++i) {
+      rooms.push_back(idle_room_name(i));
+    }
+    const std::size_t first_idle = (load.subscribers + load.streams_per_connection - 1) /
+                                   load.streams_per_connection * load.streams_per_connection;
+    crowd = driver->crowd(first_idle, rooms);
+    report.failed_streams += crowd->wait_joined(kJoinTimeout);
+  }
   std::vector<RoomProgress> progress(load.rooms);
   std::vector<std::unique_ptr<Subscriber>> subscribers;
   for (std::size_t i = 0; i < load.subscribers; ++i) {
@@ -88,7 +109,8 @@ Report run_workload(const RunOptions& options) {
       ++report.failed_streams;
     }
   }
-  report.streams = subscribers.size();
+  report.streams = subscribers.size() + load.idle_streams;
+  report.idle_streams = load.idle_streams;
 
   std::vector<std::unique_ptr<Publisher>> publishers;
   for (std::size_t room = 0; room < load.rooms; ++room) {
@@ -194,6 +216,9 @@ Report run_workload(const RunOptions& options) {
   common::LatencyHistogram latencies;
   for (auto& subscriber : subscribers) {
     subscriber->cancel();
+  }
+  if (crowd) {
+    report.failed_streams += crowd->dismiss();
   }
   for (auto& subscriber : subscribers) {
     subscriber->wait_done();

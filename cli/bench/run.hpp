@@ -29,7 +29,8 @@ struct Report {
   // The share of the machine's CPU time the hypervisor gave to others over
   // the measured interval; none where /proc/stat cannot be read.
   std::optional<double> host_steal_share;
-  std::uint64_t streams = 0;
+  std::uint64_t streams = 0;  // the idle ones included
+  std::uint64_t idle_streams = 0;
   std::uint64_t churned = 0;
   // For churn, the RSS samples are taken halfway through and at the end;
   // how many streams came and went between them.

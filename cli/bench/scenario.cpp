@@ -33,6 +33,17 @@ bool apply_scenario(const std::string& name, Workload& workload) {
                 .message_bytes = 64,
                 .rate = 1000,
                 .churners = 4};
+  } else if (name == "crowd") {
+    // latency's room beside 10,000 idle users, as a chat relay holds many
+    // more people than are talking: what each delivery costs must not grow
+    // with the streams that only wait.
+    workload = {.subscribers = 100,
+                .publishers = 1,
+                .rooms = 1,
+                .message_bytes = 256,
+                .rate = 1000,
+                .user_per_stream = true,
+                .idle_streams = 10000};
   } else {
     return false;
   }

@@ -28,9 +28,14 @@ struct Workload {
   // real chat, or all are one user ("bench"). The relay keeps per-user state
   // and tells a room when a user comes and goes; NATS has no users.
   bool user_per_stream = false;
+  // Streams that join rooms of their own, 100 a room, before anything else
+  // and stay idle: the crowd a chat relay holds beside its busy rooms. They
+  // are not measured, only held (each on a connection of its own or sharing
+  // as streams_per_connection says).
+  std::size_t idle_streams = 0;
 };
 
-// The fixed scenarios (fanout, latency, quiet, rooms, idle, churn), so that results compare
+// The fixed scenarios (fanout, latency, quiet, rooms, idle, churn, crowd), so that results compare
 // over time; false for an unknown name.
 bool apply_scenario(const std::string& name, Workload& workload);
 

@@ -12,7 +12,7 @@ server=$1
 bench=$2
 nats_server=${3:-}
 work=$(mktemp -d)
-scenarios=(fanout latency quiet rooms idle churn)
+scenarios=(fanout latency quiet rooms idle churn crowd)
 # shellcheck source=scripts/relay_process.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/relay_process.sh"
 
