@@ -20,8 +20,6 @@ GrpcCrowd::GrpcCrowd(const std::vector<Member>& members, bool accept_batch) {
     streams_.push_back(std::move(stream));
   }
   driver_ = std::thread([this] { drive(); });
-  // Started once all are in streams_, which the driver thread then reads.
-  std::lock_guard lock(mutex_);
   for (auto& stream : streams_) {
     stream->call->StartCall(stream.get());
   }
