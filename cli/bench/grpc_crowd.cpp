@@ -37,22 +37,35 @@ void GrpcCrowd::drive() {
   }
 }
 
+namespace {
+
+bool has_joined(const v1::ServerFrame& frame) {
+  if (frame.has_batch()) {
+    for (const auto& inner : frame.batch().frames()) {
+      if (has_joined(inner)) {
+        return true;
+      }
+    }
+  }
+  return frame.has_joined();
+}
+
+}  // namespace
+
 void GrpcCrowd::advance_locked(Stream& stream, bool ok) {
   if (stream.step == Step::finishing) {
     stream.step = Step::finished;
     ++finished_;
-    if (stream.joined && stream.status.error_code() != grpc::StatusCode::CANCELLED) {
-      ++ended_early_;
-    }
-    return;
-  }
-  if (dismissing_) {
-    finish_locked(stream);
     return;
   }
   if (!ok) {
-    stream.step = Step::failed;
-    ++failed_;
+    // Cancelled by dismiss(), or ended by the server: either way the status
+    // is what is left to collect.
+    if (!dismissing_) {
+      ++(stream.joined ? ended_early_ : failed_);
+    }
+    stream.step = Step::finishing;
+    stream.call->Finish(&stream.status, &stream);
     return;
   }
   switch (stream.step) {
@@ -64,31 +77,19 @@ void GrpcCrowd::advance_locked(Stream& stream, bool ok) {
       stream.step = Step::reading;
       stream.call->Read(&stream.in, &stream);
       return;
-    case Step::reading: {
-      bool joined = false;
-      parse_frame(stream.in, [&joined](const v1::ServerFrame& frame) {
-        joined = frame.kind_case() == v1::ServerFrame::kJoined;
-      });
-      if (joined) {
-        stream.step = Step::idle;
-        stream.joined = true;
-        ++joined_;
-      } else {
-        stream.call->Read(&stream.in, &stream);
+    case Step::reading:
+      if (!stream.joined) {
+        parse_frame(stream.in,
+                    [&stream](const v1::ServerFrame& frame) { stream.joined = has_joined(frame); });
+        joined_ += stream.joined ? 1 : 0;
       }
+      stream.in.Clear();
+      stream.call->Read(&stream.in, &stream);
       return;
-    }
-    case Step::idle:
-    case Step::failed:
     case Step::finishing:
     case Step::finished:
       return;
   }
-}
-
-void GrpcCrowd::finish_locked(Stream& stream) {
-  stream.step = Step::finishing;
-  stream.call->Finish(&stream.status, &stream);
 }
 
 std::size_t GrpcCrowd::wait_joined(std::chrono::milliseconds timeout) {
@@ -104,12 +105,10 @@ std::size_t GrpcCrowd::dismiss() {
   dismissed_ = true;
   std::unique_lock lock(mutex_);
   dismissing_ = true;
+  // Every stream has an operation outstanding until it finishes: it fails
+  // now, and its stream then finishes.
   for (auto& stream : streams_) {
     stream->context.TryCancel();
-    // Those with an operation outstanding finish when it completes.
-    if (stream->step == Step::idle || stream->step == Step::failed) {
-      finish_locked(*stream);
-    }
   }
   changed_.wait(lock, [this] { return finished_ == streams_.size(); });
   const std::size_t ended_early = ended_early_;

@@ -22,8 +22,9 @@ namespace relay::cli::bench {
 // (built without NDEBUG) checks every completion against every operation
 // outstanding on its queue: 10,000 such reads made the bench, not the
 // server, the bottleneck of what it measured (bench/PROFILE.md, twelfth
-// session). A stream here reads until the server has answered its join and
-// then has nothing outstanding until it is dismissed.
+// session). Here each stream reads as a chat client does, on a queue that
+// sees no completion while the others are measured unless the server sends
+// to the crowd or ends one of its streams.
 class GrpcCrowd final : public Crowd {
  public:
   struct Member {
@@ -41,7 +42,7 @@ class GrpcCrowd final : public Crowd {
 
  private:
   // One operation at most is outstanding on a stream; `step` says which.
-  enum class Step { starting, joining, reading, idle, failed, finishing, finished };
+  enum class Step { starting, joining, reading, finishing, finished };
   struct Stream {
     grpc::ClientContext context;
     std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::ClientFrame, grpc::ByteBuffer>> call;
@@ -54,16 +55,15 @@ class GrpcCrowd final : public Crowd {
 
   void drive();
   void advance_locked(Stream& stream, bool ok);
-  void finish_locked(Stream& stream);
 
   grpc::CompletionQueue queue_;
   std::vector<std::unique_ptr<Stream>> streams_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::size_t joined_ = 0;       // guarded by mutex_
-  std::size_t failed_ = 0;       // guarded by mutex_
+  std::size_t failed_ = 0;       // never joined; guarded by mutex_
   std::size_t finished_ = 0;     // guarded by mutex_
-  std::size_t ended_early_ = 0;  // guarded by mutex_
+  std::size_t ended_early_ = 0;  // joined, then ended by the server; guarded by mutex_
   bool dismissing_ = false;      // guarded by mutex_
   bool dismissed_ = false;       // the caller's thread only
   std::thread driver_;
