@@ -1,22 +1,14 @@
 #include "cli/bench/grpc_crowd.hpp"
 
-#include <fmt/format.h>
-
-#include "common/metadata.hpp"
-
 namespace relay::cli::bench {
 
 GrpcCrowd::GrpcCrowd(const std::vector<Member>& members, bool accept_batch) {
   streams_.reserve(members.size());
   for (const Member& member : members) {
     auto stream = std::make_unique<Stream>();
-    stream->context.AddMetadata(common::kUserKey, member.user);
-    if (accept_batch) {
-      stream->context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
-    }
+    add_subscriber_metadata(stream->context, member.user, accept_batch);
     stream->join.mutable_join()->set_room(member.room);
-    stream->call = member.stub->PrepareCall(
-        &stream->context, fmt::format("/{}/Chat", v1::Relay::service_full_name()), &queue_);
+    stream->call = member.stub->PrepareCall(&stream->context, chat_method(), &queue_);
     streams_.push_back(std::move(stream));
   }
   driver_ = std::thread([this] { drive(); });

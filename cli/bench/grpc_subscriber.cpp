@@ -15,9 +15,18 @@ namespace {
 constexpr std::size_t kParseBlockBytes = 512 * 1024;
 }  // namespace
 
+std::string chat_method() { return fmt::format("/{}/Chat", v1::Relay::service_full_name()); }
+
+void add_subscriber_metadata(grpc::ClientContext& context, const std::string& user,
+                             bool accept_batch) {
+  context.AddMetadata(common::kUserKey, user);
+  if (accept_batch) {
+    context.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
+  }
+}
+
 void prepare_chat(ChatStub& stub, grpc::ClientContext* context, ChatReactor* reactor) {
-  stub.PrepareBidiStreamingCall(context, fmt::format("/{}/Chat", v1::Relay::service_full_name()),
-                                grpc::StubOptions(), reactor);
+  stub.PrepareBidiStreamingCall(context, chat_method(), grpc::StubOptions(), reactor);
 }
 
 // In rooms and fanout the bench's core is the limit, and reading into a
@@ -51,10 +60,7 @@ bool parse_frame(grpc::ByteBuffer& bytes,
 SubscriberStream::SubscriberStream(ChatStub& stub, const std::string& room, const std::string& user,
                                    const Phase& phase, bool accept_batch, RoomProgress* progress)
     : log_(phase, progress) {
-  context_.AddMetadata(common::kUserKey, user);
-  if (accept_batch) {
-    context_.AddMetadata(common::kAcceptBatchKey, common::kAcceptBatchYes);
-  }
+  add_subscriber_metadata(context_, user, accept_batch);
   join_.mutable_join()->set_room(room);
   prepare_chat(stub, &context_, this);
   StartWrite(&join_);

@@ -20,8 +20,13 @@ namespace relay::cli::bench {
 using ChatStub = grpc::TemplatedGenericStub<v1::ClientFrame, grpc::ByteBuffer>;
 using ChatReactor = grpc::ClientBidiReactor<v1::ClientFrame, grpc::ByteBuffer>;
 
+// The Chat method as the generic stub names it.
+std::string chat_method();
 // Starts preparing a Chat call on `reactor`, which then calls StartCall.
 void prepare_chat(ChatStub& stub, grpc::ClientContext* context, ChatReactor* reactor);
+// A subscriber's call metadata: its user, and whether it takes batches.
+void add_subscriber_metadata(grpc::ClientContext& context, const std::string& user,
+                             bool accept_batch);
 
 // Parses the frame in `bytes`, releases them, and hands the frame to
 // `handle`, which must not keep it. False if the bytes are not a frame.
