@@ -190,9 +190,11 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
   workload_option("--streams-per-connection", &Workload::streams_per_connection,
                   "Subscriber streams sharing one connection")
       ->check(CLI::PositiveNumber);
+  // -1 would otherwise read as 2^64 - 1 and open streams until memory ran out.
   workload_option("--idle-streams", &Workload::idle_streams,
                   "Idle streams held beside the measured ones, 100 a room in rooms of their own, "
-                  "joined first");
+                  "joined first")
+      ->check(CLI::Range(0, 1000000));
   workload_option("--size", &Workload::message_bytes,
                   "Message body bytes (at least 40: the time sent, publisher and sequence)");
   workload_option("--rate", &Workload::rate,

@@ -23,6 +23,11 @@ cleanup() {
 trap cleanup EXIT
 
 status=0
+# A count that does not fit is refused at once, not read as 2^64 - 1 streams.
+if "$bench" --relay 127.0.0.1:1 --scenario crowd --idle-streams -1 --duration 1 2>/dev/null; then
+  echo "FAIL: relay-bench took --idle-streams -1" >&2
+  status=1
+fi
 for scenario in "${scenarios[@]}"; do
   echo "== $scenario"
   if ! relay_start "$work/port" "$work/relay.log" "$server" --listen 127.0.0.1:0 \
