@@ -184,24 +184,30 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
     return option;
   };
   using relay::cli::bench::Workload;
-  workload_option("--subscribers", &Workload::subscribers, "Subscriber streams in all");
-  workload_option("--publishers", &Workload::publishers, "Publishers per room");
+  // Counts are checked against a range: -1 would otherwise read as 2^64 - 1
+  // and open streams until memory ran out.
+  workload_option("--subscribers", &Workload::subscribers, "Subscriber streams in all")
+      ->check(CLI::Range(1, 1000000));
+  workload_option("--publishers", &Workload::publishers, "Publishers per room")
+      ->check(CLI::Range(0, 10000));
   workload_option("--rooms", &Workload::rooms, "Rooms")->check(CLI::PositiveNumber);
   workload_option("--streams-per-connection", &Workload::streams_per_connection,
                   "Subscriber streams sharing one connection")
       ->check(CLI::PositiveNumber);
-  // -1 would otherwise read as 2^64 - 1 and open streams until memory ran out.
   workload_option("--idle-streams", &Workload::idle_streams,
                   "Idle streams held beside the measured ones, 100 a room in rooms of their own, "
                   "joined first")
       ->check(CLI::Range(0, 1000000));
   workload_option("--size", &Workload::message_bytes,
-                  "Message body bytes (at least 40: the time sent, publisher and sequence)");
+                  "Message body bytes (at least 40: the time sent, publisher and sequence)")
+      ->check(CLI::Range(0, 16 * 1024 * 1024));
   workload_option("--rate", &Workload::rate,
-                  "Messages per second per publisher; 0 = as fast as the room's fan-out goes");
+                  "Messages per second per publisher; 0 = as fast as the room's fan-out goes")
+      ->check(CLI::Range(0.0, 10'000'000.0));
   workload_option(
       "--window", &Workload::window,
-      "At rate 0, how many messages a room's publishers may be ahead of its first subscriber");
+      "At rate 0, how many messages a room's publishers may be ahead of its first subscriber")
+      ->check(CLI::Range(1, 1000000));
   bool no_batch = false;
   app.add_flag("--no-batch", no_batch,
                "Subscribers refuse batched frames (the relay then writes one frame per message), "
@@ -211,8 +217,9 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
       app.add_flag("--user-per-stream,!--one-user", user_per_stream,
                    "Each subscriber stream is a user of its own, or all are one user (the "
                    "scenario decides: idle has a user per stream, the others one user)");
-  app.add_option("--duration", duration_s, "Seconds measured");
-  app.add_option("--warmup", warmup_s, "Seconds of load before measuring");
+  app.add_option("--duration", duration_s, "Seconds measured")->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--warmup", warmup_s, "Seconds of load before measuring")
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--relay-pid", relay_pids,
                  "The server's PID (relay-server, the reference or nats-server), for its RSS and "
                  "CPU time; several, comma separated, are summed (the relays of a cluster and "

@@ -1,5 +1,6 @@
 #include "cli/bench/run.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -104,10 +105,20 @@ Report run_workload(const RunOptions& options) {
     subscribers.push_back(
         driver->subscriber(i, room_name(room), i < load.rooms ? &progress[room] : nullptr));
   }
+  // A stream that never joined failed once: its end is not counted again.
+  std::vector<bool> joined;
   for (auto& subscriber : subscribers) {
-    if (!subscriber->wait_joined(kJoinTimeout)) {
+    joined.push_back(subscriber->wait_joined(kJoinTimeout));
+    if (!joined.back()) {
       ++report.failed_streams;
     }
+  }
+  // Without a server there (the likeliest cause) nothing can be measured:
+  // the report says so at once, not after the whole warm-up and duration.
+  const bool nobody_joined = std::find(joined.begin(), joined.end(), true) == joined.end();
+  if (nobody_joined) {
+    std::cerr << fmt::format("no subscriber could join at {}: is the server running there?\n",
+                             options.target);
   }
   report.streams = subscribers.size() + load.idle_streams;
   report.idle_streams = load.idle_streams;
@@ -124,7 +135,9 @@ Report run_workload(const RunOptions& options) {
   for (auto& publisher : publishers) {
     publisher->start();
   }
-  std::this_thread::sleep_for(load.warmup);  // warm-up is a span of time, not an event
+  if (!nobody_joined) {
+    std::this_thread::sleep_for(load.warmup);  // warm-up is a span of time, not an event
+  }
 
   auto published = [&] {
     std::uint64_t sum = 0;
@@ -152,7 +165,7 @@ Report run_workload(const RunOptions& options) {
       }
     });
   }
-  const auto end = started + load.duration;
+  const auto end = nobody_joined ? started : started + load.duration;
   const auto halfway = started + load.duration / 2;
   std::optional<ProcessSample> relay_halfway;
   std::uint64_t churned_halfway = 0;
@@ -220,9 +233,10 @@ Report run_workload(const RunOptions& options) {
   if (crowd) {
     report.failed_streams += crowd->dismiss();
   }
-  for (auto& subscriber : subscribers) {
+  for (std::size_t i = 0; i < subscribers.size(); ++i) {
+    auto& subscriber = subscribers[i];
     subscriber->wait_done();
-    if (subscriber->ended_early()) {
+    if (joined[i] && subscriber->ended_early()) {
       ++report.failed_streams;
     }
     const StreamTally tally = subscriber->deliveries().tally();

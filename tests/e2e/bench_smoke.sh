@@ -23,9 +23,24 @@ cleanup() {
 trap cleanup EXIT
 
 status=0
-# A count that does not fit is refused at once, not read as 2^64 - 1 streams.
-if "$bench" --relay 127.0.0.1:1 --scenario crowd --idle-streams -1 --duration 1 2>/dev/null; then
-  echo "FAIL: relay-bench took --idle-streams -1" >&2
+# A value out of range is refused at once with CLI11's validation error
+# (exit 105), not read as 2^64 - 1 streams or a negative time.
+for bad in "--idle-streams -1" "--subscribers -1" "--publishers -1" "--size -1" "--rate -1" \
+  "--window 0" "--duration -1" "--warmup -1"; do
+  read -r -a words <<<"$bad"
+  code=0
+  timeout 10 "$bench" --relay 127.0.0.1:1 --scenario crowd "${words[@]}" 2>/dev/null || code=$?
+  if ((code != 105)); then
+    echo "FAIL: relay-bench $bad exited $code, not 105 (out of range)" >&2
+    status=1
+  fi
+done
+# With no server there it says so and exits 1 at once, not after the
+# warm-up and the whole duration.
+code=0
+timeout 5 "$bench" --relay 127.0.0.1:1 --scenario latency >/dev/null 2>"$work/nobody" || code=$?
+if ((code != 1)) || ! grep -q "no subscriber could join" "$work/nobody"; then
+  echo "FAIL: relay-bench with no server exited $code: $(cat "$work/nobody")" >&2
   status=1
 fi
 for scenario in "${scenarios[@]}"; do
