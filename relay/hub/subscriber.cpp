@@ -104,8 +104,32 @@ bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
     ++replay_frames_;
     replay_bytes_ += size;
   }
-  queue_.push_back({std::move(frame), replay, answer});
+  push_locked({std::move(frame), replay, answer});
   return !write_in_flight_;
+}
+
+namespace {
+
+// The ring's first size; and the most it keeps once empty, so that a stream
+// whose depth wanders below that allocates nothing, while one that a burst
+// grew gives the rest back (an idle stream then holds 8 slots, 192 bytes).
+constexpr std::size_t kSmallQueue = 8;
+constexpr std::size_t kKeptQueue = 32;
+
+}  // namespace
+
+void Subscriber::push_locked(Queued queued) {
+  if (queue_.full()) {
+    queue_.set_capacity(std::max(kSmallQueue, 2 * queue_.capacity()));
+  }
+  queue_.push_back(std::move(queued));
+}
+
+void Subscriber::pop_front_locked() {
+  queue_.pop_front();
+  if (queue_.empty() && queue_.capacity() > kKeptQueue) {
+    queue_.set_capacity(kSmallQueue);
+  }
 }
 
 void Subscriber::clear_queue_locked() {
@@ -290,7 +314,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
             (in_flight_.size() < batching_.max_frames &&
              batch_bytes + queue_.front().frame->size_bytes() <= batching_.max_bytes))) {
       Queued next = std::move(queue_.front());
-      queue_.pop_front();
+      pop_front_locked();
       const std::size_t size = next.frame->size_bytes();
       batch_bytes += size;
       queued_bytes_ -= size;

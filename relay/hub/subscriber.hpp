@@ -11,8 +11,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/container/deque.hpp>
-#include <boost/container/options.hpp>
+#include <boost/circular_buffer.hpp>
 
 #include "relay/hub/adaptive_linger.hpp"
 #include "relay/hub/flush_timer.hpp"
@@ -278,12 +277,15 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
     bool answer;
   };
   bool enqueue(FramePtr frame, bool replay, bool answer);
-  // Allocates nothing until its first frame, then keeps a block of 8 frames
-  // and a small map: libstdc++'s deque takes 512 bytes and a map from its
-  // construction on, 330 bytes more for every idle stream (bench/PROFILE.md).
-  using Queue =
-      boost::container::deque<Queued, void,
-                              boost::container::deque_options_t<boost::container::block_size<8>>>;
+  // A ring that doubles when full (Subscriber::push_locked): it allocates
+  // nothing until its first frame, and nothing more once it holds the
+  // stream's usual depth. libstdc++'s deque takes 512 bytes and a map from
+  // its construction on, 330 bytes more for every idle stream; a deque of
+  // small blocks allocated and freed a block every 8 frames, 2-3 % of the
+  // relay's CPU in rooms (bench/PROFILE.md).
+  using Queue = boost::circular_buffer<Queued>;
+  void push_locked(Queued queued);
+  void pop_front_locked();
   Queue queue_;                    // guarded by mutex_
   std::size_t queued_bytes_ = 0;   // all of queue_; guarded by mutex_
   std::size_t replay_frames_ = 0;  // the replay part; guarded by mutex_

@@ -48,6 +48,28 @@ TEST_CASE("a subscriber keeps exactly one write in flight and writes in queue or
   CHECK(f.subscriber.queued_bytes() == 0);
 }
 
+TEST_CASE("the queue keeps its order as it wraps, grows past a burst and gives the room back") {
+  Fixture f;
+  std::vector<std::string> sent;
+  auto push = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      sent.push_back(std::to_string(sent.size()));
+      f.push(sent.back());
+    }
+  };
+  push(7);  // one in flight, six queued
+  for (int i = 0; i < 4; ++i) {
+    REQUIRE(f.sink.complete_one());
+  }
+  push(40);  // queued behind what is left, around the end of the first ring
+  CHECK(f.subscriber.queued_frames() == 42);
+  f.sink.complete_all();
+  CHECK(f.subscriber.queued_frames() == 0);
+  push(3);  // on the smaller ring it went back to
+  f.sink.complete_all();
+  CHECK(f.sink.written() == sent);
+}
+
 TEST_CASE("without batching every write carries one frame") {
   Fixture f;
   for (const char* text : {"a", "b", "c"}) {
