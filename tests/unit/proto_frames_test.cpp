@@ -58,8 +58,8 @@ TEST_CASE("a lone frame is written as it is, several as one ServerFrame.batch in
 TEST_CASE("a batch of small frames and large ones keeps every frame whole and in order") {
   ProtoFrameEncoder encoder;
   std::vector<grpc::Slice> scratch;
-  // Runs of small frames longer than a chunk, broken by large ones and by a
-  // lone small one between two large.
+  // Long runs of small frames (kilobytes of them), broken by large ones and
+  // by a lone small one between two large: however a write lays them out.
   std::vector<std::string> bodies;
   for (int i = 0; i < 120; ++i) {
     bodies.push_back(i % 50 == 7 ? std::string(2000, 'L') : std::string(i % 90, 's'));
