@@ -1,6 +1,8 @@
 // relay-bench: drives a relay (or, for comparison, nats-server) with many
 // streams and reports throughput, latency, loss and the server's CPU cost per
 // delivered message.
+#include <cmath>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -24,6 +26,16 @@ constexpr double kSaturated = 0.9;
 // Above this share of stolen time, the hypervisor's other guests decide the
 // run's latency as much as the server does.
 constexpr double kNoisyHost = 0.05;
+
+// CLI::Range lets "nan" through (every comparison with it is false), and a
+// NaN of seconds cast to milliseconds is undefined.
+const CLI::Validator kFinite(
+    [](const std::string& text) -> std::string {
+      char* end = nullptr;
+      const double value = std::strtod(text.c_str(), &end);
+      return std::isfinite(value) ? "" : "must be a finite number";
+    },
+    "FINITE");
 
 double per_second(std::uint64_t count, double seconds) {
   return seconds > 0 ? static_cast<double>(count) / seconds : 0;
@@ -203,7 +215,7 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
       ->check(CLI::Range(0, 16 * 1024 * 1024));
   workload_option("--rate", &Workload::rate,
                   "Messages per second per publisher; 0 = as fast as the room's fan-out goes")
-      ->check(CLI::Range(0.0, 10'000'000.0));
+      ->check(kFinite & CLI::Range(0.0, 10'000'000.0));
   workload_option(
       "--window", &Workload::window,
       "At rate 0, how many messages a room's publishers may be ahead of its first subscriber")
@@ -217,9 +229,10 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
       app.add_flag("--user-per-stream,!--one-user", user_per_stream,
                    "Each subscriber stream is a user of its own, or all are one user (the "
                    "scenario decides: idle has a user per stream, the others one user)");
-  app.add_option("--duration", duration_s, "Seconds measured")->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--duration", duration_s, "Seconds measured")
+      ->check(kFinite & CLI::Range(0.001, 86400.0));
   app.add_option("--warmup", warmup_s, "Seconds of load before measuring")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->check(kFinite & CLI::Range(0.0, 3600.0));
   app.add_option("--relay-pid", relay_pids,
                  "The server's PID (relay-server, the reference or nats-server), for its RSS and "
                  "CPU time; several, comma separated, are summed (the relays of a cluster and "

@@ -99,20 +99,22 @@ bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
                      "resume from your last sequence"};
     return true;
   }
+  // First, so that the counters stay true if growing the ring fails.
+  push_locked({std::move(frame), replay, answer});
   queued_bytes_ += size;
   if (replay) {
     ++replay_frames_;
     replay_bytes_ += size;
   }
-  push_locked({std::move(frame), replay, answer});
   return !write_in_flight_;
 }
 
 namespace {
 
 // The ring's first size; and the most it keeps once empty, so that a stream
-// whose depth wanders below that allocates nothing, while one that a burst
-// grew gives the rest back (an idle stream then holds 8 slots, 192 bytes).
+// whose depth stays within that allocates nothing once grown (it keeps up to
+// 32 slots, 768 bytes), while one that a burst grew further gives it all
+// back.
 constexpr std::size_t kSmallQueue = 8;
 constexpr std::size_t kKeptQueue = 32;
 
@@ -128,12 +130,14 @@ void Subscriber::push_locked(Queued queued) {
 void Subscriber::pop_front_locked() {
   queue_.pop_front();
   if (queue_.empty() && queue_.capacity() > kKeptQueue) {
-    queue_.set_capacity(kSmallQueue);
+    Queue().swap(queue_);  // allocates nothing, so a pop cannot fail
   }
 }
 
 void Subscriber::clear_queue_locked() {
-  queue_.clear();
+  // What a slow consumer's overflow grew goes with it, not when the
+  // stream's last write completes.
+  Queue().swap(queue_);
   queued_bytes_ = 0;
   replay_frames_ = 0;
   replay_bytes_ = 0;
@@ -260,6 +264,11 @@ bool Subscriber::closing() const {
 std::size_t Subscriber::queued_frames() const {
   std::lock_guard lock(mutex_);
   return queue_.size();
+}
+
+std::size_t Subscriber::queue_slots() const {
+  std::lock_guard lock(mutex_);
+  return queue_.capacity();
 }
 
 std::size_t Subscriber::queued_bytes() const {

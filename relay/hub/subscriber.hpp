@@ -189,6 +189,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
   // Frames and bytes queued, not counting the write in flight.
   std::size_t queued_frames() const;
+  // Frames the queue has room for without allocating: what it holds while idle.
+  std::size_t queue_slots() const;
   std::size_t queued_bytes() const;
   const SubscriberCounters& counters() const { return counters_; }
 
@@ -279,7 +281,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool enqueue(FramePtr frame, bool replay, bool answer);
   // A ring that doubles when full (Subscriber::push_locked): it allocates
   // nothing until its first frame, and nothing more once it holds the
-  // stream's usual depth. libstdc++'s deque takes 512 bytes and a map from
+  // stream's usual depth, up to 32 frames. libstdc++'s deque takes 512 bytes and a map from
   // its construction on, 330 bytes more for every idle stream; a deque of
   // small blocks allocated and freed a block every 8 frames, 2-3 % of the
   // relay's CPU in rooms (bench/PROFILE.md).

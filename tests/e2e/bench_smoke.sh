@@ -24,9 +24,9 @@ trap cleanup EXIT
 
 status=0
 # A value out of range is refused at once with CLI11's validation error
-# (exit 105), not read as 2^64 - 1 streams or a negative time.
+# (exit 105), not read as 2^64 - 1 streams, a negative time or no number.
 for bad in "--idle-streams -1" "--subscribers -1" "--publishers -1" "--size -1" "--rate -1" \
-  "--window 0" "--duration -1" "--warmup -1"; do
+  "--window 0" "--duration -1" "--warmup -1" "--duration nan" "--rate nan" "--warmup inf"; do
   read -r -a words <<<"$bad"
   code=0
   timeout 10 "$bench" --relay 127.0.0.1:1 --scenario crowd "${words[@]}" 2>/dev/null || code=$?

@@ -61,12 +61,18 @@ TEST_CASE("the queue keeps its order as it wraps, grows past a burst and gives t
   for (int i = 0; i < 4; ++i) {
     REQUIRE(f.sink.complete_one());
   }
+  CHECK(f.subscriber.queue_slots() == 8);
   push(40);  // queued behind what is left, around the end of the first ring
   CHECK(f.subscriber.queued_frames() == 42);
+  CHECK(f.subscriber.queue_slots() == 64);
   f.sink.complete_all();
   CHECK(f.subscriber.queued_frames() == 0);
-  push(3);  // on the smaller ring it went back to
+  CHECK(f.subscriber.queue_slots() == 0);  // a burst's growth is given back
+  push(3);                                 // in flight, then on a new small ring
+  CHECK(f.subscriber.queue_slots() == 8);
+  push(20);  // a depth of 22 keeps its ring once empty
   f.sink.complete_all();
+  CHECK(f.subscriber.queue_slots() == 32);
   CHECK(f.sink.written() == sent);
 }
 
