@@ -52,6 +52,11 @@ constexpr int kMaxAttempts = 16;
 // with another configuration, say) logs a line per half minute at most.
 constexpr auto kSetUpRetry = std::chrono::seconds(1);
 constexpr auto kLongestSetUpRetry = std::chrono::seconds(30);
+// A NATS cluster that is still forming (started with the relays, say)
+// refuses a replicated stream for want of peers for some seconds: set-up is
+// tried again each second for this many tries, so the relay serves within a
+// second of the cluster, before the wait doubles as for any refusal.
+constexpr int kClusterFormingRetries = 30;
 // A server that has answered none of the relay's set-up requests for this
 // long is left for another: a NATS node once took no consumer request for
 // 90 s while its cluster served (docs/NOTES.md), and libnats only moves on
@@ -400,9 +405,10 @@ void NatsBackplane::set_up() {
     status = js_UpdateStream(&info, jetstream_, &stream, nullptr, &code);
   }
   if (status != NATS_OK) {
+    const bool forming = code == JSClusterNoPeersErr || code == JSClusterNotAvailErr;
     retry_set_up(fmt::format("cannot set up the stream {}: {} (JetStream error {})",
                              config_.nats_stream, last_error(status), static_cast<int>(code)),
-                 status == NATS_TIMEOUT && code == 0);
+                 status == NATS_TIMEOUT && code == 0, forming);
     return;
   }
   const std::uint64_t stream_last = info->State.LastSeq;
@@ -473,6 +479,7 @@ void NatsBackplane::set_up() {
     return;
   }
   set_up_retry_ = kSetUpRetry;
+  forming_retries_ = 0;
   unanswered_since_.reset();
   // Messages delivered before a slow consumer limit would be dropped by the
   // client library; the history could then skip. No limit: the hub bounds
@@ -653,7 +660,7 @@ void NatsBackplane::remote_presence(natsMsg* message) {
   }
 }
 
-void NatsBackplane::retry_set_up(const std::string& why, bool unanswered) {
+void NatsBackplane::retry_set_up(const std::string& why, bool unanswered, bool forming) {
   // Set-up runs when there is no consumer, or when the one there stopped
   // delivering (missed heartbeats): until it succeeds nothing published
   // reaches this relay's subscribers, so health must not say SERVING. (A
@@ -671,6 +678,13 @@ void NatsBackplane::retry_set_up(const std::string& why, bool unanswered) {
     // The reconnect sets up again, from the start.
     set_up_retry_ = kSetUpRetry;
     unanswered_since_.reset();
+    return;
+  }
+  if (forming && forming_retries_ < kClusterFormingRetries) {
+    ++forming_retries_;
+    spdlog::warn("NATS: {}; the cluster may still be forming: trying again in {} s", why,
+                 std::chrono::duration_cast<std::chrono::seconds>(kSetUpRetry).count());
+    worker_.post([this] { set_up(); }, kSetUpRetry);
     return;
   }
   spdlog::warn("NATS: {}; trying again in {} s", why,

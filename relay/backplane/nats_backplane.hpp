@@ -148,7 +148,9 @@ class NatsBackplane final : public Backplane {
   // Logs why set-up failed and tries again later, waiting longer each time;
   // or, once the server has left the set-up requests of one connection
   // `unanswered` (timed out) for kLeaveServerAfter, leaves it for another.
-  void retry_set_up(const std::string& why, bool unanswered);
+  // `forming`: the broker's cluster lacks the peers for the stream yet, and
+  // it is tried again each second for a while first.
+  void retry_set_up(const std::string& why, bool unanswered, bool forming = false);
   // Breaks the connection so that libnats reconnects, to the next server of
   // its pool; false when it stays (no other server is known, or its socket
   // was not found).
@@ -254,6 +256,7 @@ class NatsBackplane final : public Backplane {
   // The worker's own: how long until set-up is tried again, and since when
   // the server has answered none of it on this connection.
   std::chrono::milliseconds set_up_retry_;
+  int forming_retries_ = 0;  // since set-up last succeeded
   struct Unanswered {
     std::chrono::steady_clock::time_point since;
     std::uint64_t generation;  // connection_generation_ then
