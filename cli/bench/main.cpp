@@ -31,9 +31,7 @@ constexpr double kNoisyHost = 0.05;
 // NaN of seconds cast to milliseconds is undefined.
 const CLI::Validator kFinite(
     [](const std::string& text) -> std::string {
-      char* end = nullptr;
-      const double value = std::strtod(text.c_str(), &end);
-      return std::isfinite(value) ? "" : "must be a finite number";
+      return std::isfinite(std::strtod(text.c_str(), nullptr)) ? "" : "must be a finite number";
     },
     "FINITE");
 

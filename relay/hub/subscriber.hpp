@@ -280,10 +280,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   };
   bool enqueue(FramePtr frame, bool replay, bool answer);
   // A ring that doubles when full (Subscriber::push_locked): it allocates
-  // nothing until its first frame, and nothing more once it holds the
-  // stream's usual depth, up to 32 frames. libstdc++'s deque takes 512 bytes and a map from
-  // its construction on, 330 bytes more for every idle stream; a deque of
-  // small blocks allocated and freed a block every 8 frames, 2-3 % of the
+  // nothing until its first frame, nor once it holds the stream's usual
+  // depth (up to 32 frames). libstdc++'s deque takes 512 bytes and a map
+  // from its construction on, 330 bytes more for every idle stream; a deque
+  // of small blocks allocated and freed a block every 8 frames, 2-3 % of the
   // relay's CPU in rooms (bench/PROFILE.md).
   using Queue = boost::circular_buffer<Queued>;
   void push_locked(Queued queued);
