@@ -90,7 +90,9 @@ bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
                                   queued_bytes_ - replay_bytes_ + size > limits_.max_bytes;
   if (overflow) {
     overflowed_ = Overflow{queue_.size(), queued_bytes_};
-    counters_.slow_consumer();
+    if (stats_ != nullptr) {
+      stats_->counters().slow_consumer();
+    }
     clear_queue_locked();
     state_ = State::closing;
     drain_ = false;
@@ -111,10 +113,11 @@ bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
 
 namespace {
 
-// The ring's first size; and the most it keeps once empty, so that a stream
-// whose depth stays within that allocates nothing once grown (it keeps up to
-// 32 slots, 768 bytes), while one that a burst grew further gives it all
-// back.
+// The ring's first size; and the most it keeps while empty behind a write in
+// flight, so that a busy stream whose depth stays within that allocates
+// nothing once grown (it keeps up to 32 slots, 768 bytes), while one that a
+// burst grew further gives it all back. A stream that has caught up gives
+// back what it keeps (on_write_done).
 constexpr std::size_t kSmallQueue = 8;
 constexpr std::size_t kKeptQueue = 32;
 
@@ -201,14 +204,16 @@ void Subscriber::on_write_done(bool ok) {
   {
     std::lock_guard lock(mutex_);
     write_in_flight_ = false;
-    if (ok) {
-      counters_.wrote(in_flight_.size(), in_flight_bytes_);
+    if (ok && stats_ != nullptr) {
+      stats_->counters().wrote(in_flight_.size(), in_flight_bytes_);
     }
     in_flight_.clear();
     if (timing_write_) {
       timing_write_ = false;
       const auto now = FlushTimer::Clock::now();
-      counters_.write_took(now - last_write_started_);
+      if (stats_ != nullptr) {
+        stats_->counters().write_took(now - last_write_started_);
+      }
       if (answer_in_flight_) {
         // An answer is written before the fan-out that its thread starts
         // next (Hub::DeferredWrites), and its completion waits for that:
@@ -233,6 +238,14 @@ void Subscriber::on_write_done(bool ok) {
       drain_ = false;
     }
     action = next_action_locked();
+    if (!write_in_flight_ && queue_.empty()) {
+      // Caught up: most of a chat relay's streams are idle most of the time,
+      // and an idle one keeps no room for frames (about 200 bytes). A stream
+      // that keeps up allocates its ring again at its next frame, a cost
+      // unseen beside a write's (bench/PROFILE.md, fourteenth session).
+      Queue().swap(queue_);
+      std::vector<FramePtr>().swap(in_flight_);
+    }
   }
   run(std::move(action));
 }

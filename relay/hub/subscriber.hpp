@@ -16,7 +16,6 @@
 #include "relay/hub/adaptive_linger.hpp"
 #include "relay/hub/flush_timer.hpp"
 #include "relay/hub/frame.hpp"
-#include "relay/hub/subscriber_counters.hpp"
 
 namespace relay::hub {
 
@@ -192,7 +191,6 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // Frames the queue has room for without allocating: what it holds while idle.
   std::size_t queue_slots() const;
   std::size_t queued_bytes() const;
-  const SubscriberCounters& counters() const { return counters_; }
 
  private:
   enum class State { open, closing, finished };
@@ -271,8 +269,6 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   SubscriberStats* const stats_;
 
   mutable std::mutex mutex_;
-  // Written under mutex_ only (see SubscriberCounters).
-  SubscriberCounters counters_;
   struct Queued {
     FramePtr frame;
     bool replay;
@@ -292,23 +288,24 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::size_t queued_bytes_ = 0;   // all of queue_; guarded by mutex_
   std::size_t replay_frames_ = 0;  // the replay part; guarded by mutex_
   std::size_t replay_bytes_ = 0;   // guarded by mutex_
-  bool write_in_flight_ = false;   // guarded by mutex_
   // The frames of the write in flight. Filled under the lock, then read by
   // the sink without it: no one else touches it until that write completes.
   std::vector<FramePtr> in_flight_;
   std::size_t in_flight_bytes_ = 0;                   // guarded by mutex_
   FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; when timed()
+  // The flags side by side, so that they share their padding.
+  bool write_in_flight_ = false;  // guarded by mutex_
   // The write in flight started at last_write_started_.
   bool timing_write_ = false;      // guarded by mutex_
   bool answer_in_flight_ = false;  // guarded by mutex_
   bool flush_scheduled_ = false;   // guarded by mutex_
   bool drain_ = true;              // guarded by mutex_
-  State state_ = State::open;      // guarded by mutex_
-  CloseReason close_reason_;       // guarded by mutex_
   bool told_write_stuck_ = false;  // guarded by mutex_
   // A hold of connection_ is in force, or about to be, with its release
   // scheduled with the timer (holds_while_saturated).
-  bool holding_ = false;  // guarded by mutex_
+  bool holding_ = false;       // guarded by mutex_
+  State state_ = State::open;  // guarded by mutex_
+  CloseReason close_reason_;   // guarded by mutex_
   // Writes in a row started with more_follows.
   std::size_t kept_back_ = 0;  // guarded by mutex_
   // What the queue held when it overflowed, for flush() to log once no lock

@@ -4,21 +4,26 @@
 
 namespace relay::hub {
 
-void SubscriberTotals::add(const SubscriberTotals& other) {
-  writes += other.writes;
-  frames_written += other.frames_written;
-  bytes_written += other.bytes_written;
-  slow_consumer_closes += other.slow_consumer_closes;
-  for (std::size_t i = 0; i < write_latency_buckets.size(); ++i) {
-    write_latency_buckets[i] += other.write_latency_buckets[i];
-  }
-  write_latency_sum_us += other.write_latency_sum_us;
+namespace {
+
+void add(std::atomic<std::uint64_t>& counter, std::uint64_t by) {
+  counter.fetch_add(by, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+SubscriberCounters::Shard& SubscriberCounters::shard() {
+  static std::atomic<std::size_t> threads_counting{0};
+  thread_local const std::size_t index =
+      threads_counting.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return shards_[index];
 }
 
 void SubscriberCounters::wrote(std::size_t frames, std::size_t bytes) {
-  bump(writes_, 1);
-  bump(frames_written_, frames);
-  bump(bytes_written_, bytes);
+  Shard& counts = shard();
+  add(counts.writes, 1);
+  add(counts.frames_written, frames);
+  add(counts.bytes_written, bytes);
 }
 
 void SubscriberCounters::write_took(std::chrono::steady_clock::duration took) {
@@ -27,20 +32,26 @@ void SubscriberCounters::write_took(std::chrono::steady_clock::duration took) {
   const auto bucket = static_cast<std::size_t>(
       std::lower_bound(kWriteLatencyBoundsUs.begin(), kWriteLatencyBoundsUs.end(), us) -
       kWriteLatencyBoundsUs.begin());
-  bump(write_latency_buckets_[bucket], 1);
-  bump(write_latency_sum_us_, us);
+  Shard& counts = shard();
+  add(counts.write_latency_buckets[bucket], 1);
+  add(counts.write_latency_sum_us, us);
 }
+
+void SubscriberCounters::slow_consumer() { add(shard().slow_consumer_closes, 1); }
 
 SubscriberTotals SubscriberCounters::read() const {
   SubscriberTotals totals;
-  totals.writes = writes_.load(std::memory_order_relaxed);
-  totals.frames_written = frames_written_.load(std::memory_order_relaxed);
-  totals.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-  totals.slow_consumer_closes = slow_consumer_closes_.load(std::memory_order_relaxed);
-  for (std::size_t i = 0; i < write_latency_buckets_.size(); ++i) {
-    totals.write_latency_buckets[i] = write_latency_buckets_[i].load(std::memory_order_relaxed);
+  for (const Shard& counts : shards_) {
+    totals.writes += counts.writes.load(std::memory_order_relaxed);
+    totals.frames_written += counts.frames_written.load(std::memory_order_relaxed);
+    totals.bytes_written += counts.bytes_written.load(std::memory_order_relaxed);
+    totals.slow_consumer_closes += counts.slow_consumer_closes.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < counts.write_latency_buckets.size(); ++i) {
+      totals.write_latency_buckets[i] +=
+          counts.write_latency_buckets[i].load(std::memory_order_relaxed);
+    }
+    totals.write_latency_sum_us += counts.write_latency_sum_us.load(std::memory_order_relaxed);
   }
-  totals.write_latency_sum_us = write_latency_sum_us_.load(std::memory_order_relaxed);
   return totals;
 }
 

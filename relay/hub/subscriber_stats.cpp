@@ -14,16 +14,14 @@ void SubscriberStats::add(const Subscriber& subscriber) {
 void SubscriberStats::retire(const Subscriber& subscriber) {
   std::lock_guard lock(mutex_);
   live_.erase(&subscriber);
-  retired_.add(subscriber.counters().read());
 }
 
 SubscriberStats::Snapshot SubscriberStats::snapshot() const {
   Snapshot snapshot;
   std::lock_guard lock(mutex_);
-  snapshot.totals = retired_;
+  snapshot.totals = counters_.read();
   for (const Subscriber* subscriber : live_) {
     (subscriber->kind() == SubscriberKind::chat ? snapshot.open_chat : snapshot.open_follow) += 1;
-    snapshot.totals.add(subscriber->counters().read());
     const std::size_t frames = subscriber->queued_frames();
     snapshot.queued_frames += frames;
     snapshot.queued_bytes += subscriber->queued_bytes();

@@ -10,9 +10,10 @@ namespace relay::hub {
 
 class Subscriber;
 
-// The streams' counters summed at scrape time: the live subscribers' plus
-// what the ended ones had counted, so that the totals never go back. Only
-// opening and ending a stream and a scrape take its lock, never a delivery.
+// The streams of a hub: how many are open and what waits in their queues,
+// read at scrape time, and what they wrote (counted in SubscriberCounters,
+// which never go back as streams end). Only opening and ending a stream and
+// a scrape take its lock, never a delivery.
 class SubscriberStats {
  public:
   struct Snapshot {
@@ -30,13 +31,14 @@ class SubscriberStats {
   // so every pointer held here is alive: a scrape reads them under mutex_.
   void add(const Subscriber& subscriber);
   void retire(const Subscriber& subscriber);
+  SubscriberCounters& counters() { return counters_; }
 
   Snapshot snapshot() const;
 
  private:
   mutable std::mutex mutex_;
   std::unordered_set<const Subscriber*> live_;  // guarded by mutex_
-  SubscriberTotals retired_;                    // guarded by mutex_
+  SubscriberCounters counters_;
 };
 
 }  // namespace relay::hub

@@ -27,21 +27,16 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
                          std::string user, Permissions permissions,
                          std::unique_ptr<StreamSlot> slot, std::int64_t token_expires_s)
     : context_(context),
-      user_(std::move(user)),
       permissions_(std::move(permissions)),
-      peer_(call->peer()),
       slot_(std::move(slot)),
-      connection_(context.connections, peer_),
-      subscriber_(context.hub.make_subscriber(user_, hub::SubscriberKind::chat, *this,
+      connection_(context.connections, call->peer()),
+      subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::chat, *this,
                                               write_batching(*call), connection_.connection())),
       stuck_write_(call, context_.stuck_write_cancels),
-      refusals_(fmt::format("chat stream {} of {}", subscriber_->id(), user_),
-                context_.refusal_counts),
       // A reconnecting client rejoins all its rooms at once, and may leave and
       // join a few more: that much is never refused.
       join_rate_(context.config.join_rate_per_second,
-                 2.0 * static_cast<double>(context.config.max_rooms_per_stream)),
-      refresh_rate_(kRefreshesPerSecond, kRefreshBurst) {
+                 2.0 * static_cast<double>(context.config.max_rooms_per_stream)) {
   // Before anything can write or finish: initial metadata must go first.
   StartSendInitialMetadata();
   context_.streams.add(subscriber_);
@@ -49,7 +44,8 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
   if (token_expires_s > 0) {
     lease_ = context.token_leases.add(subscriber_, token_expires_s, unix_now_ms());
   }
-  spdlog::info("chat stream {} opened by {} from {}", subscriber_->id(), user_, peer_);
+  spdlog::info("chat stream {} opened by {} from {}", subscriber_->id(), subscriber_->user(),
+               connection_.peer());
   StartRead(&read_buffer_);
 }
 
@@ -67,34 +63,36 @@ void ChatReactor::OnReadDone(bool ok) {
     leave_all_rooms();
     return;
   }
+  // Not a member: an idle stream keeps none of the frames it sent.
+  v1::ClientFrame frame;
   const grpc::Status parsed =
-      grpc::SerializationTraits<v1::ClientFrame>::Deserialize(&read_buffer_, &frame_);
+      grpc::SerializationTraits<v1::ClientFrame>::Deserialize(&read_buffer_, &frame);
   if (!parsed.ok()) {
-    refusals_.refused(grpc::StatusCode::INVALID_ARGUMENT, "malformed frame, ending the stream");
+    refusals().refused(grpc::StatusCode::INVALID_ARGUMENT, "malformed frame, ending the stream");
     leave_all_rooms();
     subscriber_->close({hub::CloseCode::invalid_argument,
                         "malformed ClientFrame: the bytes are not a relay.v1.ClientFrame"},
                        true);
     return;
   }
-  switch (frame_.kind_case()) {
+  switch (frame.kind_case()) {
     case v1::ClientFrame::kJoin:
-      handle(frame_.join());
+      handle(frame.join());
       break;
     case v1::ClientFrame::kLeave:
-      handle(frame_.leave());
+      handle(frame.leave());
       break;
     case v1::ClientFrame::kPublish:
-      handle(frame_.publish());
+      handle(frame.publish());
       break;
     case v1::ClientFrame::kRefresh:
-      handle(frame_.refresh());
+      handle(frame.refresh());
       break;
     case v1::ClientFrame::KIND_NOT_SET:
       // A kind added to relay.proto after this relay was built parses as
       // unknown fields: "empty" would send its client looking for a bug.
       notice(grpc::StatusCode::INVALID_ARGUMENT,
-             frame_.GetReflection()->GetUnknownFields(frame_).empty()
+             frame.GetReflection()->GetUnknownFields(frame).empty()
                  ? "empty ClientFrame: set one of join, leave, publish or refresh"
                  : "a ClientFrame of a kind this relay does not know (from a newer relay.proto?): "
                    "it knows join, leave, publish and refresh");
@@ -137,7 +135,7 @@ void ChatReactor::handle(const v1::Join& join) {
     case hub::JoinStatus::joined:
       rooms_.insert(room);
       // Debug, not info: joins are routine, and a client may make many.
-      spdlog::debug("{} joined {} on stream {} (replayed {}, missed {})", user_, room,
+      spdlog::debug("{} joined {} on stream {} (replayed {}, missed {})", user(), room,
                     subscriber_->id(), outcome.summary.replayed, outcome.summary.missed);
       return;
     case hub::JoinStatus::already_joined:
@@ -174,7 +172,7 @@ void ChatReactor::handle(const v1::Leave& leave) {
   // Queued once the stream is out of the room, so every frame the room
   // queued for it comes before: the client knows when the room is done.
   send_answer(context_.hub, subscriber_, encode_left(room));
-  spdlog::debug("{} left {} on stream {}", user_, room, subscriber_->id());
+  spdlog::debug("{} left {} on stream {}", user(), room, subscriber_->id());
 }
 
 void ChatReactor::handle(const v1::Publish& publish) {
@@ -215,7 +213,7 @@ void ChatReactor::handle(const v1::Publish& publish) {
   // just taken the stream out of it and removed it: recreating it is a
   // creation like any other.
   context_.backplane.publish(
-      room, {user_, id, publish.body()}, slot_->create_gate(),
+      room, {user(), id, publish.body()}, slot_->create_gate(),
       [&hub = context_.hub, &config = context_.config, subscriber = subscriber_, room,
        id](const hub::PublishResult& result) {
         if (auto refusal = publish_refusal(result, config)) {
@@ -239,11 +237,14 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
            "this relay does not use tokens: there is nothing to refresh");
     return;
   }
-  if (const std::int64_t now_us = steady_now_us(); !refresh_rate_.try_take(now_us)) {
+  if (refresh_rate_ == nullptr) {
+    refresh_rate_ = std::make_unique<common::TokenBucket>(kRefreshesPerSecond, kRefreshBurst);
+  }
+  if (const std::int64_t now_us = steady_now_us(); !refresh_rate_->try_take(now_us)) {
     notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
            fmt::format("refreshing too fast: at most {:g} refreshes per second on one stream",
                        kRefreshesPerSecond),
-           "", "", refresh_rate_.wait_us(now_us));
+           "", "", refresh_rate_->wait_us(now_us));
     return;
   }
   const std::int64_t now_ms = unix_now_ms();
@@ -254,7 +255,7 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
     return;
   }
   auto& claims = std::get<common::TokenClaims>(verified);
-  if (claims.user != user_) {
+  if (claims.user != user()) {
     notice(grpc::StatusCode::PERMISSION_DENIED,
            "refresh refused: the token is for another user; a stream keeps the user it was "
            "opened by");
@@ -292,10 +293,18 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
 
 void ChatReactor::notice(grpc::StatusCode code, const std::string& message, const std::string& room,
                          const std::string& client_message_id, std::int64_t retry_after_us) {
-  refusals_.refused(code, message);
+  refusals().refused(code, message);
   send_answer(
       context_.hub, subscriber_,
       encode_error(static_cast<int>(code), message, room, client_message_id, retry_after_us));
+}
+
+RefusalLog& ChatReactor::refusals() {
+  if (refusals_ == nullptr) {
+    refusals_ = std::make_unique<RefusalLog>(
+        fmt::format("chat stream {} of {}", subscriber_->id(), user()), context_.refusal_counts);
+  }
+  return *refusals_;
 }
 
 void ChatReactor::leave_all_rooms() {
@@ -322,14 +331,16 @@ void ChatReactor::OnDone() {
   leave_all_rooms();
   context_.token_leases.remove(lease_);
   context_.streams.remove(subscriber_);
-  refusals_.flush();  // before the closing line, so that the log reads in order
-  spdlog::info("chat stream {} of {} closed", subscriber_->id(), user_);
+  if (refusals_ != nullptr) {
+    refusals_->flush();  // before the closing line, so that the log reads in order
+  }
+  spdlog::info("chat stream {} of {} closed", subscriber_->id(), user());
   delete this;
 }
 
 void ChatReactor::write_stuck_after_close(bool draining) {
   stuck_write_.arm(context_.config, draining,
-                   fmt::format("chat stream {} of {}", subscriber_->id(), user_));
+                   fmt::format("chat stream {} of {}", subscriber_->id(), user()));
 }
 
 void ChatReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {
@@ -339,7 +350,7 @@ void ChatReactor::start_write(std::span<const hub::FramePtr> frames, bool more_f
 
 void ChatReactor::finish(const hub::CloseReason& reason) {
   if (reason.code != hub::CloseCode::ok && reason.code != hub::CloseCode::cancelled) {
-    spdlog::info("chat stream {} of {} ends: {}", subscriber_->id(), user_, reason.message);
+    spdlog::info("chat stream {} of {} ends: {}", subscriber_->id(), user(), reason.message);
   }
   Finish(to_status(reason));
 }

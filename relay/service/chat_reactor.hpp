@@ -1,9 +1,11 @@
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
-#include <unordered_set>
 #include <vector>
+
+#include <boost/container/flat_set.hpp>
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
@@ -53,24 +55,28 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   void notice(grpc::StatusCode code, const std::string& message, const std::string& room = "",
               const std::string& client_message_id = "", std::int64_t retry_after_us = 0);
   void leave_all_rooms();
+  const std::string& user() const { return subscriber_->user(); }
+  RefusalLog& refusals();
 
+  // An idle stream is most of what a relay holds: what it keeps is counted in
+  // bytes (bench/PROFILE.md, fourteenth session), so the user and the peer
+  // live once (in the Subscriber and the connection lease), and what only a
+  // rare frame needs is made when one comes.
   ServiceContext& context_;
-  const std::string user_;
   Permissions permissions_;  // read side only: a Refresh replaces it
-  const std::string peer_;
   const std::unique_ptr<StreamSlot> slot_;
   const ConnectionLease connection_;
   const hub::SubscriberPtr subscriber_;
   TokenLeases::LeasePtr lease_;  // the token's expiry; none without tokens; set in the constructor
   StuckWriteCanceller stuck_write_;
-  RefusalLog refusals_;
-  common::TokenBucket join_rate_;          // read side only
-  common::TokenBucket refresh_rate_;       // read side only
-  std::unordered_set<std::string> rooms_;  // read side only
-  grpc::ByteBuffer read_buffer_;           // read side only
-  grpc::ByteBuffer write_buffer_;          // write side only
-  std::vector<grpc::Slice> write_slices_;  // write side only
-  v1::ClientFrame frame_;                  // read side only
+  std::unique_ptr<RefusalLog> refusals_;               // read side only; made at the first refusal
+  common::TokenBucket join_rate_;                      // read side only
+  std::unique_ptr<common::TokenBucket> refresh_rate_;  // read side only; made at the first Refresh
+  // Sorted: a stream is in a few rooms (at most --max-rooms-per-stream).
+  boost::container::flat_set<std::string> rooms_;  // read side only
+  grpc::ByteBuffer read_buffer_;                   // read side only
+  grpc::ByteBuffer write_buffer_;                  // write side only
+  std::vector<grpc::Slice> write_slices_;          // write side only
 };
 
 }  // namespace relay::service

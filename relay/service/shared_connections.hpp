@@ -105,18 +105,19 @@ class SharedConnections {
 // is destroyed.
 class ConnectionLease {
  public:
-  ConnectionLease(SharedConnections& connections, std::string peer)
-      : connections_(connections), peer_(std::move(peer)), connection_(connections.attach(peer_)) {}
-  ~ConnectionLease() { connections_.detach(peer_); }
+  ConnectionLease(SharedConnections& connections, const std::string& peer)
+      : connections_(connections), connection_(connections.attach(peer)) {}
+  ~ConnectionLease() { connections_.detach(connection_->peer()); }
   ConnectionLease(const ConnectionLease&) = delete;
   ConnectionLease& operator=(const ConnectionLease&) = delete;
 
   const std::shared_ptr<TcpConnection>& connection() const { return connection_; }
+  // gRPC's peer string of the stream (the connection's, held once for all its streams).
+  const std::string& peer() const { return connection_->peer(); }
 
  private:
   SharedConnections& connections_;
-  const std::string peer_;
-  const std::shared_ptr<TcpConnection> connection_;
+  const std::shared_ptr<TcpConnection> connection_;  // never null
 };
 
 // gRPC's peer string for a socket address ("ipv4:127.0.0.1:5000",

@@ -42,19 +42,21 @@ UserQuota::UserQuota(const common::RelayConfig& config)
     : publishes(config.publish_rate_per_second, static_cast<double>(config.publish_burst)),
       room_creations(SharedBucket::PerMinute{config.room_creations_per_user_per_minute}) {}
 
-StreamSlot::StreamSlot(UserLimits& limits, std::string user, std::string peer,
-                       std::shared_ptr<UserQuota> quota,
-                       std::shared_ptr<SharedBucket> peer_creations)
+StreamSlot::StreamSlot(UserLimits& limits, const std::string& user, const std::string& peer,
+                       UserQuota& quota, SharedBucket& peer_creations)
     : limits_(limits),
-      user_(std::move(user)),
-      peer_(std::move(peer)),
-      quota_(std::move(quota)),
-      peer_creations_(std::move(peer_creations)),
-      create_gate_([quota = quota_, peer_creations = peer_creations_] {
+      user_(user),
+      peer_(peer),
+      quota_(quota),
+      peer_creations_(peer_creations),
+      // The hub asks the gate only while it is being called (Hub::join,
+      // Hub::publish, Backplane::publish), so `this` outlives every use; a
+      // capture of one pointer is kept inside the std::function, not on the heap.
+      create_gate_([this] {
         // The address first: a client cycling names is refused without
         // spending the quota of the name it borrowed.
         const std::int64_t now_us = steady_now_us();
-        return peer_creations->try_take(now_us) == 0 && quota->room_creations.try_take(now_us) == 0;
+        return peer_creations_.try_take(now_us) == 0 && quota_.room_creations.try_take(now_us) == 0;
       }) {}
 
 StreamSlot::~StreamSlot() { limits_.release(user_, peer_); }
@@ -63,7 +65,7 @@ std::int64_t StreamSlot::creation_wait_us(std::int64_t now_us) const {
   // At least 1: a token may have come back since the gate refused, and a
   // hint of 0 would say that the refusal was not a rate's.
   return std::max(
-      {std::int64_t{1}, peer_creations_->wait_us(now_us), quota_->room_creations.wait_us(now_us)});
+      {std::int64_t{1}, peer_creations_.wait_us(now_us), quota_.room_creations.wait_us(now_us)});
 }
 
 UserLimits::Admission UserLimits::admit(const std::string& user, const std::string& peer) {
@@ -88,21 +90,19 @@ UserLimits::Admission UserLimits::admit(const std::string& user, const std::stri
     return refuse(fmt::format("{} streams are open from your address, the most one address may",
                               found_peer->second.streams));
   }
-  User& entry = found_user != users_.end() ? found_user->second : users_[user];
-  Peer& from = found_peer != peers_.end() ? found_peer->second : peers_[address];
-  if (!entry.quota) {
-    entry.quota = std::make_shared<UserQuota>(config_);
-  }
-  if (!from.room_creations) {
-    from.room_creations = std::make_shared<SharedBucket>(
-        SharedBucket::PerMinute{config_.room_creations_per_peer_per_minute});
-  }
+  // Nodes of the maps, so their keys stay put for the slot to refer to.
+  const auto user_entry =
+      found_user != users_.end() ? found_user : users_.try_emplace(user, config_).first;
+  const auto peer_entry =
+      found_peer != peers_.end() ? found_peer : peers_.try_emplace(address, config_).first;
+  User& entry = user_entry->second;
+  Peer& from = peer_entry->second;
   ++entry.streams;
   ++from.streams;
   ++streams_;
-  return Admission{
-      std::make_unique<StreamSlot>(*this, user, address, entry.quota, from.room_creations),
-      grpc::Status::OK};
+  return Admission{std::make_unique<StreamSlot>(*this, user_entry->first, peer_entry->first,
+                                                entry.quota, from.room_creations),
+                   grpc::Status::OK};
 }
 
 void UserLimits::release(const std::string& user, const std::string& peer) {
@@ -118,12 +118,16 @@ void UserLimits::release(const std::string& user, const std::string& peer) {
 
 void UserLimits::sweep(std::int64_t now_us) {
   std::lock_guard lock(mutex_);
-  std::erase_if(users_, [now_us](auto& item) {
-    return item.second.streams == 0 && item.second.quota->at_rest(now_us);
-  });
-  std::erase_if(peers_, [now_us](auto& item) {
-    return item.second.streams == 0 && item.second.room_creations->full(now_us);
-  });
+  // Not std::erase_if: it hands the entries over as const, and reading a
+  // bucket takes its lock.
+  for (auto it = users_.begin(); it != users_.end();) {
+    const bool idle = it->second.streams == 0 && it->second.quota.at_rest(now_us);
+    it = idle ? users_.erase(it) : std::next(it);
+  }
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    const bool idle = it->second.streams == 0 && it->second.room_creations.full(now_us);
+    it = idle ? peers_.erase(it) : std::next(it);
+  }
 }
 
 std::size_t UserLimits::open_streams() const {

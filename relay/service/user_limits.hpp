@@ -55,15 +55,18 @@ class UserLimits;
 // the place back is destroying the slot.
 class StreamSlot {
  public:
-  StreamSlot(UserLimits& limits, std::string user, std::string peer,
-             std::shared_ptr<UserQuota> quota, std::shared_ptr<SharedBucket> peer_creations);
+  // The user, the address and the quotas are UserLimits' entries, which
+  // stay while a slot counts in them: a slot keeps references, not copies
+  // (one per stream, and with a user each most of an idle stream's state).
+  StreamSlot(UserLimits& limits, const std::string& user, const std::string& peer, UserQuota& quota,
+             SharedBucket& peer_creations);
   ~StreamSlot();
   StreamSlot(const StreamSlot&) = delete;
   StreamSlot& operator=(const StreamSlot&) = delete;
 
   // 0 when the user may publish now (the token is taken); otherwise the
   // microseconds until a publish would be allowed.
-  std::int64_t try_publish(std::int64_t now_us) { return quota_->publishes.try_take(now_us); }
+  std::int64_t try_publish(std::int64_t now_us) { return quota_.publishes.try_take(now_us); }
   // For hub::CreateGate: a room may be created if both the user and its
   // address have a creation left (user names are not verified, so the
   // address bounds a client that changes names). Built once per stream, so
@@ -75,10 +78,10 @@ class StreamSlot {
 
  private:
   UserLimits& limits_;
-  const std::string user_;
-  const std::string peer_;
-  const std::shared_ptr<UserQuota> quota_;
-  const std::shared_ptr<SharedBucket> peer_creations_;
+  const std::string& user_;
+  const std::string& peer_;
+  UserQuota& quota_;
+  SharedBucket& peer_creations_;
   const std::function<bool()> create_gate_;
 };
 
@@ -109,11 +112,14 @@ class UserLimits {
   void release(const std::string& user, const std::string& peer);
 
   struct User {
-    std::shared_ptr<UserQuota> quota;
+    explicit User(const common::RelayConfig& config) : quota(config) {}
+    UserQuota quota;
     std::size_t streams = 0;
   };
   struct Peer {
-    std::shared_ptr<SharedBucket> room_creations;
+    explicit Peer(const common::RelayConfig& config)
+        : room_creations(SharedBucket::PerMinute{config.room_creations_per_peer_per_minute}) {}
+    SharedBucket room_creations;
     std::size_t streams = 0;
   };
 

@@ -70,9 +70,17 @@ TEST_CASE("the queue keeps its order as it wraps, grows past a burst and gives t
   CHECK(f.subscriber.queue_slots() == 0);  // a burst's growth is given back
   push(3);                                 // in flight, then on a new small ring
   CHECK(f.subscriber.queue_slots() == 8);
-  push(20);  // a depth of 22 keeps its ring once empty
-  f.sink.complete_all();
+  push(20);  // a depth of 22 keeps its ring while writes go on
+  while (f.subscriber.queued_frames() > 0) {
+    REQUIRE(f.sink.complete_one());
+  }
+  CHECK(f.sink.write_in_flight());
   CHECK(f.subscriber.queue_slots() == 32);
+  REQUIRE(f.sink.complete_one());  // caught up: an idle stream keeps no ring
+  CHECK_FALSE(f.sink.write_in_flight());
+  CHECK(f.subscriber.queue_slots() == 0);
+  push(1);
+  f.sink.complete_all();
   CHECK(f.sink.written() == sent);
 }
 
