@@ -219,6 +219,7 @@ std::optional<Members> Hub::members(const std::string& room) const {
 }
 
 std::size_t Hub::sweep() {
+  subscriber_stats_.trim_idle();
   const HubTime now = clock_();
   if (limits_.history_max_age_us > 0) {
     std::uint64_t expired = 0;

@@ -144,8 +144,9 @@ class Hub {
                                      std::size_t limit) const;
   std::optional<Members> members(const std::string& room) const;
 
-  // Drops messages older than history_max_age_us, then removes idle empty
-  // rooms; returns how many rooms. The relay calls it on a timer.
+  // Gives back the queue room of streams idle since the last sweep, drops
+  // messages older than history_max_age_us, then removes idle empty rooms;
+  // returns how many rooms. The relay calls it on a timer.
   std::size_t sweep();
 
   HubStats stats() const;

@@ -113,19 +113,20 @@ bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
 
 namespace {
 
-// The ring's first size; and the most it keeps while empty behind a write in
+// The ring starts with one slot, all that an idle stream's frames (a Joined,
+// now and then a message) need, and doubles as the stream's depth asks. It
+// keeps up to kKeptQueue slots (768 bytes) while empty behind a write in
 // flight, so that a busy stream whose depth stays within that allocates
-// nothing once grown (it keeps up to 32 slots, 768 bytes), while one that a
-// burst grew further gives it all back. A stream that has caught up gives
-// back what it keeps (on_write_done).
-constexpr std::size_t kSmallQueue = 8;
+// nothing once grown, while one that a burst grew further gives it all back.
+// A stream idle for a sweep gives back what it keeps (trim_if_idle).
+constexpr std::size_t kFirstQueue = 1;
 constexpr std::size_t kKeptQueue = 32;
 
 }  // namespace
 
 void Subscriber::push_locked(Queued queued) {
   if (queue_.full()) {
-    queue_.set_capacity(std::max(kSmallQueue, 2 * queue_.capacity()));
+    queue_.set_capacity(std::max(kFirstQueue, 2 * queue_.capacity()));
   }
   queue_.push_back(std::move(queued));
 }
@@ -238,16 +239,20 @@ void Subscriber::on_write_done(bool ok) {
       drain_ = false;
     }
     action = next_action_locked();
-    if (!write_in_flight_ && queue_.empty()) {
-      // Caught up: most of a chat relay's streams are idle most of the time,
-      // and an idle one keeps no room for frames (about 200 bytes). A stream
-      // that keeps up allocates its ring again at its next frame, a cost
-      // unseen beside a write's (bench/PROFILE.md, fourteenth session).
-      Queue().swap(queue_);
-      std::vector<FramePtr>().swap(in_flight_);
-    }
   }
   run(std::move(action));
+}
+
+bool Subscriber::trim_if_idle() {
+  std::lock_guard lock(mutex_);
+  const bool idle = !wrote_since_trim_ && !write_in_flight_ && queue_.empty();
+  wrote_since_trim_ = false;
+  if (!idle || (queue_.capacity() == 0 && in_flight_.capacity() == 0)) {
+    return false;
+  }
+  Queue().swap(queue_);
+  std::vector<FramePtr>().swap(in_flight_);
+  return true;
 }
 
 bool Subscriber::close(CloseReason reason, bool drain) {
@@ -354,6 +359,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
         !batches() && !answer && !queue_.empty() && kept_back_ < kMaxKeptBackWrites;
     kept_back_ = action.more_follows ? kept_back_ + 1 : 0;
     write_in_flight_ = true;
+    wrote_since_trim_ = true;
     tell_write_stuck_locked();
     if (answer) {
       action.release = std::exchange(holding_, false);

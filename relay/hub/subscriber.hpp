@@ -190,6 +190,14 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::size_t queued_frames() const;
   // Frames the queue has room for without allocating: what it holds while idle.
   std::size_t queue_slots() const;
+  // Gives back the room for frames (the ring, the in-flight vector) if the
+  // stream has started no write since the last call and has nothing queued;
+  // true if it gave any. Called at every sweep (Hub::sweep), so that an idle
+  // stream, most of what a chat relay holds, keeps none of it (about 200
+  // bytes), while a busy one allocates nothing between sweeps: giving it
+  // back each time a stream caught up cost the latency scenario 6 % CPU
+  // (bench/PROFILE.md, fourteenth session).
+  bool trim_if_idle();
   std::size_t queued_bytes() const;
 
  private:
@@ -303,9 +311,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool told_write_stuck_ = false;  // guarded by mutex_
   // A hold of connection_ is in force, or about to be, with its release
   // scheduled with the timer (holds_while_saturated).
-  bool holding_ = false;       // guarded by mutex_
-  State state_ = State::open;  // guarded by mutex_
-  CloseReason close_reason_;   // guarded by mutex_
+  bool holding_ = false;           // guarded by mutex_
+  bool wrote_since_trim_ = false;  // guarded by mutex_
+  State state_ = State::open;      // guarded by mutex_
+  CloseReason close_reason_;       // guarded by mutex_
   // Writes in a row started with more_follows.
   std::size_t kept_back_ = 0;  // guarded by mutex_
   // What the queue held when it overflowed, for flush() to log once no lock

@@ -6,14 +6,24 @@
 
 namespace relay::hub {
 
-void SubscriberStats::add(const Subscriber& subscriber) {
+void SubscriberStats::add(Subscriber& subscriber) {
   std::lock_guard lock(mutex_);
   live_.insert(&subscriber);
 }
 
-void SubscriberStats::retire(const Subscriber& subscriber) {
+void SubscriberStats::retire(Subscriber& subscriber) {
   std::lock_guard lock(mutex_);
   live_.erase(&subscriber);
+}
+
+std::size_t SubscriberStats::trim_idle() {
+  // Each stream's lock under this one, in the order a scrape takes them.
+  std::lock_guard lock(mutex_);
+  std::size_t trimmed = 0;
+  for (Subscriber* subscriber : live_) {
+    trimmed += subscriber->trim_if_idle() ? 1 : 0;
+  }
+  return trimmed;
 }
 
 SubscriberStats::Snapshot SubscriberStats::snapshot() const {

@@ -29,15 +29,17 @@ class SubscriberStats {
 
   // A Subscriber adds itself as it is made and retires as it is destroyed,
   // so every pointer held here is alive: a scrape reads them under mutex_.
-  void add(const Subscriber& subscriber);
-  void retire(const Subscriber& subscriber);
+  void add(Subscriber& subscriber);
+  void retire(Subscriber& subscriber);
   SubscriberCounters& counters() { return counters_; }
+  // Subscriber::trim_if_idle of every stream; how many gave memory back.
+  std::size_t trim_idle();
 
   Snapshot snapshot() const;
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_set<const Subscriber*> live_;  // guarded by mutex_
+  std::unordered_set<Subscriber*> live_;  // guarded by mutex_
   SubscriberCounters counters_;
 };
 
