@@ -179,3 +179,26 @@ TEST_CASE("a join refused on a room it created leaves no room behind") {
     CHECK(hub.join("bob-" + std::to_string(i), bob.subscriber, {}).status == JoinStatus::joined);
   }
 }
+
+TEST_CASE(
+    "a sweep gives back the queue room of a stream idle since the last sweep, not a busy one's") {
+  TextEncoder encoder;
+  FakeClock time;
+  Hub hub(HubLimits{}, encoder, time.clock());
+  Client ann(hub, "ann"), bob(hub, "bob");
+  REQUIRE(hub.join("busy", ann.subscriber, {}).status == JoinStatus::joined);
+  REQUIRE(hub.join("quiet", bob.subscriber, {}).status == JoinStatus::joined);
+  ann.received();
+  const std::size_t bob_frames = bob.received().size();
+  CHECK(ann.subscriber->queue_slots() == 1);
+  CHECK(bob.subscriber->queue_slots() == 1);
+  hub.sweep();  // both wrote their Joined since the hub began
+  CHECK(bob.subscriber->queue_slots() == 1);
+  hub.publish("busy", {"ann", "", "still here"});
+  ann.received();
+  hub.sweep();
+  CHECK(ann.subscriber->queue_slots() == 1);
+  CHECK(bob.subscriber->queue_slots() == 0);
+  hub.publish("quiet", {"bob", "", "back"});
+  CHECK(bob.received().size() == bob_frames + 1);
+}
