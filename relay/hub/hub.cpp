@@ -219,7 +219,9 @@ std::optional<Members> Hub::members(const std::string& room) const {
 }
 
 std::size_t Hub::sweep() {
-  subscriber_stats_.trim_idle();
+  if (const std::size_t trimmed = subscriber_stats_.trim_idle(); trimmed > 0) {
+    spdlog::debug("{} streams idle since the last sweep gave back their queues' room", trimmed);
+  }
   const HubTime now = clock_();
   if (limits_.history_max_age_us > 0) {
     std::uint64_t expired = 0;

@@ -193,10 +193,10 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // Gives back the room for frames (the ring, the in-flight vector) if the
   // stream has started no write since the last call and has nothing queued;
   // true if it gave any. Called at every sweep (Hub::sweep), so that an idle
-  // stream, most of what a chat relay holds, keeps none of it (about 200
-  // bytes), while a busy one allocates nothing between sweeps: giving it
-  // back each time a stream caught up cost the latency scenario 6 % CPU
-  // (bench/PROFILE.md, fourteenth session).
+  // stream, most of what a chat relay holds, keeps none of it (up to 800
+  // bytes once a burst grew its ring), while a busy one allocates nothing
+  // between sweeps: giving it back each time a stream caught up cost the
+  // latency scenario 6 % CPU (bench/PROFILE.md, fourteenth session).
   bool trim_if_idle();
   std::size_t queued_bytes() const;
 
