@@ -50,8 +50,9 @@ class Backplane {
   // waits for an answer holds up the server's shutdown until it comes).
   virtual ~Backplane() = default;
   // `may_create` is asked before the publish creates the room (see
-  // hub::CreateGate); it is the caller's, valid during the call only, so a
-  // backplane that decides later copies it.
+  // hub::CreateGate); it is the caller's and valid during the call only:
+  // neither kept nor copied past it (a stream's gate refers to the stream's
+  // slot, gone once the stream ends), so a backplane decides admission here.
   virtual void publish(const std::string& room, hub::PublishRequest request,
                        const hub::CreateGate& may_create, PublishDone done) = 0;
   // Whether publishes can be ordered now; a broker-backed backplane says

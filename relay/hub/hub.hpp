@@ -46,7 +46,8 @@ struct HubLimits {
 
 // Asked, with a shard's lock held, before a join or publish creates a room:
 // false refuses the creation (a per-user limit). Must be quick and call
-// nothing that takes a hub lock. An empty gate allows every creation.
+// nothing that takes a hub lock. An empty gate allows every creation. The
+// hub asks it only during the call that takes it, and keeps no copy.
 using CreateGate = std::function<bool()>;
 
 // Counters for the degraded modes and the traffic, read by tests and logs.

@@ -192,11 +192,12 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::size_t queue_slots() const;
   // Gives back the room for frames (the ring, the in-flight vector) if the
   // stream has started no write since the last call and has nothing queued;
-  // true if it gave any. Called at every sweep (Hub::sweep), so that an idle
-  // stream, most of what a chat relay holds, keeps none of it (up to 800
-  // bytes once a burst grew its ring), while a busy one allocates nothing
-  // between sweeps: giving it back each time a stream caught up cost the
-  // latency scenario 6 % CPU (bench/PROFILE.md, fourteenth session).
+  // true if it gave any. Called at every sweep (Hub::sweep: every
+  // --room-idle-ttl-ms / 4, from 100 ms to 10 s), so that an idle stream,
+  // most of what a chat relay holds, keeps none of it (up to 800 bytes once a
+  // burst grew its ring), while a busy one allocates nothing between sweeps:
+  // giving it back each time a stream caught up cost the latency scenario
+  // 6 % CPU (bench/PROFILE.md, fourteenth session).
   bool trim_if_idle();
   std::size_t queued_bytes() const;
 
@@ -297,7 +298,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::size_t replay_frames_ = 0;  // the replay part; guarded by mutex_
   std::size_t replay_bytes_ = 0;   // guarded by mutex_
   // The frames of the write in flight. Filled under the lock, then read by
-  // the sink without it: no one else touches it until that write completes.
+  // the sink without it: no one else touches it until that write completes
+  // (trim_if_idle gives its storage back only with no write in flight).
   std::vector<FramePtr> in_flight_;
   std::size_t in_flight_bytes_ = 0;                   // guarded by mutex_
   FlushTimer::Clock::time_point last_write_started_;  // guarded by mutex_; when timed()

@@ -12,8 +12,8 @@ class Subscriber;
 
 // The streams of a hub: how many are open and what waits in their queues,
 // read at scrape time, and what they wrote (counted in SubscriberCounters,
-// which never go back as streams end). Only opening and ending a stream and
-// a scrape take its lock, never a delivery.
+// which never go back as streams end). Only opening and ending a stream, a
+// scrape and a sweep (trim_idle) take its lock, never a delivery.
 class SubscriberStats {
  public:
   struct Snapshot {

@@ -70,7 +70,8 @@ class StreamSlot {
   // For hub::CreateGate: a room may be created if both the user and its
   // address have a creation left (user names are not verified, so the
   // address bounds a client that changes names). Built once per stream, so
-  // that a publish or a join pays nothing for it until it creates a room.
+  // that a publish or a join pays nothing for it until it creates a room. It
+  // refers to this slot: call it only during the call it is passed to.
   const std::function<bool()>& create_gate() const { return create_gate_; }
   // After the gate refused: the microseconds until both the user and its
   // address have a creation again, the retry hint of the refusal.

@@ -8,11 +8,16 @@
 #include <vector>
 
 #include "relay/hub/flush_timer.hpp"
+#include "relay/hub/hub.hpp"
 #include "relay/hub/subscriber.hpp"
+#include "relay/hub/subscriber_counters.hpp"
 #include "tests/unit/hub_fakes.hpp"
 
 using namespace relay::hub;
+using relay::hub::testing::Client;
+using relay::hub::testing::FakeClock;
 using relay::hub::testing::ManualSink;
+using relay::hub::testing::TextEncoder;
 using relay::hub::testing::TextFrame;
 
 namespace {
@@ -490,4 +495,43 @@ TEST_CASE("a lingering stream writes at once when a batch's worth or half its qu
     CHECK(sink.write_in_flight());  // two of four: written, not left to overflow
     CHECK_FALSE(subscriber->closing());
   }
+}
+
+TEST_CASE(
+    "a hub's write counters add up over more threads than shards and keep what ended streams "
+    "wrote") {
+  TextEncoder encoder;
+  FakeClock time;
+  Hub hub(HubLimits{}, encoder, time.clock());
+  {
+    Client ann(hub, "ann");
+    REQUIRE(hub.join("lobby", ann.subscriber, {}).status == JoinStatus::joined);
+    ann.received();
+    REQUIRE(hub.leave("lobby", ann.subscriber));
+  }
+  CHECK(hub.subscriber_stats().open_chat == 0);
+  CHECK(hub.subscriber_stats().totals.writes == 1);  // ann's Joined, after ann is gone
+
+  SubscriberCounters counters;
+  constexpr int kThreads = 24;
+  constexpr int kWrites = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&counters] {
+      for (int i = 0; i < kWrites; ++i) {
+        counters.wrote(2, 10);
+        counters.write_took(std::chrono::microseconds(75));
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  const SubscriberTotals totals = counters.read();
+  constexpr std::uint64_t kAll = kThreads * kWrites;
+  CHECK(totals.writes == kAll);
+  CHECK(totals.frames_written == 2 * kAll);
+  CHECK(totals.bytes_written == 10 * kAll);
+  CHECK(totals.write_latency_buckets[1] == kAll);  // 75 µs: the bucket up to 100 µs
+  CHECK(totals.write_latency_sum_us == 75 * kAll);
 }

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "relay/service/user_limits.hpp"
 
 using relay::common::RelayConfig;
@@ -99,4 +103,34 @@ TEST_CASE("one address creates at most its rooms per minute, whatever names it u
   auto elsewhere = limits.admit("other", "ipv4:10.0.0.2:1");
   REQUIRE(elsewhere.slot);
   CHECK(elsewhere.slot->create_gate()());
+}
+
+TEST_CASE("a slot keeps its user's and address's quotas while other users come, go and are swept") {
+  RelayConfig config;
+  config.room_creations_per_user_per_minute = 2;
+  config.room_creations_per_peer_per_minute = 1000;
+  UserLimits limits(config);
+  auto held = limits.admit("ann", "ipv4:10.0.0.1:1");
+  REQUIRE(held.slot);
+  CHECK(held.slot->create_gate()());
+  // Enough users to rehash both maps many times over, then gone and swept.
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::unique_ptr<relay::service::StreamSlot>> others;
+    for (int i = 0; i < 1000; ++i) {
+      auto admitted = limits.admit("user-" + std::to_string(i),
+                                   "ipv4:10.0." + std::to_string(i % 250) + ".2:1");
+      REQUIRE(admitted.slot);
+      others.push_back(std::move(admitted.slot));
+    }
+    others.clear();
+    limits.sweep(relay::service::steady_now_us() + 3'600'000'000);
+  }
+  CHECK(limits.users_tracked() == 1);
+  CHECK(limits.open_streams() == 1);
+  // Still ann's quota: one creation left of two, then none.
+  CHECK(held.slot->create_gate()());
+  CHECK_FALSE(held.slot->create_gate()());
+  CHECK(held.slot->creation_wait_us(relay::service::steady_now_us()) > 0);
+  held.slot.reset();
+  CHECK(limits.open_streams() == 0);
 }
