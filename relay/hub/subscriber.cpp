@@ -250,7 +250,7 @@ bool Subscriber::trim_if_idle() {
   if (!idle || (queue_.capacity() == 0 && in_flight_.capacity() == 0)) {
     return false;
   }
-  Queue().swap(queue_);
+  clear_queue_locked();  // empty: only its storage goes
   std::vector<FramePtr>().swap(in_flight_);
   return true;
 }
