@@ -62,9 +62,11 @@ nlohmann::json to_json(const Report& r, const std::string& driver,
                         {"p90", r.p90_us},
                         {"p99", r.p99_us},
                         {"p99.9", r.p999_us},
-                        {"max", r.max_us}}},
-                      {"bench_cpu_share", r.bench_cpu_ns / (r.seconds * 1e9)}};
-  if (r.relay_cpu_ns) {
+                        {"max", r.max_us}}}};
+  if (r.seconds > 0) {
+    json["bench_cpu_share"] = r.bench_cpu_ns / (r.seconds * 1e9);
+  }
+  if (r.relay_cpu_ns && r.seconds > 0) {
     json["relay_cpu_share"] = static_cast<double>(*r.relay_cpu_ns) / (r.seconds * 1e9);
     json["relay_cpu_ns_per_delivery"] =
         r.delivered > 0 ? static_cast<double>(*r.relay_cpu_ns) / static_cast<double>(r.delivered)
@@ -103,8 +105,10 @@ void print_table(const Report& r, const nlohmann::json& json, const std::string&
             << fmt::format("latency (us)        p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n",
                            r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us)
             << fmt::format("lost / duplicated   {} / {}\n", r.lost, r.duplicated);
-  const double bench_share = json["bench_cpu_share"];
-  std::cout << fmt::format("bench CPU           {:.0f} % of a core\n", bench_share * 100);
+  const double bench_share = json.value("bench_cpu_share", 0.0);
+  if (json.contains("bench_cpu_share")) {
+    std::cout << fmt::format("bench CPU           {:.0f} % of a core\n", bench_share * 100);
+  }
   if (json.contains("relay_cpu_share")) {
     const double relay_share = json["relay_cpu_share"];
     std::cout << fmt::format("{:<20}{:.0f} % of a core, {:.0f} ns per delivery\n", server + " CPU",
