@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 namespace relay::common {
@@ -15,6 +16,10 @@ class TokenBucket {
  public:
   TokenBucket(double rate_per_second, double burst)
       : rate_per_us_(rate_per_second / 1e6), burst_(burst), tokens_(burst) {}
+  // `count` a minute, that many at once (0: no limit).
+  static TokenBucket per_minute(std::size_t count) {
+    return {static_cast<double>(count) / 60.0, static_cast<double>(count)};
+  }
 
   bool try_take(std::int64_t now_us) {
     if (rate_per_us_ <= 0) {
@@ -36,6 +41,11 @@ class TokenBucket {
     }
     refill(now_us);
     return tokens_ >= burst_;
+  }
+
+  // 0 when a token was taken; otherwise the microseconds until one would be.
+  std::int64_t take_or_wait_us(std::int64_t now_us) {
+    return try_take(now_us) ? 0 : wait_us(now_us);
   }
 
   // How long until try_take can succeed; 0 when it can now.

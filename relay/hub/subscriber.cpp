@@ -89,16 +89,18 @@ bool Subscriber::enqueue(FramePtr frame, bool replay, bool answer) {
                             : queue_.size() - replay_frames_ + 1 > limits_.max_frames ||
                                   queued_bytes_ - replay_bytes_ + size > limits_.max_bytes;
   if (overflow) {
-    overflowed_ = Overflow{queue_.size(), queued_bytes_};
+    // First, so that nothing has changed if making it fails.
+    ending_ = std::make_unique<Ending>(
+        Ending{{CloseCode::resource_exhausted,
+                "slow consumer: the relay's queue for this stream is full; reconnect and "
+                "resume from your last sequence"},
+               Overflow{queue_.size(), queued_bytes_}});
     if (stats_ != nullptr) {
       stats_->counters().slow_consumer();
     }
     clear_queue_locked();
     state_ = State::closing;
     drain_ = false;
-    close_reason_ = {CloseCode::resource_exhausted,
-                     "slow consumer: the relay's queue for this stream is full; reconnect and "
-                     "resume from your last sequence"};
     return true;
   }
   // First, so that the counters stay true if growing the ring fails.
@@ -155,7 +157,9 @@ bool Subscriber::flush() {
     std::lock_guard lock(mutex_);
     action = next_action_locked();
     closing = state_ != State::open;
-    overflowed = std::exchange(overflowed_, std::nullopt);
+    if (ending_ != nullptr) {
+      overflowed = std::exchange(ending_->overflowed, std::nullopt);
+    }
   }
   if (overflowed) {
     spdlog::warn("slow consumer: closing stream {} of {} with {} frames ({} bytes) queued", id_,
@@ -200,6 +204,16 @@ std::vector<std::string> Subscriber::rooms() const {
   return rooms_;
 }
 
+bool Subscriber::in_room(const std::string& room) const {
+  std::lock_guard lock(mutex_);
+  return std::find(rooms_.begin(), rooms_.end(), room) != rooms_.end();
+}
+
+std::size_t Subscriber::room_count() const {
+  std::lock_guard lock(mutex_);
+  return rooms_.size();
+}
+
 void Subscriber::on_write_done(bool ok) {
   Action action;
   {
@@ -233,7 +247,7 @@ void Subscriber::on_write_done(bool ok) {
       // The peer is gone: nothing more can be written, only finished.
       clear_queue_locked();
       if (state_ == State::open) {
-        close_reason_ = {CloseCode::cancelled, "stream broken"};
+        ending_ = std::make_unique<Ending>(Ending{{CloseCode::cancelled, "stream broken"}, {}});
       }
       state_ = State::closing;
       drain_ = false;
@@ -262,9 +276,9 @@ bool Subscriber::close(CloseReason reason, bool drain) {
     if (state_ != State::open) {
       return false;
     }
+    ending_ = std::make_unique<Ending>(Ending{std::move(reason), {}});
     state_ = State::closing;
     drain_ = drain;
-    close_reason_ = std::move(reason);
     if (!drain) {
       clear_queue_locked();
     }
@@ -375,7 +389,7 @@ Subscriber::Action Subscriber::next_action_locked(bool due) {
     // The stream's last write has started: nothing is left to send together.
     action.release = std::exchange(holding_, false);
     state_ = State::finished;
-    action.finish = close_reason_;
+    action.finish = ending_->reason;
   }
   return action;
 }
@@ -387,7 +401,7 @@ void Subscriber::tell_write_stuck_locked() {
   }
   // A stream its client ended itself (a half-close) drains for as long as
   // the client reads, however slowly: it asked for what is queued.
-  if (drain_ && close_reason_.code == CloseCode::ok) {
+  if (drain_ && ending_->reason.code == CloseCode::ok) {
     return;
   }
   told_write_stuck_ = true;

@@ -185,6 +185,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   [[nodiscard]] bool add_room_if_open(const std::string& room);
   void remove_room(const std::string& room);
   std::vector<std::string> rooms() const;
+  bool in_room(const std::string& room) const;
+  std::size_t room_count() const;
 
   // Frames and bytes queued, not counting the write in flight.
   std::size_t queued_frames() const;
@@ -316,13 +318,19 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool holding_ = false;           // guarded by mutex_
   bool wrote_since_trim_ = false;  // guarded by mutex_
   State state_ = State::open;      // guarded by mutex_
-  CloseReason close_reason_;       // guarded by mutex_
   // Writes in a row started with more_follows.
   std::size_t kept_back_ = 0;  // guarded by mutex_
-  // What the queue held when it overflowed, for flush() to log once no lock
-  // is held: enqueue runs under the room's lock.
-  std::optional<Overflow> overflowed_;  // guarded by mutex_
-  std::vector<std::string> rooms_;      // guarded by mutex_
+  // Why the stream ends: made as it leaves State::open (never null after),
+  // so that an open stream, most of what a relay holds, keeps 8 bytes for
+  // it instead of 64.
+  struct Ending {
+    CloseReason reason;
+    // What the queue held when it overflowed, for flush() to log once no
+    // lock is held: enqueue runs under the room's lock.
+    std::optional<Overflow> overflowed;
+  };
+  std::unique_ptr<Ending> ending_;  // guarded by mutex_
+  std::vector<std::string> rooms_;  // guarded by mutex_
 };
 
 // Calls start on each subscriber, which may start a write of each; those of

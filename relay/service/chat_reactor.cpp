@@ -32,7 +32,7 @@ ChatReactor::ChatReactor(ServiceContext& context, grpc::CallbackServerContext* c
       connection_(context.connections, call->peer()),
       subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::chat, *this,
                                               write_batching(*call), connection_.connection())),
-      stuck_write_(call, context_.stuck_write_cancels),
+      stuck_write_(call),
       // A reconnecting client rejoins all its rooms at once, and may leave and
       // join a few more: that much is never refused.
       join_rate_(context.config.join_rate_per_second,
@@ -111,7 +111,8 @@ void ChatReactor::handle(const v1::Join& join) {
     notice(grpc::StatusCode::PERMISSION_DENIED, not_permitted(common::RoomRight::join, room), room);
     return;
   }
-  if (rooms_.size() >= context_.config.max_rooms_per_stream && !rooms_.contains(room)) {
+  if (subscriber_->room_count() >= context_.config.max_rooms_per_stream &&
+      !subscriber_->in_room(room)) {
     notice(grpc::StatusCode::RESOURCE_EXHAUSTED,
            "too many rooms on one stream (at most " +
                std::to_string(context_.config.max_rooms_per_stream) + "); leave one first",
@@ -133,7 +134,6 @@ void ChatReactor::handle(const v1::Join& join) {
   const auto outcome = context_.hub.join(room, subscriber_, options, slot_->create_gate());
   switch (outcome.status) {
     case hub::JoinStatus::joined:
-      rooms_.insert(room);
       // Debug, not info: joins are routine, and a client may make many.
       spdlog::debug("{} joined {} on stream {} (replayed {}, missed {})", user(), room,
                     subscriber_->id(), outcome.summary.replayed, outcome.summary.missed);
@@ -162,7 +162,7 @@ void ChatReactor::handle(const v1::Join& join) {
 
 void ChatReactor::handle(const v1::Leave& leave) {
   const std::string& room = leave.room();
-  if (rooms_.erase(room) == 0) {
+  if (!subscriber_->in_room(room)) {
     notice(grpc::StatusCode::FAILED_PRECONDITION,
            "cannot leave " + common::quote_for_humans(room) + ": this stream has not joined it",
            room);
@@ -195,7 +195,7 @@ void ChatReactor::handle(const v1::Publish& publish) {
            id);
     return;
   }
-  if (!rooms_.contains(room)) {
+  if (!subscriber_->in_room(room)) {
     notice(grpc::StatusCode::PERMISSION_DENIED, "join " + room + " before publishing to it", room,
            id);
     return;
@@ -278,16 +278,14 @@ void ChatReactor::handle(const v1::Refresh& refresh) {
   send_answer(context_.hub, subscriber_, encode_token_refreshed(claims.expires_s));
   // The fresh token is the whole truth about this user's rooms from now on:
   // a room it does not grant is left as a Leave leaves it, with the reason.
-  for (auto it = rooms_.begin(); it != rooms_.end();) {
-    if (permissions_->allows(common::RoomRight::join, *it)) {
-      ++it;
+  for (const auto& room : subscriber_->rooms()) {
+    if (permissions_->allows(common::RoomRight::join, room)) {
       continue;
     }
-    context_.hub.leave(*it, subscriber_);
+    context_.hub.leave(room, subscriber_);
     notice(grpc::StatusCode::PERMISSION_DENIED,
-           not_permitted(common::RoomRight::join, *it) + ": left it", *it);
-    send_answer(context_.hub, subscriber_, encode_left(*it));
-    it = rooms_.erase(it);
+           not_permitted(common::RoomRight::join, room) + ": left it", room);
+    send_answer(context_.hub, subscriber_, encode_left(room));
   }
 }
 
@@ -308,10 +306,9 @@ RefusalLog& ChatReactor::refusals() {
 }
 
 void ChatReactor::leave_all_rooms() {
-  for (const auto& room : rooms_) {
+  for (const auto& room : subscriber_->rooms()) {
     context_.hub.leave(room, subscriber_);
   }
-  rooms_.clear();
 }
 
 void ChatReactor::OnWriteDone(bool ok) {
@@ -340,11 +337,12 @@ void ChatReactor::OnDone() {
 
 void ChatReactor::write_stuck_after_close(bool draining) {
   stuck_write_.arm(context_.config, draining,
-                   fmt::format("chat stream {} of {}", subscriber_->id(), user()));
+                   fmt::format("chat stream {} of {}", subscriber_->id(), user()),
+                   context_.stuck_write_cancels);
 }
 
 void ChatReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {
-  write_buffer_ = wire_buffer(frames, write_slices_);
+  write_buffer_ = wire_buffer(frames);
   StartWrite(&write_buffer_, write_options(more_follows));
 }
 

@@ -5,8 +5,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/container/flat_set.hpp>
-
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
@@ -59,9 +57,10 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   RefusalLog& refusals();
 
   // An idle stream is most of what a relay holds: what it keeps is counted in
-  // bytes (bench/PROFILE.md, fourteenth session), so the user and the peer
-  // live once (in the Subscriber and the connection lease), and what only a
-  // rare frame needs is made when one comes.
+  // bytes (bench/PROFILE.md, fourteenth and fifteenth sessions), so the user,
+  // the peer and the rooms joined live once (in the Subscriber and the
+  // connection lease), and what only a rare frame needs is made when one
+  // comes.
   ServiceContext& context_;
   Permissions permissions_;  // read side only: a Refresh replaces it
   const std::unique_ptr<StreamSlot> slot_;
@@ -72,13 +71,8 @@ class ChatReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc:
   std::unique_ptr<RefusalLog> refusals_;               // read side only; made at the first refusal
   common::TokenBucket join_rate_;                      // read side only
   std::unique_ptr<common::TokenBucket> refresh_rate_;  // read side only; made at the first Refresh
-  // Sorted, not hashed: a stream is in a few rooms (--max-rooms-per-stream,
-  // 64 unless set), and a join or leave moving a few strings costs less than
-  // the buckets and a node every stream would keep.
-  boost::container::flat_set<std::string> rooms_;  // read side only
-  grpc::ByteBuffer read_buffer_;                   // read side only
-  grpc::ByteBuffer write_buffer_;                  // write side only
-  std::vector<grpc::Slice> write_slices_;          // write side only
+  grpc::ByteBuffer read_buffer_;                       // read side only
+  grpc::ByteBuffer write_buffer_;                      // write side only
 };
 
 }  // namespace relay::service

@@ -41,7 +41,7 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
       connection_(context.connections, peer_),
       subscriber_(context.hub.make_subscriber(std::move(user), hub::SubscriberKind::follow, *this,
                                               write_batching(*call), connection_.connection())),
-      stuck_write_(call, context_.stuck_write_cancels) {
+      stuck_write_(call) {
   // Before anything can write or finish. A first write would carry the
   // initial metadata, and one that gRPC's buffer hint keeps back (a replay's
   // first frame, see write_options) would then never complete in gRPC 1.51.
@@ -110,11 +110,12 @@ void FollowReactor::OnDone() {
 
 void FollowReactor::write_stuck_after_close(bool draining) {
   stuck_write_.arm(context_.config, draining,
-                   fmt::format("follow stream {} of {}", subscriber_->id(), subscriber_->user()));
+                   fmt::format("follow stream {} of {}", subscriber_->id(), subscriber_->user()),
+                   context_.stuck_write_cancels);
 }
 
 void FollowReactor::start_write(std::span<const hub::FramePtr> frames, bool more_follows) {
-  write_buffer_ = wire_buffer(frames, write_slices_);
+  write_buffer_ = wire_buffer(frames);
   StartWrite(&write_buffer_, write_options(more_follows));
 }
 

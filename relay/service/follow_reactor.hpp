@@ -51,7 +51,6 @@ class FollowReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   // Written in the constructor, read again only in OnDone.
   std::vector<std::string> rooms_;
   grpc::ByteBuffer write_buffer_;
-  std::vector<grpc::Slice> write_slices_;
 };
 
 }  // namespace relay::service

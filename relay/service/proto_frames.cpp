@@ -73,11 +73,14 @@ hub::WriteBatching write_batching(const grpc::CallbackServerContext& call) {
   return {kMaxBatchFrames, kMaxBatchBytes};
 }
 
-grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
-                             std::vector<grpc::Slice>& scratch) {
+grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames) {
   if (frames.size() == 1) {
     return grpc::ByteBuffer(&slice_frame(frames.front()).slice(), 1);
   }
+  // The thread's, not the stream's: the ByteBuffer takes its own references,
+  // so the list is needed only during this call, and a stream that once
+  // wrote a batch of 1,024 frames would otherwise keep 32 KB for it.
+  thread_local std::vector<grpc::Slice> scratch;
   scratch.clear();
   scratch.emplace_back();  // the batch header, once its length is known
   std::size_t length = 0;

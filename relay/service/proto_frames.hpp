@@ -52,9 +52,8 @@ hub::WriteBatching write_batching(const grpc::CallbackServerContext& call);
 // The bytes of one write: a lone frame as it is, several as one
 // ServerFrame.batch. A batch is built from a few bytes of field headers
 // between the frames' own shared slices, so no frame is copied or
-// re-serialized. `scratch` is the caller's, reused from write to write.
-grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames,
-                             std::vector<grpc::Slice>& scratch);
+// re-serialized.
+grpc::ByteBuffer wire_buffer(std::span<const hub::FramePtr> frames);
 
 // The options of a write whose frames are followed by more of the stream's
 // (FrameSink::start_write): gRPC's buffer hint keeps such a write in the

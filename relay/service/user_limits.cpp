@@ -25,7 +25,7 @@ std::string peer_address(const std::string& peer) {
 
 std::int64_t SharedBucket::try_take(std::int64_t now_us) {
   std::lock_guard lock(mutex_);
-  return bucket_.try_take(now_us) ? 0 : bucket_.wait_us(now_us);
+  return bucket_.take_or_wait_us(now_us);
 }
 
 std::int64_t SharedBucket::wait_us(std::int64_t now_us) {
@@ -39,25 +39,41 @@ bool SharedBucket::full(std::int64_t now_us) {
 }
 
 UserQuota::UserQuota(const common::RelayConfig& config)
-    : publishes(config.publish_rate_per_second, static_cast<double>(config.publish_burst)),
-      room_creations(SharedBucket::PerMinute{config.room_creations_per_user_per_minute}) {}
+    : publishes_(config.publish_rate_per_second, static_cast<double>(config.publish_burst)),
+      room_creations_(common::TokenBucket::per_minute(config.room_creations_per_user_per_minute)) {}
+
+std::int64_t UserQuota::try_publish(std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  return publishes_.take_or_wait_us(now_us);
+}
+
+std::int64_t UserQuota::try_create_room(std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  return room_creations_.take_or_wait_us(now_us);
+}
+
+std::int64_t UserQuota::room_creation_wait_us(std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  return room_creations_.wait_us(now_us);
+}
+
+bool UserQuota::at_rest(std::int64_t now_us) {
+  std::lock_guard lock(mutex_);
+  return publishes_.full(now_us) && room_creations_.full(now_us);
+}
 
 StreamSlot::StreamSlot(UserLimits& limits, const std::string& user, const std::string& peer,
                        UserQuota& quota, SharedBucket& peer_creations)
-    : limits_(limits),
-      user_(user),
-      peer_(peer),
-      quota_(quota),
-      peer_creations_(peer_creations),
-      // The hub asks the gate only while it is being called (Hub::join,
-      // Hub::publish, Backplane::publish), so `this` outlives every use; a
-      // capture of one pointer is kept inside the std::function, not on the heap.
-      create_gate_([this] {
-        // The address first: a client cycling names is refused without
-        // spending the quota of the name it borrowed.
-        const std::int64_t now_us = steady_now_us();
-        return peer_creations_.try_take(now_us) == 0 && quota_.room_creations.try_take(now_us) == 0;
-      }) {}
+    : limits_(limits), user_(user), peer_(peer), quota_(quota), peer_creations_(peer_creations) {}
+
+std::function<bool()> StreamSlot::create_gate() {
+  return [this] {
+    // The address first: a client cycling names is refused without
+    // spending the quota of the name it borrowed.
+    const std::int64_t now_us = steady_now_us();
+    return peer_creations_.try_take(now_us) == 0 && quota_.try_create_room(now_us) == 0;
+  };
+}
 
 StreamSlot::~StreamSlot() { limits_.release(user_, peer_); }
 
@@ -65,7 +81,7 @@ std::int64_t StreamSlot::creation_wait_us(std::int64_t now_us) const {
   // At least 1: a token may have come back since the gate refused, and a
   // hint of 0 would say that the refusal was not a rate's.
   return std::max(
-      {std::int64_t{1}, peer_creations_.wait_us(now_us), quota_.room_creations.wait_us(now_us)});
+      {std::int64_t{1}, peer_creations_.wait_us(now_us), quota_.room_creation_wait_us(now_us)});
 }
 
 UserLimits::Admission UserLimits::admit(const std::string& user, const std::string& peer) {

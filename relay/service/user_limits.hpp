@@ -18,14 +18,7 @@ namespace relay::service {
 // A token bucket that several streams' threads take from.
 class SharedBucket {
  public:
-  SharedBucket(double rate_per_second, double burst) : bucket_(rate_per_second, burst) {}
-  // `count` a minute, that many at once (0: no limit).
-  struct PerMinute {
-    std::size_t count;
-  };
-  explicit SharedBucket(PerMinute per_minute)
-      : SharedBucket(static_cast<double>(per_minute.count) / 60.0,
-                     static_cast<double>(per_minute.count)) {}
+  explicit SharedBucket(const common::TokenBucket& bucket) : bucket_(bucket) {}
   // 0 when a token was taken; otherwise the microseconds until one would be.
   std::int64_t try_take(std::int64_t now_us);
   // The microseconds until try_take would take a token; 0 when it would now.
@@ -38,15 +31,23 @@ class SharedBucket {
 };
 
 // What one user may still do, shared by every stream and call of that user,
-// so that opening more streams never buys more rate.
-struct UserQuota {
+// so that opening more streams never buys more rate. One lock for both
+// buckets: with a user per stream, each lock is 40 bytes of an idle stream.
+class UserQuota {
+ public:
   explicit UserQuota(const common::RelayConfig& config);
-  bool at_rest(std::int64_t now_us) {
-    return publishes.full(now_us) && room_creations.full(now_us);
-  }
+  // 0 when a token was taken; otherwise the microseconds until one would be.
+  std::int64_t try_publish(std::int64_t now_us);
+  std::int64_t try_create_room(std::int64_t now_us);
+  // The microseconds until try_create_room would take a token; 0 when it would now.
+  std::int64_t room_creation_wait_us(std::int64_t now_us);
+  // Both buckets full: forgetting the user would give them nothing.
+  bool at_rest(std::int64_t now_us);
 
-  SharedBucket publishes;
-  SharedBucket room_creations;
+ private:
+  std::mutex mutex_;
+  common::TokenBucket publishes_;       // guarded by mutex_
+  common::TokenBucket room_creations_;  // guarded by mutex_
 };
 
 class UserLimits;
@@ -66,13 +67,14 @@ class StreamSlot {
 
   // 0 when the user may publish now (the token is taken); otherwise the
   // microseconds until a publish would be allowed.
-  std::int64_t try_publish(std::int64_t now_us) { return quota_.publishes.try_take(now_us); }
+  std::int64_t try_publish(std::int64_t now_us) { return quota_.try_publish(now_us); }
   // For hub::CreateGate: a room may be created if both the user and its
   // address have a creation left (user names are not verified, so the
-  // address bounds a client that changes names). Built once per stream, so
-  // that a publish or a join pays nothing for it until it creates a room. It
-  // refers to this slot: call it only during the call it is passed to.
-  const std::function<bool()>& create_gate() const { return create_gate_; }
+  // address bounds a client that changes names). It refers to this slot,
+  // with a capture that std::function keeps inline (no allocation), and the
+  // hub asks it only during the call it is passed to (Hub::join,
+  // Hub::publish, Backplane::publish).
+  std::function<bool()> create_gate();
   // After the gate refused: the microseconds until both the user and its
   // address have a creation again, the retry hint of the refusal.
   std::int64_t creation_wait_us(std::int64_t now_us) const;
@@ -83,7 +85,6 @@ class StreamSlot {
   const std::string& peer_;
   UserQuota& quota_;
   SharedBucket& peer_creations_;
-  const std::function<bool()> create_gate_;
 };
 
 // Open streams per relay, per user and per peer address, and the quotas of
@@ -119,7 +120,8 @@ class UserLimits {
   };
   struct Peer {
     explicit Peer(const common::RelayConfig& config)
-        : room_creations(SharedBucket::PerMinute{config.room_creations_per_peer_per_minute}) {}
+        : room_creations(
+              common::TokenBucket::per_minute(config.room_creations_per_peer_per_minute)) {}
     SharedBucket room_creations;
     std::size_t streams = 0;
   };

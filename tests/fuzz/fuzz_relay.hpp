@@ -108,7 +108,7 @@ class RecordedStream final : public hub::FrameSink {
     write_in_flight_ = true;
     more_follows_ = more_follows;
     std::vector<grpc::Slice> slices;
-    require(service::wire_buffer(frames, scratch_).Dump(&slices).ok());
+    require(service::wire_buffer(frames).Dump(&slices).ok());
     std::string bytes;
     for (const grpc::Slice& slice : slices) {
       bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
@@ -136,7 +136,6 @@ class RecordedStream final : public hub::FrameSink {
   bool write_in_flight_ = false;
   bool more_follows_ = false;  // of the write in flight
   bool finished_ = false;
-  std::vector<grpc::Slice> scratch_;
   std::vector<v1::ServerFrame> frames_;
   hub::SubscriberPtr subscriber_;
 };

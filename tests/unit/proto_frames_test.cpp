@@ -36,17 +36,16 @@ relay::hub::FramePtr message_frame(ProtoFrameEncoder& encoder, std::uint64_t seq
 
 TEST_CASE("a lone frame is written as it is, several as one ServerFrame.batch in order") {
   ProtoFrameEncoder encoder;
-  std::vector<grpc::Slice> scratch;
   const std::vector frames{message_frame(encoder, 1, "one"),
                            message_frame(encoder, 2, std::string(300, 'x')),
                            message_frame(encoder, 3, "three")};
 
-  const auto lone = parse(wire_buffer({frames.data(), 1}, scratch));
+  const auto lone = parse(wire_buffer({frames.data(), 1}));
   REQUIRE(lone.has_message());
   CHECK(lone.message().sequence() == 1);
   CHECK(lone.message().body() == "one");
 
-  const auto batch = parse(wire_buffer(frames, scratch));
+  const auto batch = parse(wire_buffer(frames));
   REQUIRE(batch.has_batch());
   REQUIRE(batch.batch().frames_size() == 3);
   for (int i = 0; i < 3; ++i) {
@@ -55,9 +54,25 @@ TEST_CASE("a lone frame is written as it is, several as one ServerFrame.batch in
   CHECK(batch.batch().frames(1).message().body() == std::string(300, 'x'));
 }
 
+TEST_CASE("a batch stays whole after later batches are built on the same thread") {
+  ProtoFrameEncoder encoder;
+  const std::vector first_frames{message_frame(encoder, 1, "one"),
+                                 message_frame(encoder, 2, "two")};
+  const grpc::ByteBuffer first = wire_buffer(first_frames);
+  for (std::uint64_t round = 0; round < 3; ++round) {
+    const std::vector later{message_frame(encoder, 10 + round, std::string(500, 'y')),
+                            message_frame(encoder, 20 + round, "z"),
+                            message_frame(encoder, 30 + round, "w")};
+    CHECK(parse(wire_buffer(later)).batch().frames_size() == 3);
+  }
+  const auto batch = parse(first);
+  REQUIRE(batch.batch().frames_size() == 2);
+  CHECK(batch.batch().frames(0).message().body() == "one");
+  CHECK(batch.batch().frames(1).message().body() == "two");
+}
+
 TEST_CASE("a batch of small frames and large ones keeps every frame whole and in order") {
   ProtoFrameEncoder encoder;
-  std::vector<grpc::Slice> scratch;
   // Long runs of small frames (kilobytes of them), broken by large ones and
   // by a lone small one between two large: however a write lays them out.
   std::vector<std::string> bodies;
@@ -69,7 +84,7 @@ TEST_CASE("a batch of small frames and large ones keeps every frame whole and in
   for (std::size_t i = 0; i < bodies.size(); ++i) {
     frames.push_back(message_frame(encoder, i + 1, bodies[i]));
   }
-  const auto batch = parse(wire_buffer(frames, scratch));
+  const auto batch = parse(wire_buffer(frames));
   REQUIRE(batch.has_batch());
   REQUIRE(batch.batch().frames_size() == static_cast<int>(bodies.size()));
   for (std::size_t i = 0; i < bodies.size(); ++i) {
