@@ -79,10 +79,10 @@ JoinOutcome Room::join(const SubscriberPtr& subscriber, const JoinOptions& optio
   if (chat) {
     ++chat_streams_of_[subscriber->user()];
   }
-  Seat seat{subscribers_.size(), std::nullopt};
+  Seat seat{.index = static_cast<std::uint32_t>(subscribers_.size())};
   subscribers_.push_back(subscriber);
   if (options.presence) {
-    seat.presence_index = presence_subscribers_.size();
+    seat.presence_index = static_cast<std::uint32_t>(presence_subscribers_.size());
     presence_subscribers_.push_back(subscriber);
   }
   seats_.emplace(subscriber.get(), seat);
@@ -340,8 +340,8 @@ void Room::unseat_locked(const Seat& seat) {
     seats_.at(subscribers_[seat.index].get()).index = seat.index;
   }
   subscribers_.pop_back();
-  if (seat.presence_index) {
-    const std::size_t index = *seat.presence_index;
+  if (seat.presence_index != Seat::kNoPresence) {
+    const std::uint32_t index = seat.presence_index;
     if (index + 1 != presence_subscribers_.size()) {
       presence_subscribers_[index] = std::move(presence_subscribers_.back());
       seats_.at(presence_subscribers_[index].get()).presence_index = index;

@@ -197,9 +197,13 @@ class Room {
  private:
   // Where a subscriber sits in subscribers_ and, when it asked for
   // presence, in presence_subscribers_.
+  // 32 bits each: a room's subscribers are streams of this process, far
+  // fewer than 2^32, and the seat's map node is then 24 bytes, not 40 (one
+  // per member: bench/PROFILE.md, fifteenth session).
   struct Seat {
-    std::size_t index = 0;
-    std::optional<std::size_t> presence_index;
+    static constexpr std::uint32_t kNoPresence = UINT32_MAX;
+    std::uint32_t index = 0;
+    std::uint32_t presence_index = kNoPresence;
   };
   // Takes a subscriber out of subscribers_ and presence_subscribers_ by
   // moving the last one into its place.

@@ -46,13 +46,13 @@ Subscriber::Subscriber(std::uint64_t id, std::string user, SubscriberKind kind, 
                        std::shared_ptr<SharedConnection> connection, SubscriberStats* stats)
     : id_(id),
       user_(std::move(user)),
-      kind_(kind),
       limits_(limits),
       batching_(batching),
       sink_(sink),
       timer_(timer),
       connection_(std::move(connection)),
-      stats_(stats) {
+      stats_(stats),
+      kind_(kind) {
   if (stats_ != nullptr) {
     stats_->add(*this);
   }

@@ -116,12 +116,14 @@ struct QueueLimits {
 // The linger is the hub's AdaptiveLinger, which grows while the relay is
 // saturated; the subscriber reports how long its lingering writes take.
 struct WriteBatching {
-  std::size_t max_frames = 1;
-  std::size_t max_bytes = 0;
+  // 32 bits, as every stream keeps a copy: a batch is bounded by what one
+  // gRPC message carries (relay::service::write_batching).
+  std::uint32_t max_frames = 1;
+  std::uint32_t max_bytes = 0;
   AdaptiveLinger* linger = nullptr;  // none: no linger
 };
 
-enum class SubscriberKind { chat, follow };
+enum class SubscriberKind : std::uint8_t { chat, follow };
 
 // One open stream as the hub sees it: a bounded outbound queue with exactly
 // one write in flight behind it.
@@ -204,7 +206,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   std::size_t queued_bytes() const;
 
  private:
-  enum class State { open, closing, finished };
+  enum class State : std::uint8_t { open, closing, finished };
   // Decides, under the lock, the one sink call to make after releasing it.
   struct Action {
     bool write = false;  // of in_flight_
@@ -271,7 +273,6 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
 
   const std::uint64_t id_;
   const std::string user_;
-  const SubscriberKind kind_;
   const QueueLimits limits_;
   const WriteBatching batching_;
   FrameSink& sink_;
@@ -318,6 +319,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool holding_ = false;           // guarded by mutex_
   bool wrote_since_trim_ = false;  // guarded by mutex_
   State state_ = State::open;      // guarded by mutex_
+  const SubscriberKind kind_;
   // Writes in a row started with more_follows.
   std::size_t kept_back_ = 0;  // guarded by mutex_
   // Why the stream ends: made as it leaves State::open (never null after),
