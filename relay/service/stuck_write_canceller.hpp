@@ -40,35 +40,32 @@ class StuckWriteCanceller {
            std::atomic<std::uint64_t>& cancels) {
     const std::chrono::milliseconds grace(draining ? config.shutdown_grace_ms
                                                    : config.slow_consumer_grace_ms);
-    guard_ = std::make_shared<Guard>(call_, cancels);
-    // Not the guard's: the alarm keeps its callback, and so the guard, until
-    // the alarm is destroyed.
-    alarm_ = std::make_unique<grpc::Alarm>();
-    alarm_->Set(std::chrono::system_clock::now() + grace,
-                [guard = guard_, grace, stream = std::move(stream)](bool fired) {
-                  std::lock_guard lock(guard->mutex);
-                  if (fired && guard->call != nullptr) {
-                    guard->call->TryCancel();
-                    guard->cancels.fetch_add(1);
-                    // Once per stream, and only for one that was closed already.
-                    spdlog::warn(
-                        "{}: cancelled, as its last write was still stuck {} ms after it "
-                        "was closed (its client reads nothing)",
-                        stream, grace.count());
-                  }
-                });
+    armed_ = std::make_unique<Armed>(std::make_shared<Guard>(call_, cancels));
+    armed_->alarm.Set(std::chrono::system_clock::now() + grace,
+                      [guard = armed_->guard, grace, stream = std::move(stream)](bool fired) {
+                        std::lock_guard lock(guard->mutex);
+                        if (fired && guard->call != nullptr) {
+                          guard->call->TryCancel();
+                          guard->cancels.fetch_add(1);
+                          // Once per stream, and only for one that was closed already.
+                          spdlog::warn(
+                              "{}: cancelled, as its last write was still stuck {} ms after it "
+                              "was closed (its client reads nothing)",
+                              stream, grace.count());
+                        }
+                      });
   }
 
   // From OnDone, before the reactor is deleted.
   void disarm() {
-    if (guard_ == nullptr) {
+    if (armed_ == nullptr) {
       return;
     }
     {
-      std::lock_guard lock(guard_->mutex);
-      guard_->call = nullptr;
+      std::lock_guard lock(armed_->guard->mutex);
+      armed_->guard->call = nullptr;
     }
-    alarm_->Cancel();
+    armed_->alarm.Cancel();
   }
 
  private:
@@ -78,9 +75,15 @@ class StuckWriteCanceller {
     grpc::CallbackServerContext* call;  // guarded by mutex
     std::atomic<std::uint64_t>& cancels;
   };
+  // The guard is shared with the alarm's callback, which the alarm keeps
+  // until it is destroyed: the guard must not own the alarm.
+  struct Armed {
+    explicit Armed(std::shared_ptr<Guard> g) : guard(std::move(g)) {}
+    std::shared_ptr<Guard> guard;
+    grpc::Alarm alarm;
+  };
   grpc::CallbackServerContext* const call_;
-  std::shared_ptr<Guard> guard_;        // once armed
-  std::unique_ptr<grpc::Alarm> alarm_;  // once armed
+  std::unique_ptr<Armed> armed_;
 };
 
 }  // namespace relay::service
