@@ -9,12 +9,10 @@ inline constexpr const char* kUserKey = "x-relay-user";
 
 // The hello: initial metadata a relay sends as soon as a Chat stream opens,
 // telling the client the stream is up and which limits hold on it, so that a
-// well-behaved client paces and sizes its publishes and is never refused.
+// well-behaved client paces and sizes its publishes and is never refused
+// (its value: common/hello.hpp).
 inline constexpr const char* kHelloKey = "x-relay-stream";
 inline constexpr const char* kHelloVersion = "v1";
-inline constexpr const char* kMaxBodyBytesKey = "x-relay-max-body-bytes";
-inline constexpr const char* kPublishRateKey = "x-relay-publish-rate";
-inline constexpr const char* kPublishBurstKey = "x-relay-publish-burst";
 
 // Trailing metadata of a PublishBatch call that the relay ended UNAVAILABLE
 // (it was shutting down, or lost its message broker meanwhile): how many of

@@ -1,6 +1,7 @@
 #include "cli/session/chat_session.hpp"
 
 #include "cli/session/status_text.hpp"
+#include "common/hello.hpp"
 #include "common/metadata.hpp"
 #include "common/token_bucket.hpp"
 
@@ -279,27 +280,19 @@ grpc::Status ChatSession::run_stream(bool resumed, bool& established) {
 std::optional<ChatSession::RelayLimits> ChatSession::read_hello(
     const grpc::ClientContext& context) const {
   const auto& metadata = context.GetServerInitialMetadata();
-  if (metadata.count(common::kHelloKey) == 0) {
+  const auto hello = metadata.find(common::kHelloKey);
+  if (hello == metadata.end()) {
     return std::nullopt;
   }
   // Relays that do not announce a limit get the defaults'.
+  const auto announced =
+      common::parse_hello(std::string_view(hello->second.data(), hello->second.size()));
   RelayLimits limits{options_.max_body_bytes, 0, 0};
-  auto number = [&metadata](const char* key) -> std::optional<double> {
-    const auto it = metadata.find(key);
-    if (it == metadata.end()) {
-      return std::nullopt;
-    }
-    try {
-      return std::stod(std::string(it->second.data(), it->second.size()));
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-  };
-  if (auto body = number(common::kMaxBodyBytesKey)) {
-    limits.max_body_bytes = static_cast<std::size_t>(*body);
+  if (announced.max_body_bytes) {
+    limits.max_body_bytes = static_cast<std::size_t>(*announced.max_body_bytes);
   }
-  limits.publish_rate = number(common::kPublishRateKey).value_or(0);
-  limits.publish_burst = number(common::kPublishBurstKey).value_or(0);
+  limits.publish_rate = announced.publish_rate.value_or(0);
+  limits.publish_burst = announced.publish_burst.value_or(0);
   return limits;
 }
 

@@ -196,10 +196,9 @@ class Room {
 
  private:
   // Where a subscriber sits in subscribers_ and, when it asked for
-  // presence, in presence_subscribers_.
-  // 32 bits each: a room's subscribers are streams of this process, far
-  // fewer than 2^32, and the seat's map node is then 24 bytes, not 40 (one
-  // per member: bench/PROFILE.md, fifteenth session).
+  // presence, in presence_subscribers_. 32 bits each: a room's subscribers
+  // are streams of this process, far fewer than 2^32, and the seat's map
+  // node is then 24 bytes, not 40 (one per member).
   struct Seat {
     static constexpr std::uint32_t kNoPresence = UINT32_MAX;
     std::uint32_t index = 0;

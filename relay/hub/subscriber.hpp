@@ -187,6 +187,8 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   [[nodiscard]] bool add_room_if_open(const std::string& room);
   void remove_room(const std::string& room);
   std::vector<std::string> rooms() const;
+  // What a stream's reactor asks of the rooms it joined: the list is kept
+  // here only, once per stream.
   bool in_room(const std::string& room) const;
   std::size_t room_count() const;
 

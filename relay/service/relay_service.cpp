@@ -7,6 +7,7 @@
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <spdlog/spdlog.h>
 
+#include "common/hello.hpp"
 #include "common/metadata.hpp"
 #include "common/validation.hpp"
 #include "relay/service/chat_reactor.hpp"
@@ -142,11 +143,9 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* RelayService::Chat(
   // any frame is due (ChatReactor sends it at once), and the limits it will
   // be held to, so a well-behaved client paces itself and is never refused.
   const auto& config = context_.config;
-  context->AddInitialMetadata(common::kHelloKey, common::kHelloVersion);
-  context->AddInitialMetadata(common::kMaxBodyBytesKey, std::to_string(config.max_body_bytes));
-  context->AddInitialMetadata(common::kPublishRateKey,
-                              fmt::format("{:g}", config.publish_rate_per_second));
-  context->AddInitialMetadata(common::kPublishBurstKey, std::to_string(config.publish_burst));
+  context->AddInitialMetadata(
+      common::kHelloKey, common::format_hello(config.max_body_bytes, config.publish_rate_per_second,
+                                              config.publish_burst));
   return new ChatReactor(context_, context, std::move(admitted.user), std::move(admitted.rooms),
                          std::move(admitted.slot), admitted.token_expires_s);
 }
