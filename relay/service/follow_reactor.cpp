@@ -49,7 +49,7 @@ FollowReactor::FollowReactor(ServiceContext& context, grpc::CallbackServerContex
   context_.streams.add(subscriber_);
   spdlog::info("follow stream {} opened by {} from {} for {} rooms", subscriber_->id(),
                subscriber_->user(), peer_, request.rooms_size());
-  const auto& may_create = slot_->create_gate();
+  const auto may_create = slot_->create_gate();
   for (const auto& room : request.rooms()) {
     hub::JoinOptions options{.presence = room.presence()};
     if (room.has_resume()) {
