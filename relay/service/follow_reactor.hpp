@@ -6,7 +6,6 @@
 
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
-#include <grpcpp/support/slice.h>
 
 #include "relay/hub/subscriber.hpp"
 #include "relay/service/service_context.hpp"

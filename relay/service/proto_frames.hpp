@@ -5,7 +5,6 @@
 #include <span>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
