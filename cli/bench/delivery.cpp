@@ -1,5 +1,7 @@
 #include "cli/bench/delivery.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace relay::cli::bench {
@@ -53,6 +55,25 @@ std::optional<BodyStamp> read_stamp(std::string_view body) {
                    static_cast<std::uint32_t>(*publisher), *sequence};
 }
 
+void RoomProgress::expect(std::size_t subscribers, std::size_t window) {
+  subscribers_ = subscribers;
+  passed_ = std::vector<std::atomic<std::uint32_t>>(2 * std::max<std::size_t>(window, 1));
+}
+
+bool RoomProgress::passed(std::uint64_t index) {
+  if (passed_.empty()) {
+    return false;  // before expect(): nothing published yet
+  }
+  auto& count = passed_[index % passed_.size()];
+  if (count.fetch_add(1) + 1 < subscribers_) {
+    return false;
+  }
+  // Reset before the window moves: no one passes index + size before that.
+  count.store(0);
+  delivered_.fetch_add(1);
+  return true;
+}
+
 DeliveryLog::DeliveryLog(const Phase& phase, RoomProgress* progress, std::size_t origins)
     : phase_(phase), progress_(progress), last_sequence_(origins, 0) {}
 
@@ -69,11 +90,15 @@ bool DeliveryLog::record(std::size_t origin, std::uint64_t sequence,
     }
     lost_ += sequence - last - 1;
   }
+  const std::uint64_t passed = last == 0 ? 1 : sequence - last;
   last = sequence;
   if (progress_ != nullptr) {
-    progress_->delivered.fetch_add(1);
-    for (WindowListener* publisher : progress_->publishers) {
-      publisher->window_moved();
+    for (std::uint64_t i = 0; i < passed; ++i) {
+      if (progress_->passed(passed_++)) {
+        for (WindowListener* publisher : progress_->publishers) {
+          publisher->window_moved();
+        }
+      }
     }
   }
   if (!phase_.measuring.load(std::memory_order_relaxed)) {

@@ -42,8 +42,9 @@ struct Phase {
   std::atomic<bool> measuring{false};
 };
 
-// Told by a room's first subscriber of each delivery, so that a publisher
-// that waits for the window goes on (see RoomProgress).
+// Told by a room's subscribers whenever the slowest of them has received one
+// more message, so that a publisher that waits for the window goes on (see
+// RoomProgress).
 class WindowListener {
  public:
   virtual void window_moved() = 0;
@@ -53,19 +54,39 @@ class WindowListener {
 };
 
 // How far one room's fan-out has got: its publishers count what they sent,
-// its first subscriber what it received. Publishing at full speed stays a
-// window ahead of delivery, so the bench measures what the server sustains,
-// not how fast its queues grow (acks alone would not do: the relay acks
-// before the fan-out is written, and core NATS does not ack at all). The
-// list of publishers is complete before any of them starts.
-struct RoomProgress {
+// its subscribers what every one of them received. Publishing at full speed
+// stays a window ahead of the room's slowest subscriber, so the bench
+// measures what the server sustains for all of them, not how fast its
+// queues grow (acks alone would not do: the relay acks before the fan-out is
+// written, and core NATS does not ack at all). Pacing on the room's first
+// subscriber alone let the others fall behind it without bound: the median
+// latency of a closed loop then said how far they had drifted, which
+// depended on whether a server serves its subscribers in the same order
+// every time (bench/PROFILE.md, sixteenth session). The subscriber count and
+// the list of publishers are complete before any publisher starts.
+class RoomProgress {
+ public:
   std::atomic<std::uint64_t> published{0};
-  std::atomic<std::uint64_t> delivered{0};
   std::vector<WindowListener*> publishers;
 
-  bool window_open(std::size_t window) const {
-    return published.load() < delivered.load() + window;
-  }
+  // `subscribers` count their deliveries here; publishers stay `window`
+  // ahead of the slowest.
+  void expect(std::size_t subscribers, std::size_t window);
+  // One subscriber received (or found lost) its message number `index`
+  // (0, 1, ...); true when that made it the last to get that many, so that
+  // the window moved.
+  bool passed(std::uint64_t index);
+  std::uint64_t delivered() const { return delivered_.load(); }
+  bool window_open(std::size_t window) const { return published.load() < delivered() + window; }
+
+ private:
+  std::size_t subscribers_ = 0;
+  // How many subscribers have passed message i, at i % size. No subscriber
+  // is further ahead of the slowest than the window, so twice that never
+  // wraps onto a count still in use.
+  std::vector<std::atomic<std::uint32_t>> passed_;
+  // Messages every subscriber has passed.
+  std::atomic<std::uint64_t> delivered_{0};
 };
 
 // What one subscriber saw while measuring.
@@ -84,8 +105,8 @@ struct StreamTally {
 // once the subscriber has ended.
 class DeliveryLog {
  public:
-  // `progress`, when given, is told of every delivery (this subscriber is
-  // the room's first). `origins`: how many numberings to check.
+  // `progress`, when given, is told of every message this subscriber
+  // receives or finds lost. `origins`: how many numberings to check.
   DeliveryLog(const Phase& phase, RoomProgress* progress, std::size_t origins = 1);
 
   // False when `origin` is out of range (a body that is not the bench's).
@@ -103,6 +124,7 @@ class DeliveryLog {
   RoomProgress* const progress_;
   std::vector<std::uint64_t> last_sequence_;  // per origin; 0 before the first
   std::atomic<std::uint64_t> delivered_{0};
+  std::uint64_t passed_ = 0;  // received or lost, for `progress_`
   std::uint64_t lost_ = 0;
   std::uint64_t duplicated_ = 0;
   std::unique_ptr<common::LatencyHistogram> latencies_;

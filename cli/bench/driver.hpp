@@ -45,7 +45,7 @@ struct PublisherOptions {
   std::uint32_t index = 0;
   std::size_t message_bytes = 64;
   // Messages per second; 0 means as fast as the room's fan-out goes, at most
-  // `window` messages ahead of its first subscriber (see RoomProgress).
+  // `window` messages ahead of its slowest subscriber (see RoomProgress).
   double rate = 0;
   std::size_t window = 64;
   RoomProgress* progress = nullptr;

@@ -17,7 +17,7 @@ namespace relay::cli::bench {
 // One publishing stream on the callback API, like the subscribers, so that
 // fifty publishers at full speed cost the bench no threads of their own:
 // each publish starts from the completion of the one before, or from the
-// room's first subscriber when it opens the window again. A paced publisher
+// room's slowest subscriber when it opens the window again. A paced publisher
 // has a Pacer that marks each publish due at its time. It
 // accepts batches as relay-chat does, since it receives its room's messages
 // and its acks, which it counts and otherwise skips.
@@ -34,7 +34,7 @@ class PublisherStream final : public ChatReactor, public Publisher {
   std::uint64_t published() const override { return acknowledged_.load(std::memory_order_relaxed); }
   std::uint64_t refused() const override { return refused_.load(std::memory_order_relaxed); }
 
-  // The room's first subscriber received a message: a publisher that waits
+  // The room's slowest subscriber received a message: a publisher that waits
   // for the window starts its next publish.
   void window_moved() override;
 

@@ -220,7 +220,7 @@ Example: relay-bench --driver nats --scenario fanout --relay nats://127.0.0.1:42
       ->check(kFinite & CLI::Range(0.0, 10'000'000.0));
   workload_option(
       "--window", &Workload::window,
-      "At rate 0, how many messages a room's publishers may be ahead of its first subscriber")
+      "At rate 0, how many messages a room's publishers may be ahead of its slowest subscriber")
       ->check(CLI::Range(1, 1000000));
   bool no_batch = false;
   app.add_flag("--no-batch", no_batch,

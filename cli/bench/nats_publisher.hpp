@@ -14,7 +14,7 @@ namespace relay::cli::bench {
 // Publishes stamped bodies to a room's subject, like a publisher stream but
 // with nothing to wait for: a NATS publish is written at once (SendAsap) and
 // not acknowledged. At rate 0 it publishes while the room's window is open,
-// from start() and then from the room's first subscriber as each delivery
+// from start() and then from the room's slowest subscriber as each delivery
 // opens the window again (on that subscriber's delivery thread, as the gRPC
 // publisher starts its writes, so that no thread hand-off is added); a paced
 // publisher publishes from its Pacer.

@@ -99,19 +99,26 @@ Report run_workload(const RunOptions& options) {
   }
   std::vector<RoomProgress> progress(load.rooms);
   std::vector<std::unique_ptr<Subscriber>> subscribers;
+  // Publishers without a rate are paced by their room's subscribers.
+  const bool paced = load.rate <= 0;
   for (std::size_t i = 0; i < load.subscribers; ++i) {
     const std::size_t room = i % load.rooms;
-    // The first subscriber of each room paces that room's publishers.
     subscribers.push_back(
-        driver->subscriber(i, room_name(room), i < load.rooms ? &progress[room] : nullptr));
+        driver->subscriber(i, room_name(room), paced ? &progress[room] : nullptr));
   }
   // A stream that never joined failed once: its end is not counted again.
   std::vector<bool> joined;
-  for (auto& subscriber : subscribers) {
-    joined.push_back(subscriber->wait_joined(kJoinTimeout));
-    if (!joined.back()) {
+  std::vector<std::size_t> joined_per_room(load.rooms, 0);
+  for (std::size_t i = 0; i < subscribers.size(); ++i) {
+    joined.push_back(subscribers[i]->wait_joined(kJoinTimeout));
+    if (joined.back()) {
+      ++joined_per_room[i % load.rooms];
+    } else {
       ++report.failed_streams;
     }
+  }
+  for (std::size_t room = 0; room < load.rooms; ++room) {
+    progress[room].expect(joined_per_room[room], load.window);
   }
   // Without a server there (the likeliest cause) nothing can be measured:
   // the report says so at once, not after the whole warm-up and duration.

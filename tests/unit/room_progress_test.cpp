@@ -1,0 +1,74 @@
+#include <doctest/doctest.h>
+
+#include "cli/bench/delivery.hpp"
+
+using relay::cli::bench::DeliveryLog;
+using relay::cli::bench::Phase;
+using relay::cli::bench::RoomProgress;
+using relay::cli::bench::WindowListener;
+
+namespace {
+
+struct CountingListener final : WindowListener {
+  int moves = 0;
+  void window_moved() override { ++moves; }
+};
+
+}  // namespace
+
+TEST_CASE("a room's window moves with its slowest subscriber, not its first") {
+  RoomProgress progress;
+  CountingListener publisher;
+  progress.publishers.push_back(&publisher);
+  progress.expect(3, 2);
+  Phase phase;
+  DeliveryLog first(phase, &progress);
+  DeliveryLog second(phase, &progress);
+  DeliveryLog third(phase, &progress);
+  progress.published = 2;
+  CHECK_FALSE(progress.window_open(2));
+
+  for (std::uint64_t sequence = 1; sequence <= 2; ++sequence) {
+    first.record(0, sequence, std::nullopt);
+    second.record(0, sequence, std::nullopt);
+  }
+  CHECK(progress.delivered() == 0);
+  CHECK_FALSE(progress.window_open(2));
+  CHECK(publisher.moves == 0);
+
+  third.record(0, 1, std::nullopt);
+  CHECK(progress.delivered() == 1);
+  CHECK(progress.window_open(2));
+  CHECK(publisher.moves == 1);
+  third.record(0, 2, std::nullopt);
+  CHECK(progress.delivered() == 2);
+  CHECK(publisher.moves == 2);
+}
+
+TEST_CASE("a message a subscriber found lost still moves the window past it") {
+  RoomProgress progress;
+  progress.expect(2, 4);
+  Phase phase;
+  DeliveryLog gapless(phase, &progress);
+  DeliveryLog gappy(phase, &progress);
+  for (std::uint64_t sequence = 10; sequence <= 13; ++sequence) {
+    gapless.record(0, sequence, std::nullopt);
+  }
+  gappy.record(0, 10, std::nullopt);
+  gappy.record(0, 13, std::nullopt);  // 11 and 12 lost
+  CHECK(progress.delivered() == 4);
+  CHECK(gappy.tally().lost == 2);
+}
+
+TEST_CASE("the window's counts are reused as it wraps, many times over") {
+  RoomProgress progress;
+  progress.expect(2, 3);
+  Phase phase;
+  DeliveryLog a(phase, &progress);
+  DeliveryLog b(phase, &progress);
+  for (std::uint64_t sequence = 1; sequence <= 100; ++sequence) {
+    a.record(0, sequence, std::nullopt);
+    b.record(0, sequence, std::nullopt);
+    CHECK(progress.delivered() == sequence);
+  }
+}
