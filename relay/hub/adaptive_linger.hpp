@@ -69,6 +69,10 @@ class AdaptiveLinger {
   std::chrono::microseconds current() const {
     return std::chrono::microseconds(current_us_.load(std::memory_order_relaxed));
   }
+  // Whether the linger is stretched: the relay was saturated lately.
+  bool stretched() const {
+    return current_us_.load(std::memory_order_relaxed) > options_.base.count();
+  }
 
   // A batching stream's write completed `took` after it started. At the end
   // of each window, the linger doubles (from first_step, up to max) if the

@@ -37,6 +37,7 @@ SubscriberPtr Hub::make_subscriber(std::string user, SubscriberKind kind, FrameS
                                    WriteBatching batching,
                                    std::shared_ptr<SharedConnection> connection) {
   batching.linger = &linger_;
+  batching.turns = &write_turns_;
   return std::make_shared<Subscriber>(next_subscriber_id_.fetch_add(1), std::move(user), kind,
                                       limits_.queue, sink, batching, &flush_timer_,
                                       std::move(connection), &subscriber_stats_);

@@ -223,6 +223,7 @@ class Hub {
   std::function<void(const std::string& room)> members_changed_;
 
   AdaptiveLinger linger_;
+  WriteTurns write_turns_;
   // Declared last, so destroyed first: its thread stops before the rooms and
   // their subscribers go.
   FlushTimer flush_timer_;

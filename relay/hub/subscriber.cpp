@@ -170,6 +170,16 @@ bool Subscriber::flush() {
 }
 
 void Subscriber::flush_due() {
+  if (batching_.turns != nullptr && batching_.turns->anyone_waiting()) {
+    std::vector<WriteTurns::Start> starts;
+    const auto watch = batching_.turns->due(WriteTurns::Clock::now(), starts);
+    for (const auto& start : starts) {
+      start.subscriber->start_turn(start.more_follows);
+    }
+    if (watch && timer_ != nullptr) {
+      timer_->schedule(weak_from_this(), *watch);
+    }
+  }
   Action action;
   {
     std::lock_guard lock(mutex_);
@@ -254,7 +264,60 @@ void Subscriber::on_write_done(bool ok) {
     }
     action = next_action_locked();
   }
-  run(std::move(action));
+  // Turns only while the relay is saturated: below that, a backlog is one
+  // frame behind a write at most and waiting for a turn only adds delay
+  // (relay-bench latency with 100 streams a connection: p50 1.13x, p99 1.48x
+  // at 1.07x the CPU per delivery with turns at every load). The seat is read
+  // without WriteTurns' lock: only this stream's own completions and the
+  // start of its turn write it, and neither runs beside this one.
+  const bool saturated = batching_.linger != nullptr && batching_.linger->stretched();
+  if (batching_.turns != nullptr && ((action.write && saturated) || turn_.holds)) {
+    run_backlog(std::move(action));
+  } else {
+    run(std::move(action));
+  }
+}
+
+void Subscriber::run_backlog(Action action) {
+  auto self = weak_from_this().lock();
+  if (self == nullptr) {
+    run(std::move(action));  // not owned by a shared_ptr: nothing could start it later
+    return;
+  }
+  std::vector<WriteTurns::Start> starts;
+  const auto outcome = batching_.turns->completed(self, turn_, action.write, action.more_follows,
+                                                  WriteTurns::Clock::now(), starts);
+  if (outcome.start_now) {
+    run(std::move(action));
+  } else {
+    // The write waits for its turn without holding its connection: a hold
+    // would keep the connection's other streams waiting with it.
+    if (action.hold_until) {
+      std::lock_guard lock(mutex_);
+      holding_ = false;
+    }
+    if (action.release) {
+      connection_->release();
+    }
+  }
+  for (const auto& start : starts) {
+    start.subscriber->start_turn(start.more_follows);
+  }
+  if (outcome.watch_at && timer_ != nullptr) {
+    timer_->schedule(self, *outcome.watch_at);
+  }
+}
+
+void Subscriber::start_turn(bool more_follows) {
+  {
+    std::lock_guard lock(mutex_);
+    // A lingering stream's write counts from when it starts, not from when
+    // it began to wait (AdaptiveLinger would take the wait for saturation).
+    if (timing_write_) {
+      last_write_started_ = FlushTimer::Clock::now();
+    }
+  }
+  sink_.start_write(in_flight_, more_follows);
 }
 
 bool Subscriber::trim_if_idle() {

@@ -16,6 +16,7 @@
 #include "relay/hub/adaptive_linger.hpp"
 #include "relay/hub/flush_timer.hpp"
 #include "relay/hub/frame.hpp"
+#include "relay/hub/write_turns.hpp"
 
 namespace relay::hub {
 
@@ -121,6 +122,7 @@ struct WriteBatching {
   std::uint32_t max_frames = 1;
   std::uint32_t max_bytes = 0;
   AdaptiveLinger* linger = nullptr;  // none: no linger
+  WriteTurns* turns = nullptr;       // none: a backlog writes without turns
 };
 
 enum class SubscriberKind : std::uint8_t { chat, follow };
@@ -165,8 +167,12 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   // Returns whether the subscriber is closing (it then belongs in no room).
   bool flush();
 
-  // The flush a linger put off, run by the FlushTimer when it is due.
+  // The flush a linger put off, run by the FlushTimer when it is due; also
+  // the watch of WriteTurns (Outcome::watch_at).
   void flush_due();
+
+  // Its turn came (WriteTurns): starts the write that waited for it.
+  void start_turn(bool more_follows);
 
   // Called by the sink when its write completed; ok=false means the stream is
   // broken and the rest of the queue is dropped.
@@ -272,6 +278,9 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   void tell_write_stuck_locked();
   void clear_queue_locked();
   void run(Action action);
+  // run() for what a write's completion decided, where the backlog's next
+  // write takes a turn (WriteTurns).
+  void run_backlog(Action action);
 
   const std::uint64_t id_;
   const std::string user_;
@@ -324,6 +333,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   const SubscriberKind kind_;
   // Writes in a row started with more_follows.
   std::size_t kept_back_ = 0;  // guarded by mutex_
+  WriteTurns::Seat turn_;      // guarded by WriteTurns' lock
   // Why the stream ends: made as it leaves State::open (never null after),
   // so that an open stream, most of what a relay holds, keeps 8 bytes for
   // it instead of 64.
