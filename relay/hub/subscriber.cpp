@@ -177,7 +177,7 @@ void Subscriber::flush_due() {
       start.subscriber->start_turn(start.more_follows);
     }
     if (watch && timer_ != nullptr) {
-      timer_->schedule(weak_from_this(), *watch);
+      timer_->schedule(watch->subscriber, watch->at);
     }
   }
   Action action;
@@ -303,8 +303,8 @@ void Subscriber::run_backlog(Action action) {
   for (const auto& start : starts) {
     start.subscriber->start_turn(start.more_follows);
   }
-  if (outcome.watch_at && timer_ != nullptr) {
-    timer_->schedule(self, *outcome.watch_at);
+  if (outcome.watch && timer_ != nullptr) {
+    timer_->schedule(outcome.watch->subscriber, outcome.watch->at);
   }
 }
 

@@ -168,7 +168,7 @@ class Subscriber : public std::enable_shared_from_this<Subscriber> {
   bool flush();
 
   // The flush a linger put off, run by the FlushTimer when it is due; also
-  // the watch of WriteTurns (Outcome::watch_at).
+  // the watch of WriteTurns (WriteTurns::Watch).
   void flush_due();
 
   // Its turn came (WriteTurns): starts the write that waited for it.

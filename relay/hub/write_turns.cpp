@@ -42,18 +42,15 @@ WriteTurns::Outcome WriteTurns::completed(const std::shared_ptr<Subscriber>& sub
     waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
   }
   start_waiting_locked(starts);
-  outcome.watch_at = watch_locked(now);
+  outcome.watch = watch_locked(now);
   return outcome;
 }
 
-std::optional<WriteTurns::Clock::time_point> WriteTurns::due(Clock::time_point now,
-                                                             std::vector<Start>& starts) {
+std::optional<WriteTurns::Watch> WriteTurns::due(Clock::time_point now,
+                                                 std::vector<Start>& starts) {
   std::lock_guard lock(mutex_);
   expire_locked(now);
   start_waiting_locked(starts);
-  if (watch_at_ && *watch_at_ <= now + kWatchSlack) {
-    watch_at_.reset();  // this was it
-  }
   return watch_locked(now);
 }
 
@@ -90,17 +87,17 @@ void WriteTurns::start_waiting_locked(std::vector<Start>& starts) {
   waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
 }
 
-std::optional<WriteTurns::Clock::time_point> WriteTurns::watch_locked(Clock::time_point now) {
-  // Streams wait on turns whose writes may never complete, and no watch is
-  // coming: the caller sets one for when those turns expire.
-  if (watch_at_ && *watch_at_ + kWatchSlack < now) {
-    watch_at_.reset();  // its subscriber went before it fell due
+std::optional<WriteTurns::Watch> WriteTurns::watch_locked(Clock::time_point now) {
+  // A watch whose time has come (or that its subscriber did not live to
+  // see) is spent: if streams still wait on held turns, another is set.
+  if (watch_at_ && *watch_at_ <= now + kWatchSlack) {
+    watch_at_.reset();
   }
   if (waiting_.empty() || held_ < options_.writers || watch_at_) {
     return std::nullopt;
   }
   watch_at_ = std::max(generation_start_ + options_.expiry, now) + kWatchSlack;
-  return watch_at_;
+  return Watch{*watch_at_, waiting_.front().first};
 }
 
 }  // namespace relay::hub

@@ -60,12 +60,19 @@ class WriteTurns {
     bool more_follows = false;
   };
 
+  // Every turn is held and streams wait, and nothing else may come to give a
+  // turn back (see expiry): the caller has the FlushTimer run the
+  // subscriber's flush_due(), which calls due(), at `at`. The subscriber is
+  // one that waits, which lives until its write has started and completed.
+  struct Watch {
+    Clock::time_point at;
+    std::weak_ptr<Subscriber> subscriber;
+  };
+
   struct Outcome {
     // False: the write waits for a turn, and is started through a Start.
     bool start_now = true;
-    // Call due() then: every turn is held, and nothing else may come to
-    // give one back (see expiry).
-    std::optional<Clock::time_point> watch_at;
+    std::optional<Watch> watch;
   };
 
   WriteTurns();
@@ -81,8 +88,8 @@ class WriteTurns {
   Outcome completed(const std::shared_ptr<Subscriber>& subscriber, Seat& seat, bool next,
                     bool more_follows, Clock::time_point now, std::vector<Start>& starts);
 
-  // Starts what waits for turns that have expired since (see Outcome::watch_at).
-  std::optional<Clock::time_point> due(Clock::time_point now, std::vector<Start>& starts);
+  // Starts what waits for turns that have expired since (see Watch).
+  std::optional<Watch> due(Clock::time_point now, std::vector<Start>& starts);
 
   bool anyone_waiting() const { return waiting_count_.load(std::memory_order_relaxed) > 0; }
 
@@ -90,7 +97,7 @@ class WriteTurns {
   void expire_locked(Clock::time_point now);
   void take_locked(Seat& seat);
   void start_waiting_locked(std::vector<Start>& starts);
-  std::optional<Clock::time_point> watch_locked(Clock::time_point now);
+  std::optional<Watch> watch_locked(Clock::time_point now);
 
   const Options options_;
   std::mutex mutex_;

@@ -83,23 +83,50 @@ TEST_CASE(
   CHECK(next_write(turns, stuck, kStart, starts).start_now);  // its reader stops reading
   const auto outcome = next_write(turns, waiting, kStart + 1ms, starts);
   CHECK_FALSE(outcome.start_now);
-  // Nothing else will complete: the caller is told when to look again.
-  REQUIRE(outcome.watch_at.has_value());
-  CHECK(*outcome.watch_at >= kStart + 5ms);
-  CHECK(*outcome.watch_at <= kStart + 7ms);
+  // Nothing else will complete: the caller is told when to look again, and
+  // through which stream (one that waits, so alive until then).
+  REQUIRE(outcome.watch.has_value());
+  const auto watch_at = outcome.watch->at;
+  CHECK(watch_at >= kStart + 5ms);
+  CHECK(watch_at <= kStart + 7ms);
+  CHECK(outcome.watch->subscriber.lock() == waiting.subscriber);
 
   CHECK_FALSE(turns.due(kStart + 2ms, starts).has_value());  // still held, a watch is set
   CHECK(starts.empty());
-  CHECK_FALSE(turns.due(*outcome.watch_at, starts).has_value());
+  CHECK_FALSE(turns.due(watch_at, starts).has_value());
   REQUIRE(starts.size() == 1);
   CHECK(starts[0].subscriber == waiting.subscriber);
   starts.clear();
 
   // The stuck write's completion, when it comes, gives back nothing twice.
-  CHECK(turns.completed(stuck.subscriber, stuck.seat, false, false, *outcome.watch_at, starts)
-            .start_now);
+  CHECK(turns.completed(stuck.subscriber, stuck.seat, false, false, watch_at, starts).start_now);
   Stream third("third");
-  CHECK_FALSE(next_write(turns, third, *outcome.watch_at, starts).start_now);
+  CHECK_FALSE(next_write(turns, third, watch_at, starts).start_now);
+}
+
+TEST_CASE("a watch whose time has come is spent: the next stream to wait on held turns gets one") {
+  WriteTurns turns({.writers = 1, .burst = 100, .expiry = 5ms}, kStart);
+  Stream holder("holder"), first("first"), second("second");
+  std::vector<WriteTurns::Start> starts;
+  CHECK(next_write(turns, holder, kStart, starts).start_now);
+  const auto outcome = next_write(turns, first, kStart, starts);
+  REQUIRE(outcome.watch.has_value());
+  CHECK(outcome.watch->at == kStart + 6ms);
+  // The holder's write completes just after its turn expired: first goes,
+  // with a turn of the new generation.
+  CHECK(turns.completed(holder.subscriber, holder.seat, false, false, kStart + 5200us, starts)
+            .start_now);
+  REQUIRE(starts.size() == 1);
+  CHECK(starts[0].subscriber == first.subscriber);
+  starts.clear();
+  // Within a millisecond of the first watch (the FlushTimer may run it that
+  // early, when first no longer waits) second waits on first's turn: it gets
+  // a watch of its own, for when that turn expires.
+  const auto late = next_write(turns, second, kStart + 5500us, starts);
+  CHECK_FALSE(late.start_now);
+  REQUIRE(late.watch.has_value());
+  CHECK(late.watch->at == kStart + 11200us);
+  CHECK(late.watch->subscriber.lock() == second.subscriber);
 }
 
 TEST_CASE("a stream gone while it waited for a turn is passed over") {
