@@ -14,6 +14,15 @@ struct CountingListener final : WindowListener {
   void window_moved() override { ++moves; }
 };
 
+// A room of two subscribers that publishers may be `window` ahead of.
+struct TwoSubscribers {
+  explicit TwoSubscribers(std::size_t window) { progress.expect(2, window); }
+  RoomProgress progress;
+  Phase phase;
+  DeliveryLog a{phase, &progress};
+  DeliveryLog b{phase, &progress};
+};
+
 }  // namespace
 
 TEST_CASE("a room's window moves with its slowest subscriber, not its first") {
@@ -46,29 +55,21 @@ TEST_CASE("a room's window moves with its slowest subscriber, not its first") {
 }
 
 TEST_CASE("a message a subscriber found lost still moves the window past it") {
-  RoomProgress progress;
-  progress.expect(2, 4);
-  Phase phase;
-  DeliveryLog gapless(phase, &progress);
-  DeliveryLog gappy(phase, &progress);
+  TwoSubscribers room(4);
   for (std::uint64_t sequence = 10; sequence <= 13; ++sequence) {
-    gapless.record(0, sequence, std::nullopt);
+    room.a.record(0, sequence, std::nullopt);
   }
-  gappy.record(0, 10, std::nullopt);
-  gappy.record(0, 13, std::nullopt);  // 11 and 12 lost
-  CHECK(progress.delivered() == 4);
-  CHECK(gappy.tally().lost == 2);
+  room.b.record(0, 10, std::nullopt);
+  room.b.record(0, 13, std::nullopt);  // 11 and 12 lost
+  CHECK(room.progress.delivered() == 4);
+  CHECK(room.b.tally().lost == 2);
 }
 
 TEST_CASE("the window's counts are reused as it wraps, many times over") {
-  RoomProgress progress;
-  progress.expect(2, 3);
-  Phase phase;
-  DeliveryLog a(phase, &progress);
-  DeliveryLog b(phase, &progress);
+  TwoSubscribers room(3);
   for (std::uint64_t sequence = 1; sequence <= 100; ++sequence) {
-    a.record(0, sequence, std::nullopt);
-    b.record(0, sequence, std::nullopt);
-    CHECK(progress.delivered() == sequence);
+    room.a.record(0, sequence, std::nullopt);
+    room.b.record(0, sequence, std::nullopt);
+    CHECK(room.progress.delivered() == sequence);
   }
 }
